@@ -1,0 +1,1 @@
+"""wattfleet component package."""

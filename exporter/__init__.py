@@ -1,0 +1,1 @@
+"""Per-node exporter: GPU, CPU and DRAM energy and LLM phase counters for Prometheus."""

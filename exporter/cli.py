@@ -1,0 +1,136 @@
+"""``wattfleet exporter``: the per-node daemon's flags and entry point.
+
+``add_arguments`` is the single definition of the exporter's flags; the Helm
+chart's tests read it so that the DaemonSet's arguments cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from types import ModuleType
+
+from wattfleet import __version__
+
+from .sampler import Sampler
+from .sensors.base import Sensor, SensorUnavailable
+from .sensors.host import CpuPowerModel, HostSensor
+from .sensors.nvml import NvmlSensor
+from .sensors.rapl import RaplSensor
+from .server import MetricsServer
+from .webconfig import WebConfigError, load_web_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9880
+COLLECTORS = ("nvml", "rapl", "host", "inference")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen-address", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
+                   help=f"address to serve /metrics on (default :{DEFAULT_PORT}, all interfaces)")
+    p.add_argument("--web-config-file", metavar="FILE",
+                   help="TLS and basic-auth config in the Prometheus exporter web config format")
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="sampling period; scrapes serve the last sample (default 1.0)")
+    p.add_argument("--sysfs-root", default="/sys", metavar="DIR",
+                   help="root of sysfs; RAPL is read under DIR/class/powercap (default /sys)")
+    p.add_argument("--node", default=socket.gethostname(), help="value of the node label (default: hostname)")
+    p.add_argument("--cluster", default="", help="value of the cluster label")
+    p.add_argument("--site", default="", help="value of the site label (joins PUE, WUE and grid zone)")
+    p.add_argument("--disable-collector", action="append", default=[], choices=COLLECTORS, metavar="NAME",
+                   help=f"turn a collector off; repeatable; one of {', '.join(COLLECTORS)}")
+    p.add_argument("--rapl-max-watts", type=float, default=5000.0, metavar="WATTS",
+                   help="plausibility bound that tells a RAPL wrap from a reset (default 5000)")
+    p.add_argument("--estimate-cpu", choices=("auto", "always", "never"), default="auto",
+                   help="estimated CPU/DRAM energy: when RAPL is unreadable (auto), always, or never")
+    p.add_argument("--cpu-idle-watts-per-core", type=float, default=0.71, metavar="WATTS",
+                   help="estimated model: idle watts per logical CPU (default 0.71, CCF)")
+    p.add_argument("--cpu-max-watts-per-core", type=float, default=3.5, metavar="WATTS",
+                   help="estimated model: full-load watts per logical CPU (default 3.5, CCF)")
+    p.add_argument("--memory-watts-per-gb", type=float, default=0.392, metavar="WATTS",
+                   help="estimated model: watts per GB of installed memory (default 0.392, CCF)")
+    p.add_argument("--inference-config", metavar="FILE",
+                   help="YAML list of inference engines to scrape (vLLM, SGLang, TGI) and their GPUs")
+    p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exporter", help="run the per-node energy exporter",
+                       description="Per-node daemon: GPU (NVML), CPU and DRAM (RAPL or estimated) energy, "
+                                   "utilization and inference phase counters for Prometheus.")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def build_sensors(args: argparse.Namespace, nvml: ModuleType | None = None) -> tuple[list[Sensor], dict[str, str]]:
+    """Instantiate every enabled collector; return (sensors, absent name -> reason)."""
+    sensors: list[Sensor] = []
+    absent: dict[str, str] = {}
+    disabled = set(args.disable_collector)
+    if "nvml" not in disabled:
+        try:
+            sensors.append(NvmlSensor(nvml=nvml))
+        except SensorUnavailable as exc:
+            absent["nvml"] = str(exc)
+    rapl_ok = False
+    if "rapl" not in disabled:
+        try:
+            sensors.append(RaplSensor(args.sysfs_root, max_watts=args.rapl_max_watts))
+            rapl_ok = True
+        except SensorUnavailable as exc:
+            absent["rapl"] = str(exc)
+    if "host" not in disabled:
+        estimate = args.estimate_cpu == "always" or (args.estimate_cpu == "auto" and not rapl_ok)
+        model = CpuPowerModel(args.cpu_idle_watts_per_core, args.cpu_max_watts_per_core, args.memory_watts_per_gb)
+        sensors.append(HostSensor(estimate=estimate, model=model))
+    for name, reason in absent.items():
+        log.warning("collector %s absent: %s", name, reason)
+    return sensors, absent
+
+
+def build_sampler(args: argparse.Namespace, nvml: ModuleType | None = None) -> Sampler:
+    sensors, absent = build_sensors(args, nvml=nvml)
+    sampler = Sampler(sensors, {"node": args.node, "cluster": args.cluster, "site": args.site},
+                      interval=args.interval, absent=absent, version=__version__)
+    if args.inference_config and "inference" not in set(args.disable_collector):
+        from .inference.attach import attach_inference  # optional component
+
+        attach_inference(sampler, args.inference_config)
+    return sampler
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        print("wattfleet exporter: --interval must be positive", file=sys.stderr)
+        return 2
+    try:
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except WebConfigError as exc:
+        print(f"wattfleet exporter: {exc}", file=sys.stderr)
+        return 2
+    sampler = build_sampler(args)
+    if args.once:
+        # Two samples one interval apart, so that power and energy deltas are real.
+        sampler.sample_once()
+        time.sleep(args.interval)
+        snapshot = sampler.sample_once()
+        sampler.stop()
+        sys.stdout.write(snapshot.body.decode())
+        return 0
+    server = MetricsServer(args.listen_address, lambda: sampler.snapshot, web)
+    sampler.start()
+    server.start()
+    log.info("serving %s (interval %.3gs)", server.url, args.interval)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    sampler.stop()
+    return 0

@@ -1,0 +1,94 @@
+"""Monotonic energy counters built from raw hardware counters.
+
+Hardware energy counters misbehave in two ways that break Prometheus'
+``increase()``: RAPL's ``energy_uj`` wraps at ``max_energy_range_uj`` (every
+few minutes on a busy socket), and NVML's total-energy counter restarts at 0
+when the driver reloads. We keep our own counter per device and domain that
+only ever adds the energy that really flowed, and count each correction.
+
+A decrease of the raw value is either a wrap or a reset. With a known wrap
+range, it is a wrap when the energy the wrap implies is plausible for the
+elapsed time (below ``max_watts`` x seconds); otherwise it is a reset and the
+new raw value is the energy since the reset. Without a wrap range (NVML's
+64-bit counter never wraps in practice) every decrease is a reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EnergyCounter:
+    """Accumulates joules from successive raw readings of one hardware counter.
+
+    ``wrap_range`` is the counter's modulus in raw units (``max_energy_range_uj
+    + 1`` for RAPL); ``scale`` converts raw units to joules (1e-6 for uJ, 1e-3
+    for mJ); ``max_watts`` bounds what a single interval may plausibly add.
+    """
+
+    scale: float
+    wrap_range: int | None = None
+    max_watts: float = 5000.0
+    joules: float = 0.0
+    wraps: int = 0
+    resets: int = 0
+    _last_raw: int | None = field(default=None, repr=False)
+    _last_time: float | None = field(default=None, repr=False)
+
+    def update(self, raw: int, now: float) -> float:
+        """Feed one raw reading taken at monotonic time ``now``; return joules added."""
+        last, last_time = self._last_raw, self._last_time
+        self._last_raw, self._last_time = raw, now
+        if last is None:
+            return 0.0  # the first reading only sets the baseline
+        delta = raw - last
+        if delta < 0:
+            delta = self._decrease(raw, last, now - (last_time if last_time is not None else now))
+        added = delta * self.scale
+        self.joules += added
+        return added
+
+    def _decrease(self, raw: int, last: int, elapsed: float) -> int:
+        if self.wrap_range is not None and raw < self.wrap_range:
+            wrapped = raw + self.wrap_range - last
+            if wrapped * self.scale <= self.max_watts * max(elapsed, 1e-3):
+                self.wraps += 1
+                return wrapped
+        self.resets += 1
+        return raw
+
+    @property
+    def has_baseline(self) -> bool:
+        return self._last_raw is not None
+
+    def rebaseline(self) -> None:
+        """Forget the last raw value (device re-appeared): the next reading starts fresh."""
+        self._last_raw = None
+        self._last_time = None
+
+
+@dataclass
+class PowerIntegrator:
+    """Energy from sampled power by the trapezoidal rule.
+
+    Used where no energy counter exists (pre-Volta GPUs, the estimated CPU
+    model). It misses bursts shorter than the sampling interval, which is why
+    the counter is preferred whenever the hardware has one.
+    """
+
+    joules: float = 0.0
+    _last_watts: float | None = field(default=None, repr=False)
+    _last_time: float | None = field(default=None, repr=False)
+
+    def update(self, watts: float, now: float) -> float:
+        added = 0.0
+        if self._last_watts is not None and self._last_time is not None and now > self._last_time:
+            added = 0.5 * (watts + self._last_watts) * (now - self._last_time)
+            self.joules += added
+        self._last_watts, self._last_time = watts, now
+        return added
+
+    def rebaseline(self) -> None:
+        self._last_watts = None
+        self._last_time = None

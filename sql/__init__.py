@@ -1,0 +1,1 @@
+"""DuckDB schema, migrations and rollup SQL, read with importlib.resources."""
