@@ -18,7 +18,9 @@ from . import __version__
 # Component CLI modules, in the order their subcommands appear in --help.
 COMPONENT_CLIS = (
     "wattfleet.exporter.cli",
+    "wattfleet.exporter.simulator",
     "wattfleet.aggregator.cli",
+    "wattfleet.aggregator.planning_cli",
     "wattfleet.dashboards.cli",
     "wattfleet.demo",
 )
