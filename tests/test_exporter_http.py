@@ -133,3 +133,28 @@ def test_bad_web_config_exits_with_clear_message(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert f"{cfg}: line 1: nonsense: unknown field" in proc.stderr
+
+
+def test_daemon_serves_until_sigterm(sysfs_root: Path) -> None:
+    from promserver import free_port
+    from wattfleet.exporter.fake_powercap import FakePowercap
+
+    FakePowercap(sysfs_root, sockets=1)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "wattfleet", "exporter", "--listen-address", f"127.0.0.1:{port}",
+                             "--sysfs-root", str(sysfs_root), "--interval", "0.2", "--disable-collector", "nvml"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                body = get(f"http://127.0.0.1:{port}/metrics").read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert 'source="rapl"' in body and 'collector="nvml"' not in body
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0

@@ -153,3 +153,35 @@ def test_all_zones_unreadable_makes_rapl_unavailable(sysfs_root: Path, clock) ->
     status, value = _in_child_as_nobody(probe)
     assert status == "ok"
     assert "none readable" in value and "CVE-2020-8694" in value
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(max_range=st.sampled_from([65_535_000, 1_000_000_000, DEFAULT_MAX_ENERGY_RANGE_UJ]),
+       start=st.integers(min_value=0, max_value=DEFAULT_MAX_ENERGY_RANGE_UJ),
+       steps=st.lists(st.tuples(st.floats(min_value=0.05, max_value=5.0), st.floats(min_value=0.0, max_value=400.0)),
+                      min_size=1, max_size=60))
+def test_exported_counter_equals_truth_through_real_files(sysfs_root: Path, max_range: int, start: int,
+                                                          steps: list[tuple[float, float]]) -> None:
+    """Through the sysfs files and the sensor: exact for any powers and read times with < 1 wrap per read."""
+    import shutil
+    shutil.rmtree(sysfs_root / "class", ignore_errors=True)
+    shutil.rmtree(sysfs_root / "devices", ignore_errors=True)
+    now = [0.0]
+    fake = FakePowercap(sysfs_root, sockets=1, subdomains=(), max_energy_range_uj=max_range,
+                        start_uj=start, clock=lambda: now[0])
+    sensor = RaplSensor(sysfs_root, max_watts=1e9)
+    sensor.sample(now[0])
+    base = fake.true_joules("intel-rapl:0")
+    for dt, watts in steps:
+        watts = min(watts, 0.99 * max_range * 1e-6 / dt)  # keep below one wrap per interval
+        fake.set_power("intel-rapl:0", watts)
+        now[0] += dt
+        fake.update()
+        result = sensor.sample(now[0])
+    got = energies(result)[("0", "package")]
+    # files hold whole microjoules: allow one uJ of rounding per read
+    assert got == pytest.approx(fake.true_joules("intel-rapl:0") - base, abs=1e-6 * (len(steps) + 1))
