@@ -142,6 +142,17 @@ INFERENCE_ENGINE_UP = _m("inference_engine_up", "gauge", "", "1 when the engine'
                          ("engine", "endpoint"), "inference")
 INFERENCE_ENGINE_GPUS = _m("inference_engine_gpu", "info", "", "GPUs an engine runs on (configured mapping).",
                            ENGINE_LABELS + ("gpu",), "inference")
+INFERENCE_REQUEST_PHASE_SECONDS = _m("inference_request_phase_seconds", "counter", "seconds",
+                                     "Request-seconds in each phase summed over requests (vLLM per-request prefill "
+                                     "and decode time); concurrent requests overlap, so this is not engine time.",
+                                     ENGINE_LABELS + ("phase",), "inference")
+# Phase label value for energy in no phase (engine idle or between forward passes).
+PHASE_IDLE = "idle"
+# Values of ``method`` on INFERENCE_PHASE_ENERGY: split by engine-reported phase time (TGI), marked
+# by the serving code (exporter.inference.phase), or fitted from tokens by the aggregator.
+PHASE_METHOD_TIME = "phase_time"
+PHASE_METHOD_MARKED = "marked"
+PHASE_METHOD_TOKEN_FIT = "token_fit"
 
 # --- aggregator `serve` endpoint --------------------------------------------
 # Published without the exporter's node labels: these describe sites and zones.
@@ -197,3 +208,16 @@ def lookup(series: str) -> Metric:
         return _INDEX[series]
     except KeyError:
         raise KeyError(f"{series!r} is not in the wattfleet metric catalog") from None
+
+
+def markdown_table() -> str:
+    """The catalog as the Markdown table README.md embeds (tests keep the two equal)."""
+    rows = ["| metric | type | labels | component | meaning |", "|---|---|---|---|---|"]
+    for m in all_metrics():
+        labels = ", ".join(m.all_labels) or "-"
+        rows.append(f"| `{m.series}` | {m.kind} | {labels} | {m.component} | {m.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m wattfleet.exporter.catalog > table.md
+    print(markdown_table())

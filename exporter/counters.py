@@ -92,3 +92,28 @@ class PowerIntegrator:
     def rebaseline(self) -> None:
         self._last_watts = None
         self._last_time = None
+
+
+class MonotonicCounter(EnergyCounter):
+    """EnergyCounter's reset handling for any re-exported counter (tokens, seconds).
+
+    Counters scraped from another process (an inference engine) restart at 0
+    when that process restarts; a decrease is always a reset (no wrap range,
+    unit scale), so :attr:`total` only grows by what really happened.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(scale=1.0)
+
+    @property
+    def total(self) -> float:
+        return self.joules
+
+    def restart(self, raw: float, now: float) -> float:
+        """The source restarted (its start time changed): all of ``raw`` is new, even when it did not drop."""
+        if self._last_raw is None or raw < self._last_raw:
+            return self.update(raw, now)  # type: ignore[arg-type]  # a drop is a reset already
+        self.resets += 1
+        self.rebaseline()
+        self.update(0, now)
+        return self.update(raw, now)  # type: ignore[arg-type]

@@ -44,3 +44,13 @@ class _All:
 def test_promtool_check_metrics_accepts_the_whole_catalog() -> None:
     proc = subprocess.run([PROMTOOL, "check", "metrics"], input=generate_latest(_All()), capture_output=True)
     assert (proc.stdout + proc.stderr).decode() == ""
+
+
+def test_readme_metric_table_is_the_catalog() -> None:
+    """README's metrics table is generated: `python -m wattfleet.exporter.catalog`."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = "<!-- metrics-table -->\n", "\n<!-- /metrics-table -->"
+    assert start in readme and end in readme, "README.md lacks the metrics-table markers"
+    assert readme.split(start, 1)[1].split(end, 1)[0] == catalog.markdown_table()
