@@ -1,1 +1,55 @@
-"""wattfleet component package."""
+"""Grid carbon-intensity inputs: every source normalised to hourly IntensityRow.
+
+Start with :func:`load_intensity` (one facility spec -> complete hourly rows
+plus a gap report); the per-source loaders and clients are exported for
+direct use and tests.
+"""
+
+from .eia930 import Eia930File, EmptyHour, load_eia930, read_eia930
+from .electricitymaps import ElectricityMapsClient, load_electricitymaps_csv, parse_carbon_intensity_json
+from .errors import GridDataError
+from .gaps import DEFAULT_CHAIN, RULES, Fill, GapReport, fill_gaps, find_missing, parse_chain
+from .httpjson import JsonHttp
+from .model import IntensityRow, Signal
+from .sources import SOURCES, IntensityLoad, load_intensity, zone_check
+from .static import DEFAULT_TABLE, AnnualFactor, annual_factor, load_static_table, make_table, static_rows
+from .ukcarbon import UkCarbonClient, parse_national_json, parse_regional_json
+from .watttime import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient, lbs_per_mwh_to_g_per_kwh, parse_watttime_json
+
+__all__ = [
+    "DEFAULT_CHAIN",
+    "DEFAULT_TABLE",
+    "LBS_PER_MWH_TO_G_PER_KWH",
+    "RULES",
+    "SOURCES",
+    "AnnualFactor",
+    "Eia930File",
+    "ElectricityMapsClient",
+    "EmptyHour",
+    "Fill",
+    "GapReport",
+    "GridDataError",
+    "IntensityLoad",
+    "IntensityRow",
+    "JsonHttp",
+    "Signal",
+    "UkCarbonClient",
+    "WattTimeClient",
+    "annual_factor",
+    "fill_gaps",
+    "find_missing",
+    "lbs_per_mwh_to_g_per_kwh",
+    "load_eia930",
+    "load_electricitymaps_csv",
+    "load_intensity",
+    "load_static_table",
+    "make_table",
+    "parse_carbon_intensity_json",
+    "parse_chain",
+    "parse_national_json",
+    "parse_regional_json",
+    "parse_watttime_json",
+    "read_eia930",
+    "static_rows",
+    "zone_check",
+]

@@ -1,0 +1,158 @@
+"""Loader for hourly EIA-930-derived carbon-intensity CSVs.
+
+Format (one file per US balancing authority, e.g. ``CISO.csv``)::
+
+    timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI
+    2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29
+
+``timestamp`` is the UTC hour, the fuel columns are net generation in MWh,
+``avg_CI`` the average intensity in gCO2/kWh.
+
+Real files have warts: rows with a timestamp but no values, rows with only
+one fuel filled and no intensity, and a header whose first column (the
+timestamp, written as an unnamed pandas index) has no name, which is read as
+``timestamp``. Such an hour yields *no* row: the gap is
+listed in :attr:`Eia930File.empty` with its line number and later found by
+:mod:`.gaps`, so nothing is dropped or invented silently. Values that are
+present but wrong (not a number, NaN, negative intensity) stop the load
+with a :class:`GridDataError` naming file, line and column.
+
+Carbon-free share (``cfe_ratio``) = (WND + SUN + WAT + NUC) / total net
+generation of the eight fuel columns. Wind, solar, hydro and nuclear emit no
+CO2 at the point of generation (the GHG Protocol / 24/7 CFE convention);
+OIL, NG, COL are fossil, and OTH (biomass, geothermal, storage, unknown) is
+counted as *not* carbon-free because its mix is unknown: this errs towards a
+lower CFE score rather than claiming clean energy we cannot show. EIA-930
+can report small negative net generation (plant self-use at night, pumped
+storage); a negative value is net consumption, not supply, so it counts as
+zero in both numerator and denominator. The ratio is None when a fuel value
+is missing or the total is zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .errors import GridDataError
+from .model import IntensityRow
+from .timeutil import parse_utc
+
+FUEL_COLUMNS = ("WND", "SUN", "WAT", "OIL", "NG", "COL", "NUC", "OTH")
+CARBON_FREE_FUELS = ("WND", "SUN", "WAT", "NUC")
+INTENSITY_COLUMN = "avg_CI"
+TIMESTAMP_COLUMN = "timestamp"
+REQUIRED_COLUMNS = (TIMESTAMP_COLUMN, *FUEL_COLUMNS, INTENSITY_COLUMN)
+SOURCE = "eia930"
+
+
+@dataclass(frozen=True)
+class EmptyHour:
+    """An hour the file lists but gives no intensity for."""
+
+    hour_utc: datetime
+    line: int
+    present_columns: tuple[str, ...]
+
+
+@dataclass
+class Eia930File:
+    path: Path
+    zone: str
+    rows: list[IntensityRow]
+    empty: list[EmptyHour] = field(default_factory=list)
+
+
+def _number(text: str, path: Path, line: int, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise GridDataError(str(path), line, column, f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise GridDataError(str(path), line, column, f"not a finite number: {text!r}")
+    return value
+
+
+def _cfe_ratio(fuels: list[float | None]) -> float | None:
+    supply: list[float] = []
+    for v in fuels:
+        if v is None:
+            return None
+        supply.append(max(0.0, v))
+    total = sum(supply)
+    if total <= 0.0:
+        return None
+    clean = sum(supply[FUEL_COLUMNS.index(f)] for f in CARBON_FREE_FUELS)
+    return clean / total
+
+
+def read_eia930(path: str | Path, zone: str | None = None) -> Eia930File:
+    """Parse one file: rows for hours with an intensity, plus the empty hours."""
+    path = Path(path)
+    zone = zone or path.stem
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise GridDataError(str(path), None, None, f"cannot open: {exc.strerror or exc}") from None
+    with fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise GridDataError(str(path), 1, None, "empty file, expected a header line")
+        header = [h.strip() for h in header]
+        if TIMESTAMP_COLUMN not in header and header and header[0] == "":
+            header[0] = TIMESTAMP_COLUMN  # pandas index written without a name (WAAT.csv)
+        for col in REQUIRED_COLUMNS:
+            if col not in header:
+                raise GridDataError(str(path), 1, col, f"missing column; header is {header}")
+        ncols = len(header)
+        i_ts = header.index(TIMESTAMP_COLUMN)
+        i_ci = header.index(INTENSITY_COLUMN)
+        i_fuels = [header.index(f) for f in FUEL_COLUMNS]
+
+        rows: list[IntensityRow] = []
+        empty: list[EmptyHour] = []
+        seen: dict[datetime, int] = {}
+        for rec in reader:
+            line = reader.line_num
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue  # blank line: no hour claimed, nothing to report
+            if len(rec) != ncols:
+                raise GridDataError(str(path), line, None, f"expected {ncols} columns, found {len(rec)}")
+            ts_text = rec[i_ts]
+            try:
+                hour = parse_utc(ts_text)
+            except ValueError:
+                raise GridDataError(str(path), line, TIMESTAMP_COLUMN, f"not a timestamp: {ts_text!r}") from None
+            if hour.minute or hour.second or hour.microsecond:
+                raise GridDataError(str(path), line, TIMESTAMP_COLUMN, f"not on the hour: {ts_text!r}")
+            if hour in seen:
+                raise GridDataError(
+                    str(path), line, TIMESTAMP_COLUMN, f"duplicate hour {ts_text!r}, first on line {seen[hour]}"
+                )
+            seen[hour] = line
+
+            fuels: list[float | None] = []
+            for col, idx in zip(FUEL_COLUMNS, i_fuels):
+                text = rec[idx].strip()
+                fuels.append(_number(text, path, line, col) if text else None)
+            ci_text = rec[i_ci].strip()
+            if not ci_text:
+                present = tuple(c for c, v in zip(FUEL_COLUMNS, fuels) if v is not None)
+                empty.append(EmptyHour(hour, line, present))
+                continue
+            ci = _number(ci_text, path, line, INTENSITY_COLUMN)
+            if ci < 0.0:
+                raise GridDataError(str(path), line, INTENSITY_COLUMN, f"negative intensity {ci}")
+            rows.append(IntensityRow(zone=zone, hour_utc=hour, grams_per_kwh=ci, signal="average",
+                                     source=SOURCE, cfe_ratio=_cfe_ratio(fuels)))
+    rows.sort(key=lambda r: r.hour_utc)
+    return Eia930File(path=path, zone=zone, rows=rows, empty=empty)
+
+
+def load_eia930(path: str | Path, zone: str | None = None) -> list[IntensityRow]:
+    """Rows for every hour of the file that has an intensity value."""
+    return read_eia930(path, zone).rows
