@@ -1,0 +1,314 @@
+"""Engines served over real HTTP in their own formats: re-export, restarts, down, slow and garbage endpoints,
+and TGI phase-time attribution against the fake GPUs' energy."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from string import Template
+from typing import Callable, Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from promserver import free_port
+from wattfleet.exporter import catalog
+from wattfleet.exporter.fake_nvml import FakeNvml
+from wattfleet.exporter.inference.attach import attach_inference
+from wattfleet.exporter.inference.config import EngineConfig
+from wattfleet.exporter.inference.sensor import InferenceSensor
+from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import SensorResult
+from wattfleet.exporter.sensors.nvml import NvmlSensor
+from wattfleet.exporter.server import MetricsServer
+
+FIXTURES = Path(__file__).parent / "fixtures" / "inference"
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+class EngineServer:
+    """A local engine /metrics endpoint serving a fixture template; ``mode`` changes how it misbehaves."""
+
+    def __init__(self, fixture: str, **values: float) -> None:
+        self.template = Template((FIXTURES / fixture).read_text())
+        self.values = dict(values)
+        self.mode = "ok"       # ok | slow | trickle | garbage | status
+        self.delay = 1.0
+        self.extra: Callable[[], str] = lambda: ""
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.hits += 1
+                body = outer.body().encode()
+                if outer.mode == "slow":
+                    time.sleep(outer.delay)
+                if outer.mode == "status":
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.mode == "trickle":
+                    for i in range(0, len(body), 64):
+                        self.wfile.write(body[i:i + 64])
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def body(self) -> str:
+        if self.mode == "garbage":
+            return "<html><body><h1>502 Bad Gateway</h1></body></html>\n"
+        return self.template.substitute({k: repr(float(v)) for k, v in self.values.items()}) + self.extra()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/metrics"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[EngineServer]]:
+    started: list[EngineServer] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def serve(servers: list[EngineServer], fixture: str, **values: float) -> EngineServer:
+    s = EngineServer(fixture, **values)
+    servers.append(s)
+    return s
+
+
+def sensor_for(*engines: EngineConfig, sync_wait: float = 5.0) -> InferenceSensor:
+    """A generous sync wait makes every tick see its own scrape: deterministic tests."""
+    return InferenceSensor(list(engines), sync_wait=sync_wait)
+
+
+def tick(sensor: InferenceSensor, now: float) -> SensorResult:
+    """One sampler tick as the exporter runs it: collectors, then observers."""
+    result = sensor.sample(now)
+    sensor.observe({}, now)
+    return result
+
+
+def values(result: SensorResult, metric: catalog.Metric, **match: str) -> list[float]:
+    return [s.value for s in result.samples
+            if s.metric == metric.name and all(s.labels.get(k) == v for k, v in match.items())]
+
+
+def one(result: SensorResult, metric: catalog.Metric, **match: str) -> float:
+    found = values(result, metric, **match)
+    assert len(found) == 1, (metric.name, match, found)
+    return found[0]
+
+
+V1 = dict(start=1.75e9, prompt0=1000, prompt1=0, gen0=100, gen1=0, stop0=1, length0=0, stop1=0, prefill_s0=0.5,
+          decode_s0=4.0)
+
+
+def test_vllm_counters_reexported_monotonic_across_engine_restarts(servers: list[EngineServer]) -> None:
+    eng = serve(servers, "vllm_v1.txt", **V1)
+    sensor = sensor_for(EngineConfig("vllm", eng.url, ("0",)))
+    try:
+        tick(sensor, 1.0)                                   # first scrape: baseline only
+        eng.values.update(prompt0=3000, gen0=400, stop0=5)
+        tick(sensor, 2.0)
+        r = tick(sensor, 3.0)
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="prefill") == 2000
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="decode") == 300
+        assert one(r, catalog.INFERENCE_REQUESTS, engine="vllm", model=LLAMA) == 4
+        assert one(r, catalog.INFERENCE_RUNNING, engine="vllm", model=LLAMA) == 8
+        assert one(r, catalog.INFERENCE_KV_CACHE, engine="vllm", model=LLAMA) == 0.42
+        assert one(r, catalog.INFERENCE_ENGINE_UP, engine="vllm", endpoint=eng.url.split("/")[2]) == 1
+        assert one(r, catalog.INFERENCE_ENGINE_GPUS, engine="vllm", model=LLAMA, gpu="0") == 1
+        # Restart: counters start again from 0 (values drop).
+        eng.values.update(start=1.76e9, prompt0=500, gen0=50, stop0=1)
+        tick(sensor, 4.0)
+        r = tick(sensor, 5.0)
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="prefill") == 2500
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="decode") == 350
+        # Restart between two scrapes that already passed the old value: the start time tells.
+        eng.values.update(start=1.77e9, prompt0=900, gen0=80, stop0=2)
+        tick(sensor, 6.0)
+        r = tick(sensor, 7.0)
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="prefill") == 3400
+        assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="decode") == 430
+        assert one(r, catalog.INFERENCE_REQUESTS, engine="vllm", model=LLAMA) == 4 + 1 + 2
+        assert r.errors == []
+    finally:
+        sensor.close()
+
+
+def test_sglang_and_tgi_and_model_override(servers: list[EngineServer]) -> None:
+    sg = serve(servers, "sglang.txt", prompt=10, gen=5, requests=1)
+    tgi = serve(servers, "tgi.txt", requests_in=1, requests=1, prefill_calls=100, decode_calls=9100,
+                prefill_s=1.0, decode_s=2.0, prompt=10, gen=20)
+    sensor = sensor_for(EngineConfig("sglang", sg.url, ("0",)),
+                        EngineConfig("tgi", tgi.url, ("1",), model="bigscience/bloom-560m"))
+    try:
+        tick(sensor, 1.0)
+        sg.values.update(prompt=110, gen=55, requests=3)
+        tgi.values.update(prefill_s=1.5, decode_s=4.0, prompt=60, gen=120, requests=2)
+        tick(sensor, 2.0)
+        r = tick(sensor, 3.0)
+        q = "Qwen/Qwen2.5-7B-Instruct"
+        assert one(r, catalog.INFERENCE_TOKENS, engine="sglang", model=q, phase="prefill") == 100
+        assert one(r, catalog.INFERENCE_TOKENS, engine="sglang", model=q, phase="decode") == 50
+        assert one(r, catalog.INFERENCE_WAITING, engine="sglang", model=q) == 26
+        bloom = "bigscience/bloom-560m"
+        assert one(r, catalog.INFERENCE_PHASE_BUSY, engine="tgi", model=bloom, phase="prefill") == 0.5
+        assert one(r, catalog.INFERENCE_PHASE_BUSY, engine="tgi", model=bloom, phase="decode") == 2.0
+        assert one(r, catalog.INFERENCE_TOKENS, engine="tgi", model=bloom, phase="decode") == 100
+        assert values(r, catalog.INFERENCE_PHASE_ENERGY) == []  # no GPU energy source given
+    finally:
+        sensor.close()
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("down", "connection_refused"), ("slow", "timeout"), ("trickle", "timeout"), ("garbage", "parse_error"),
+    ("status", "http_status"),
+])
+def test_failing_endpoint_is_down_with_a_reason_and_never_blocks(servers: list[EngineServer], mode: str,
+                                                                 reason: str) -> None:
+    good = serve(servers, "vllm_v0.txt", prompt=1, gen=1, requests=1)
+    bad = serve(servers, "vllm_v1.txt", **V1)
+    url = f"http://127.0.0.1:{free_port()}/metrics" if mode == "down" else bad.url
+    bad.mode = mode
+    sensor = sensor_for(EngineConfig("vllm", good.url, ("0",)),
+                        EngineConfig("vllm", url, ("1",), timeout_seconds=0.2), sync_wait=0.02)
+    try:
+        started = time.perf_counter()
+        r = sensor.sample(1.0)                  # the slow engine is still being scraped: sample waits 0.02 s only
+        assert time.perf_counter() - started < 0.1
+        assert sensor.wait_for_scrapes(3.0)
+        assert time.perf_counter() - started < 1.0  # the deadline covers the whole exchange
+        r = sensor.sample(2.0)
+        assert set(r.errors) == {reason}
+        assert one(r, catalog.INFERENCE_ENGINE_UP, endpoint=url.split("/")[2]) == 0
+        assert one(r, catalog.INFERENCE_ENGINE_UP, endpoint=good.url.split("/")[2]) == 1
+        assert one(r, catalog.INFERENCE_RUNNING, model="mistralai/Mistral-7B-Instruct-v0.3") == 4
+        assert values(r, catalog.INFERENCE_RUNNING, model=LLAMA) == []  # no stale gauges from a dead engine
+    finally:
+        sensor.close()
+
+
+def test_engine_down_then_back_keeps_its_counters(servers: list[EngineServer]) -> None:
+    eng = serve(servers, "vllm_v0.txt", prompt=100, gen=10, requests=1)
+    sensor = sensor_for(EngineConfig("vllm", eng.url, ("0",), timeout_seconds=0.2))
+    model = "mistralai/Mistral-7B-Instruct-v0.3"
+    try:
+        tick(sensor, 1.0)
+        eng.values.update(prompt=300)
+        tick(sensor, 2.0)
+        eng.mode = "garbage"
+        r = tick(sensor, 3.0)
+        assert r.errors == ["parse_error"]
+        assert one(r, catalog.INFERENCE_TOKENS, phase="prefill") == 200  # kept while down: no gap in the series
+        eng.mode = "ok"
+        eng.values.update(prompt=350)
+        tick(sensor, 5.0)
+        r = tick(sensor, 6.0)
+        assert one(r, catalog.INFERENCE_TOKENS, model=model, phase="prefill") == 250
+        assert one(r, catalog.INFERENCE_ENGINE_UP) == 1
+    finally:
+        sensor.close()
+
+
+def test_tgi_phase_time_split_matches_the_gpus_energy(servers: list[EngineServer], tmp_path: Path,
+                                                      clock: Callable[[], float]) -> None:
+    """Energy per interval is split by forward-time deltas; the phases add up to what the GPUs drew."""
+    tgi = serve(servers, "tgi.txt", requests_in=0, requests=0, prefill_calls=100, decode_calls=9100,
+                prefill_s=0.0, decode_s=0.0, prompt=0, gen=0)
+    nvml = FakeNvml.with_gpus(3, watts=100.0, clock=clock)
+    sampler = Sampler([NvmlSensor(nvml)], {"node": "n1"}, clock=clock)
+    cfg = tmp_path / "engines.yaml"
+    cfg.write_text(f"- engine: tgi\n  url: {tgi.url}\n  gpus: ['0', '2']\n  model: m\n")
+    sensor = attach_inference(sampler, cfg)
+    # (seconds, watts per GPU, prefill busy s, decode busy s) per interval
+    plan = [(1.0, 100.0, 0.0, 0.0), (1.0, 400.0, 0.25, 0.5), (2.0, 600.0, 0.0, 2.0), (1.0, 300.0, 0.5, 0.0),
+            (0.5, 500.0, 0.2, 0.2)]
+    expected = {"prefill": 0.0, "decode": 0.0, "idle": 0.0}
+    try:
+        sampler.sample_once()
+        assert sensor.wait_for_scrapes(5.0)
+        busy = {"prefill": 0.0, "decode": 0.0}
+        for seconds, watts, bp, bd in plan:
+            for i in (0, 1, 2):
+                nvml.gpus[i].set_power(watts)
+            clock.advance(seconds)  # type: ignore[attr-defined]
+            busy["prefill"] += bp
+            busy["decode"] += bd
+            tgi.values.update(prefill_s=busy["prefill"], decode_s=busy["decode"])
+            joules = 2 * watts * seconds  # GPUs 0 and 2 only
+            expected["prefill"] += joules * bp / seconds
+            expected["decode"] += joules * bd / seconds
+            expected["idle"] += joules * (seconds - bp - bd) / seconds
+            sampler.sample_once()
+            assert sensor.wait_for_scrapes(5.0)
+        r = sensor.sample(clock())
+        for phase, j in expected.items():
+            got = one(r, catalog.INFERENCE_PHASE_ENERGY, engine="tgi", model="m", phase=phase,
+                      method=catalog.PHASE_METHOD_TIME)
+            assert got == pytest.approx(j, abs=0.01), phase
+        gpu_joules = nvml.gpus[0].true_joules() + nvml.gpus[2].true_joules()
+        total = sum(values(r, catalog.INFERENCE_PHASE_ENERGY, method=catalog.PHASE_METHOD_TIME))
+        assert total == pytest.approx(gpu_joules, abs=0.01)  # every joule attributed, once
+    finally:
+        sampler.stop()
+
+
+def test_exporter_endpoint_serves_inference_series_and_survives_a_dead_engine(
+        servers: list[EngineServer], tmp_path: Path) -> None:
+    eng = serve(servers, "sglang.txt", prompt=10, gen=5, requests=1)
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    cfg = tmp_path / "engines.yaml"
+    cfg.write_text(f"- {{engine: sglang, url: '{eng.url}', gpus: ['0']}}\n"
+                   f"- {{engine: vllm, url: '{dead}', gpus: ['1'], timeout_seconds: 0.2}}\n")
+    nvml = FakeNvml.with_gpus(2, watts=200.0)
+    sampler = Sampler([NvmlSensor(nvml)], {"node": "n1", "cluster": "c", "site": "s"}, interval=0.1)
+    sensor = attach_inference(sampler, cfg)
+    server = MetricsServer("127.0.0.1:0", lambda: sampler.snapshot)
+    sampler.start()
+    server.start()
+    try:
+        deadline = time.monotonic() + 5
+        text = ""
+        while time.monotonic() < deadline:
+            text = urllib.request.urlopen(server.url, timeout=5).read().decode()
+            if catalog.INFERENCE_TOKENS.series in text and 'reason="connection_refused"' in text:
+                break
+            time.sleep(0.05)
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(text) for s in f.samples}
+        names = {n for n, _ in samples}
+        assert {catalog.GPU_ENERGY.series, catalog.INFERENCE_TOKENS.series, catalog.INFERENCE_ENGINE_UP.name,
+                catalog.INFERENCE_KV_CACHE.name} <= names
+        up = {dict(k)["engine"]: v for (n, k), v in samples.items() if n == catalog.INFERENCE_ENGINE_UP.name}
+        assert up == {"sglang": 1.0, "vllm": 0.0}
+        assert samples[(catalog.COLLECTOR_UP.name, (("cluster", "c"), ("collector", "nvml"), ("node", "n1"),
+                                                    ("site", "s")))] == 1.0
+        assert 'collector="inference",node="n1",reason="connection_refused"' in text
+        assert sensor in sampler.sensors
+    finally:
+        server.stop()
+        sampler.stop()
