@@ -1,0 +1,206 @@
+"""``wattfleet aggregate``, ``report`` and ``serve``: the aggregator's commands.
+
+Each command's flags live in its own ``add_*_arguments`` function, the single
+definition the Helm chart's tests read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVE_PORT = 9881
+
+
+def _iso(text: str) -> datetime:
+    from .facility import parse_instant
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)")
+
+
+def _month(text: str) -> str:
+    import re
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM")
+    return text
+
+
+def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="FILE", help="facility config (YAML), see facility.example.yaml")
+    p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file (created and migrated if needed)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prometheus", metavar="URL",
+                     help="PromQL-compatible base URL (Prometheus, VictoriaMetrics, Thanos, Mimir)")
+    src.add_argument("--embedded-targets", action="append", metavar="HOST:PORT[,HOST:PORT]",
+                     help="no Prometheus: scrape these exporters directly (repeatable, comma-separated)")
+    p.add_argument("--from", dest="start", type=_iso, metavar="ISO",
+                   help="first hour to ingest (default: watermark minus --lookback-hours, or a week back)")
+    p.add_argument("--to", dest="end", type=_iso, metavar="ISO",
+                   help="end of the last hour to ingest, exclusive (default: the last complete hour)")
+    p.add_argument("--lookback-hours", type=int, default=3, metavar="N",
+                   help="hours before the watermark re-read on every run, for late data (default 3)")
+    p.add_argument("--page-hours", type=int, default=24, metavar="N",
+                   help="hours per query_range request (default 24)")
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="retries per Prometheus request before the run stops (default 3)")
+    p.add_argument("--scrape-interval", type=float, default=15.0, metavar="SECONDS",
+                   help="embedded mode: seconds between scrapes (default 15)")
+    p.add_argument("--once", action="store_true",
+                   help="embedded mode: scrape once, ingest completed hours and exit (default: run until stopped)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM", help="month to report")
+    p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database written by `wattfleet aggregate`")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    p.add_argument("--config", metavar="FILE", help="facility config, for carbon budgets (optional)")
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database written by `wattfleet aggregate`")
+    p.add_argument("--config", required=True, metavar="FILE", help="facility config (sites, PUE, WUE, budgets)")
+    p.add_argument("--listen-address", default=f":{DEFAULT_SERVE_PORT}", metavar="HOST:PORT",
+                   help=f"address to serve /metrics on (default :{DEFAULT_SERVE_PORT})")
+    p.add_argument("--refresh-seconds", type=float, default=60.0, metavar="SECONDS",
+                   help="how often the database is re-read (default 60)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("aggregate", help="pull telemetry and grid intensity into DuckDB; build facts and rollups",
+                       description="Pull hourly energy from Prometheus (or scrape exporters directly), join PUE, "
+                                   "WUE and hourly grid intensity, and build Scope 1/2/3 facts and rollups.")
+    add_aggregate_arguments(p)
+    p.set_defaults(func=run_aggregate)
+    p = sub.add_parser("report", help="monthly report: Markdown, HTML, PNG charts, CSV and Parquet",
+                       description="Write the monthly energy, carbon and water report from the DuckDB facts.")
+    add_report_arguments(p)
+    p.set_defaults(func=run_report)
+    p = sub.add_parser("serve", help="publish grid intensity, PUE/WUE and month-to-date rollups on /metrics",
+                       description="Serve aggregator metrics for Prometheus and Grafana (live carbon).")
+    add_serve_arguments(p)
+    p.set_defaults(func=run_serve)
+
+
+def _load_config(path: str):
+    from .facility import FacilityConfigError, load_facility
+    try:
+        return load_facility(path)
+    except FacilityConfigError as exc:
+        print(f"wattfleet: {exc}", file=sys.stderr)
+        return None
+
+
+def _summary(result, con) -> str:
+    from .ingest import totals
+    t = totals(con)
+    return (f"ingested {result.windows} hour(s) {result.start:%Y-%m-%dT%H:%MZ}..{result.end:%Y-%m-%dT%H:%MZ}: "
+            f"{result.energy_rows} energy rows, {result.intensity_rows} intensity rows "
+            f"({result.filled_intensity_hours} filled); months rebuilt: "
+            f"{', '.join(m.strftime('%Y-%m') for m in result.months_rebuilt) or 'none'}; "
+            f"database totals: IT {t['it_kwh']:.3f} kWh, facility {t['facility_kwh']:.3f} kWh, "
+            f"Scope 2 location {t['scope2_location_g'] / 1000:.3f} kg")
+
+
+def run_aggregate(args: argparse.Namespace) -> int:
+    from .facility import FacilityConfigError
+    from .ingest import ingest
+    from .store import StoreError, open_store
+    from .telemetry import TelemetrySourceError
+    from .grid.errors import GridDataError
+
+    cfg = _load_config(args.config)
+    if cfg is None:
+        return 2
+    try:
+        con = open_store(args.db)
+    except StoreError as exc:
+        print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.prometheus:
+            from .prometheus_source import PrometheusSource
+            source = PrometheusSource(args.prometheus, page_hours=args.page_hours, retries=args.retries)
+            result = ingest(con, cfg, source, args.start, args.end, lookback_hours=args.lookback_hours,
+                            progress=not args.no_progress)
+            print(_summary(result, con))
+            return 0
+        return _run_embedded(args, con, cfg)
+    except (TelemetrySourceError, GridDataError, FacilityConfigError) as exc:
+        print(f"wattfleet: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+
+
+def _run_embedded(args: argparse.Namespace, con, cfg) -> int:
+    from .embedded_source import EmbeddedScraper, EmbeddedSource, split_targets
+    from .ingest import ingest
+
+    scraper = EmbeddedScraper(con, split_targets(args.embedded_targets))
+    source = EmbeddedSource(con)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    last_hour = None
+    while True:
+        scraper.scrape_once()
+        now = datetime.now(timezone.utc)
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        if args.once or hour != last_hour:
+            result = ingest(con, cfg, source, args.start, args.end, lookback_hours=args.lookback_hours,
+                            progress=not args.no_progress)
+            log.info(_summary(result, con))
+            scraper.prune(hour - timedelta(hours=args.lookback_hours + 2))
+            last_hour = hour
+        if args.once:
+            print(_summary(result, con))
+            return 0
+        if stop.wait(args.scrape_interval):
+            return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, write_report
+    from .store import StoreError
+    cfg = _load_config(args.config) if args.config else None
+    if args.config and cfg is None:
+        return 2
+    try:
+        paths = write_report(args.db, args.month, args.out, cfg)
+    except (ReportError, StoreError) as exc:
+        print(f"wattfleet: {exc}", file=sys.stderr)
+        return 1
+    for p in paths:
+        print(p)
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from wattfleet.exporter.server import parse_listen_address
+    from .serve import AggregatorServer
+    cfg = _load_config(args.config)
+    if cfg is None:
+        return 2
+    host, port = parse_listen_address(args.listen_address)
+    server = AggregatorServer(args.db, cfg, host, port, refresh_seconds=args.refresh_seconds)
+    server.start()
+    print(f"serving aggregator metrics on http://{host}:{server.port}/metrics", file=sys.stderr)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        server.stop()
+    return 0

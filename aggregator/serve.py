@@ -1,0 +1,170 @@
+"""``wattfleet serve``: aggregator figures as Prometheus metrics.
+
+Publishes grid intensity per zone, PUE and WUE per site, the latest
+month-to-date rollups, carbon budgets and the ingest watermark, so that
+Prometheus and Grafana can compute live carbon (energy rate x intensity x
+PUE) next to the accounted figures. The database is re-read periodically
+with a short read-only connection, so ``aggregate`` can keep writing; when
+the file is busy the previous exposition is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+from prometheus_client.core import Metric as PromMetric
+from prometheus_client.exposition import generate_latest
+
+from wattfleet.exporter import catalog
+from wattfleet.exporter.sampler import Snapshot
+from wattfleet.exporter.server import MetricsServer
+
+from .facility import FacilityConfig
+
+log = logging.getLogger(__name__)
+
+
+class _Families:
+    def __init__(self, families: list[PromMetric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[PromMetric]:
+        return self._families
+
+
+def _family(metric: catalog.Metric) -> PromMetric:
+    return PromMetric(metric.name, metric.help, metric.kind)
+
+
+def _add(family: PromMetric, metric: catalog.Metric, labels: dict[str, str], value: float) -> None:
+    assert set(labels) == set(metric.all_labels), (metric.name, labels)
+    family.add_sample(metric.series, labels, float(value))
+
+
+def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: datetime | None = None) -> bytes:
+    """The exposition for the current state of the database and config."""
+    now = now or datetime.now(timezone.utc)
+    now_naive = now.astimezone(timezone.utc).replace(tzinfo=None)
+    fams = {m.name: _family(m) for m in catalog.by_component("aggregator")}
+
+    for site in cfg.sites.values():
+        labels = {"site": site.name, "zone": site.zone}
+        _add(fams[catalog.SITE_INFO.name], catalog.SITE_INFO, labels, 1)
+        _add(fams[catalog.SITE_PUE.name], catalog.SITE_PUE, labels, site.pue_at(now))
+        _add(fams[catalog.SITE_WUE.name], catalog.SITE_WUE, labels, site.wue_liters_per_kwh)
+
+    if con is not None:
+        rows = con.execute(
+            "SELECT zone, signal, arg_max(grams_per_kwh, hour_utc), arg_max(source, hour_utc), max(hour_utc) "
+            "FROM stg_grid_intensity WHERE hour_utc <= ? GROUP BY zone, signal ORDER BY zone, signal",
+            [now_naive]).fetchall()
+        newest: dict[str, datetime] = {}
+        for zone, signal, grams, source, hour in rows:
+            _add(fams[catalog.GRID_INTENSITY.name], catalog.GRID_INTENSITY,
+                 {"zone": zone, "signal": signal, "source": source or ""}, grams)
+            newest[zone] = max(newest.get(zone, hour), hour)
+        for zone, hour in sorted(newest.items()):
+            _add(fams[catalog.GRID_INTENSITY_AGE.name], catalog.GRID_INTENSITY_AGE, {"zone": zone},
+                 max((now_naive - hour).total_seconds(), 0.0))
+
+        latest = con.execute("SELECT max(period_start) FROM rollup WHERE period = 'month'").fetchone()[0]
+        if latest is not None:
+            period = latest.strftime("%Y-%m")
+            for (site, it, fac, s1, s2l, s2m, s3e, s3u, won, woff, cfe) in con.execute(
+                    "SELECT key, it_kwh, facility_kwh, scope1_g, scope2_location_g, scope2_market_g, "
+                    "scope3_embodied_g, scope3_upstream_g, water_onsite_l, water_offsite_l, cfe_kwh "
+                    "FROM rollup WHERE period = 'month' AND period_start = ? AND dimension = 'site' ORDER BY key",
+                    [latest]).fetchall():
+                for kind, kwh in (("it", it), ("facility", fac)):
+                    _add(fams[catalog.ROLLUP_ENERGY.name], catalog.ROLLUP_ENERGY,
+                         {"site": site, "kind": kind, "period": period}, (kwh or 0) * 3.6e6)
+                for scope, g in (("scope1", s1), ("scope2_location", s2l), ("scope2_market", s2m),
+                                 ("scope3", (s3e or 0) + (s3u or 0))):
+                    _add(fams[catalog.ROLLUP_EMISSIONS.name], catalog.ROLLUP_EMISSIONS,
+                         {"site": site, "scope": scope, "period": period}, g or 0)
+                for kind, litres in (("onsite", won), ("offsite", woff)):
+                    _add(fams[catalog.ROLLUP_WATER.name], catalog.ROLLUP_WATER,
+                         {"site": site, "kind": kind, "period": period}, litres or 0)
+                if fac:
+                    _add(fams[catalog.ROLLUP_CFE.name], catalog.ROLLUP_CFE, {"site": site, "period": period},
+                         (cfe or 0) / fac)
+
+        for b in cfg.budgets:
+            period = b.month.strftime("%Y-%m")
+            owner = f"{b.owner_kind}:{b.owner}"
+            _add(fams[catalog.CARBON_BUDGET.name], catalog.CARBON_BUDGET, {"scope_owner": owner, "period": period},
+                 b.kg_co2e * 1000)
+            start = datetime(b.month.year, b.month.month, 1)
+            if b.owner_kind == "model":
+                used = con.execute("SELECT coalesce(fsum(scope2_location_g), 0) FROM rollup_inference "
+                                   "WHERE period = 'month' AND period_start = ? AND model = ?",
+                                   [start, b.owner]).fetchone()[0]
+            else:
+                used = con.execute("SELECT coalesce(fsum(scope1_g + scope2_location_g + scope3_embodied_g + "
+                                   "scope3_upstream_g), 0) FROM rollup WHERE period = 'month' AND period_start = ? "
+                                   "AND dimension = ? AND key = ?", [start, b.owner_kind, b.owner]).fetchone()[0]
+            _add(fams[catalog.CARBON_BUDGET_USED.name], catalog.CARBON_BUDGET_USED,
+                 {"scope_owner": owner, "period": period}, used)
+
+        wm = con.execute("SELECT max(watermark_utc) FROM ingest_watermark").fetchone()[0]
+        if wm is not None:
+            _add(fams[catalog.AGGREGATOR_WATERMARK.name], catalog.AGGREGATOR_WATERMARK, {},
+                 wm.replace(tzinfo=timezone.utc).timestamp())
+
+    families = [f for f in fams.values() if f.samples]
+    return generate_latest(_Families(families))  # type: ignore[arg-type]
+
+
+class AggregatorServer:
+    """Re-renders from the database every ``refresh_seconds`` and serves the last rendering."""
+
+    def __init__(self, db: str | Path, cfg: FacilityConfig, host: str = "0.0.0.0", port: int = 9881,
+                 refresh_seconds: float = 60.0) -> None:
+        self.db, self.cfg, self.refresh_seconds = str(db), cfg, refresh_seconds
+        self._snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.http = MetricsServer(f"{host}:{port}", lambda: self._snapshot)
+
+    @property
+    def port(self) -> int:
+        return self.http.httpd.server_address[1]
+
+    def refresh(self) -> None:
+        con = None
+        try:
+            if Path(self.db).exists():
+                con = duckdb.connect(self.db, read_only=True)
+                con.execute("SET TimeZone = 'UTC'")
+            body = render(con, self.cfg)
+        except duckdb.Error as exc:  # busy or not yet migrated: keep serving the last good rendering
+            log.warning("cannot read %s: %s", self.db, exc)
+            if self._snapshot is None:
+                self._snapshot = Snapshot(render(None, self.cfg), time.time())
+            return
+        finally:
+            if con is not None:
+                con.close()
+        self._snapshot = Snapshot(body, time.time())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_seconds):
+            self.refresh()
+
+    def start(self) -> None:
+        self.refresh()
+        self.http.start()
+        self._thread = threading.Thread(target=self._run, name="wattfleet-serve-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.http.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

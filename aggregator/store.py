@@ -1,0 +1,159 @@
+"""The DuckDB store: open or create the database, migrate it, run the SQL files.
+
+All schema lives in ``wattfleet.sql`` as readable files. Migrations are
+numbered (``migrations/NNN_name.sql``) and recorded in ``schema_version`` so
+an older database file upgrades in place; each is applied in its own
+transaction, so a failed upgrade leaves the file at the previous version.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from .facility import FacilityConfig, month_end
+
+_MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class StoreError(RuntimeError):
+    """The database file cannot be used (newer schema than this wattfleet, failed migration)."""
+
+
+def sql_text(name: str) -> str:
+    """The text of ``sql/<name>`` (e.g. ``facts.sql``, ``migrations/001_initial.sql``)."""
+    return resources.files("wattfleet.sql").joinpath(name).read_text()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration shipped, in order."""
+    out = []
+    for entry in resources.files("wattfleet.sql").joinpath("migrations").iterdir():
+        m = _MIGRATION_RE.match(entry.name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), entry.read_text()))
+    out.sort()
+    versions = [v for v, _, _ in out]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations are not numbered 001..N without gaps: {versions}")
+    return out
+
+
+LATEST_VERSION = len(migrations())
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+                         ).fetchone()[0]
+    if not exists:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
+    """Apply pending migrations up to ``target`` (default: all); returns the resulting version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMP NOT NULL)")
+    current = schema_version(con)
+    if current > LATEST_VERSION:
+        raise StoreError(f"database schema version {current} is newer than this wattfleet ({LATEST_VERSION})")
+    for version, name, sql in migrations():
+        if version <= current or (target is not None and version > target):
+            continue
+        con.begin()
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, name])
+            con.commit()
+        except Exception as exc:
+            con.rollback()
+            raise StoreError(f"migration {version:03d}_{name} failed: {exc}") from exc
+        current = version
+    return current
+
+
+def open_store(path: str | Path, read_only: bool = False, migrate_to: int | None = None
+               ) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the database at ``path``, migrated and with the formula macros loaded."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        migrate(con, migrate_to)
+    load_macros(con)
+    return con
+
+
+def load_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Formula macros are TEMP: always the shipped version, never stale copies in the file."""
+    con.execute(sql_text("macros.sql"))
+
+
+def naive_utc(dt: datetime) -> datetime:
+    """DuckDB TIMESTAMP columns hold naive UTC."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def load_dimensions(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> None:
+    """Replace the facility dimension tables with ``cfg`` (one transaction)."""
+    con.begin()
+    try:
+        for table in ("dim_site", "dim_site_pue", "dim_node_pattern", "dim_instrument", "dim_scope1",
+                      "dim_embodied", "dim_budget"):
+            con.execute(f"DELETE FROM {table}")
+        ord_ = 0
+        for site in cfg.sites.values():
+            con.execute("INSERT INTO dim_site VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [site.name, site.zone, site.pue, site.wue_liters_per_kwh, site.offsite_water_liters_per_kwh,
+                         site.residual_mix_grams_per_kwh, site.upstream_grams_per_kwh, site.overhead_ratio,
+                         site.overhead_watts_per_node])
+            for m in site.pue_meter:
+                con.execute("INSERT INTO dim_site_pue VALUES (?, ?, ?, ?, ?)",
+                            [site.name, naive_utc(m.start), naive_utc(m.end), m.total_kwh, m.it_kwh])
+            for pattern in site.nodes:
+                con.execute("INSERT INTO dim_node_pattern VALUES (?, ?, ?)", [site.name, pattern, ord_])
+                ord_ += 1
+        for i in cfg.instruments:
+            con.execute("INSERT INTO dim_instrument VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [i.name, i.type, i.site, i.market, naive_utc(i.start), naive_utc(i.end), i.mwh,
+                         i.grams_per_kwh, i.hourly_matched])
+        for s in cfg.scope1:
+            con.execute("INSERT INTO dim_scope1 VALUES (?, ?, ?, ?, ?, ?)",
+                        [s.site, s.kind, s.month, s.quantity, s.kg_co2e_per_unit, s.label])
+        for n, e in enumerate(cfg.embodied):
+            con.execute("INSERT INTO dim_embodied VALUES (?, ?, ?, ?, ?)",
+                        [n, e.gpu_model, e.node, e.kg_co2e, e.life_years])
+        for b in cfg.budgets:
+            con.execute("INSERT INTO dim_budget VALUES (?, ?, ?, ?)", [b.owner_kind, b.owner, b.month, b.kg_co2e])
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+
+
+def rebuild_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
+    """Rebuild facts and rollups of ``month`` from staging in one transaction; clears its dirty mark."""
+    start = datetime(month.year, month.month, 1)
+    end_d = month_end(date(month.year, month.month, 1))
+    con.begin()
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE build_window (month_start TIMESTAMP, month_end TIMESTAMP)")
+        con.execute("INSERT INTO build_window VALUES (?, ?)", [start, datetime(end_d.year, end_d.month, 1)])
+        con.execute(sql_text("facts.sql"))
+        con.execute(sql_text("rollups.sql"))
+        con.execute("DELETE FROM dirty_month WHERE month = ?", [date(month.year, month.month, 1)])
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+
+
+def rebuild_dirty(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """Rebuild every month whose staging changed since its facts were built."""
+    months = [r[0] for r in con.execute("SELECT month FROM dirty_month ORDER BY month").fetchall()]
+    for m in months:
+        rebuild_month(con, m)
+    return months

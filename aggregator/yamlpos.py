@@ -1,0 +1,61 @@
+"""YAML loading that remembers where every value came from.
+
+Config errors must name the file, the line and the field; PyYAML's
+``safe_load`` throws positions away, so we compose the node tree and convert
+it ourselves, keeping a map from each value's path to its 1-based line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Path_ = tuple[Any, ...]
+
+
+class YamlPositionError(ValueError):
+    """The file is not YAML (or not the YAML subset we accept)."""
+
+
+def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlPositionError(f"{source}:{key_node.start_mark.line + 1}: mapping keys must be plain text")
+            key = str(key_node.value)
+            if key in out:
+                raise YamlPositionError(f"{source}:{key_node.start_mark.line + 1}: field {key!r} given twice")
+            out[key] = _convert(value_node, path + (key,), lines, source)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, path + (i,), lines, source) for i, item in enumerate(node.value)]
+    # Scalars: let the safe constructor type them (int, float, bool, null, dates as text).
+    value = yaml.SafeLoader(" ").construct_object(node, deep=True) if node.tag != "tag:yaml.org,2002:str" \
+        else node.value
+    if hasattr(value, "isoformat"):  # dates: keep the text, our parsers decide
+        return node.value
+    return value
+
+
+def load_with_lines(path: str | Path) -> tuple[Any, dict[Path_, int]]:
+    """Parse ``path``; returns (plain Python data, {path tuple: line})."""
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise YamlPositionError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise YamlPositionError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    lines: dict[Path_, int] = {}
+    if node is None:
+        return {}, lines
+    return _convert(node, (), lines, source), lines

@@ -1,0 +1,43 @@
+-- The formula layer: every figure in the facts is computed through these macros, so the
+-- chain in DOMAIN.md exists once, in one place, and the unit tests exercise exactly it.
+-- Energies in kWh, intensities in gCO2e/kWh, emissions in grams, water in litres.
+
+-- Hardware counters are joules; accounting is kWh.
+CREATE OR REPLACE TEMP MACRO joules_to_kwh(j) AS j / 3600000.0;
+
+-- PUE = total facility energy / IT energy (>= 1 by definition).
+CREATE OR REPLACE TEMP MACRO pue_ratio(total_kwh, it_kwh) AS total_kwh / it_kwh;
+
+-- Facility energy = IT energy x PUE. Applied ONCE, in facts.sql, to IT energy only.
+CREATE OR REPLACE TEMP MACRO facility_kwh(it_kwh, pue) AS it_kwh * pue;
+
+-- Scope 2 location-based: facility energy x the hour's average grid intensity.
+CREATE OR REPLACE TEMP MACRO scope2_location_g(facility_kwh, grams_per_kwh) AS facility_kwh * grams_per_kwh;
+
+-- Scope 2 market-based: the covered share takes the instruments' factor, the rest the residual mix.
+CREATE OR REPLACE TEMP MACRO scope2_market_g(facility_kwh, covered_ratio, instrument_grams_per_kwh,
+                                        residual_grams_per_kwh) AS
+    facility_kwh * (covered_ratio * instrument_grams_per_kwh + (1 - covered_ratio) * residual_grams_per_kwh);
+
+-- 24/7 CFE score of one hour: min(consumption, carbon-free supply) / consumption.
+CREATE OR REPLACE TEMP MACRO cfe_score(consumption_kwh, cfe_supply_kwh) AS
+    CASE WHEN consumption_kwh > 0 THEN least(consumption_kwh, cfe_supply_kwh) / consumption_kwh END;
+
+-- Scope 1: diesel litres x kgCO2e per litre (2.68 default); refrigerant kg x GWP. Results in kg.
+CREATE OR REPLACE TEMP MACRO scope1_diesel_kg(liters, kg_per_liter := 2.68) AS liters * kg_per_liter;
+CREATE OR REPLACE TEMP MACRO scope1_refrigerant_kg(kg, gwp) AS kg * gwp;
+
+-- Scope 3 embodied share: C_manufacturing x hours used / (lifetime_years x 8760).
+CREATE OR REPLACE TEMP MACRO embodied_share(total, hours_used, life_years) AS
+    total * hours_used / (life_years * 8760.0);
+
+-- Scope 3 category 3 (upstream, T&D losses): a factor on facility energy.
+CREATE OR REPLACE TEMP MACRO scope3_upstream_g(facility_kwh, grams_per_kwh) AS facility_kwh * grams_per_kwh;
+
+-- Water: on-site = WUE x IT energy; off-site = facility energy x the grid's water intensity.
+CREATE OR REPLACE TEMP MACRO water_onsite_l(wue_liters_per_kwh, it_kwh) AS wue_liters_per_kwh * it_kwh;
+CREATE OR REPLACE TEMP MACRO water_offsite_l(facility_kwh, liters_per_kwh) AS facility_kwh * liters_per_kwh;
+
+-- Green Software Foundation SCI: (E x I + M) per R, location-based intensity only.
+CREATE OR REPLACE TEMP MACRO sci(energy_kwh, grams_per_kwh, embodied_g, functional_units) AS
+    (energy_kwh * grams_per_kwh + embodied_g) / functional_units;
