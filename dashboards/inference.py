@@ -1,0 +1,80 @@
+"""Inference efficiency: tokens per second, joules per token by phase, carbon per 1k tokens, idle burn."""
+
+from __future__ import annotations
+
+from grafanalib import core as g
+
+from wattfleet.exporter import catalog
+
+from . import promql as q
+from . import rules as r
+from .base import dashboard
+from .panels import GRAMS, JOULE, PERCENT_UNIT, REQUESTS_PER_SECOND, SHORT, TOKENS_PER_SECOND, WATT, Layout, Query
+
+UID = "wattfleet-inference"
+ENGINE = ("engine", "model")
+IDLE_UTILIZATION = r.RuleConfig().idle_utilization_ratio
+
+
+def _inf(metric: catalog.Metric, **eq: str) -> str:
+    return q.selector(metric, eq=eq or None, regex=q.node_filters())
+
+
+def _rate(metric: catalog.Metric, labels: tuple[str, ...], **eq: str) -> str:
+    return q.agg("sum", q.rate(_inf(metric, **eq)), labels)
+
+
+def joules_per_token(phase: str) -> str:
+    """Attributed phase energy over the phase's tokens, per engine and model."""
+    labels = ENGINE + ("phase",)
+    return (f"{_rate(catalog.INFERENCE_PHASE_ENERGY, labels, phase=phase)} / "
+            f"{_rate(catalog.INFERENCE_TOKENS, labels, phase=phase)}")
+
+
+def grams_per_1k_tokens() -> str:
+    carbon = q.agg("sum", q.selector(r.INFERENCE_CARBON_RATE, regex=q.node_filters()), ENGINE)
+    return f"{carbon} / {_rate(catalog.INFERENCE_TOKENS, ENGINE)} * 1000"
+
+
+def _idle_power() -> str:
+    power = q.selector(catalog.GPU_POWER, regex=q.node_filters(gpu=True))
+    util = q.selector(catalog.GPU_UTILIZATION, regex=q.node_filters(gpu=True))
+    return f"({power}) and ({util} < {IDLE_UTILIZATION:g})"
+
+
+def build() -> g.Dashboard:
+    lay = Layout()
+    lay.row("Efficiency")
+    lay.stat("Joules per prefill token", JOULE, [Query(joules_per_token("prefill"), "{{engine}} {{model}}")],
+             w=6, decimals=3)
+    lay.stat("Joules per decode token", JOULE, [Query(joules_per_token("decode"), "{{engine}} {{model}}")],
+             w=6, decimals=3)
+    lay.stat("Grams CO2e per 1k tokens (location-based)", GRAMS,
+             [Query(grams_per_1k_tokens(), "{{engine}} {{model}}")], w=6, decimals=3,
+             description="Attributed GPU energy x PUE x hourly grid intensity, per thousand tokens.")
+    lay.stat("Idle burn", WATT, [Query(f"sum({_idle_power()})")], w=6,
+             description=f"Power drawn by GPUs below {IDLE_UTILIZATION:.0%} utilization.")
+    lay.timeseries("Tokens per second by phase", TOKENS_PER_SECOND, [
+        Query(_rate(catalog.INFERENCE_TOKENS, ENGINE + ("phase",)), "{{engine}} {{model}} {{phase}}")])
+    lay.timeseries("Joules per token by phase", JOULE, [
+        Query(joules_per_token(phase), "{{engine}} {{model}} {{phase}}") for phase in catalog.PHASES])
+    lay.timeseries("Grams CO2e per 1k tokens", GRAMS, [Query(grams_per_1k_tokens(), "{{engine}} {{model}}")])
+    lay.timeseries("Energy per request", JOULE, [Query(
+        f"{_rate(catalog.INFERENCE_PHASE_ENERGY, ENGINE)} / {_rate(catalog.INFERENCE_REQUESTS, ENGINE)}",
+        "{{engine}} {{model}}")])
+
+    lay.row("Load and idle burn")
+    lay.timeseries("Requests per second", REQUESTS_PER_SECOND, [
+        Query(_rate(catalog.INFERENCE_REQUESTS, ENGINE), "{{engine}} {{model}}")], w=8)
+    lay.timeseries("Running and waiting requests", SHORT, [
+        Query(q.agg("sum", _inf(catalog.INFERENCE_RUNNING), ENGINE), "{{engine}} {{model}} running"),
+        Query(q.agg("sum", _inf(catalog.INFERENCE_WAITING), ENGINE), "{{engine}} {{model}} waiting")], w=8)
+    lay.timeseries("KV-cache usage", PERCENT_UNIT, [
+        Query(q.agg("max", _inf(catalog.INFERENCE_KV_CACHE), ("node",) + ENGINE), "{{node}} {{engine}} {{model}}")],
+        w=8)
+    lay.timeseries("Idle burn by GPU", WATT, [Query(
+        q.agg("sum", _idle_power(), ("node", "gpu")), "{{node}} GPU {{gpu}}")], w=24,
+        description="GPU power at low utilization: allocated but unused capacity.")
+    return dashboard("wattfleet / Inference efficiency", UID, lay,
+                     "Prefill and decode throughput, joules per token, carbon per 1k tokens and idle GPU burn.",
+                     time_from="now-3h")

@@ -1,0 +1,158 @@
+"""Prometheus recording and alerting rules, as YAML-ready dicts.
+
+Recording rules hold the costly joins (IT power x PUE x grid intensity, on
+site then zone) so dashboards and alerts read one cheap series. Names follow
+Prometheus' ``level:metric:operations`` convention. Thresholds that differ
+between fleets are :class:`RuleConfig` fields (and ``dashboards build`` flags).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wattfleet.exporter import catalog
+
+from . import promql as q
+
+NODE = ("cluster", "site", "node")
+GPU = NODE + ("gpu", "uuid", "model")
+ENGINE = NODE + ("engine", "model")
+
+# --- recording rule names (dashboards import these) -------------------------
+NODE_IT_POWER = "node:wattfleet_it_power_watts:sum"
+NODE_FACILITY_POWER = "node:wattfleet_facility_power_watts:sum"
+NODE_CARBON_RATE = "node:wattfleet_carbon_grams_per_second:sum"
+NODE_WATER_RATE = "node:wattfleet_water_liters_per_second:sum"
+GPU_POWER_RATE = "node_gpu:wattfleet_gpu_energy_joules:rate"
+GPU_CARBON_RATE = "node_gpu:wattfleet_carbon_grams_per_second:sum"
+SITE_IT_POWER = "site:wattfleet_it_power_watts:sum"
+SITE_FACILITY_POWER = "site:wattfleet_facility_power_watts:sum"
+SITE_CARBON_RATE = "site:wattfleet_carbon_grams_per_second:sum"
+SITE_WATER_RATE = "site:wattfleet_water_liters_per_second:sum"
+INFERENCE_CARBON_RATE = "node_engine_model:wattfleet_inference_carbon_grams_per_second:sum"
+BUDGET_BURN_RATE = "scope_owner_period:wattfleet_carbon_budget_burn_rate:ratio"
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Fleet-specific thresholds; the defaults suit a GPU fleet scraped every 15-30 s."""
+
+    # Window of the recording rules' rate(): at least 4 scrape intervals.
+    rate_window: str = "1m"
+    job_regex: str = ".*wattfleet.*"
+    exporter_down_for: str = "5m"
+    collector_failing_for: str = "10m"
+    reset_window: str = "15m"
+    reset_storm_count: int = 3
+    idle_utilization_ratio: float = 0.05
+    idle_power_watts: float = 100.0
+    idle_for: str = "1h"
+    intensity_stale_seconds: int = 3 * 3600
+    watermark_stale_seconds: int = 6 * 3600
+    burn_rate_window: str = "6h"
+    burn_rate_target: float = 1.0
+    burn_rate_for: str = "1h"
+
+
+def _rec(record: str, expr: str) -> dict[str, str]:
+    return {"record": record, "expr": expr}
+
+
+def recording_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
+    """Rule groups for the recording rules file."""
+    window = cfg.rate_window
+    gpu_rate = q.agg("sum", q.rate(q.selector(catalog.GPU_ENERGY), window), GPU)
+    it_power = q.agg("sum", q.it_energy("rate", window), NODE)
+    wue = q.agg("max", q.selector(catalog.SITE_WUE), ("site", "zone"))
+    phase_energy = q.agg("sum", q.rate(q.selector(catalog.INFERENCE_PHASE_ENERGY), window), ENGINE)
+    node_rules = [
+        _rec(GPU_POWER_RATE, gpu_rate),
+        _rec(NODE_IT_POWER, it_power),
+        _rec(NODE_FACILITY_POWER, q.with_pue(NODE_IT_POWER)),
+        _rec(NODE_CARBON_RATE, q.with_intensity(NODE_FACILITY_POWER)),
+        _rec(NODE_WATER_RATE, f"({NODE_IT_POWER}) * on(site) group_left(zone) {wue} / {q.JOULES_PER_KWH:g}"),
+        _rec(GPU_CARBON_RATE, q.with_intensity(q.with_pue(GPU_POWER_RATE))),
+        _rec(INFERENCE_CARBON_RATE, q.with_intensity(q.with_pue(phase_energy))),
+    ]
+    site_rules = [
+        _rec(SITE_IT_POWER, q.agg("sum", NODE_IT_POWER, ("site",))),
+        _rec(SITE_FACILITY_POWER, q.agg("sum", NODE_FACILITY_POWER, ("site", "zone"))),
+        _rec(SITE_CARBON_RATE, q.agg("sum", NODE_CARBON_RATE, ("site", "zone"))),
+        _rec(SITE_WATER_RATE, q.agg("sum", NODE_WATER_RATE, ("site", "zone"))),
+    ]
+    # SRE burn rate: grams per second now, over the rate the budget allows (budget / month).
+    # A finished month's used figure stops growing, so its burn rate falls to 0 by itself.
+    budget = [_rec(BUDGET_BURN_RATE,
+                   f"deriv({q.selector(catalog.CARBON_BUDGET_USED)}[{cfg.burn_rate_window}]) "
+                   f"* scalar(days_in_month()) * 86400 / on(scope_owner, period) "
+                   f"{q.selector(catalog.CARBON_BUDGET)}")]
+    return [{"name": "wattfleet-node", "rules": node_rules},
+            {"name": "wattfleet-site", "rules": site_rules},
+            {"name": "wattfleet-budget", "rules": budget}]
+
+
+def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
+           description: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr}
+    if duration != "0s":
+        rule["for"] = duration
+    rule["labels"] = {"severity": severity}
+    rule["annotations"] = {"summary": summary, "description": description}
+    return rule
+
+
+def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
+    """Rule groups for the alerts file."""
+    up = q.selector("up", regex={"job": cfg.job_regex})
+    collector_up = q.selector(catalog.COLLECTOR_UP)
+    collector_enabled = q.selector(catalog.COLLECTOR_ENABLED)
+    resets = q.agg("sum", f"increase({q.selector(catalog.COUNTER_RESETS)}[{cfg.reset_window}])",
+                   NODE + ("sensor",))
+    power, util = q.selector(catalog.GPU_POWER), q.selector(catalog.GPU_UTILIZATION)
+    rules = [
+        _alert("WattfleetExporterDown", f"{up} == 0", cfg.exporter_down_for, "warning",
+               "wattfleet target {{ $labels.instance }} is down",
+               "Prometheus cannot scrape {{ $labels.job }}/{{ $labels.instance }}; its energy is not counted."),
+        _alert("WattfleetCollectorFailing",
+               f"({collector_up} == 0) and on(cluster, site, node, collector, job, instance) "
+               f"({collector_enabled} == 1)",
+               cfg.collector_failing_for, "warning",
+               "collector {{ $labels.collector }} failing on {{ $labels.node }}",
+               "The {{ $labels.collector }} collector found its hardware at start but its samples fail; "
+               "see wattfleet_collector_errors_total for the reason."),
+        _alert("WattfleetCounterResetStorm", f"{resets} > {cfg.reset_storm_count}", "0s", "warning",
+               "energy counters on {{ $labels.node }} reset {{ $value }} times",
+               f"More than {cfg.reset_storm_count} hardware energy counter resets in {cfg.reset_window} "
+               "({{ $labels.sensor }}): driver reloads or a failing device; energy between resets is lost."),
+        _alert("WattfleetGpuIdlePowerBurn",
+               f"({power} > {cfg.idle_power_watts:g}) and on(cluster, site, node, gpu, uuid, model, job, instance) "
+               f"({util} < {cfg.idle_utilization_ratio:g})",
+               cfg.idle_for, "info",
+               "GPU {{ $labels.gpu }} on {{ $labels.node }} draws {{ $value }} W while idle",
+               f"Utilization below {cfg.idle_utilization_ratio:g} with more than {cfg.idle_power_watts:g} W "
+               f"for {cfg.idle_for}: an allocated but unused GPU."),
+        _alert("WattfleetGridIntensityStale",
+               f"{q.selector(catalog.GRID_INTENSITY_AGE)} > {cfg.intensity_stale_seconds}", "10m", "warning",
+               "grid intensity for zone {{ $labels.zone }} is stale",
+               f"The newest intensity value is older than {cfg.intensity_stale_seconds} s; carbon figures "
+               "use filled or old hours."),
+        _alert("WattfleetAggregatorBehind",
+               f"time() - {q.selector(catalog.AGGREGATOR_WATERMARK)} > {cfg.watermark_stale_seconds}", "10m",
+               "warning", "wattfleet aggregator has not ingested a full hour recently",
+               f"The aggregator watermark is more than {cfg.watermark_stale_seconds} s old; rollups are behind."),
+        _alert("WattfleetCarbonBudgetBurnRate", f"{BUDGET_BURN_RATE} > {cfg.burn_rate_target:g}",
+               cfg.burn_rate_for, "warning",
+               "carbon budget of {{ $labels.scope_owner }} burning {{ $value | printf \"%.2f\" }}x too fast",
+               f"Over the last {cfg.burn_rate_window}, emissions counted against the budget grew more than "
+               f"{cfg.burn_rate_target:g}x as fast as the monthly budget allows: at this pace it is overrun."),
+    ]
+    return [{"name": "wattfleet-alerts", "rules": rules}]
+
+
+def recording_rule_names() -> list[str]:
+    return [r["record"] for g in recording_rules() for r in g["rules"]]  # names do not depend on cfg
+
+
+def alert_names(cfg: RuleConfig = RuleConfig()) -> list[str]:
+    return [r["alert"] for g in alerting_rules(cfg) for r in g["rules"]]

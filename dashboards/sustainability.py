@@ -1,0 +1,76 @@
+"""Sustainability: Scope 1, 2 (location and market), 3, hourly CFE and budgets from the aggregator's rollups.
+
+Everything here reads what ``wattfleet serve`` publishes: the aggregator has
+already applied PUE, hourly intensity, instruments and amortization once, so
+the dashboard only sums and never recomputes.
+"""
+
+from __future__ import annotations
+
+from grafanalib import core as g
+
+from wattfleet.exporter import catalog
+
+from . import promql as q
+from . import rules as r
+from .base import dashboard
+from .panels import KILOGRAMS, KWH, LITRES, NONE, PERCENT_UNIT, SECONDS, Layout, Query
+
+UID = "wattfleet-sustainability"
+# Scope label values the aggregator publishes on ROLLUP_EMISSIONS, with display titles.
+SCOPES = (("scope1", "Scope 1"), ("scope2_location", "Scope 2 (location-based)"),
+          ("scope2_market", "Scope 2 (market-based)"), ("scope3", "Scope 3"))
+
+
+def _emissions(labels: tuple[str, ...], **eq: str) -> str:
+    return q.agg("sum", q.selector(catalog.ROLLUP_EMISSIONS, eq=eq or None, regex=q.site_filter()), labels)
+
+
+def _by_month(metric: catalog.Metric, labels: tuple[str, ...], scale: str = "") -> str:
+    """Each month's final (largest) month-to-date value in the range, one row per period."""
+    latest = q.agg("max", f"max_over_time({q.selector(metric, regex=q.site_filter())}[{q.RANGE}])",
+                   ("site", "period") + labels)
+    return q.agg("sum", latest, ("period",) + labels) + scale
+
+
+def build() -> g.Dashboard:
+    lay = Layout()
+    lay.row("This month")
+    for scope, title in SCOPES:
+        lay.stat(title, KILOGRAMS, [Query(_emissions(("period",), scope=scope) + " / 1000", "{{period}}")],
+                 w=6, description="Month to date, as published by the aggregator.")
+    lay.timeseries("Emissions by scope, month to date", KILOGRAMS, [
+        Query(_emissions(("scope", "period")) + " / 1000", "{{scope}} {{period}}")])
+    lay.timeseries("Hourly carbon-free energy score", PERCENT_UNIT, [
+        Query(q.agg("max", q.selector(catalog.ROLLUP_CFE, regex=q.site_filter()), ("site", "period")),
+              "{{site}} {{period}}")],
+        description="Per hour min(consumption, carbon-free supply) / consumption, over the month.")
+    lay.timeseries("Energy by kind, month to date", KWH, [Query(
+        q.agg("sum", q.selector(catalog.ROLLUP_ENERGY, regex=q.site_filter()), ("site", "kind"))
+        + f" / {q.JOULES_PER_KWH:g}", "{{site}} {{kind}}")], w=8)
+    lay.timeseries("Water by kind, month to date", LITRES, [Query(
+        q.agg("sum", q.selector(catalog.ROLLUP_WATER, regex=q.site_filter()), ("site", "kind")),
+        "{{site}} {{kind}}")], w=8)
+    lay.timeseries("PUE by site", NONE, [Query(
+        q.agg("max", q.selector(catalog.SITE_PUE, regex=q.site_filter()), ("site",)), "{{site}}")], w=8)
+
+    lay.row("By month")
+    lay.table("Emissions by month and scope", KILOGRAMS, [Query(_by_month(catalog.ROLLUP_EMISSIONS, ("scope",),
+                                                                           " / 1000"))])
+    lay.table("Hourly CFE score by month and site", PERCENT_UNIT, [Query(
+        q.agg("max", f"max_over_time({q.selector(catalog.ROLLUP_CFE, regex=q.site_filter())}[{q.RANGE}])",
+              ("site", "period")))])
+
+    lay.row("Carbon budgets and data freshness")
+    used = q.selector(catalog.CARBON_BUDGET_USED)
+    lay.timeseries("Budget used", PERCENT_UNIT, [Query(
+        f"{used} / on(scope_owner, period) {q.selector(catalog.CARBON_BUDGET)}", "{{scope_owner}} {{period}}")],
+        w=8)
+    lay.timeseries("Budget burn rate", NONE, [Query(r.BUDGET_BURN_RATE, "{{scope_owner}} {{period}}")], w=8,
+                   description="Emission rate over the rate the monthly budget allows; above 1 overruns it.")
+    lay.timeseries("Data age", SECONDS, [
+        Query(q.agg("max", q.selector(catalog.GRID_INTENSITY_AGE), ("zone",)), "grid intensity {{zone}}"),
+        Query(f"time() - max({q.selector(catalog.AGGREGATOR_WATERMARK)})", "aggregator watermark")], w=8)
+    return dashboard("wattfleet / Sustainability", UID, lay,
+                     "GHG Scope 1, Scope 2 location- and market-based, Scope 3, hourly CFE and carbon budgets, "
+                     "from the aggregator's published rollups.", time_from="now-30d", refresh="5m")

@@ -1,0 +1,89 @@
+"""``wattfleet dashboards build``: what it writes, the Helm chart copy, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wattfleet.cli import main
+from wattfleet.dashboards import provisioning
+from wattfleet.dashboards.build import ALERTS_FILE, BUILDERS, RECORDING_FILE, render
+from wattfleet.dashboards.cli import DEFAULT_CHART
+from wattfleet.dashboards.rules import RuleConfig
+
+EXPECTED = sorted([f"dashboards/{n}.json" for n in BUILDERS] + [
+    "provisioning/datasources/wattfleet.yaml", "provisioning/dashboards/wattfleet.yaml",
+    RECORDING_FILE, ALERTS_FILE])
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_build_writes_dashboards_provisioning_and_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboards", "build", "--out", str(tmp_path), "--prometheus-url", "http://prom:9090",
+                 "--dashboards-path", "/dash"]) == 0
+    assert _files(tmp_path) == EXPECTED
+    assert len(capsys.readouterr().out.splitlines()) == len(EXPECTED)
+    for name in BUILDERS:
+        assert json.loads((tmp_path / f"dashboards/{name}.json").read_text())["uid"] == name
+    ds = yaml.safe_load((tmp_path / "provisioning/datasources/wattfleet.yaml").read_text())
+    assert ds["apiVersion"] == 1
+    assert ds["datasources"][0].items() >= {"type": "prometheus", "url": "http://prom:9090",
+                                            "uid": provisioning.DATASOURCE_UID,
+                                            "name": provisioning.DATASOURCE_NAME}.items()
+    prov = yaml.safe_load((tmp_path / "provisioning/dashboards/wattfleet.yaml").read_text())
+    assert prov["providers"][0]["type"] == "file" and prov["providers"][0]["options"]["path"] == "/dash"
+    for rel in (RECORDING_FILE, ALERTS_FILE):
+        assert yaml.safe_load((tmp_path / rel).read_text())["groups"]
+
+
+def test_flags_reach_the_rules(tmp_path: Path) -> None:
+    assert main(["dashboards", "build", "--out", str(tmp_path), "--carbon-burn-rate-target", "2",
+                 "--idle-power-watts", "150", "--rate-window", "2m"]) == 0
+    alerts = {a["alert"]: a for g in yaml.safe_load((tmp_path / ALERTS_FILE).read_text())["groups"]
+              for a in g["rules"]}
+    assert alerts["WattfleetCarbonBudgetBurnRate"]["expr"].endswith("> 2")
+    assert "> 150" in alerts["WattfleetGpuIdlePowerBurn"]["expr"]
+    assert "[2m]" in (tmp_path / RECORDING_FILE).read_text()
+
+
+def test_helm_chart_copy_replaces_stale_generated_files(tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    (chart / "files/dashboards").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    (chart / "files/dashboards/wattfleet-retired.json").write_text("{}")
+    (chart / "files/dashboards/site-custom.json").write_text("{}")
+    assert main(["dashboards", "build", "--helm-chart", str(chart)]) == 0
+    assert _files(chart / "files") == sorted(
+        ["dashboards/site-custom.json"] + [p for p in EXPECTED if p.startswith(("dashboards/", "rules/"))])
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "give --out DIR and/or --helm-chart"),
+    (["--out", "{tmp}", "--idle-utilization", "1.5"], "--idle-utilization must be between 0 and 1"),
+    (["--out", "{tmp}", "--carbon-burn-rate-target", "0"], "--carbon-burn-rate-target must be positive"),
+    (["--helm-chart", "{tmp}"], "not a Helm chart (no Chart.yaml)"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   argv: list[str], message: str) -> None:
+    assert main(["dashboards", "build", *[a.format(tmp=tmp_path) for a in argv]]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dashboards_without_an_action_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboards"]) == 2
+    assert "build" in capsys.readouterr().out
+
+
+def test_chart_files_in_the_repository_are_current() -> None:
+    """helm/wattfleet/files/ is generated: rerun `wattfleet dashboards build --helm-chart` after changes."""
+    files = render(RuleConfig())
+    for rel, content in files.items():
+        if rel.startswith(("dashboards/", "rules/")):
+            path = DEFAULT_CHART / "files" / rel
+            assert path.is_file() and path.read_text() == content, \
+                f"{path} is stale: run `wattfleet dashboards build --helm-chart`"
