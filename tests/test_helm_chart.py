@@ -1,0 +1,981 @@
+"""The Helm chart in helm/wattfleet, rendered and linted by Helm's own engine.
+
+helm-python-sdk binds Helm's Go SDK (no helm binary, no cluster), so these
+tests run what `helm lint` and `helm template` run. Every rendered object is
+validated against the Kubernetes OpenAPI schemas (kubernetes-validate,
+strict), and the containers' arguments are parsed with wattfleet's real
+argument parser so that chart and code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed (pip install helm-python-sdk)")
+kubernetes_validate = pytest.importorskip("kubernetes_validate",
+                                          reason="kubernetes-validate is not installed")
+
+from wattfleet.cli import build_parser  # noqa: E402
+from wattfleet.exporter import cli as exporter_cli  # noqa: E402
+from wattfleet.exporter.webconfig import CLIENT_AUTH_TYPES, TLS_VERSIONS, load_web_config  # noqa: E402
+
+CHART = Path(__file__).resolve().parents[1] / "helm" / "wattfleet"
+KUBE_VERSION = kubernetes_validate.latest_version()
+RELEASE, NAMESPACE = "wf", "energy"
+BCRYPT = "$2b$10$EyOtU8Nc8keA6SKo6upWae2SKJmBcqDoDm8sRIjUP88biJLjFfCUi"
+OPERATOR_KINDS = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
+
+# Value sets every structural test runs against: the issue's matrix plus one
+# that turns every optional feature on.
+MATRIX: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "operator-podmonitor": {"prometheus": {"operator": {"enabled": True, "labels": {"release": "kps"}}}},
+    "operator-servicemonitor-mtls-basic-auth": {
+        "exporter": {"webConfig": {
+            "basicAuthUsers": {"prometheus": BCRYPT},
+            "tls": {"enabled": True, "certSecret": "wf-exporter-tls", "clientCASecret": "wf-client-ca",
+                    "clientAuthType": "RequireAndVerifyClientCert", "minVersion": "TLS13"}}},
+        "prometheus": {"operator": {"enabled": True, "monitorKind": "ServiceMonitor",
+                                    "tlsConfig": {"caSecret": "wf-exporter-ca", "serverName": "wattfleet",
+                                                  "clientCertSecret": "wf-prometheus-client"},
+                                    "basicAuth": {"secretName": "wf-scrape-auth"}}},
+    },
+    "tls": {"exporter": {"webConfig": {"tls": {"enabled": True, "certSecret": "wf-exporter-tls"}}}},
+    "no-gpus": {"exporter": {"gpu": {"enabled": False}}},
+    "gpu-nodes-only": {"exporter": {"cpuNodes": {"enabled": False}, "gpu": {"runtimeClassName": ""}}},
+    "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/sys", "mountPath": "/hostfs/sys"}, "port": 19880}},
+    "everything-on": {
+        "imagePullSecrets": [{"name": "regcred"}],
+        "logLevel": "DEBUG",
+        "image": {"digest": "sha256:" + "ab" * 32},
+        "commonLabels": {"team": "energy"},
+        "exporter": {
+            "cluster": "prod", "site": "sfo1", "interval": 0.5, "disableCollectors": ["inference"],
+            "inferenceEngines": [{"engine": "vllm", "url": "http://127.0.0.1:8000/metrics", "gpus": [0, 1]}],
+            "extraArgs": ["--estimate-cpu=always"],
+            "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            "nodeSelector": {"pool": "compute"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+            "priorityClassName": "system-node-critical",
+            "hostNetwork": True,
+            "webConfig": {"existingSecret": "my-web-config", "existingSecretKey": "config.yml"},
+        },
+        "aggregator": {
+            "config": {"version": 1, "sites": []},
+            "gridData": {"files": {"CISO.csv": "timestamp,avg_CI\n2022-01-01 00:00:00+00:00,250\n"}},
+            "tokens": {"create": True, "electricityMapsToken": "em-token", "wattTimeUsername": "u",
+                       "wattTimePassword": "p"},
+            "persistence": {"storageClass": "-", "accessMode": "ReadWriteMany"},
+            "extraEnv": [{"name": "TZ", "value": "UTC"}],
+            "nodeSelector": {"pool": "services"},
+            "affinity": {"podAntiAffinity": {}},
+            "aggregate": {"extraArgs": ["--page-hours=6"]},
+            "report": {"month": "2026-10"},
+        },
+        "prometheus": {"operator": {"enabled": True}, "rules": {"labels": {"role": "alert-rules"}}},
+        "dashboards": {"namespace": "grafana", "annotations": {"grafana_folder": "Energy"}},
+        "networkPolicy": {
+            "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "aggregatorFrom": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["grafana"]}]}},
+                        {"ipBlock": {"cidr": "10.0.0.0/8"}}],
+        },
+    },
+    "everything-off": {"exporter": {"enabled": False}, "aggregator": {"enabled": False},
+                       "dashboards": {"enabled": False}, "networkPolicy": {"enabled": False},
+                       "prometheus": {"rules": {"enabled": False}}, "serviceAccount": {"create": False}},
+}
+
+
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge value overrides (later wins), as `-f a.yaml -f b.yaml` would."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[Any]:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+_RENDER_CACHE: dict[str, tuple[list[dict[str, Any]], str]] = {}
+
+
+def render(chart: Any, values: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """(every rendered object, NOTES.txt) for these values; cached per value set."""
+    key = json.dumps(values, sort_keys=True)
+    if key not in _RENDER_CACHE:
+        out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        notes = "".join(v for k, v in out.items() if k.endswith("NOTES.txt"))
+        objects = [doc for k, v in sorted(out.items()) if not k.endswith("NOTES.txt")
+                   for doc in yaml.safe_load_all(v) if doc]
+        _RENDER_CACHE[key] = (objects, notes)
+    return _RENDER_CACHE[key]
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def values_with_defaults(chart: Any, values: dict[str, Any]) -> dict[str, Any]:
+    return chart.merge_values(values)
+
+
+# ---------------------------------------------------------------- lint and schema validation
+
+
+@pytest.mark.parametrize("case", sorted(MATRIX))
+def test_lint_is_clean(case: str) -> None:
+    report = helm.lint(CHART, MATRIX[case], strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    assert report["errors"] == []
+    # Severity 1 is informational ("icon is recommended"); warnings and errors fail.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("case", sorted(MATRIX))
+def test_every_rendered_object_is_valid_kubernetes(chart: Any, case: str) -> None:
+    objects, notes = render(chart, MATRIX[case])
+    assert notes.strip(), "NOTES.txt rendered empty"
+    seen = set()
+    for obj in objects:
+        ident = (obj["kind"], obj["metadata"]["name"])
+        assert ident not in seen, f"{ident} rendered twice"
+        seen.add(ident)
+        assert len(obj["metadata"]["name"]) <= 63, ident
+        labels = obj["metadata"]["labels"]
+        for label in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                      "app.kubernetes.io/managed-by", "helm.sh/chart"):
+            assert label in labels, f"{ident} lacks label {label}"
+        if obj["kind"] in OPERATOR_KINDS:
+            check_operator_object(obj)
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{case}: {ident} is not valid Kubernetes {KUBE_VERSION}: {path}: {exc.message}")
+
+
+def check_operator_object(obj: dict[str, Any]) -> None:
+    """Prometheus Operator CRDs have no schema in kubernetes-validate: check the fields we use."""
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = obj["spec"]
+    if obj["kind"] == "PrometheusRule":
+        assert spec["groups"] and all(g["name"] and g["rules"] for g in spec["groups"])
+        return
+    endpoints = spec["podMetricsEndpoints" if obj["kind"] == "PodMonitor" else "endpoints"]
+    allowed = {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig", "basicAuth", "relabelings"}
+    for ep in endpoints:
+        assert set(ep) <= allowed, set(ep) - allowed
+        assert ep["port"] == "metrics" and ep["scheme"] in ("http", "https")
+    endpoints_key = "podMetricsEndpoints" if obj["kind"] == "PodMonitor" else "endpoints"
+    assert set(spec) == {"selector", "namespaceSelector", endpoints_key}
+
+
+def test_default_values_pass_schema_and_every_schema_key_has_a_default(chart: Any) -> None:
+    chart.validate_schema({})
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(node: dict[str, Any], value: Any, path: str) -> None:
+        if "$ref" in node:
+            return  # a shared definition (resources, securityContext...): optional fields
+        for key, sub in node.get("properties", {}).items():
+            if path == "" and key == "global":
+                continue
+            assert isinstance(value, dict) and key in value, f"schema key {path}{key} has no default in values.yaml"
+            walk(sub, value[key], f"{path}{key}.")
+
+    walk(schema, defaults, "")
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+# Objects whose content is a Kubernetes API object or a wattfleet file format,
+# checked downstream (API server, wattfleet's loaders) instead of by the schema.
+PASSTHROUGH = {
+    "global",
+    "definitions.affinity.nodeAffinity", "definitions.affinity.podAffinity", "definitions.affinity.podAntiAffinity",
+    "exporter.inferenceEngines[]", "aggregator.config",
+}
+
+
+def test_schema_is_closed_at_every_level() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    open_objects = set()
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "object":
+            extra = node.get("additionalProperties")
+            if extra is None or extra is True:
+                open_objects.add(path)
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}.{key}" if path else key)
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}{{}}")
+        if "items" in node:
+            walk(node["items"], f"{path}[]")
+        for alt in node.get("anyOf", []):
+            walk(alt, path)
+
+    walk(schema, "")
+    for name, definition in schema["definitions"].items():
+        walk(definition, f"definitions.{name}")
+    assert open_objects == PASSTHROUGH
+    for path in PASSTHROUGH - {"global"}:
+        assert "$comment" in lookup(schema, path), f"{path}: say why it is open"
+
+
+def lookup(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    node: dict[str, Any] = schema
+    parts = path.split(".")
+    if parts[0] == "definitions":
+        node, parts = schema["definitions"][parts[1]], parts[2:]
+    for part in parts:
+        node = resolve(schema, node)
+        if part.endswith("[]"):
+            node = resolve(schema, node["properties"][part[:-2]])["items"]
+        else:
+            node = node["properties"][part]
+    return node
+
+
+BAD_VALUES = {
+    "wrong type: port as string": {"exporter": {"port": "9880"}},
+    "wrong type: interval as string": {"exporter": {"interval": "1s"}},
+    "wrong type: enabled as string": {"aggregator": {"enabled": "yes"}},
+    "unknown top-level key": {"exporters": {}},
+    "unknown nested key": {"exporter": {"webConfig": {"tls": {"cert": "x"}}}},
+    "unknown key in a toleration": {"exporter": {"tolerations": [{"key": "a", "operator": "Exists", "efect": "x"}]}},
+    "unknown key in resources": {"aggregator": {"serve": {"resources": {"request": {"cpu": "1"}}}}},
+    "label value not a string": {"exporter": {"gpu": {"nodeSelector": {"nvidia.com/gpu.present": True}}}},
+    "unknown collector": {"exporter": {"disableCollectors": ["gpu"]}},
+    "unknown estimate mode": {"exporter": {"estimateCpu": "sometimes"}},
+    "relative sysfs mount path": {"exporter": {"sysfs": {"mountPath": "host/sys"}}},
+    "sysfs mounted over /": {"exporter": {"sysfs": {"mountPath": "/"}}},
+    "plain-text password instead of bcrypt": {"exporter": {"webConfig": {"basicAuthUsers": {"p": "secret"}}}},
+    "unknown client auth type": {"exporter": {"webConfig": {"tls": {"clientAuthType": "Require"}}}},
+    "bad report month": {"aggregator": {"report": {"month": "2026-13"}}},
+    "report dir escapes the volume": {"aggregator": {"report": {"outDir": "../etc"}}},
+    "volume mode the jobs cannot share": {"aggregator": {"persistence": {"accessMode": "ReadWriteOncePod"}}},
+    "bad quantity": {"aggregator": {"persistence": {"size": "ten gigs"}}},
+    "bad scrape interval": {"prometheus": {"operator": {"interval": "15 seconds"}}},
+    "unknown monitor kind": {"prometheus": {"operator": {"monitorKind": "Probe"}}},
+    "bad image digest": {"image": {"digest": "latest"}},
+    "empty network policy peer": {"networkPolicy": {"metricsFrom": [{}]}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_invalid_values_fail_the_schema(chart: Any, name: str) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(BAD_VALUES[name])
+    # `helm install`/`template` run the same check before rendering.
+    with pytest.raises(helm.HelmValuesError):
+        chart.render(BAD_VALUES[name], name=RELEASE, namespace=NAMESPACE)
+
+
+def test_schema_enums_match_the_code() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    exporter = schema["properties"]["exporter"]["properties"]
+    assert set(exporter["disableCollectors"]["items"]["enum"]) == set(exporter_cli.COLLECTORS)
+    parser = argparse.ArgumentParser()
+    exporter_cli.add_arguments(parser)
+    choices = {a.dest: a.choices for a in parser._actions}
+    assert set(exporter["estimateCpu"]["enum"]) == set(choices["estimate_cpu"])
+    root_choices = {a.dest: a.choices for a in build_parser()._actions}
+    assert set(schema["properties"]["logLevel"]["enum"]) == set(root_choices["log_level"])
+    tls = exporter["webConfig"]["properties"]["tls"]["properties"]
+    assert set(tls["clientAuthType"]["enum"]) == set(CLIENT_AUTH_TYPES)
+    assert set(tls["minVersion"]["enum"]) == set(TLS_VERSIONS)
+
+
+def test_values_yaml_is_documented_line_by_line() -> None:
+    """helm-docs style: every key has a `# --` comment, or sits under a documented key."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    documented_indent: int | None = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- "):
+            continue
+        indent = len(line) - len(line.lstrip())
+        if documented_indent is not None and indent > documented_indent:
+            continue  # inside a documented key's value
+        documented_indent = None
+        key, _, rest = stripped.partition(":")
+        j = i - 1
+        comment = []
+        while j >= 0 and lines[j].strip().startswith("#"):
+            comment.insert(0, lines[j].strip())
+            j -= 1
+        if any(c.startswith("# --") for c in comment):
+            documented_indent = indent
+            continue
+        nxt = next((ln for ln in lines[i + 1:] if ln.strip() and not ln.strip().startswith("#")), "")
+        is_parent = rest.strip() == "" and (len(nxt) - len(nxt.lstrip())) > indent and not nxt.strip().startswith("- ")
+        if not is_parent:
+            undocumented.append(f"values.yaml:{i + 1}: {key}")
+    assert undocumented == []
+
+
+# ---------------------------------------------------------------- exporter
+
+
+def exporter_daemonsets(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+    return of_kind(render(chart, values)[0], "DaemonSet")
+
+
+def strict_parser() -> argparse.ArgumentParser:
+    """wattfleet's parser with prefix matching off, so an abbreviated flag in the chart fails."""
+    parser = build_parser()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        p.allow_abbrev = False
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return parser
+
+
+def parse_container_args(container: dict[str, Any]) -> argparse.Namespace:
+    assert container["command"] == ["wattfleet"]
+    try:
+        return strict_parser().parse_args(container["args"])
+    except SystemExit as exc:  # argparse reports and exits on bad arguments
+        pytest.fail(f"{container['name']}: `wattfleet {' '.join(container['args'])}` does not parse ({exc})")
+
+
+EXPORTER_CASES = sorted(c for c in MATRIX if c != "everything-off")
+
+
+@pytest.mark.parametrize("case", EXPORTER_CASES)
+def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) -> None:
+    values = values_with_defaults(chart, MATRIX[case])
+    exporter = values["exporter"]
+    daemonsets = exporter_daemonsets(chart, MATRIX[case])
+    assert daemonsets
+    for ds in daemonsets:
+        spec = pod_spec(ds)
+        (container,) = spec["containers"]
+        args = parse_container_args(container)
+        assert args.command == "exporter" and args.func is exporter_cli.run
+        assert args.log_level == values["logLevel"]
+        assert args.node == "$(NODE_NAME)"
+        assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in container["env"]
+        # --sysfs-root is where the host's sysfs is mounted, read-only.
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert args.sysfs_root == exporter["sysfs"]["mountPath"]
+        sysfs_mount = mounts[args.sysfs_root]
+        assert sysfs_mount.get("readOnly") is True
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes[sysfs_mount["name"]]["hostPath"]["path"] == exporter["sysfs"]["hostPath"]
+        assert all(m.get("readOnly") for m in container["volumeMounts"]), "the exporter writes nothing"
+        # The port it listens on is the port the pod declares and the probes use.
+        assert args.listen_address == f":{exporter['port']}"
+        assert container["ports"] == [{"name": "metrics", "containerPort": exporter["port"], "protocol": "TCP"}]
+        # Files named on the command line are inside mounted volumes.
+        for path in (args.web_config_file, args.inference_config):
+            if path:
+                assert any(path.startswith(mp.rstrip("/") + "/") for mp in mounts), f"{path} is not mounted"
+        assert args.interval == pytest.approx(exporter["interval"])
+        assert args.cluster == exporter["cluster"] and args.site == exporter["site"]
+        assert args.estimate_cpu == exporter["estimateCpu"] or "--estimate-cpu=always" in exporter["extraArgs"]
+        assert args.rapl_max_watts == exporter["raplMaxWatts"]
+        assert args.cpu_idle_watts_per_core == exporter["cpuModel"]["idleWattsPerCore"]
+        assert args.cpu_max_watts_per_core == exporter["cpuModel"]["maxWattsPerCore"]
+        assert args.memory_watts_per_gb == exporter["cpuModel"]["memoryWattsPerGb"]
+        assert set(exporter["disableCollectors"]) <= set(args.disable_collector)
+        check_least_privilege(spec, container)
+        check_gpu_variant(ds, spec, container, args, exporter)
+
+
+def check_least_privilege(spec: dict[str, Any], container: dict[str, Any]) -> None:
+    sc = container["securityContext"]
+    assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert spec["automountServiceAccountToken"] is False
+    assert "hostPID" not in spec and "hostIPC" not in spec
+
+
+def check_gpu_variant(ds: dict[str, Any], spec: dict[str, Any], container: dict[str, Any],
+                      args: argparse.Namespace, exporter: dict[str, Any]) -> None:
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    node_type = ds["metadata"]["labels"]["wattfleet.io/node-type"]
+    assert ds["spec"]["selector"]["matchLabels"]["wattfleet.io/node-type"] == node_type
+    if node_type == "gpu":
+        assert exporter["gpu"]["enabled"]
+        assert spec.get("runtimeClassName", "") == exporter["gpu"]["runtimeClassName"]
+        assert env["NVIDIA_VISIBLE_DEVICES"] == exporter["gpu"]["visibleDevices"]
+        assert env["NVIDIA_DRIVER_CAPABILITIES"] == exporter["gpu"]["driverCapabilities"]
+        assert "nvml" not in args.disable_collector
+        for key, value in exporter["gpu"]["nodeSelector"].items():
+            assert spec["nodeSelector"][key] == value
+        for toleration in exporter["gpu"]["tolerations"]:
+            assert toleration in spec["tolerations"]
+        # A GPU exporter must not take GPUs from workloads.
+        assert "nvidia.com/gpu" not in json.dumps(container["resources"])
+    else:
+        assert "runtimeClassName" not in spec and "NVIDIA_VISIBLE_DEVICES" not in env
+        assert "nvml" in args.disable_collector
+        if exporter["gpu"]["enabled"]:
+            # Keeps off GPU nodes, in every node selector term.
+            terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+                "nodeSelectorTerms"]
+            for term in terms:
+                for key, value in exporter["gpu"]["nodeSelector"].items():
+                    assert {"key": key, "operator": "NotIn", "values": [value]} in term["matchExpressions"]
+
+
+def test_gpu_and_cpu_daemonsets_follow_the_gpu_switch(chart: Any) -> None:
+    kinds = {c: sorted(d["metadata"]["labels"]["wattfleet.io/node-type"] for d in exporter_daemonsets(chart, MATRIX[c]))
+             for c in ("defaults", "no-gpus", "gpu-nodes-only")}
+    assert kinds == {"defaults": ["cpu", "gpu"], "no-gpus": ["cpu"], "gpu-nodes-only": ["gpu"]}
+    (gpu,) = exporter_daemonsets(chart, MATRIX["gpu-nodes-only"])
+    assert "runtimeClassName" not in pod_spec(gpu)  # empty: the node's default runtime
+    # User affinity terms are kept and each gains the "not a GPU node" rule.
+    cpu = [d for d in exporter_daemonsets(chart, MATRIX["everything-on"])
+           if d["metadata"]["labels"]["wattfleet.io/node-type"] == "cpu"][0]
+    (term,) = pod_spec(cpu)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]} in term["matchExpressions"]
+
+
+def probes(chart: Any, case: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    out = []
+    for ds in exporter_daemonsets(chart, MATRIX[case]):
+        (container,) = pod_spec(ds)["containers"]
+        out.append((container["livenessProbe"], container["readinessProbe"]))
+    return out
+
+
+def test_probes_use_the_health_endpoints_with_the_right_scheme(chart: Any) -> None:
+    for live, ready in probes(chart, "defaults"):
+        assert live["httpGet"] == {"path": "/-/healthy", "port": "metrics", "scheme": "HTTP"}
+        assert ready["httpGet"] == {"path": "/-/ready", "port": "metrics", "scheme": "HTTP"}
+    for live, ready in probes(chart, "tls"):
+        assert live["httpGet"]["scheme"] == ready["httpGet"]["scheme"] == "HTTPS"
+    # kubelet can neither authenticate nor present a client certificate: TCP checks then.
+    for case in ("operator-servicemonitor-mtls-basic-auth", "everything-on"):
+        for live, ready in probes(chart, case):
+            assert live["tcpSocket"] == ready["tcpSocket"] == {"port": "metrics"}
+
+
+def test_scrape_annotations_only_without_the_operator(chart: Any) -> None:
+    def annotations(case: str) -> list[dict[str, str]]:
+        return [pod_template_annotations(d) for d in exporter_daemonsets(chart, MATRIX[case])]
+
+    for a in annotations("defaults"):
+        assert a["prometheus.io/scrape"] == "true" and a["prometheus.io/scheme"] == "http"
+        assert a["prometheus.io/port"] == "9880" and a["prometheus.io/path"] == "/metrics"
+    for a in annotations("tls"):
+        assert a["prometheus.io/scheme"] == "https"
+    for a in annotations("operator-podmonitor"):
+        assert "prometheus.io/scrape" not in a
+    (serve,) = of_kind(render(chart, MATRIX["defaults"])[0], "Deployment")
+    a = pod_template_annotations(serve)
+    assert (a["prometheus.io/scrape"], a["prometheus.io/port"], a["prometheus.io/path"]) == ("true", "9881", "/metrics")
+
+
+def pod_template_annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return obj["spec"]["template"]["metadata"].get("annotations", {})
+
+
+def _self_signed(directory: Path, name: str) -> None:
+    directory.mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=wattfleet", "-keyout", str(directory / "tls.key"),
+                    "-out", str(directory / name)], check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_generated_web_config_is_accepted_by_the_exporter(chart: Any, tmp_path: Path) -> None:
+    """The Secret the chart writes loads with the exporter's own web config loader."""
+    objects, _ = render(chart, MATRIX["operator-servicemonitor-mtls-basic-auth"])
+    sandbox = PodSandbox(tmp_path, objects, of_kind(objects, "DaemonSet")[0])
+    args = parse_container_args({"name": "exporter", "command": ["wattfleet"], "args": sandbox.args()})
+    cfg = load_web_config(args.web_config_file)
+    assert cfg.tls and cfg.client_auth_type == "RequireAndVerifyClientCert" and cfg.min_version == "TLS13"
+    assert cfg.client_ca_file is not None
+    assert list(cfg.users) == ["prometheus"]
+
+
+def test_web_config_errors_are_clear(chart: Any) -> None:
+    with pytest.raises(helm.HelmRenderError, match="certSecret is required"):
+        chart.render({"exporter": {"webConfig": {"tls": {"enabled": True}}}}, name=RELEASE)
+    with pytest.raises(helm.HelmRenderError, match="clientCASecret is required"):
+        chart.render({"exporter": {"webConfig": {"tls": {"enabled": True, "certSecret": "c",
+                                                         "clientAuthType": "VerifyClientCertIfGiven"}}}},
+                     name=RELEASE)
+    with pytest.raises(helm.HelmRenderError, match="needs exporter.service.enabled"):
+        chart.render({"exporter": {"service": {"enabled": False}},
+                      "prometheus": {"operator": {"enabled": True, "monitorKind": "ServiceMonitor"}}}, name=RELEASE)
+
+
+def test_monitor_matches_the_exporter_endpoint(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["operator-servicemonitor-mtls-basic-auth"])
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind(objects, "ServiceMonitor")}
+    assert set(monitors) == {"exporter", "aggregator"}
+    services = {s["metadata"]["labels"]["app.kubernetes.io/component"]: s for s in of_kind(objects, "Service")}
+    for component, monitor in monitors.items():
+        # A ServiceMonitor selects the Service, whose port named like the endpoint's exists.
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= services[component]["metadata"]["labels"].items()
+        assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in services[component]["spec"]["ports"]}
+    monitor, service = monitors["exporter"], services["exporter"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (ep,) = monitor["spec"]["endpoints"]
+    assert ep["scheme"] == "https" and ep["tlsConfig"]["ca"]["secret"]["name"] == "wf-exporter-ca"
+    # Mutual TLS: Prometheus presents a client certificate.
+    assert ep["tlsConfig"]["cert"]["secret"] == {"name": "wf-prometheus-client", "key": "tls.crt"}
+    assert ep["tlsConfig"]["keySecret"] == {"name": "wf-prometheus-client", "key": "tls.key"}
+    assert ep["basicAuth"]["password"] == {"name": "wf-scrape-auth", "key": "password"}
+    objects, _ = render(chart, MATRIX["operator-podmonitor"])
+    pod_monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind(objects, "PodMonitor")}
+    assert set(pod_monitors) == {"exporter", "aggregator"}
+    workloads = {"exporter": of_kind(objects, "DaemonSet"), "aggregator": of_kind(objects, "Deployment")}
+    for component, pod_monitor in pod_monitors.items():
+        assert pod_monitor["metadata"]["labels"]["release"] == "kps"
+        for w in workloads[component]:
+            template = w["spec"]["template"]
+            assert pod_monitor["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+            ports = {p["name"] for c in template["spec"]["containers"] for p in c["ports"]}
+            assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] in ports
+
+
+# ---------------------------------------------------------------- aggregator
+
+
+def aggregator_workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return of_kind(objects, "Deployment") + of_kind(objects, "CronJob")
+
+
+@pytest.mark.parametrize("case", ["defaults", "everything-on"])
+def test_aggregator_args_parse_with_the_aggregator_parser(chart: Any, case: str) -> None:
+    pytest.importorskip("wattfleet.aggregator.cli",
+                        reason="wattfleet.aggregator.cli (serve/aggregate/report) is not written yet")
+    objects, _ = render(chart, MATRIX[case])
+    values = values_with_defaults(chart, MATRIX[case])["aggregator"]
+    db = f"{values['persistence']['mountPath']}/{values['dbFile']}"
+    config = f"{values['configMountPath']}/wattfleet.yaml"
+    commands = {}
+    pending = []
+    for workload in aggregator_workloads(objects):
+        (container,) = pod_spec(workload)["containers"]
+        if "report" in container["args"] and values["report"]["month"] == "previous" and not month_previous_ok():
+            pending.append(container)
+            continue
+        args = parse_container_args(container)
+        commands[args.command] = args
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert args.db == db and values["persistence"]["mountPath"] in mounts
+        assert args.config == config and mounts[values["configMountPath"]]["readOnly"] is True
+        assert args.log_level == chart.merge_values(MATRIX[case])["logLevel"]
+    if pending:
+        pytest.xfail("`wattfleet report --month previous` (the last complete month, for the monthly "
+                     "CronJob) is not accepted by the aggregator CLI yet")
+    assert set(commands) == {"serve", "aggregate", "report"}
+    assert commands["serve"].listen_address == f":{values['port']}"
+    assert commands["serve"].refresh_seconds == values["serve"]["refreshSeconds"]
+    assert commands["aggregate"].prometheus == values["prometheusUrl"]
+    assert commands["aggregate"].lookback_hours == values["aggregate"]["lookbackHours"]
+    assert commands["aggregate"].retries == values["aggregate"]["retries"]
+    assert commands["aggregate"].no_progress is True  # a progress bar only clutters job logs
+    assert commands["report"].out == f"{values['persistence']['mountPath']}/{values['report']['outDir']}"
+
+
+def month_previous_ok() -> bool:
+    """Whether the report command accepts ``--month previous``."""
+    parser = argparse.ArgumentParser()
+    from wattfleet.aggregator import cli as aggregator_cli
+    aggregator_cli.add_report_arguments(parser)
+    try:
+        parser.parse_args(["--month", "previous", "--db", "x", "--out", "y"])
+    except SystemExit:
+        return False
+    return True
+
+
+def test_aggregator_pods_share_the_volume_and_run_locked_down(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["defaults"])
+    (claim,) = of_kind(objects, "PersistentVolumeClaim")
+    workloads = aggregator_workloads(objects)
+    assert sorted(w["kind"] for w in workloads) == ["CronJob", "CronJob", "Deployment"]
+    (deployment,) = of_kind(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    serve_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for w in workloads:
+        spec = pod_spec(w)
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+        assert spec["automountServiceAccountToken"] is False
+        (container,) = spec["containers"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"])  # the only writable scratch
+        if w["kind"] == "CronJob":
+            assert w["spec"]["concurrencyPolicy"] == "Forbid"
+            # ReadWriteOnce: the jobs run where the serve pod has the volume attached.
+            (term,) = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert term["topologyKey"] == "kubernetes.io/hostname"
+            assert term["labelSelector"]["matchLabels"].items() <= serve_labels.items()
+            # Job pods must not be selected as API backends.
+            assert w["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][
+                "app.kubernetes.io/component"] != serve_labels["app.kubernetes.io/component"]
+    schedules = sorted(w["spec"]["schedule"] for w in of_kind(objects, "CronJob"))
+    assert schedules == ["30 2 1 * *", "7 * * * *"]
+    # ReadWriteMany needs no co-location.
+    for w in of_kind(render(chart, MATRIX["everything-on"])[0], "CronJob"):
+        assert "podAffinity" not in pod_spec(w).get("affinity", {})
+
+
+def test_tokens_come_from_a_secret(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["everything-on"])
+    secret = [s for s in of_kind(objects, "Secret") if s["metadata"]["name"].endswith("aggregator-tokens")][0]
+    assert set(secret["data"]) == {"electricityMapsToken", "wattTimeUsername", "wattTimePassword"}
+    for w in aggregator_workloads(objects):
+        (container,) = pod_spec(w)["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        for name in ("ELECTRICITYMAPS_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD"):
+            ref = env[name]["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
+        assert all("value" not in e or e["name"] in ("HOME", "MPLCONFIGDIR", "TZ") for e in env.values())
+    # No tokens configured: no Secret and no token variables.
+    objects, _ = render(chart, MATRIX["defaults"])
+    assert of_kind(objects, "Secret") == []
+    for w in aggregator_workloads(objects):
+        (container,) = pod_spec(w)["containers"]
+        assert "ELECTRICITYMAPS_TOKEN" not in {e["name"] for e in container["env"]}
+
+
+def test_facility_config_and_grid_data_are_mounted_where_the_config_expects(chart: Any, tmp_path: Path) -> None:
+    facility = pytest.importorskip("wattfleet.aggregator.facility")
+    config = {"version": 1, "sites": [{"name": "sfo1", "zone": "CISO", "pue": 1.2, "wue_liters_per_kwh": 1.0,
+                                       "nodes": ["sfo1-*"],
+                                       "grid": {"source": "eia930", "path": "../grid/CISO.csv"}}]}
+    # Two hours of EIA-930 CISO 2022 (shared/data/grid-eia930-2022/CISO.csv).
+    grid = ["timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI",
+            "2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29592090536002",
+            "2022-01-01 01:00:00+00:00,3013.0,0.0,2723.0,42.0,8603.0,19.0,2265.0,1159.0,260.9175830341113"]
+    values = {"aggregator": {"config": config, "gridData": {"files": {"CISO.csv": "\n".join(grid) + "\n"}}}}
+    objects, _ = render(chart, values)
+    (deployment,) = of_kind(objects, "Deployment")
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    maps = {c["metadata"]["name"]: c for c in of_kind(objects, "ConfigMap")}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for mount in container["volumeMounts"]:
+        cm = volumes[mount["name"]].get("configMap")
+        if cm:
+            target = tmp_path / mount["mountPath"].lstrip("/")
+            target.mkdir(parents=True)
+            for key, text in maps[cm["name"]]["data"].items():
+                (target / key).write_text(text)
+    config_file = tmp_path / "etc/wattfleet/config/wattfleet.yaml"
+    assert yaml.safe_load(config_file.read_text()) == config
+    loaded = facility.load_facility(config_file)
+    assert list(loaded.sites) == ["sfo1"]
+    # The relative grid path in the config resolves to the mounted grid-data ConfigMap.
+    grid_file = Path(loaded.sites["sfo1"].grid["path"])
+    assert grid_file.read_text().splitlines() == grid
+
+
+# ---------------------------------------------------------------- rules, dashboards, network policy
+
+
+def rule_files() -> list[Path]:
+    return sorted((CHART / "files" / "rules").glob("*.yaml"))
+
+
+def test_rules_ship_as_prometheusrule_or_configmap(chart: Any) -> None:
+    expected_groups = [g for f in rule_files() for g in yaml.safe_load(f.read_text())["groups"]]
+    assert expected_groups
+    (rule,) = of_kind(render(chart, MATRIX["operator-podmonitor"])[0], "PrometheusRule")
+    assert rule["spec"]["groups"] == expected_groups
+    assert rule["metadata"]["labels"]["release"] == "kps"  # the Prometheus ruleSelector label
+    (cm,) = [c for c in of_kind(render(chart, MATRIX["defaults"])[0], "ConfigMap")
+             if c["metadata"]["name"].endswith("-rules")]
+    assert {k: yaml.safe_load(v) for k, v in cm["data"].items()} == \
+        {f.name: yaml.safe_load(f.read_text()) for f in rule_files()}
+
+
+@pytest.mark.prometheus
+def test_shipped_rules_pass_promtool(chart: Any, tmp_path: Path) -> None:
+    (rule,) = of_kind(render(chart, MATRIX["operator-podmonitor"])[0], "PrometheusRule")
+    out = tmp_path / "rules.yaml"
+    out.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboards_are_configmaps_for_the_grafana_sidecar(chart: Any) -> None:
+    files = sorted((CHART / "files" / "dashboards").glob("*.json"))
+    assert files
+    maps = [c for c in of_kind(render(chart, MATRIX["everything-on"])[0], "ConfigMap")
+            if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    assert len(maps) == len(files)
+    by_key = {k: (c, v) for c in maps for k, v in c["data"].items()}
+    for f in files:
+        cm, text = by_key[f.name]
+        assert json.loads(text) == json.loads(f.read_text())
+        assert cm["metadata"]["namespace"] == "grafana"
+        assert cm["metadata"]["annotations"] == {"grafana_folder": "Energy"}
+    off = render(chart, merged(MATRIX["defaults"], {"dashboards": {"enabled": False}}))[0]
+    assert not [c for c in of_kind(off, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
+
+
+def test_network_policies_admit_only_the_served_ports(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["everything-on"])
+    policies = {p["metadata"]["labels"]["app.kubernetes.io/component"]: p for p in of_kind(objects, "NetworkPolicy")}
+    assert set(policies) == {"exporter", "aggregator", "aggregator-job"}
+    assert policies["exporter"]["spec"]["ingress"] == [{
+        "ports": [{"port": "metrics", "protocol": "TCP"}],
+        "from": MATRIX["everything-on"]["networkPolicy"]["metricsFrom"]}]
+    assert policies["aggregator"]["spec"]["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert "ingress" not in policies["aggregator-job"]["spec"]
+    # Every pod the chart runs is covered by a policy.
+    for w in exporter_daemonsets(chart, MATRIX["everything-on"]) + aggregator_workloads(objects):
+        labels = (w["spec"]["jobTemplate"]["spec"]["template"] if w["kind"] == "CronJob"
+                  else w["spec"]["template"])["metadata"]["labels"]
+        assert any(p["spec"]["podSelector"]["matchLabels"].items() <= labels.items() for p in policies.values())
+    assert of_kind(render(chart, MATRIX["everything-off"])[0], "NetworkPolicy") == []
+
+
+def test_chart_ships_what_dashboards_build_generates(tmp_path: Path) -> None:
+    """The templates handle the real generated dashboards and rules, whatever files/ holds now."""
+    build = pytest.importorskip("wattfleet.dashboards.build", reason="wattfleet.dashboards is not written yet")
+    copy_dir = tmp_path / "wattfleet"
+    shutil.copytree(CHART, copy_dir)
+    for old in (copy_dir / "files").glob("*/*"):
+        old.unlink()
+    written = build.write_chart(copy_dir, build.render())
+    dashboards = sorted(p for p in written if p.suffix == ".json")
+    rules = sorted(p for p in written if p.parent.name == "rules")
+    assert dashboards and rules
+    with helm.Chart.load(copy_dir) as generated:
+        objects, _ = render(generated, {"prometheus": {"operator": {"enabled": True}}})
+        _RENDER_CACHE.clear()  # the cache is keyed by values, not by chart
+        plain, _ = render(generated, {})
+        _RENDER_CACHE.clear()
+    for obj in objects + plain:
+        if obj["kind"] not in OPERATOR_KINDS:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    boards = [c for c in of_kind(objects, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]]
+    assert sorted(k for c in boards for k in c["data"]) == [p.name for p in dashboards]
+    for c in boards:
+        ((name, text),) = c["data"].items()
+        assert json.loads(text) == json.loads((copy_dir / "files" / "dashboards" / name).read_text())
+    (rule,) = of_kind(objects, "PrometheusRule")
+    assert rule["spec"]["groups"] == [g for p in rules for g in yaml.safe_load(p.read_text())["groups"]]
+    (rule_map,) = [c for c in of_kind(plain, "ConfigMap") if c["metadata"]["name"].endswith("-rules")]
+    assert sorted(rule_map["data"]) == [p.name for p in rules]
+    if shutil.which("promtool"):
+        out = tmp_path / "rules.yaml"
+        out.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+        result = subprocess.run(["promtool", "check", "rules", str(out)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- the rendered pods, run locally
+
+
+class PodSandbox:
+    """A rendered container's volumes laid out under ``root``, and its args pointed there.
+
+    Secrets and ConfigMaps the chart renders are written as kubelet would;
+    secrets it only references (TLS, CA) get a throwaway certificate; the
+    sysfs hostPath gets a fake powercap tree. Then the container's command
+    runs here, so its probes can be tried against the real server.
+    """
+
+    def __init__(self, root: Path, objects: list[dict[str, Any]], workload: dict[str, Any]) -> None:
+        import base64
+
+        from wattfleet.exporter.fake_powercap import FakePowercap
+
+        self.root = root
+        self.spec = pod_spec(workload)
+        (self.container,) = self.spec["containers"]
+        self.powercap: FakePowercap | None = None
+        volumes = {v["name"]: v for v in self.spec["volumes"]}
+        secrets = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
+        maps = {c["metadata"]["name"]: c for c in of_kind(objects, "ConfigMap")}
+        self.mounts = [m["mountPath"] for m in self.container["volumeMounts"]]
+        for mount in self.container["volumeMounts"]:
+            volume, target = volumes[mount["name"]], self.path(mount["mountPath"])
+            if "hostPath" in volume:
+                self.powercap = FakePowercap(target, sockets=1)
+            elif "secret" in volume and volume["secret"]["secretName"] in secrets:
+                data = secrets[volume["secret"]["secretName"]]["data"]
+                self.write(target, {k: base64.b64decode(v).decode() for k, v in data.items()}, volume["secret"])
+            elif "secret" in volume:
+                keys = [i["path"] for i in volume["secret"]["items"]]
+                _self_signed(target, "ca.crt" if keys == ["ca.crt"] else "tls.crt")
+            elif "configMap" in volume:
+                self.write(target, maps[volume["configMap"]["name"]]["data"], volume["configMap"])
+            else:  # emptyDir, persistentVolumeClaim
+                target.mkdir(parents=True)
+        self.port = free_port()
+
+    def path(self, container_path: str) -> Path:
+        return self.root / container_path.lstrip("/")
+
+    def write(self, target: Path, data: dict[str, str], source: dict[str, Any]) -> None:
+        target.mkdir(parents=True)
+        names = {i["key"]: i["path"] for i in source.get("items", [])} or {k: k for k in data}
+        for key, name in names.items():
+            text = data[key]
+            for mount in self.mounts:  # files that name other mounted files (web config)
+                text = text.replace(mount.rstrip("/") + "/", str(self.path(mount)) + "/")
+            (target / name).write_text(text)
+
+    def args(self) -> list[str]:
+        out = []
+        for arg in self.container["args"]:
+            if arg == "$(NODE_NAME)":
+                arg = "node-a"
+            elif arg.startswith(":") and arg[1:].isdigit():
+                arg = f"127.0.0.1:{self.port}"
+            elif any(arg == m or arg.startswith(m.rstrip("/") + "/") for m in self.mounts):
+                arg = str(self.path(arg))
+            out.append(arg)
+        return out
+
+    def start(self) -> subprocess.Popen[bytes]:
+        import os
+        import sys
+
+        env = dict(os.environ, **{e["name"]: e["value"] for e in self.container["env"] if "value" in e})
+        env["HOME"] = str(self.root)
+        env.pop("MPLCONFIGDIR", None)
+        return subprocess.Popen([sys.executable, "-m", "wattfleet", *self.args()], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def get(self, path: str, scheme: str) -> tuple[int, str]:
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        ctx = ssl._create_unverified_context() if scheme == "HTTPS" else None  # kubelet does not verify
+        try:
+            with urllib.request.urlopen(f"{scheme.lower()}://127.0.0.1:{self.port}{path}", timeout=5,
+                                        context=ctx) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+    def check_probe(self, probe: dict[str, Any], deadline: float) -> None:
+        import socket
+        import time
+
+        while True:
+            try:
+                if "tcpSocket" in probe:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+                    return
+                status, _ = self.get(probe["httpGet"]["path"], probe["httpGet"].get("scheme", "HTTP"))
+                if 200 <= status < 400:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"probe {probe} never passed")
+            time.sleep(0.1)
+
+
+def free_port() -> int:
+    from promserver import free_port as _free_port
+    return _free_port()
+
+
+@contextlib.contextmanager
+def run_pod(sandbox: PodSandbox) -> Iterator[subprocess.Popen[bytes]]:
+    """Start the container's command; return once its liveness and readiness probes pass."""
+    import time
+
+    proc = sandbox.start()
+    command = f"wattfleet {' '.join(sandbox.args())}"
+    try:
+        deadline = time.monotonic() + 20
+        for probe in ("livenessProbe", "readinessProbe"):
+            if proc.poll() is not None:
+                break
+            sandbox.check_probe(sandbox.container[probe], deadline)
+        else:
+            yield proc
+            return
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=10)[0].decode()
+    pytest.fail(f"`{command}` exited with {proc.returncode}:\n{output}")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+@pytest.mark.parametrize("case", ["custom-sysfs", "tls", "operator-servicemonitor-mtls-basic-auth"])
+def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp_path: Path) -> None:
+    """The DaemonSet's command, volumes and probes, run for real: RAPL is read at the mounted sysfs."""
+    from wattfleet.exporter import catalog
+
+    objects, _ = render(chart, MATRIX[case])
+    sandbox = PodSandbox(tmp_path, objects, of_kind(objects, "DaemonSet")[-1])
+    assert sandbox.powercap is not None
+    with run_pod(sandbox):
+        tls = MATRIX[case]["exporter"].get("webConfig", {}).get("tls", {})
+        if tls.get("clientAuthType", "").startswith("Require"):
+            # No client certificate, no handshake: which is why the probes are TCP checks here.
+            with pytest.raises(OSError):
+                sandbox.get("/metrics", "HTTPS")
+            return
+        status, body = sandbox.get("/metrics", "HTTPS" if tls.get("enabled") else "HTTP")
+        assert status == 200
+        measured = [line for line in body.splitlines() if line.startswith(catalog.CPU_ENERGY.series + "{")
+                    and f'method="{catalog.METHOD_MEASURED}"' in line]
+        assert measured, "RAPL was not read from the mounted sysfs"
+
+
+def test_rendered_aggregator_serve_runs_and_passes_its_probes(chart: Any, tmp_path: Path) -> None:
+    pytest.importorskip("wattfleet.aggregator.serve", reason="wattfleet serve is not written yet")
+    config = {"version": 1, "sites": [{"name": "sfo1", "zone": "CISO", "pue": 1.2, "wue_liters_per_kwh": 1.0,
+                                       "nodes": ["sfo1-*"], "grid": {"source": "eia930", "path": "../grid/CISO.csv"}}]}
+    grid = "timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI\n" \
+           "2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29592090536002\n"
+    objects, _ = render(chart, {"aggregator": {"config": config, "gridData": {"files": {"CISO.csv": grid}}}})
+    (deployment,) = of_kind(objects, "Deployment")
+    sandbox = PodSandbox(tmp_path, objects, deployment)
+    with run_pod(sandbox):
+        status, _body = sandbox.get("/metrics", "HTTP")
+        assert status == 200
