@@ -1,0 +1,59 @@
+"""Our exporter in its own process, on a fake node: RAPL tree + fake GPUs + host sensor.
+
+``wattfleet exporter`` cannot take fake GPUs, so the scrape benchmark starts
+this script instead: it builds the same Sampler and MetricsServer the CLI
+builds, with ``FakeNvml`` in place of the NVIDIA library, so that the
+benchmark can read this process' CPU time and RSS apart from its own.
+The parent owns the powercap tree (and keeps its energy moving); this process
+only reads it. Prints ``URL <url>`` once serving; stops on SIGTERM/SIGINT.
+
+    python bench/bench_exporter_fakenode.py --sysfs-root /tmp/tree --gpus 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from wattfleet import __version__
+from wattfleet.exporter.fake_nvml import FakeNvml
+from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor
+from wattfleet.exporter.sensors.host import HostSensor
+from wattfleet.exporter.sensors.nvml import NvmlSensor
+from wattfleet.exporter.sensors.rapl import RaplSensor
+from wattfleet.exporter.server import MetricsServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sysfs-root", required=True, help="root of the fake sysfs tree (made by the parent)")
+    p.add_argument("--gpus", type=int, default=8, help="number of fake GPUs (default 8)")
+    p.add_argument("--gpu-watts", type=float, default=350.0, help="constant power of each fake GPU")
+    p.add_argument("--interval", type=float, default=1.0, help="sampling period in seconds (default 1)")
+    p.add_argument("--listen-address", default="127.0.0.1:0", help="HOST:PORT (default a free port)")
+    args = p.parse_args(argv)
+
+    sensors: list[Sensor] = [RaplSensor(args.sysfs_root)]
+    if args.gpus:
+        sensors.insert(0, NvmlSensor(nvml=FakeNvml.with_gpus(args.gpus, watts=args.gpu_watts)))
+    sensors.append(HostSensor(estimate=False))
+    sampler = Sampler(sensors, {"node": "bench", "cluster": "bench", "site": "bench"},
+                      interval=args.interval, version=__version__)
+    server = MetricsServer(args.listen_address, lambda: sampler.snapshot)
+    sampler.start()
+    server.start()
+    print(f"URL {server.url}", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    sampler.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Benchmark: monthly rollups of a synthetic 10,000-GPU fleet, DuckDB vs pandas, side by side.
+
+Not a test. Builds a month of device-hour facts (10,000 GPUs x 744 h = 7.44M rows)
+with the real schema, then runs, each in its own process so peak memory is its own:
+
+* duckdb: the production ``sql/rollups.sql`` (hour, day and month periods x fleet,
+  site, cluster, node, GPU model, namespace, team) on the database file;
+* pandas: the same rollups with ``groupby`` on the facts loaded from Parquet.
+
+Target (issue 4): DuckDB under 10 s and 2 GB peak, and at least 10x faster than pandas.
+Usage: python bench/rollup_bench.py [--gpus 10000] [--hours 744] [--json bench/results/rollup_bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+MONTH_START, MONTH_END = datetime(2026, 10, 1), datetime(2026, 11, 1)
+SUMS = ["it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g", "scope3_embodied_g",
+        "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh"]
+DIMENSIONS = ["site", "cluster", "node", "gpu_model", "namespace", "team"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def build(db: Path, parquet: Path, gpus: int, hours: int) -> dict[str, float]:
+    from wattfleet.aggregator.store import open_store
+    con = open_store(db)
+    t = time.perf_counter()
+    con.execute((BENCH_DIR / "rollup_bench_facts.sql").read_text(), {"gpus": gpus, "hours": hours})
+    gen_s = time.perf_counter() - t
+    rows = con.execute("SELECT count(*) FROM fact_device_hour").fetchone()[0]
+    con.execute(f"COPY fact_device_hour TO '{parquet}' (FORMAT PARQUET)")
+    con.close()
+    return {"rows": rows, "generate_s": gen_s}
+
+
+def run_duckdb(db: Path) -> dict[str, float]:
+    from wattfleet.aggregator.store import open_store, sql_text
+    con = open_store(db)
+    con.execute("CREATE OR REPLACE TEMP TABLE build_window (month_start TIMESTAMP, month_end TIMESTAMP)")
+    con.execute("INSERT INTO build_window VALUES (?, ?)", [MONTH_START, MONTH_END])
+    t = time.perf_counter()
+    con.begin()
+    con.execute(sql_text("rollups.sql"))
+    con.commit()
+    seconds = time.perf_counter() - t
+    n = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
+    total = con.execute("SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'").fetchone()[0]
+    return {"seconds": seconds, "rollup_rows": n, "fleet_it_kwh": total}
+
+
+def run_pandas(parquet: Path) -> dict[str, float]:
+    import pandas as pd
+    df = pd.read_parquet(parquet, columns=["hour_utc", "component", "intensity_filled", "method", *DIMENSIONS, *SUMS])
+    t = time.perf_counter()
+    df["gpu"] = (df["component"] == "gpu").astype("int64")
+    df["filled_kwh"] = df["facility_kwh"].where(df["intensity_filled"], 0.0)
+    df["measured_kwh"] = df["it_kwh"].where(df["method"] == "measured", 0.0)
+    cols = SUMS + ["gpu", "filled_kwh", "measured_kwh"]
+    # Same algorithm as sql/rollups.sql: hourly groupings from the facts, days and month from those.
+    hourly = [df.groupby("hour_utc")[cols].sum().reset_index().assign(dimension="fleet", key="all")]
+    for dim in DIMENSIONS:
+        g = df.groupby(["hour_utc", dim], observed=True)[cols].sum().reset_index()
+        hourly.append(g.rename(columns={dim: "key"}).assign(dimension=dim))
+    hour = pd.concat(hourly, ignore_index=True).rename(columns={"hour_utc": "period_start"})
+    parts = [hour.assign(period="hour")]
+    for period, unit in (("day", "D"), ("month", "M")):
+        h = hour.assign(period_start=hour["period_start"].dt.to_period(unit).dt.start_time)
+        parts.append(h.groupby(["period_start", "dimension", "key"])[cols].sum().reset_index().assign(period=period))
+    out = pd.concat(parts, ignore_index=True)
+    seconds = time.perf_counter() - t
+    total = out[(out["period"] == "month") & (out["dimension"] == "fleet")]["it_kwh"].iloc[0]
+    return {"seconds": seconds, "rollup_rows": len(out), "fleet_it_kwh": float(total)}
+
+
+def child(engine: str, path: str) -> None:
+    result = run_duckdb(Path(path)) if engine == "duckdb" else run_pandas(Path(path))
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gpus", type=int, default=10_000)
+    ap.add_argument("--hours", type=int, default=744)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--child", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="wattfleet-rollup-bench-") as tmp:
+        db, parquet = Path(tmp) / "facts.duckdb", Path(tmp) / "facts.parquet"
+        info = build(db, parquet, args.gpus, args.hours)
+        print(f"facts: {info['rows']:,} device-hours ({args.gpus:,} GPUs x {args.hours} h), "
+              f"generated in {info['generate_s']:.1f} s")
+        results = {}
+        for engine, path in (("duckdb", db), ("pandas", parquet)):
+            proc = subprocess.run([sys.executable, __file__, "--child", engine, str(path)], capture_output=True,
+                                  text=True, check=True)
+            results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+    d, p = results["duckdb"], results["pandas"]
+    print(f"{'engine':<8} {'rollup s':>9} {'peak MB':>9} {'rows':>9} {'fleet IT kWh':>14}")
+    for name, r in results.items():
+        print(f"{name:<8} {r['seconds']:>9.2f} {r['peak_rss_mb']:>9.0f} {r['rollup_rows']:>9,} "
+              f"{r['fleet_it_kwh']:>14,.1f}")
+    speed, mem = p["seconds"] / d["seconds"], p["peak_rss_mb"] / d["peak_rss_mb"]
+    print(f"pandas/duckdb: time {speed:.1f}x, peak memory {mem:.1f}x")
+    print(f"targets: duckdb < 10 s: {'yes' if d['seconds'] < 10 else 'NO'}; < 2 GB: "
+          f"{'yes' if d['peak_rss_mb'] < 2048 else 'NO'}; >= 10x pandas: {'yes' if speed >= 10 else 'NO'}")
+    if abs(d["fleet_it_kwh"] - p["fleet_it_kwh"]) > 1e-6 * abs(p["fleet_it_kwh"]):
+        print("WARNING: engines disagree on the fleet total")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"gpus": args.gpus, "hours": args.hours, **info, "results": results,
+                                         "pandas_over_duckdb_time": speed, "machine": platform.platform(),
+                                         "cpus": __import__("os").cpu_count()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
