@@ -35,6 +35,7 @@ class EnergyCounter:
     resets: int = 0
     _last_raw: int | None = field(default=None, repr=False)
     _last_time: float | None = field(default=None, repr=False)
+    _reset_bound_watts: float | None = field(default=None, repr=False)
 
     def update(self, raw: int, now: float) -> float:
         """Feed one raw reading taken at monotonic time ``now``; return joules added."""
@@ -42,9 +43,17 @@ class EnergyCounter:
         self._last_raw, self._last_time = raw, now
         if last is None:
             return 0.0  # the first reading only sets the baseline
+        elapsed = now - (last_time if last_time is not None else now)
         delta = raw - last
+        if self._reset_bound_watts is not None:
+            bound, self._reset_bound_watts = self._reset_bound_watts, None
+            if 0 <= delta and raw * self.scale <= bound * max(elapsed, 1e-3):
+                # The device was reset while away and its counter has already
+                # climbed past the old raw value: everything it holds is new.
+                self.resets += 1
+                delta = raw
         if delta < 0:
-            delta = self._decrease(raw, last, now - (last_time if last_time is not None else now))
+            delta = self._decrease(raw, last, elapsed)
         added = delta * self.scale
         self.joules += added
         return added
@@ -61,6 +70,16 @@ class EnergyCounter:
     @property
     def has_baseline(self) -> bool:
         return self._last_raw is not None
+
+    def suspect_reset(self, max_watts: float | None = None) -> None:
+        """The device came back from an outage that usually resets it (a GPU off the bus).
+
+        The next reading is taken as counted from zero when that is plausible:
+        the whole raw value fits in ``max_watts`` (the board's power limit when
+        known) over the outage. A counter that kept running since the driver
+        loaded holds far more than that and still adds only ``raw - last``.
+        """
+        self._reset_bound_watts = max_watts if max_watts is not None else self.max_watts
 
     def rebaseline(self) -> None:
         """Forget the last raw value (device re-appeared): the next reading starts fresh."""

@@ -47,21 +47,39 @@ def test_gpu_lost_mid_run_does_not_stop_the_others(clock) -> None:
     nv = FakeNvml.with_gpus(3, watts=200.0, clock=clock)
     sensor = NvmlSensor(nv, retry_lost_every=3)
     sensor.sample(clock())
-    clock.advance(1.0); sensor.sample(clock())
+    clock.advance(60.0); sensor.sample(clock())  # a minute of history: 12 kJ on each counter
     nv.gpus[1].lost = True
     clock.advance(1.0); result = sensor.sample(clock())
     assert result.errors == ["gpu_lost"]
     assert by_gpu(result, catalog.GPU_UP) == {"0": 1, "1": 0, "2": 1}
     energy = by_gpu(result, catalog.GPU_ENERGY)
-    assert energy["0"] == pytest.approx(400.0) and energy["2"] == pytest.approx(400.0)
-    assert energy["1"] == pytest.approx(200.0)  # frozen at its last good value, still exported
-    # The board comes back (same UUID): energy drawn meanwhile is read from the counter.
+    assert energy["0"] == pytest.approx(12200.0) and energy["2"] == pytest.approx(12200.0)
+    assert energy["1"] == pytest.approx(12000.0)  # frozen at its last good value, still exported
+    # The board comes back (same UUID) without a reset: its counter kept running, far above what
+    # the power limit allows over the outage, so only the energy drawn meanwhile is added.
     nv.gpus[1].lost = False
     clock.advance(1.0)
     for _ in range(3):  # recovery is retried every third sample
         result = sensor.sample(clock())
     assert by_gpu(result, catalog.GPU_UP)["1"] == 1
-    assert by_gpu(result, catalog.GPU_ENERGY)["1"] == pytest.approx(600.0)
+    assert by_gpu(result, catalog.GPU_ENERGY)["1"] == pytest.approx(12400.0)
+    assert result.corrections[("nvml", nv.gpus[1].uuid)] == (0, 0)
+
+
+def test_gpu_back_from_lost_after_a_reset_counts_the_restarted_counter(clock) -> None:
+    nv = FakeNvml.with_gpus(1, watts=200.0, clock=clock)
+    sensor = NvmlSensor(nv, retry_lost_every=1)
+    sensor.sample(clock())
+    clock.advance(10.0); sensor.sample(clock())           # 2000 J counted
+    nv.gpus[0].lost = True
+    clock.advance(1.0); sensor.sample(clock())
+    clock.advance(30.0)
+    nv.gpus[0].lost = False
+    nv.gpus[0].driver_reload()                            # the reset that brings a lost GPU back
+    clock.advance(15.0)                                   # 3000 J since the reset: above the old raw
+    result = sensor.sample(clock())
+    assert by_gpu(result, catalog.GPU_ENERGY)["0"] == pytest.approx(5000.0)
+    assert result.corrections[("nvml", nv.gpus[0].uuid)] == (0, 1)
 
 
 def test_replaced_board_is_not_mixed_into_old_series(clock) -> None:

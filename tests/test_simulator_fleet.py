@@ -209,9 +209,6 @@ def _gpu_joules(fleet: Fleet, node: int, gpu: int) -> float:
                 if s.metric == catalog.GPU_ENERGY.name and s.labels["gpu"] == str(gpu))
 
 
-@pytest.mark.xfail(strict=True, reason="NvmlSensor does not treat the first reading after GPU_IS_LOST recovery as "
-                                       "a reset: when NVML's restarted counter is already above the last raw value "
-                                       "it adds (new - old), dropping the energy counted before the loss")
 def test_a_gpu_back_from_lost_counts_its_restarted_nvml_counter_from_zero(tmp_path: Path) -> None:
     with Fleet(_config(tmp_path, nodes=1, faults=[Fault("gpu_lost", "0", gpu=0, at=15, duration=10)])) as f:
         f.step(1)

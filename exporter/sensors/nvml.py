@@ -56,6 +56,7 @@ class Gpu:
     mig_mode: str = "disabled"
     up: bool = True
     energy_counter: EnergyCounter = field(default_factory=lambda: EnergyCounter(scale=1e-3))
+    power_limit_watts: float | None = None
     power_integral: PowerIntegrator | None = None   # set when the energy counter is unsupported
     unsupported: set[str] = field(default_factory=set)
 
@@ -160,6 +161,8 @@ class NvmlSensor:
             return
         log.info("GPU %d (%s) answers again", gpu.index, gpu.uuid)
         gpu.handle, gpu.up = handle, True
+        # Recovering from GPU_IS_LOST takes a GPU reset, which restarts NVML's energy counter.
+        gpu.energy_counter.suspect_reset(gpu.power_limit_watts)
 
     def _optional(self, gpu: Gpu, key: str, fn: Any, *args: Any) -> Any:
         """Call an NVML getter that some boards do not support; None when unsupported."""
@@ -184,7 +187,8 @@ class NvmlSensor:
             result.add(catalog.GPU_POWER.name, power_mw / 1000.0, **labels)
         limit_mw = self._optional(gpu, "power_limit", nv.nvmlDeviceGetEnforcedPowerLimit)
         if limit_mw is not None:
-            result.add(catalog.GPU_POWER_LIMIT.name, limit_mw / 1000.0, **labels)
+            gpu.power_limit_watts = limit_mw / 1000.0
+            result.add(catalog.GPU_POWER_LIMIT.name, gpu.power_limit_watts, **labels)
         util = self._optional(gpu, "utilization", nv.nvmlDeviceGetUtilizationRates)
         if util is not None:
             result.add(catalog.GPU_UTILIZATION.name, util.gpu / 100.0, **labels)
