@@ -33,6 +33,9 @@ KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
     """(family name, labels, value) for the kept counters in a text exposition."""
     wanted = {m.series: m for m in KEPT}
+    # The parser is the cost of a scrape: hand it only the kept series' lines.
+    prefixes = tuple(f"{name}{sep}" for name in wanted for sep in ("{", " "))
+    text = "\n".join(line for line in text.splitlines() if line.startswith(prefixes)) + "\n"
     out = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -75,7 +78,9 @@ class EmbeddedScraper:
                 continue
             rows += [(ts, target, name, json.dumps(labels, sort_keys=True), value) for name, labels, value in samples]
         if rows:
-            self.con.executemany("INSERT INTO emb_sample VALUES (?, ?, ?, ?, ?)", rows)
+            self.con.execute(sql_text("embedded_insert.sql"),
+                             {"ts": ts, "targets": [r[1] for r in rows], "metrics": [r[2] for r in rows],
+                              "labels": [r[3] for r in rows], "values": [r[4] for r in rows]})
         return len(rows)
 
     def prune(self, before: datetime) -> None:
