@@ -18,6 +18,11 @@ phase (almost) never active; prefill and decode tokens collinear (a steady
 mix cannot tell a from b: condition number of the scaled design above the
 limit); a phase coefficient pinned at 0 by the constraint; or a coefficient's
 standard error too large relative to its value.
+
+For the aggregator: :func:`token_fit` runs the fit for every engine and model
+in a window read from Prometheus and returns one summary row each (estimate
+and fit quality, or the reason it declined) and hourly per-phase energy rows
+with ``method="token_fit"``, ready for the same tables as measured phase energy.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Interval:
     prefill_tokens: float
     decode_tokens: float
     joules: float
+    end: float | None = None  # unix time the interval ends (from Prometheus), for splitting by hour
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,9 @@ def interval_queries() -> dict[str, str]:
         "energy": f"sum by ({by}) ({catalog.GPU_ENERGY.series} * on({match}) group_left(engine, model) "
                   f"{catalog.INFERENCE_ENGINE_GPUS.series})",
         "tokens": f"sum by ({by}, phase) ({catalog.INFERENCE_TOKENS.series})",
+        # Engines whose phase energy is measured (phase_time, marked): never fitted on top.
+        "measured": f'group by ({by}) ({catalog.INFERENCE_PHASE_ENERGY.series}'
+                    f'{{method!="{catalog.PHASE_METHOD_TOKEN_FIT}"}})',
     }
 
 
@@ -252,7 +261,7 @@ def intervals_from_matrix(energy: Matrix, tokens: Matrix) -> dict[tuple[str, ...
         for t0, t1 in zip(steps, steps[1:]):
             d = {name: values[t1] - values[t0] for name, values in parts.items()}
             if all(v >= 0 and math.isfinite(v) for v in d.values()):
-                intervals.append(Interval(t1 - t0, d["prefill"], d["decode"], d["energy"]))
+                intervals.append(Interval(t1 - t0, d["prefill"], d["decode"], d["energy"], t1))
         out[k] = intervals
     return out
 
@@ -267,3 +276,92 @@ def fit_from_prometheus(query_range: Callable[[str], Matrix], limits: EstimatorL
     q = interval_queries()
     pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]))
     return {k: fit_phase_energy(v, limits) for k, v in sorted(pairs.items())}
+
+
+# --- results for the aggregator's report and rollups ---------------------------------------------
+
+HOUR_SECONDS = 3600.0
+
+
+def hourly_phase_energy(intervals: Sequence[Interval], est: PhaseEstimate
+                        ) -> dict[float, dict[str, tuple[float, float]]]:
+    """Unix hour start -> phase (prefill, decode, idle) -> (joules, tokens), from the measured energy.
+
+    Each interval's measured joules are split by the fitted terms
+    (:func:`split_with_estimate`) and land in the hour its end falls in
+    (intervals are one query step, at most an hour). Summed over the hours the
+    joules equal the measured energy: the fit only decides the shares.
+    """
+    out: dict[float, dict[str, tuple[float, float]]] = {}
+    for iv in intervals:
+        if iv.end is None:
+            raise ValueError("interval without an end time: build intervals with intervals_from_matrix")
+        hour = math.floor((iv.end - 1e-9) / HOUR_SECONDS) * HOUR_SECONDS  # a step ending at 10:00 belongs to 9:00
+        tokens = {"prefill": iv.prefill_tokens, "decode": iv.decode_tokens, catalog.PHASE_IDLE: 0.0}
+        slot = out.setdefault(hour, {})
+        for phase, joules in split_with_estimate(est, iv).items():
+            j0, t0 = slot.get(phase, (0.0, 0.0))
+            slot[phase] = (j0 + joules, t0 + tokens[phase])
+    return out
+
+
+def fit_summary(key: tuple[str, ...], result: PhaseEstimate | Declined) -> dict[str, Any]:
+    """One report row per engine and model: the estimate and its quality, or why there is none.
+
+    Columns: the :data:`ENGINE_KEY` labels, ``status`` (fitted | declined),
+    ``reason``, ``method``, ``idle_watts``, ``joules_per_prefill_token``,
+    ``joules_per_decode_token``, ``n_intervals``, ``r_squared``,
+    ``residual_rms_joules``, ``condition_number`` (None where not computed).
+    """
+    row: dict[str, Any] = dict(zip(ENGINE_KEY, key))
+    quality = result.quality
+    row.update(status="fitted" if isinstance(result, PhaseEstimate) else "declined",
+               reason=result.reason if isinstance(result, Declined) else "",
+               method=catalog.PHASE_METHOD_TOKEN_FIT,
+               idle_watts=getattr(result, "idle_watts", None),
+               joules_per_prefill_token=getattr(result, "joules_per_prefill_token", None),
+               joules_per_decode_token=getattr(result, "joules_per_decode_token", None),
+               n_intervals=quality.n_intervals if quality else result.n_intervals,  # type: ignore[union-attr]
+               r_squared=quality.r_squared if quality else None,
+               residual_rms_joules=quality.residual_rms_joules if quality else None,
+               condition_number=quality.condition_number if quality else None)
+    return row
+
+
+@dataclass(frozen=True)
+class TokenFit:
+    """What the aggregator stores from one fitting run over a window."""
+
+    summaries: list[dict[str, Any]]   # one per engine and model: fit_summary()
+    hourly: list[dict[str, Any]]      # ENGINE_KEY labels, hour_start (unix), phase, energy_joules, tokens, method
+
+
+def token_fit(query_range: Callable[[str], Matrix], limits: EstimatorLimits = EstimatorLimits(),
+              skip: Callable[[tuple[str, ...]], bool] = lambda key: False) -> TokenFit:
+    """Fit every engine and model in the window and split its GPU energy by phase, hour by hour.
+
+    ``query_range(expr)`` runs a range query with the caller's start, end and
+    step (1-5 minutes gives the regression enough intervals; the step must
+    divide an hour). Engines that already have measured phase energy
+    (``method`` phase_time or marked, the ``measured`` query) are left out:
+    those are better than any fit and must not be counted twice; ``skip(key)``
+    leaves out more. Declined engines get a summary row and no hourly rows.
+    """
+    q = interval_queries()
+    pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]))
+    measured = {tuple(series["metric"].get(label, "") for label in ENGINE_KEY)
+                for series in query_range(q["measured"]) if series.get("values")}
+    summaries, hourly = [], []
+    for key, intervals in sorted(pairs.items()):
+        if key in measured or skip(key):
+            continue
+        result = fit_phase_energy(intervals, limits)
+        summaries.append(fit_summary(key, result))
+        if isinstance(result, Declined):
+            continue
+        for hour, phases in sorted(hourly_phase_energy(intervals, result).items()):
+            for phase, (joules, tokens) in phases.items():
+                hourly.append({**dict(zip(ENGINE_KEY, key)), "hour_start": hour, "phase": phase,
+                               "energy_joules": joules, "tokens": tokens,
+                               "method": catalog.PHASE_METHOD_TOKEN_FIT})
+    return TokenFit(summaries, hourly)

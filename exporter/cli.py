@@ -56,7 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-watts-per-gb", type=float, default=0.392, metavar="WATTS",
                    help="estimated model: watts per GB of installed memory (default 0.392, CCF)")
     p.add_argument("--inference-config", metavar="FILE",
-                   help="YAML list of inference engines to scrape (vLLM, SGLang, TGI) and their GPUs")
+                   help="YAML list of inference engines to scrape (vLLM, SGLang, TGI) and their GPUs, or a "
+                        "directory of such files (default: $WATTFLEET_INFERENCE_CONFIG, else "
+                        "/etc/wattfleet/inference.yaml, inference.d/ or inference/ when present)")
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
 
 
@@ -98,10 +100,12 @@ def build_sampler(args: argparse.Namespace, nvml: ModuleType | None = None) -> S
     sensors, absent = build_sensors(args, nvml=nvml)
     sampler = Sampler(sensors, {"node": args.node, "cluster": args.cluster, "site": args.site},
                       interval=args.interval, absent=absent, version=__version__)
-    if args.inference_config and "inference" not in set(args.disable_collector):
-        from .inference.attach import attach_inference  # optional component
+    if "inference" not in set(args.disable_collector):
+        from .inference.attach import attach_inference, config_path  # optional component
 
-        attach_inference(sampler, args.inference_config)
+        path = config_path(args.inference_config)  # named, or discovered (WATTFLEET_INFERENCE_CONFIG, /etc/wattfleet)
+        if path is not None:
+            attach_inference(sampler, path)
     return sampler
 
 
@@ -114,7 +118,13 @@ def run(args: argparse.Namespace) -> int:
     except WebConfigError as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
-    sampler = build_sampler(args)
+    from .inference.config import InferenceConfigError
+
+    try:
+        sampler = build_sampler(args)
+    except InferenceConfigError as exc:
+        print(f"wattfleet exporter: {exc}", file=sys.stderr)
+        return 2
     if args.once:
         # Two samples one interval apart, so that power and energy deltas are real.
         sampler.sample_once()

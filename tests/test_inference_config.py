@@ -42,7 +42,7 @@ def test_engines_key_is_accepted(tmp_path: Path) -> None:
     ("- engine: llamacpp\n  url: http://h:1/metrics\n  gpus: ['0']\n", 1, "field 'engine' must be one of"),
     ("- engine: vllm\n  url: ftp://h/metrics\n  gpus: ['0']\n", 2, "field 'url' must be an http(s) URL"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: []\n", 3, "field 'gpus' must be a non-empty list"),
-    ("- engine: vllm\n  url: http://h:1/metrics\n  gpus:\n    - '0'\n    - GPU-abc\n", 5, "field 'gpus[1]'"),
+    ("- engine: vllm\n  url: http://h:1/metrics\n  gpus:\n    - '0'\n    - cuda:1\n", 5, "field 'gpus[1]'"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n  timeout_seconds: -1\n", 4,
      "field 'timeout_seconds'"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n  gpu: ['1']\n", 4, "unknown field 'gpu'"),
@@ -64,3 +64,50 @@ def test_errors_name_file_line_and_field(tmp_path: Path, body: str, line: int, n
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InferenceConfigError, match="cannot read"):
         load_inference_config(tmp_path / "nope.yaml")
+
+
+def test_gpu_uuids_are_accepted_and_a_gpu_shared_by_two_engines_is_refused(tmp_path: Path) -> None:
+    uuid = "GPU-fake-0001-0000-0000-0000-000000000000"
+    p = write(tmp_path, f"- {{engine: vllm, url: 'http://h:1/metrics', gpus: ['{uuid}', 0]}}\n")
+    assert load_inference_config(p)[0].gpus == (uuid, "0")
+    p = write(tmp_path, "- {engine: vllm, url: 'http://h:1/metrics', gpus: [0, 1]}\n"
+                        "- {engine: tgi, url: 'http://h:2/metrics', gpus: [2, '1']}\n")
+    with pytest.raises(InferenceConfigError, match=rf"{p}:2: engine 1: field 'gpus\[1\]': GPU 1 is already used "
+                                                   r"by engine 0"):
+        load_inference_config(p)
+
+
+def test_a_directory_of_drop_in_files_is_one_engine_list(tmp_path: Path) -> None:
+    d = tmp_path / "inference.d"
+    d.mkdir()
+    (d / "b-tgi.yaml").write_text("- {engine: tgi, url: 'http://127.0.0.1:8080/metrics', gpus: [1]}\n")
+    (d / "a-vllm.yml").write_text("- {engine: vllm, url: 'http://127.0.0.1:8000/metrics', gpus: [0]}\n")
+    (d / "README.txt").write_text("not an engine list\n")
+    (d / ".hidden.yaml").write_text("garbage: [\n")
+    assert [e.engine for e in load_inference_config(d)] == ["vllm", "tgi"]   # sorted by file name
+    (d / "c-clash.yaml").write_text("- {engine: sglang, url: 'http://127.0.0.1:8000/metrics', gpus: [2]}\n"
+                                    "- {engine: sglang, url: 'http://127.0.0.1:9000/metrics', gpus: [1]}\n")
+    with pytest.raises(InferenceConfigError) as err:
+        load_inference_config(d)
+    assert f"{d / 'c-clash.yaml'}: engine url 'http://127.0.0.1:8000/metrics' is already listed in " \
+           f"{d / 'a-vllm.yml'}" in str(err.value)
+    assert "GPU 1 is already used by an engine in" in str(err.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InferenceConfigError, match="holds no"):
+        load_inference_config(empty)
+
+
+def test_local_config_discovery(tmp_path: Path) -> None:
+    from wattfleet.exporter.inference.config import ENV_VAR, discover_config_path
+
+    f = tmp_path / "inference.yaml"
+    d = tmp_path / "inference.d"
+    d.mkdir()
+    locations = (str(f), str(d))
+    assert discover_config_path({}, locations) is None                 # nothing there: no engines scraped
+    (d / "vllm.yaml").write_text("- {engine: vllm, url: 'http://127.0.0.1:8000/metrics', gpus: [0]}\n")
+    assert discover_config_path({}, locations) == d
+    f.write_text("- {engine: tgi, url: 'http://127.0.0.1:8080/metrics', gpus: [0]}\n")
+    assert discover_config_path({}, locations) == f                     # first location wins
+    assert discover_config_path({ENV_VAR: str(tmp_path / "x.yaml")}, locations) == tmp_path / "x.yaml"

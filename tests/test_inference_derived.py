@@ -40,3 +40,20 @@ def test_invalid_pue_and_intensity_are_rejected() -> None:
         grams_per_1k_tokens(1.0, 400.0, 0.9)
     with pytest.raises(ValueError, match="grid intensity"):
         grams_per_1k_tokens(1.0, -1.0, 1.2)
+
+
+def test_figures_from_rollup_rows_and_hourly_carbon() -> None:
+    from wattfleet.exporter.inference.derived import COLUMNS
+
+    rows = [{"phase": "prefill", "it_kwh": 2000.0 / 3.6e6, "tokens": 40000.0},
+            {"phase": "decode", "energy_joules": 18000.0, "tokens": 40000.0},
+            {"phase": "idle", "it_kwh": 5000.0 / 3.6e6, "tokens": 0.0},
+            {"phase": "decode", "energy_joules": 0.0, "tokens": 0.0}]
+    f = PhaseFigures.from_phase_rows(rows, requests=100)
+    assert f == PhaseFigures(pytest.approx(2000.0), 18000.0, pytest.approx(5000.0), 40000.0, 40000.0, 100)
+    row = f.as_row(grams=2.0)                      # 2 g over 80k tokens, whatever the hours' intensities were
+    assert tuple(row) == COLUMNS
+    assert row["grams_co2e_per_1k_tokens"] == pytest.approx(0.025)
+    assert row["joules_per_decode_token"] == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="unknown phase 'mixed'"):
+        PhaseFigures.from_phase_rows([{"phase": "mixed", "tokens": 1}])

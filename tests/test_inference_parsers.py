@@ -28,6 +28,7 @@ TGI = dict(requests_in=130, requests=128, prefill_calls=100, decode_calls=9100, 
 def test_vllm_v1_sums_data_parallel_ranks_and_finish_reasons() -> None:
     reading = parse_vllm(page("vllm_v1.txt", **VLLM_V1))
     assert reading.start_time == 1.75e9
+    assert reading.steps == 10422  # vllm:iteration_tokens_total_count: engine steps, the restart witness
     assert set(reading.models) == {LLAMA}
     m = reading.models[LLAMA]
     assert m.counters[(TOKENS, "prefill")] == 8.128902e+06 + 1000
@@ -61,6 +62,7 @@ def test_sglang_old_releases_label_the_model_name() -> None:
 
 def test_tgi_counters_without_total_and_phase_time_by_method() -> None:
     reading = parse_tgi(page("tgi.txt", **TGI))
+    assert reading.start_time is None and reading.steps == 100 + 9100  # tgi_batch_inference_count, both methods
     m = reading.models["unknown"]
     assert m.counters[(TOKENS, "prefill")] == 51234 and m.counters[(TOKENS, "decode")] == 20480
     assert m.counters[(REQUESTS, "")] == 128          # tgi_request_success preferred over tgi_request_count
@@ -101,3 +103,11 @@ def test_garbage_is_a_parse_error_with_a_reason(text: str, reason: str) -> None:
 def test_an_engine_page_for_the_wrong_engine_is_rejected() -> None:
     with pytest.raises(ParseError, match="no tgi_ metrics"):
         parse_tgi(page("vllm_v1.txt", **VLLM_V1))
+
+
+def test_non_finite_values_are_ignored_not_propagated() -> None:
+    text = ('vllm:prompt_tokens_total{model_name="m"} +Inf\nvllm:generation_tokens_total{model_name="m"} NaN\n'
+            'vllm:request_success_total{model_name="m",finished_reason="stop"} 3\n'
+            'vllm:num_requests_running{model_name="m"} -Inf\n')
+    m = parse_vllm(text).models["m"]
+    assert m.counters == {(REQUESTS, ""): 3} and m.running is None

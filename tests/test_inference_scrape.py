@@ -38,12 +38,20 @@ class EngineServer:
         self.mode = "ok"       # ok | slow | trickle | garbage | status
         self.delay = 1.0
         self.extra: Callable[[], str] = lambda: ""
+        self.info = ""  # JSON served on /info (TGI); empty: 404
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 outer.hits += 1
+                if self.path.endswith("/info"):  # TGI's model info
+                    info = outer.info.encode()
+                    self.send_response(200 if info else 404)
+                    self.send_header("Content-Length", str(len(info)))
+                    self.end_headers()
+                    self.wfile.write(info)
+                    return
                 body = outer.body().encode()
                 if outer.mode == "slow":
                     time.sleep(outer.delay)
@@ -195,11 +203,11 @@ def test_failing_endpoint_is_down_with_a_reason_and_never_blocks(servers: list[E
     url = f"http://127.0.0.1:{free_port()}/metrics" if mode == "down" else bad.url
     bad.mode = mode
     sensor = sensor_for(EngineConfig("vllm", good.url, ("0",)),
-                        EngineConfig("vllm", url, ("1",), timeout_seconds=0.2), sync_wait=0.02)
+                        EngineConfig("vllm", url, ("1",), timeout_seconds=0.5), sync_wait=0.02)
     try:
         started = time.perf_counter()
         r = sensor.sample(1.0)                  # the slow engine is still being scraped: sample waits 0.02 s only
-        assert time.perf_counter() - started < 0.1
+        assert time.perf_counter() - started < 0.3  # well under the bad engine's 0.5 s deadline (CI headroom)
         assert sensor.wait_for_scrapes(3.0)
         assert time.perf_counter() - started < 1.0  # the deadline covers the whole exchange
         r = sensor.sample(2.0)
@@ -312,3 +320,127 @@ def test_exporter_endpoint_serves_inference_series_and_survives_a_dead_engine(
     finally:
         server.stop()
         sampler.stop()
+
+
+def test_tgi_restart_without_start_time_is_told_by_its_forward_pass_count(servers: list[EngineServer]) -> None:
+    """TGI exports no process start time: a drop in tgi_batch_inference_count marks the restart, so a counter
+    that climbed past its old value between two scrapes still counts from 0."""
+    tgi = serve(servers, "tgi.txt", requests_in=10, requests=10, prefill_calls=100, decode_calls=9100,
+                prefill_s=3.0, decode_s=9.0, prompt=1000, gen=500)
+    sensor = sensor_for(EngineConfig("tgi", tgi.url, ("0",), model="m"))
+    try:
+        tick(sensor, 1.0)
+        tgi.values.update(prompt=1500, prefill_s=3.5, prefill_calls=110)
+        r = tick(sensor, 2.0)
+        assert one(r, catalog.INFERENCE_TOKENS, phase="prefill") == 500
+        assert "process_start_time_seconds" not in tgi.body()
+        # Restart: forward passes 9210 -> 60; prompt tokens 1500 -> 1800 (higher, yet all new).
+        tgi.values.update(prefill_calls=10, decode_calls=50, prompt=1800, gen=20, requests=2, requests_in=2,
+                          prefill_s=0.75, decode_s=1.25)
+        r = tick(sensor, 3.0)
+        assert one(r, catalog.INFERENCE_TOKENS, phase="prefill") == 500 + 1800
+        assert one(r, catalog.INFERENCE_TOKENS, phase="decode") == 20
+        assert one(r, catalog.INFERENCE_REQUESTS) == 2
+        assert one(r, catalog.INFERENCE_PHASE_BUSY, phase="prefill") == pytest.approx(0.5 + 0.75)
+        assert one(r, catalog.INFERENCE_PHASE_BUSY, phase="decode") == pytest.approx(1.25)
+        # After the restart it is counted normally again.
+        tgi.values.update(prompt=1900, prefill_calls=12)
+        r = tick(sensor, 4.0)
+        assert one(r, catalog.INFERENCE_TOKENS, phase="prefill") == 500 + 1900
+        assert r.errors == []
+    finally:
+        sensor.close()
+
+
+def test_marked_phases_reach_the_exporter_exactly_through_the_engine_page(servers: list[EngineServer],
+                                                                          clock: Callable[[], float]) -> None:
+    """Serving code marks phases with the Python API and registers the tracker on its /metrics page; the
+    exporter re-exports method="marked" with the engine's labels, equal to what the fake GPUs drew, and
+    keeps counting when the serving process restarts (a new tracker starts again from 0)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from wattfleet.exporter.inference.phase import PhaseTracker
+
+    nvml = FakeNvml.with_gpus(2, watts=80.0, clock=clock)
+    eng = serve(servers, "vllm_v1.txt", **V1)
+    holder: dict[str, PhaseTracker] = {}
+
+    def page() -> str:
+        registry = CollectorRegistry()
+        registry.register(holder["t"])  # type: ignore[arg-type]
+        return generate_latest(registry).decode()
+
+    eng.extra = page
+    sensor = sensor_for(EngineConfig("vllm", eng.url, ("0", "1")))
+    truth = {"prefill": 0.0, "decode": 0.0, "idle": 0.0}
+
+    def run(state: str, watts: float, seconds: float) -> None:
+        before = sum(g.true_joules() for g in nvml.gpus)
+        for g in nvml.gpus:
+            g.set_power(watts)
+        clock.advance(seconds)  # type: ignore[attr-defined]
+        truth[state] += sum(g.true_joules() for g in nvml.gpus) - before
+
+    model = LLAMA
+    try:
+        holder["t"] = PhaseTracker(nvml, clock=clock)
+        tick(sensor, 1.0)                                  # baseline: the tracker's zeros
+        with holder["t"].phase("prefill"):
+            run("prefill", 650.0, 0.2)
+        holder["t"].begin("decode")
+        run("decode", 400.0, 1.5)
+        holder["t"].end("decode")
+        run("idle", 90.0, 0.5)
+        tick(sensor, 2.0)
+        holder["t"] = PhaseTracker(nvml, clock=clock)      # the serving process restarted:
+        eng.values.update(start=V1["start"] + 60)           # its marked counters grew, yet all of it is new
+        with holder["t"].phase("decode"):
+            run("decode", 380.0, 2.0)
+        r = tick(sensor, 3.0)
+        for phase, joules in truth.items():
+            got = one(r, catalog.INFERENCE_PHASE_ENERGY, engine="vllm", model=model, phase=phase,
+                      method=catalog.PHASE_METHOD_MARKED)
+            assert got == pytest.approx(joules, abs=0.01), phase
+        assert truth["decode"] == pytest.approx(2 * (400 * 1.5 + 380 * 2.0))
+        assert one(r, catalog.INFERENCE_PHASE_BUSY, model=model, phase="decode") == pytest.approx(3.5)
+        assert values(r, catalog.INFERENCE_PHASE_ENERGY, method=catalog.PHASE_METHOD_TIME) == []
+    finally:
+        sensor.close()
+
+
+@pytest.mark.parametrize("info, model", [
+    ('{"model_id": "bigscience/bloom-560m", "model_dtype": "torch.float16", "max_input_tokens": 1024}',
+     "bigscience/bloom-560m"),
+    ("", "unknown"),                 # /info answers 404
+    ("<html>oops</html>", "unknown"),
+])
+def test_tgi_model_name_comes_from_its_info_endpoint(servers: list[EngineServer], info: str, model: str) -> None:
+    tgi = serve(servers, "tgi.txt", requests_in=1, requests=1, prefill_calls=1, decode_calls=1, prefill_s=0.5,
+                decode_s=0.5, prompt=10, gen=20)
+    tgi.info = info
+    sensor = sensor_for(EngineConfig("tgi", tgi.url, ("0",)))
+    try:
+        tick(sensor, 1.0)
+        tgi.info = '{"model_id": "changed/later"}'    # asked once: series never split between two names
+        tgi.values.update(prompt=15)
+        r = tick(sensor, 2.0)
+        assert one(r, catalog.INFERENCE_TOKENS, engine="tgi", model=model, phase="prefill") == 5
+        assert values(r, catalog.INFERENCE_TOKENS, model="changed/later") == []
+        assert one(r, catalog.INFERENCE_ENGINE_GPUS, engine="tgi", model=model, gpu="0") == 1
+    finally:
+        sensor.close()
+
+
+def test_with_a_start_time_a_step_count_drop_alone_is_not_a_restart(servers: list[EngineServer]) -> None:
+    """A false restart would count every token twice: the start time, when the page has one, decides."""
+    eng = serve(servers, "vllm_v1.txt", **V1, steps0=10422)
+    count = 'vllm:iteration_tokens_total_count{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} '
+    eng.template = Template(eng.template.template.replace(count + "10422.0", count + "$steps0"))
+    sensor = sensor_for(EngineConfig("vllm", eng.url, ("0",)))
+    try:
+        tick(sensor, 1.0)
+        eng.values.update(steps0=5, prompt0=1200)
+        r = tick(sensor, 2.0)
+        assert one(r, catalog.INFERENCE_TOKENS, model=LLAMA, phase="prefill") == 200
+    finally:
+        sensor.close()

@@ -103,3 +103,119 @@ def test_nnls3_is_the_best_nonnegative_solution(rows: list[tuple[float, float, f
     for delta in itertools.product((-0.05, 0.0, 0.05), repeat=3):
         probe = np.maximum(coef + np.array(delta), 0)
         assert float(np.sum((y - x @ probe) ** 2)) >= rss - 1e-6 * max(1.0, rss)
+
+
+# --- from Prometheus to report rows ------------------------------------------------------------
+
+KEY = {"node": "n1", "cluster": "c", "site": "s", "engine": "vllm", "model": "llama"}
+
+
+def matrix(intervals: list[Interval], start: float = 7200.0, labels: dict[str, str] = KEY) -> tuple[list, list]:
+    """Cumulative series as the energy and tokens queries return them (one step per interval)."""
+    t, e, p, d = start, 1e6, 0.0, 0.0
+    ev, pv, dv = [[t, str(e)]], [[t, str(p)]], [[t, str(d)]]
+    for iv in intervals:
+        t += 60.0
+        e, p, d = e + iv.joules, p + iv.prefill_tokens, d + iv.decode_tokens
+        ev.append([t, str(e)])
+        pv.append([t, str(p)])
+        dv.append([t, str(d)])
+    energy = [{"metric": dict(labels), "values": ev}]
+    tokens = [{"metric": {**labels, "phase": "prefill"}, "values": pv},
+              {"metric": {**labels, "phase": "decode"}, "values": dv}]
+    return energy, tokens
+
+
+def fake_query_range(energy: list, tokens: list, measured: list | None = None):  # type: ignore[no-untyped-def]
+    from wattfleet.aggregator.phase_estimator import interval_queries
+
+    q = interval_queries()
+    answers = {q["energy"]: energy, q["tokens"]: tokens, q["measured"]: measured or []}
+    return lambda expr: answers[expr]
+
+
+def test_token_fit_rows_split_the_measured_energy_by_hour() -> None:
+    from wattfleet.aggregator.phase_estimator import token_fit
+
+    rng = random.Random(21)
+    data = []
+    for _ in range(150):                                            # 150 one-minute steps: 2.5 hours
+        p, d = rng.uniform(0, 160000), rng.uniform(0, 16000)
+        data.append(Interval(60.0, p, d, (IDLE_W * 60 + A * p + B * d) * (1 + rng.gauss(0, 0.03))))
+    energy, tokens = matrix(data)
+    result = token_fit(fake_query_range(energy, tokens))
+    (summary,) = result.summaries
+    assert summary["status"] == "fitted" and summary["method"] == "token_fit" and summary["n_intervals"] == 150
+    assert summary["joules_per_prefill_token"] == pytest.approx(A, rel=0.05)
+    assert summary["joules_per_decode_token"] == pytest.approx(B, rel=0.05)
+    assert summary["r_squared"] > 0.9 and summary["engine"] == "vllm" and summary["node"] == "n1"
+    hours = sorted({r["hour_start"] for r in result.hourly})
+    assert hours == [7200.0, 10800.0, 14400.0]                      # 60 + 60 + 30 steps
+    assert sum(r["energy_joules"] for r in result.hourly) == pytest.approx(sum(iv.joules for iv in data))
+    first = {r["phase"]: r for r in result.hourly if r["hour_start"] == 7200.0}
+    assert first["prefill"]["tokens"] == pytest.approx(sum(iv.prefill_tokens for iv in data[:60]))
+    assert first["idle"]["tokens"] == 0 and first["decode"]["method"] == "token_fit"
+    assert sum(r["energy_joules"] for r in first.values()) == pytest.approx(sum(iv.joules for iv in data[:60]))
+
+
+def test_token_fit_declines_in_a_summary_row_and_skips_measured_engines() -> None:
+    from wattfleet.aggregator.phase_estimator import token_fit
+
+    steady = [Interval(60.0, 1000.0, 100.0, 60 * IDLE_W + A * 1000 + B * 100) for _ in range(40)]
+    energy, tokens = matrix(steady)
+    result = token_fit(fake_query_range(energy, tokens))
+    (summary,) = result.summaries
+    assert summary["status"] == "declined" and "move together" in summary["reason"]
+    assert summary["joules_per_decode_token"] is None and result.hourly == []
+    measured = [{"metric": dict(KEY), "values": [[7260.0, "1"]]}]     # this engine has phase_time energy
+    assert token_fit(fake_query_range(energy, tokens, measured)).summaries == []
+
+
+@pytest.mark.prometheus
+def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """promtool evaluates the queries: the engine's GPUs (and only those) make its energy; the LLM's model
+    label replaces the board's; engines with measured phase energy are listed."""
+    import subprocess
+
+    import yaml
+
+    from promserver import PROMTOOL
+    from wattfleet.aggregator.phase_estimator import interval_queries
+    from wattfleet.exporter import catalog
+
+    node = 'node="n1",cluster="c",site="s"'
+    gpu = f'{catalog.GPU_ENERGY.series}{{{node},uuid="GPU-x",model="NVIDIA H100",method="measured",source="nvml",'
+    series = [
+        {"series": gpu + 'gpu="0"}', "values": "0+6000x10"},
+        {"series": gpu + 'gpu="1"}', "values": "0+12000x10"},
+        {"series": gpu + 'gpu="2"}', "values": "0+3000x10"},       # not the engine's GPU
+        {"series": f'{catalog.INFERENCE_ENGINE_GPUS.series}{{{node},engine="vllm",model="llama",gpu="0"}}',
+         "values": "1x10"},
+        {"series": f'{catalog.INFERENCE_ENGINE_GPUS.series}{{{node},engine="vllm",model="llama",gpu="1"}}',
+         "values": "1x10"},
+        {"series": f'{catalog.INFERENCE_TOKENS.series}{{{node},engine="vllm",model="llama",phase="prefill"}}',
+         "values": "0+100x10"},
+        {"series": f'{catalog.INFERENCE_PHASE_ENERGY.series}{{{node},engine="tgi",model="m",phase="decode",'
+                   f'method="phase_time"}}', "values": "0+5x10"},
+        {"series": f'{catalog.INFERENCE_PHASE_ENERGY.series}{{{node},engine="vllm",model="llama",phase="decode",'
+                   f'method="token_fit"}}', "values": "0+5x10"},
+    ]
+    labels = {"node": "n1", "cluster": "c", "site": "s"}
+    q = interval_queries()
+    tests = [
+        {"expr": q["energy"], "eval_time": "5m",
+         "exp_samples": [{"labels": "{" + ",".join(f'{k}="{v}"' for k, v in
+                                                   {**labels, "engine": "vllm", "model": "llama"}.items()) + "}",
+                          "value": 5 * 18000}]},
+        {"expr": q["tokens"], "eval_time": "5m",
+         "exp_samples": [{"labels": '{node="n1",cluster="c",site="s",engine="vllm",model="llama",phase="prefill"}',
+                          "value": 500}]},
+        {"expr": q["measured"], "eval_time": "5m",
+         "exp_samples": [{"labels": '{node="n1",cluster="c",site="s",engine="tgi",model="m"}', "value": 1}]},
+    ]
+    spec = {"rule_files": [], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}]}
+    f = tmp_path / "queries.test.yaml"
+    f.write_text(yaml.safe_dump(spec, sort_keys=False))
+    res = subprocess.run([PROMTOOL, "test", "rules", str(f)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr

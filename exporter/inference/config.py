@@ -4,20 +4,28 @@ A YAML list, one entry per engine endpoint::
 
     - engine: vllm                       # vllm | sglang | tgi
       url: http://127.0.0.1:8000/metrics
-      gpus: ["0", "1"]                   # NVML indices the engine runs on
+      gpus: ["0", "1"]                   # NVML indices (or "GPU-<uuid>") the engine runs on
       model: meta-llama/Llama-3.1-8B     # optional: overrides the model the engine reports
       timeout_seconds: 0.5               # optional, default 0.5
 
 The GPU mapping cannot be discovered from the engine's metrics, and a wrong
 mapping silently moves energy between engines, so it is validated fully and
 every error names the file, the line and the field.
+
+The path may also be a directory: every ``*.yaml``/``*.yml`` in it (sorted by
+name) is one such list, so each serving deployment can drop its own file next
+to the others' (``/etc/wattfleet/inference.d/llama.yaml``). Without
+``--inference-config`` the exporter looks for a local config in
+:data:`DEFAULT_LOCATIONS` (after ``$WATTFLEET_INFERENCE_CONFIG``) and scrapes
+what it finds there; a node with none of them scrapes no engine.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from wattfleet.aggregator.yamlpos import YamlPositionError, load_with_lines
@@ -25,6 +33,10 @@ from wattfleet.aggregator.yamlpos import YamlPositionError, load_with_lines
 ENGINES: tuple[str, ...] = ("vllm", "sglang", "tgi")
 DEFAULT_TIMEOUT_SECONDS = 0.5
 _FIELDS = {"engine", "url", "gpus", "model", "timeout_seconds"}
+ENV_VAR = "WATTFLEET_INFERENCE_CONFIG"
+# Looked at in order when --inference-config is not given; the Helm chart mounts the third.
+DEFAULT_LOCATIONS: tuple[str, ...] = ("/etc/wattfleet/inference.yaml", "/etc/wattfleet/inference.d",
+                                      "/etc/wattfleet/inference")
 
 
 class InferenceConfigError(ValueError):
@@ -49,8 +61,77 @@ class EngineConfig:
         return urlparse(self.url).netloc
 
 
+def discover_config_path(environ: Mapping[str, str] = os.environ,
+                         locations: tuple[str, ...] = DEFAULT_LOCATIONS) -> Path | None:
+    """The local inference config to use when none was named: ``$WATTFLEET_INFERENCE_CONFIG``, else the first
+    of ``locations`` that exists (a directory counts only when it holds a YAML file); None when there is none.
+
+    A variable naming a missing path is returned anyway, so that loading it fails loudly instead of the
+    exporter silently scraping nothing.
+    """
+    named = environ.get(ENV_VAR, "").strip()
+    if named:
+        return Path(named)
+    for location in locations:
+        p = Path(location)
+        if p.is_file() or (p.is_dir() and _yaml_files(p)):
+            return p
+    return None
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted(f for f in directory.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()
+                  and not f.name.startswith("."))
+
+
 def load_inference_config(path: str | Path) -> list[EngineConfig]:
-    """Parse and validate ``path``; raises :class:`InferenceConfigError` naming file, line and field."""
+    """Parse and validate ``path`` (a file, or a directory of files); raises :class:`InferenceConfigError`
+    naming file, line and field. A URL listed twice, even in two files, is an error."""
+    p = Path(path)
+    if not p.is_dir():
+        return _load_file(p)
+    files = _yaml_files(p)
+    if not files:
+        raise InferenceConfigError([f"{p}: directory holds no *.yaml or *.yml engine list"])
+    engines: list[EngineConfig] = []
+    problems: list[str] = []
+    first: dict[str, Path] = {}
+    gpu_owner: dict[str, Path] = {}
+    for f in files:
+        try:
+            loaded = _load_file(f)
+        except InferenceConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        for e in loaded:
+            shared = [g for g in e.gpus if g in gpu_owner]
+            if e.url in first:
+                problems.append(f"{f}: engine url {e.url!r} is already listed in {first[e.url]}")
+            elif shared:
+                problems.append(f"{f}: engine {e.url!r}: GPU {shared[0]} is already used by an engine in "
+                                f"{gpu_owner[shared[0]]}; one GPU's energy cannot be split between engines")
+            else:
+                first[e.url] = f
+                gpu_owner.update({g: f for g in e.gpus})
+                engines.append(e)
+    if problems:
+        raise InferenceConfigError(problems)
+    return engines
+
+
+def _gpu_id(value: Any) -> str | None:
+    """``"0"``/``0`` -> ``"0"``; ``"GPU-<uuid>"`` kept as given (resolved to an index once NVML is open)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return str(int(text))
+    if text.startswith("GPU-") and len(text) > 4 and all(c.isalnum() or c == "-" for c in text):
+        return text
+    return None
+
+
+def _load_file(path: Path) -> list[EngineConfig]:
     source = str(path)
     try:
         data, lines = load_with_lines(path)
@@ -72,6 +153,7 @@ def load_inference_config(path: str | Path) -> list[EngineConfig]:
         raise InferenceConfigError([f"{where(*prefix)}: expected a non-empty list of engines"])
     engines: list[EngineConfig] = []
     seen_urls: dict[str, int] = {}
+    seen_gpus: dict[str, int] = {}
     for i, entry in enumerate(data):
         at = prefix + (i,)
         if not isinstance(entry, dict):
@@ -96,17 +178,22 @@ def load_inference_config(path: str | Path) -> list[EngineConfig]:
         gpu_list: list[str] = []
         if not isinstance(gpus, list) or not gpus:
             problems.append(f"{where(*at, 'gpus')}: engine {i}: field 'gpus' must be a non-empty list of "
-                            f"GPU indices, got {gpus!r}")
+                            f"GPU indices or UUIDs, got {gpus!r}")
         else:
             for j, g in enumerate(gpus):
-                text = str(g).strip() if isinstance(g, (int, str)) and not isinstance(g, bool) else ""
-                if not text.isdigit():
+                gpu = _gpu_id(g)
+                if gpu is None:
                     problems.append(f"{where(*at, 'gpus', j)}: engine {i}: field 'gpus[{j}]' must be a GPU "
-                                    f"index like \"0\", got {g!r}")
-                elif str(int(text)) in gpu_list:
-                    problems.append(f"{where(*at, 'gpus', j)}: engine {i}: field 'gpus[{j}]' lists GPU {text} twice")
+                                    f"index like \"0\" or a UUID like \"GPU-8f6e...\", got {g!r}")
+                elif gpu in gpu_list:
+                    problems.append(f"{where(*at, 'gpus', j)}: engine {i}: field 'gpus[{j}]' lists GPU {gpu} twice")
+                elif gpu in seen_gpus:
+                    problems.append(f"{where(*at, 'gpus', j)}: engine {i}: field 'gpus[{j}]': GPU {gpu} is already "
+                                    f"used by engine {seen_gpus[gpu]}; one GPU's energy cannot be split between "
+                                    f"engines")
                 else:
-                    gpu_list.append(str(int(text)))
+                    gpu_list.append(gpu)
+                    seen_gpus[gpu] = i
         model = entry.get("model")
         if model is not None and (not isinstance(model, str) or not model.strip()):
             problems.append(f"{where(*at, 'model')}: engine {i}: field 'model' must be a non-empty string")

@@ -10,8 +10,12 @@ A figure whose denominator is zero is ``None``, never 0 or infinity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
 JOULES_PER_KWH = 3.6e6
+PHASE_IDLE = "idle"
+COLUMNS: tuple[str, ...] = ("joules_per_prefill_token", "joules_per_decode_token", "joules_per_request",
+                            "tokens_per_joule", "grams_co2e_per_1k_tokens")
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -39,6 +43,28 @@ class PhaseFigures:
     prefill_tokens: float
     decode_tokens: float
     requests: float
+
+    @classmethod
+    def from_phase_rows(cls, rows: Iterable[Mapping[str, Any]], requests: float = 0.0) -> "PhaseFigures":
+        """Sum per-phase rows of one engine and model (e.g. ``rollup_inference`` for one period).
+
+        Each row has ``phase`` (prefill, decode or idle), ``tokens`` and its
+        energy as ``energy_joules`` or ``it_kwh``; requests come from the
+        requests counter, which has no phase.
+        """
+        joules = {"prefill": 0.0, "decode": 0.0, PHASE_IDLE: 0.0}
+        tokens = {"prefill": 0.0, "decode": 0.0, PHASE_IDLE: 0.0}
+        for row in rows:
+            phase = row["phase"]
+            if phase not in joules:
+                raise ValueError(f"unknown phase {phase!r} (prefill, decode or {PHASE_IDLE})")
+            energy = row.get("energy_joules")
+            if energy is None:
+                energy = (row.get("it_kwh") or 0.0) * JOULES_PER_KWH
+            joules[phase] += float(energy)
+            tokens[phase] += float(row.get("tokens") or 0.0)
+        return cls(joules["prefill"], joules["decode"], joules[PHASE_IDLE], tokens["prefill"], tokens["decode"],
+                   requests)
 
     @property
     def total_joules(self) -> float:
@@ -69,14 +95,23 @@ class PhaseFigures:
     def grams_per_1k_decode_tokens(self, intensity_grams_per_kwh: float, pue: float) -> float | None:
         return grams_per_1k_tokens(self.joules_per_decode_token, intensity_grams_per_kwh, pue)
 
-    def as_row(self, intensity_grams_per_kwh: float | None = None, pue: float | None = None) -> dict[str, float | None]:
-        """Report columns; carbon columns only when intensity and PUE are given."""
+    def as_row(self, intensity_grams_per_kwh: float | None = None, pue: float | None = None,
+               grams: float | None = None) -> dict[str, float | None]:
+        """Report columns (:data:`COLUMNS`).
+
+        Carbon: from ``grams`` (gCO2e already computed hour by hour with each
+        hour's PUE and intensity, e.g. the sum of ``scope2_location_g``: the
+        right figure for a period) when given, else from one intensity and PUE;
+        left out when neither is given.
+        """
         row: dict[str, float | None] = {
             "joules_per_prefill_token": self.joules_per_prefill_token,
             "joules_per_decode_token": self.joules_per_decode_token,
             "joules_per_request": self.joules_per_request,
             "tokens_per_joule": self.tokens_per_joule,
         }
-        if intensity_grams_per_kwh is not None and pue is not None:
+        if grams is not None:
+            row["grams_co2e_per_1k_tokens"] = ratio(grams * 1000.0, self.prefill_tokens + self.decode_tokens)
+        elif intensity_grams_per_kwh is not None and pue is not None:
             row["grams_co2e_per_1k_tokens"] = self.grams_per_1k_tokens(intensity_grams_per_kwh, pue)
         return row

@@ -12,15 +12,20 @@ Names as exposed by the engines (from their docs and source):
   ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
   ``vllm:kv_cache_usage_perc`` (v1) or ``vllm:gpu_cache_usage_perc`` (v0), both
   a 0..1 fraction despite the name. ``vllm:iteration_tokens_total`` (tokens
-  per engine step, both phases mixed) is read only as a liveness sign.
+  per engine step, both phases mixed) gives the engine's step count
+  (``_count``), used to notice a restart where ``process_start_time_seconds``
+  is missing (multi-process API servers do not export it).
 * SGLang (label ``model_name``, ``name`` in old releases): ``sglang:prompt_tokens_total``,
   ``sglang:generation_tokens_total``, ``sglang:num_requests_total``,
   ``sglang:num_running_reqs``, ``sglang:num_queue_reqs``, ``sglang:token_usage``.
 * TGI (Rust metrics-exporter-prometheus, no model label, counters without
   ``_total``): ``tgi_batch_forward_duration{method="prefill"|"decode"}``
-  histogram (engine time per phase), ``tgi_request_input_length`` and
-  ``tgi_request_generated_tokens`` histograms (their ``_sum`` counts tokens,
-  recorded when a request ends), ``tgi_request_success`` / ``tgi_request_count``,
+  histogram (engine time per phase), ``tgi_batch_inference_count{method}``
+  (forward passes: the step count that tells a restart, since TGI exports no
+  process start time), ``tgi_request_input_length`` and
+  ``tgi_request_generated_tokens`` histograms (their ``_sum`` counts tokens:
+  input length is recorded when a request is admitted, generated tokens when
+  it succeeds), ``tgi_request_success`` / ``tgi_request_count``,
   ``tgi_queue_size``, ``tgi_batch_current_size``.
 
 Any engine's page may also carry ``wattfleet_inference_phase_energy_joules``
@@ -69,6 +74,7 @@ class ModelReading:
 class EngineReading:
     models: dict[str, ModelReading]
     start_time: float | None = None  # process_start_time_seconds: a change means the engine restarted
+    steps: float | None = None       # cumulative engine steps / forward passes: a drop means a restart
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,8 @@ def _samples(text: str) -> list[_Sample]:
     out = []
     for family in families:
         for s in family.samples:
-            if s.name.endswith("_created") or not isinstance(s.value, (int, float)) or math.isnan(s.value):
+            # NaN and +-Inf are never a usable count or gauge: one would poison a re-exported counter forever.
+            if s.name.endswith("_created") or not isinstance(s.value, (int, float)) or not math.isfinite(s.value):
                 continue
             # prometheus_client appends _total to counters typed without it (TGI): match both.
             key = s.name[:-6] if s.name.endswith("_total") else s.name
@@ -127,10 +134,15 @@ class _Collect:
             if found:
                 return  # first name present wins (kv_cache_usage_perc over gpu_cache_usage_perc)
 
-    def finish(self, samples: list[_Sample]) -> EngineReading:
+    def total(self, key: str) -> float | None:
+        """Sum of every sample named ``key`` over all labels, None when the page has none."""
+        found = self.by_key.get(key)
+        return sum(s.value for s in found) if found else None
+
+    def finish(self, samples: list[_Sample], steps_key: str | None = None) -> EngineReading:
         self._marked()
         start = next((s.value for s in samples if s.key == "process_start_time_seconds"), None)
-        return EngineReading(self.models, start)
+        return EngineReading(self.models, start, self.total(steps_key) if steps_key else None)
 
     def _marked(self) -> None:
         default = next(iter(self.models)) if len(self.models) == 1 else UNKNOWN_MODEL
@@ -160,7 +172,7 @@ def parse_vllm(text: str) -> EngineReading:
     c.gauge(["vllm:num_requests_running"], "running", _sum)
     c.gauge(["vllm:num_requests_waiting"], "waiting", _sum)
     c.gauge(["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"], "kv_cache_ratio", max)
-    return c.finish(samples)
+    return c.finish(samples, "vllm:iteration_tokens_total_count")
 
 
 def parse_sglang(text: str) -> EngineReading:
@@ -189,7 +201,7 @@ def parse_tgi(text: str) -> EngineReading:
         c.counter("tgi_batch_forward_duration_sum", (BUSY, phase), lambda labels, p=phase: labels.get("method") == p)
     c.gauge(["tgi_batch_current_size"], "running", _sum)
     c.gauge(["tgi_queue_size"], "waiting", _sum)
-    reading = c.finish(samples)
+    reading = c.finish(samples, "tgi_batch_inference_count")
     if not reading.models:
         reading.models[UNKNOWN_MODEL] = ModelReading()
     return reading

@@ -10,6 +10,7 @@ just each socket operation, so a server trickling bytes cannot hold it.
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -19,7 +20,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from .config import EngineConfig
-from .parsers import PARSERS, EngineReading, ParseError
+from .parsers import PARSERS, UNKNOWN_MODEL, EngineReading, ParseError
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class EngineScraper:
         self._outcomes: list[ScrapeOutcome] = []
         self._thread: threading.Thread | None = None
         self._logged: str | None = None
+        # TGI's page names no model; its /info does. Asked once, after the first good scrape; None = not yet.
+        self._info_model: str | None = None if cfg.engine == "tgi" and cfg.model is None else ""
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"wattfleet-scrape-{self.cfg.endpoint}", daemon=True)
@@ -131,6 +134,10 @@ class EngineScraper:
     def scrape_once(self, tag: int) -> ScrapeOutcome:
         try:
             reading = self.parse(self.fetch(self.cfg.url, self.cfg.timeout_seconds))
+            if self._info_model is None:
+                self._info_model = self.model_from_info()
+            if self._info_model and UNKNOWN_MODEL in reading.models:
+                reading.models[self._info_model] = reading.models.pop(UNKNOWN_MODEL)
             outcome = ScrapeOutcome(tag, reading)
         except (FetchError, ParseError) as exc:
             outcome = ScrapeOutcome(tag, None, exc.reason, str(exc))
@@ -144,6 +151,22 @@ class EngineScraper:
                 log.info("%s engine at %s answers again", self.cfg.engine, self.cfg.url)
             self._logged = outcome.error
         return outcome
+
+    def model_from_info(self) -> str:
+        """``model_id`` from TGI's ``/info`` next to its ``/metrics``; "" (keep ``unknown``) when it has none.
+
+        Asked once: a name that changed later would split the engine's series
+        in two, so the first answer holds (set ``model:`` in the config to be explicit).
+        """
+        u = urlparse(self.cfg.url)
+        info = u._replace(path=u.path.rsplit("/", 1)[0] + "/info", query="").geturl()
+        try:
+            model = json.loads(self.fetch(info, self.cfg.timeout_seconds)).get("model_id")
+        except (FetchError, ValueError, AttributeError) as exc:
+            log.warning("%s: no model name from %s (%s); its series say model=%r", self.cfg.url, info, exc,
+                        UNKNOWN_MODEL)
+            return ""
+        return model.strip() if isinstance(model, str) else ""
 
     def _run(self) -> None:
         while not self._stop.is_set():

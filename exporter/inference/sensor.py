@@ -15,9 +15,13 @@ it uses; counters are cumulative, so nothing is lost.
 
 Engine counters restart at 0 when an engine restarts; they are re-exported
 through :class:`~wattfleet.exporter.counters.MonotonicCounter` so rate() and
-increase() stay right. Two engines of one kind serving the same model on one
-node are summed (their series would collide otherwise); KV-cache fill takes
-the fuller one.
+increase() stay right. A restart is recognised by a changed
+``process_start_time_seconds``, else (pages without it) by a drop in the
+engine's step count (TGI forward passes, vLLM iterations), else by the counter
+itself dropping; the first two also catch a counter that grew past its old
+value between two scrapes. Two engines of one kind serving the same model on
+one node are summed (their series would collide otherwise); KV-cache fill
+takes the fuller one.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ def merge_models(reading: EngineReading, model: str) -> EngineReading:
                 setattr(merged, attr, (getattr(merged, attr) or 0.0) + getattr(m, attr))
         if m.kv_cache_ratio is not None:
             merged.kv_cache_ratio = max(merged.kv_cache_ratio or 0.0, m.kv_cache_ratio)
-    return EngineReading({model: merged}, reading.start_time)
+    return EngineReading({model: merged}, reading.start_time, reading.steps)
 
 
 @dataclass
@@ -67,6 +71,7 @@ class EngineState:
     gauges: dict[str, ModelReading] = field(default_factory=dict)
     models: set[str] = field(default_factory=set)
     start_time: float | None = None
+    steps: float | None = None
     phase_joules: dict[tuple[str, str], float] = field(default_factory=dict)
     pending: list[tuple[int, dict[tuple[str, str], float]]] = field(default_factory=list)  # (tag, busy) to pair
     _last_tag: int | None = None
@@ -131,10 +136,13 @@ class InferenceSensor:
             result.errors.append(outcome.error or "scrape_error")
             return
         reading = merge_models(outcome.reading, e.cfg.model) if e.cfg.model else outcome.reading
-        restarted = (e.start_time is not None and reading.start_time is not None
-                     and reading.start_time != e.start_time)
+        if reading.start_time is not None:
+            restarted = e.start_time is not None and reading.start_time != e.start_time
+        else:  # no start time on the page: the step count is the witness (a false alarm would double count)
+            restarted = e.steps is not None and reading.steps is not None and reading.steps < e.steps
         if reading.start_time is not None:
             e.start_time = reading.start_time
+        e.steps = reading.steps
         e.up = 1
         e.gauges = reading.models
         for model, m in reading.models.items():
