@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from .build import dashboards, render, write, write_chart
-from .rules import RuleConfig
-from .validate import check_dashboard
+from .rules import RuleConfig, alerting_rules, recording_rule_names, recording_rules
+from .validate import check_dashboard, dashboard_exprs, rule_exprs, unknown_metrics
 
+# Prometheus' duration syntax (units largest first, each at most once), e.g. 1h30m, 90s, 2d.
+DURATION = re.compile(r"(?=.)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?")
+DURATION_FLAGS = (("--rate-window", "rate_window"), ("--idle-for", "idle_for"),
+                  ("--carbon-burn-rate-window", "carbon_burn_rate_window"))
 DEFAULT_CHART = Path(__file__).resolve().parent.parent / "helm" / "wattfleet"
 
 
@@ -65,18 +70,33 @@ def run_build(args: argparse.Namespace) -> int:
     if args.out is None and args.helm_chart is None:
         print("wattfleet dashboards build: give --out DIR and/or --helm-chart", file=sys.stderr)
         return 2
+    for flag, attr in DURATION_FLAGS:
+        if not DURATION.fullmatch(getattr(args, attr)):
+            print(f"wattfleet dashboards build: {flag} {getattr(args, attr)!r} is not a Prometheus duration "
+                  "(e.g. 90s, 5m, 1h30m)", file=sys.stderr)
+            return 2
+    if args.idle_power_watts < 0:
+        print("wattfleet dashboards build: --idle-power-watts must not be negative", file=sys.stderr)
+        return 2
     if not 0 < args.idle_utilization < 1:
         print("wattfleet dashboards build: --idle-utilization must be between 0 and 1", file=sys.stderr)
         return 2
     if args.carbon_burn_rate_target <= 0:
         print("wattfleet dashboards build: --carbon-burn-rate-target must be positive", file=sys.stderr)
         return 2
+    cfg = rule_config(args)
     problems = [p for d in dashboards().values() for p in check_dashboard(d)]
+    recorded = recording_rule_names()
+    exprs = [(d["title"], e) for d in dashboards().values() for e in dashboard_exprs(d)]
+    exprs += [("rules", e) for e in rule_exprs(recording_rules(cfg) + alerting_rules(cfg))]
+    for where, expr in exprs:
+        for name in sorted(unknown_metrics([expr], recorded).get(expr, ())):
+            problems.append(f"{where}: {name} is neither in the metric catalog nor a recording rule: {expr}")
     if problems:
-        print("wattfleet dashboards build: generated dashboards are invalid:\n  " + "\n  ".join(problems),
+        print("wattfleet dashboards build: generated dashboards or rules are invalid:\n  " + "\n  ".join(problems),
               file=sys.stderr)
         return 1
-    files = render(rule_config(args), args.prometheus_url, args.dashboards_path)
+    files = render(cfg, args.prometheus_url, args.dashboards_path)
     written = []
     if args.out is not None:
         written += write(args.out, files)

@@ -24,10 +24,15 @@ def _rate(metric: catalog.Metric, labels: tuple[str, ...], **eq: str) -> str:
     return q.agg("sum", q.rate(_inf(metric, **eq)), labels)
 
 
+def _energy_rate(labels: tuple[str, ...], **eq: str) -> str:
+    """Attributed phase energy (one method per engine) in watts."""
+    return q.agg("sum", q.phase_energy("rate", q.RATE_INTERVAL, q.node_filters(), eq or None), labels)
+
+
 def joules_per_token(phase: str) -> str:
     """Attributed phase energy over the phase's tokens, per engine and model."""
     labels = ENGINE + ("phase",)
-    return (f"{_rate(catalog.INFERENCE_PHASE_ENERGY, labels, phase=phase)} / "
+    return (f"{_energy_rate(labels, phase=phase)} / "
             f"{_rate(catalog.INFERENCE_TOKENS, labels, phase=phase)}")
 
 
@@ -60,7 +65,7 @@ def build() -> g.Dashboard:
         Query(joules_per_token(phase), "{{engine}} {{model}} {{phase}}") for phase in catalog.PHASES])
     lay.timeseries("Grams CO2e per 1k tokens", GRAMS, [Query(grams_per_1k_tokens(), "{{engine}} {{model}}")])
     lay.timeseries("Energy per request", JOULE, [Query(
-        f"{_rate(catalog.INFERENCE_PHASE_ENERGY, ENGINE)} / {_rate(catalog.INFERENCE_REQUESTS, ENGINE)}",
+        f"{_energy_rate(ENGINE)} / {_rate(catalog.INFERENCE_REQUESTS, ENGINE)}",
         "{{engine}} {{model}}")])
 
     lay.row("Load and idle burn")

@@ -33,10 +33,11 @@ def _quote(value: str) -> str:
 
 
 def selector(metric: Metric | str, *, eq: dict[str, str] | None = None,
-             regex: dict[str, str] | None = None) -> str:
-    """``name{a="x",b=~"y"}``; ``metric`` is a catalog entry or one of our recording rules."""
+             regex: dict[str, str] | None = None, ne: dict[str, str] | None = None) -> str:
+    """``name{a="x",c!="z",b=~"y"}``; ``metric`` is a catalog entry or one of our recording rules."""
     name = metric.series if isinstance(metric, Metric) else metric
     parts = [f"{k}={_quote(v)}" for k, v in (eq or {}).items()]
+    parts += [f"{k}!={_quote(v)}" for k, v in (ne or {}).items()]
     parts += [f"{k}=~{_quote(v)}" for k, v in (regex or {}).items()]
     return f"{name}{{{','.join(parts)}}}" if parts else name
 
@@ -92,6 +93,24 @@ def it_energy(fn: str, window: str, filters: dict[str, str] | None = None) -> st
     any_measured = selector(catalog.CPU_ENERGY, eq={"method": catalog.METHOD_MEASURED}, regex=f)
     return (f"{fn}({gpu}[{window}]) or {fn}({measured}[{window}]) or "
             f"({fn}({estimated}[{window}]) unless on(cluster, site, node) {any_measured})")
+
+
+def phase_energy(fn: str, window: str, filters: dict[str, str] | None = None,
+                 eq: dict[str, str] | None = None) -> str:
+    """Inference phase energy as one vector, one attribution method per engine: ``fn`` is rate or increase.
+
+    An engine instrumented with phase markers (``method="marked"``) that is
+    also split by TGI forward time (``phase_time``) would otherwise count its
+    GPUs' energy twice; the marked figure wins, as it is read at the phase
+    boundaries instead of assuming equal power in both phases.
+    """
+    f, e = dict(filters or {}), dict(eq or {})
+    metric = catalog.INFERENCE_PHASE_ENERGY
+    timed = selector(metric, eq={**e, "method": catalog.PHASE_METHOD_TIME}, regex=f)
+    others = selector(metric, eq=e or None, ne={"method": catalog.PHASE_METHOD_TIME}, regex=f)
+    marked = selector(metric, eq={"method": catalog.PHASE_METHOD_MARKED}, regex=f)
+    return (f"{fn}({others}[{window}]) or "
+            f"({fn}({timed}[{window}]) unless on(cluster, site, node, engine, model) {marked})")
 
 
 def pue_by_site_zone() -> str:

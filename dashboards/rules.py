@@ -53,6 +53,7 @@ class RuleConfig:
     burn_rate_window: str = "6h"
     burn_rate_target: float = 1.0
     burn_rate_for: str = "1h"
+    unaccounted_for: str = "15m"
 
 
 def _rec(record: str, expr: str) -> dict[str, str]:
@@ -65,7 +66,7 @@ def recording_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
     gpu_rate = q.agg("sum", q.rate(q.selector(catalog.GPU_ENERGY), window), GPU)
     it_power = q.agg("sum", q.it_energy("rate", window), NODE)
     wue = q.agg("max", q.selector(catalog.SITE_WUE), ("site", "zone"))
-    phase_energy = q.agg("sum", q.rate(q.selector(catalog.INFERENCE_PHASE_ENERGY), window), ENGINE)
+    phase_energy = q.agg("sum", q.phase_energy("rate", window), ENGINE)
     node_rules = [
         _rec(GPU_POWER_RATE, gpu_rate),
         _rec(NODE_IT_POWER, it_power),
@@ -120,7 +121,7 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                cfg.collector_failing_for, "warning",
                "collector {{ $labels.collector }} failing on {{ $labels.node }}",
                "The {{ $labels.collector }} collector found its hardware at start but its samples fail; "
-               "see wattfleet_collector_errors_total for the reason."),
+               f"see {catalog.COLLECTOR_ERRORS.series} for the reason."),
         _alert("WattfleetCounterResetStorm", f"{resets} > {cfg.reset_storm_count}", "0s", "warning",
                "energy counters on {{ $labels.node }} reset {{ $value }} times",
                f"More than {cfg.reset_storm_count} hardware energy counter resets in {cfg.reset_window} "
@@ -137,6 +138,12 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                "grid intensity for zone {{ $labels.zone }} is stale",
                f"The newest intensity value is older than {cfg.intensity_stale_seconds} s; carbon figures "
                "use filled or old hours."),
+        _alert("WattfleetCarbonNotAccounted",
+               f"{NODE_IT_POWER} unless on(cluster, site, node) {NODE_CARBON_RATE}", cfg.unaccounted_for, "warning",
+               "node {{ $labels.node }} draws power but has no carbon rate",
+               "Its site {{ $labels.site }} has no PUE from `wattfleet serve` (the exporter's site label is not a "
+               "site of the facility config) or its zone has no average grid intensity: the fleet's carbon "
+               "figures leave this node out."),
         _alert("WattfleetAggregatorBehind",
                f"time() - {q.selector(catalog.AGGREGATOR_WATERMARK)} > {cfg.watermark_stale_seconds}", "10m",
                "warning", "wattfleet aggregator has not ingested a full hour recently",

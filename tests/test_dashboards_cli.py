@@ -67,6 +67,10 @@ def test_helm_chart_copy_replaces_stale_generated_files(tmp_path: Path) -> None:
     (["--out", "{tmp}", "--idle-utilization", "1.5"], "--idle-utilization must be between 0 and 1"),
     (["--out", "{tmp}", "--carbon-burn-rate-target", "0"], "--carbon-burn-rate-target must be positive"),
     (["--helm-chart", "{tmp}"], "not a Helm chart (no Chart.yaml)"),
+    (["--out", "{tmp}", "--rate-window", "1 minute"], "--rate-window '1 minute' is not a Prometheus duration"),
+    (["--out", "{tmp}", "--idle-for", "m5"], "--idle-for 'm5' is not a Prometheus duration"),
+    (["--out", "{tmp}", "--carbon-burn-rate-window", ""], "--carbon-burn-rate-window '' is not a Prometheus"),
+    (["--out", "{tmp}", "--idle-power-watts", "-1"], "--idle-power-watts must not be negative"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    argv: list[str], message: str) -> None:
@@ -82,8 +86,31 @@ def test_dashboards_without_an_action_prints_help(capsys: pytest.CaptureFixture[
 def test_chart_files_in_the_repository_are_current() -> None:
     """helm/wattfleet/files/ is generated: rerun `wattfleet dashboards build --helm-chart` after changes."""
     files = render(RuleConfig())
-    for rel, content in files.items():
-        if rel.startswith(("dashboards/", "rules/")):
-            path = DEFAULT_CHART / "files" / rel
-            assert path.is_file() and path.read_text() == content, \
-                f"{path} is stale: run `wattfleet dashboards build --helm-chart`"
+    shipped = {rel for rel in files if rel.startswith(("dashboards/", "rules/"))}
+    for rel in shipped:
+        path = DEFAULT_CHART / "files" / rel
+        assert path.is_file() and path.read_text() == files[rel], \
+            f"{path} is stale: run `wattfleet dashboards build --helm-chart`"
+    # The chart templates glob these folders: anything else there (a placeholder, a retired
+    # dashboard) would ship as a ConfigMap or a duplicate rule group.
+    assert _files(DEFAULT_CHART / "files") == sorted(shipped)
+
+
+def test_build_refuses_a_panel_reading_a_metric_the_catalog_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from grafanalib import core as g
+
+    from wattfleet.dashboards import build
+    from wattfleet.dashboards.base import dashboard
+    from wattfleet.dashboards.panels import WATT, Layout, Query
+
+    def typo() -> g.Dashboard:
+        lay = Layout()
+        lay.stat("GPU power", WATT, [Query("sum(wattfleet_gpu_power_wats)")])
+        return dashboard("typo", "typo", lay, "a misspelt metric")
+
+    monkeypatch.setitem(build.BUILDERS, "wattfleet-fleet", typo)
+    assert main(["dashboards", "build", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "typo: wattfleet_gpu_power_wats is neither in the metric catalog nor a recording rule" in err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
