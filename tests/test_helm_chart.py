@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import json
+import os
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,10 +39,22 @@ RELEASE, NAMESPACE = "wf", "energy"
 BCRYPT = "$2b$10$EyOtU8Nc8keA6SKo6upWae2SKJmBcqDoDm8sRIjUP88biJLjFfCUi"
 OPERATOR_KINDS = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
 
+# A valid facility configuration (aggregator/facility.example.yaml's format) and two hours of
+# EIA-930 CISO 2022 (shared/data/grid-eia930-2022/CISO.csv) it refers to.
+FACILITY = {"version": 1, "sites": [{"name": "sfo1", "zone": "CISO", "pue": 1.2, "wue_liters_per_kwh": 1.0,
+                                     "nodes": ["sfo1-*"], "grid": {"source": "eia930", "path": "../grid/CISO.csv"}}]}
+GRID_LINES = ["timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI",
+              "2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29592090536002",
+              "2022-01-01 01:00:00+00:00,3013.0,0.0,2723.0,42.0,8603.0,19.0,2265.0,1159.0,260.9175830341113"]
+# The aggregator is off by default (it needs a facility config); the matrix turns it on elsewhere.
+AGGREGATOR = {"aggregator": {"enabled": True, "config": FACILITY,
+                             "gridData": {"files": {"CISO.csv": "\n".join(GRID_LINES) + "\n"}}}}
+
 # Value sets every structural test runs against: the issue's matrix plus one
 # that turns every optional feature on.
 MATRIX: dict[str, dict[str, Any]] = {
     "defaults": {},
+    "aggregator": AGGREGATOR,
     "operator-podmonitor": {"prometheus": {"operator": {"enabled": True, "labels": {"release": "kps"}}}},
     "operator-servicemonitor-mtls-basic-auth": {
         "exporter": {"webConfig": {
@@ -53,7 +69,8 @@ MATRIX: dict[str, dict[str, Any]] = {
     "tls": {"exporter": {"webConfig": {"tls": {"enabled": True, "certSecret": "wf-exporter-tls"}}}},
     "no-gpus": {"exporter": {"gpu": {"enabled": False}}},
     "gpu-nodes-only": {"exporter": {"cpuNodes": {"enabled": False}, "gpu": {"runtimeClassName": ""}}},
-    "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/sys", "mountPath": "/hostfs/sys"}, "port": 19880}},
+    # Non-default host and container sysfs paths, and another port.
+    "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/host/sys", "mountPath": "/hostfs/sys"}, "port": 19880}},
     "everything-on": {
         "imagePullSecrets": [{"name": "regcred"}],
         "logLevel": "DEBUG",
@@ -73,15 +90,17 @@ MATRIX: dict[str, dict[str, Any]] = {
             "webConfig": {"existingSecret": "my-web-config", "existingSecretKey": "config.yml"},
         },
         "aggregator": {
-            "config": {"version": 1, "sites": []},
-            "gridData": {"files": {"CISO.csv": "timestamp,avg_CI\n2022-01-01 00:00:00+00:00,250\n"}},
+            "enabled": True,
+            "config": FACILITY,
+            "gridData": {"files": {"CISO.csv": "\n".join(GRID_LINES) + "\n"}},
+            "prometheusAuth": {"existingSecret": "thanos-reader"},
             "tokens": {"create": True, "electricityMapsToken": "em-token", "wattTimeUsername": "u",
                        "wattTimePassword": "p"},
             "persistence": {"storageClass": "-", "accessMode": "ReadWriteMany"},
             "extraEnv": [{"name": "TZ", "value": "UTC"}],
             "nodeSelector": {"pool": "services"},
             "affinity": {"podAntiAffinity": {}},
-            "aggregate": {"extraArgs": ["--page-hours=6"]},
+            "aggregate": {"extraArgs": ["--page-hours=6"], "schedule": "@hourly"},
             "report": {"month": "2026-10"},
         },
         "prometheus": {"operator": {"enabled": True}, "rules": {"labels": {"role": "alert-rules"}}},
@@ -96,6 +115,9 @@ MATRIX: dict[str, dict[str, Any]] = {
                        "dashboards": {"enabled": False}, "networkPolicy": {"enabled": False},
                        "prometheus": {"rules": {"enabled": False}}, "serviceAccount": {"create": False}},
 }
+for _case in ("operator-podmonitor", "operator-servicemonitor-mtls-basic-auth", "tls", "no-gpus", "custom-sysfs"):
+    MATRIX[_case] = {**MATRIX[_case], **AGGREGATOR}
+del _case
 
 
 def merged(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -294,6 +316,10 @@ BAD_VALUES = {
     "unknown monitor kind": {"prometheus": {"operator": {"monitorKind": "Probe"}}},
     "bad image digest": {"image": {"digest": "latest"}},
     "empty network policy peer": {"networkPolicy": {"metricsFrom": [{}]}},
+    "cron schedule with four fields": {"aggregator": {"aggregate": {"schedule": "7 * * * "}}},
+    "time zone inside the schedule": {"aggregator": {"report": {"schedule": "CRON_TZ=UTC 30 2 1 * *"}}},
+    "unknown key in prometheusAuth": {"aggregator": {"prometheusAuth": {"secret": "x"}}},
+    "facility config not a mapping": {"aggregator": {"config": "sites: []"}},
 }
 
 
@@ -418,8 +444,48 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
         assert args.cpu_max_watts_per_core == exporter["cpuModel"]["maxWattsPerCore"]
         assert args.memory_watts_per_gb == exporter["cpuModel"]["memoryWattsPerGb"]
         assert set(exporter["disableCollectors"]) <= set(args.disable_collector)
+        assert container["resources"] == exporter["resources"]
         check_least_privilege(spec, container)
         check_gpu_variant(ds, spec, container, args, exporter)
+
+
+# Flags the chart leaves to `extraArgs` on purpose, with the reason. Any other flag a command gains
+# must be rendered from a value (or listed here), so that chart and code cannot drift apart.
+NOT_RENDERED = {
+    "exporter": {"--once": "prints one scrape and exits: not a daemon"},
+    "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
+                  "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
+                  "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
+                  "--page-hours": "request size tuning (extraArgs)"},
+    "serve": {},
+    "report": {},
+}
+
+
+def subcommand_flags(name: str) -> set[str]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {o for a in sub.choices[name]._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+
+
+def test_every_flag_is_rendered_or_deliberately_left_out(chart: Any) -> None:
+    rendered: dict[str, set[str]] = {name: set() for name in NOT_RENDERED}
+    for case in MATRIX:
+        values = values_with_defaults(chart, MATRIX[case])
+        extra = set(values["exporter"]["extraArgs"]) | {
+            a for job in ("serve", "aggregate", "report") for a in values["aggregator"][job]["extraArgs"]}
+        objects, _ = render(chart, MATRIX[case])
+        for w in of_kind(objects, "DaemonSet") + aggregator_workloads(objects):
+            (container,) = pod_spec(w)["containers"]
+            args = container["args"]
+            command = next(a for a in args if a in rendered)
+            rendered[command] |= {a.split("=")[0] for a in args[args.index(command) + 1:]
+                                  if a.startswith("--") and a not in extra}
+    for name, left_out in NOT_RENDERED.items():
+        flags = subcommand_flags(name)
+        assert rendered[name] <= flags, f"{name}: the chart passes flags the parser lacks"
+        assert flags - rendered[name] == set(left_out), \
+            f"{name}: flags neither rendered from a value nor listed in NOT_RENDERED"
 
 
 def check_least_privilege(spec: dict[str, Any], container: dict[str, Any]) -> None:
@@ -505,7 +571,7 @@ def test_scrape_annotations_only_without_the_operator(chart: Any) -> None:
         assert a["prometheus.io/scheme"] == "https"
     for a in annotations("operator-podmonitor"):
         assert "prometheus.io/scrape" not in a
-    (serve,) = of_kind(render(chart, MATRIX["defaults"])[0], "Deployment")
+    (serve,) = of_kind(render(chart, MATRIX["aggregator"])[0], "Deployment")
     a = pod_template_annotations(serve)
     assert (a["prometheus.io/scrape"], a["prometheus.io/port"], a["prometheus.io/path"]) == ("true", "9881", "/metrics")
 
@@ -533,6 +599,17 @@ def test_generated_web_config_is_accepted_by_the_exporter(chart: Any, tmp_path: 
     assert list(cfg.users) == ["prometheus"]
 
 
+def test_inference_engines_load_with_the_exporter_loader(chart: Any, tmp_path: Path) -> None:
+    """The ConfigMap behind --inference-config is a file the exporter's own loader accepts."""
+    from wattfleet.exporter.inference.config import load_inference_config
+
+    objects, _ = render(chart, MATRIX["everything-on"])
+    sandbox = PodSandbox(tmp_path, objects, of_kind(objects, "DaemonSet")[0])
+    args = parse_container_args({"name": "exporter", "command": ["wattfleet"], "args": sandbox.args()})
+    (engine,) = load_inference_config(args.inference_config)
+    assert (engine.engine, engine.url, engine.gpus) == ("vllm", "http://127.0.0.1:8000/metrics", ("0", "1"))
+
+
 def test_web_config_errors_are_clear(chart: Any) -> None:
     with pytest.raises(helm.HelmRenderError, match="certSecret is required"):
         chart.render({"exporter": {"webConfig": {"tls": {"enabled": True}}}}, name=RELEASE)
@@ -543,6 +620,29 @@ def test_web_config_errors_are_clear(chart: Any) -> None:
     with pytest.raises(helm.HelmRenderError, match="needs exporter.service.enabled"):
         chart.render({"exporter": {"service": {"enabled": False}},
                       "prometheus": {"operator": {"enabled": True, "monitorKind": "ServiceMonitor"}}}, name=RELEASE)
+
+
+def test_aggregator_without_a_facility_config_fails_the_install(chart: Any) -> None:
+    """Better a clear error at `helm install` than pods that crash-loop on an empty config."""
+    with pytest.raises(helm.HelmRenderError, match="aggregator.enabled needs the facility configuration"):
+        chart.render({"aggregator": {"enabled": True}}, name=RELEASE)
+    # An existing ConfigMap is enough: the chart cannot read it, the aggregator validates it.
+    objects, _ = render(chart, {"aggregator": {"enabled": True, "existingConfigMap": "my-facility"}})
+    (deployment,) = of_kind(objects, "Deployment")
+    config_volume = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "config"]
+    assert config_volume == [{"name": "config", "configMap": {"name": "my-facility"}}]
+    assert not [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("aggregator-config")]
+
+
+def test_notes_say_what_to_do_next(chart: Any) -> None:
+    _, notes = render(chart, MATRIX["defaults"])
+    assert "pod-security.kubernetes.io/enforce=privileged" in notes  # the hostPath sysfs mount
+    assert "ds/wf-wattfleet-exporter-gpu" in notes
+    assert "Aggregator not deployed" in notes and "aggregator.enabled=true" in notes
+    _, notes = render(chart, MATRIX["aggregator"])
+    assert "svc/wf-wattfleet-aggregator 9881" in notes and "Aggregator not deployed" not in notes
+    _, notes = render(chart, MATRIX["no-gpus"])
+    assert "ds/wf-wattfleet-exporter-cpu" in notes
 
 
 def test_monitor_matches_the_exporter_endpoint(chart: Any) -> None:
@@ -582,7 +682,7 @@ def aggregator_workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return of_kind(objects, "Deployment") + of_kind(objects, "CronJob")
 
 
-@pytest.mark.parametrize("case", ["defaults", "everything-on"])
+@pytest.mark.parametrize("case", ["aggregator", "everything-on"])
 def test_aggregator_args_parse_with_the_aggregator_parser(chart: Any, case: str) -> None:
     pytest.importorskip("wattfleet.aggregator.cli",
                         reason="wattfleet.aggregator.cli (serve/aggregate/report) is not written yet")
@@ -603,9 +703,7 @@ def test_aggregator_args_parse_with_the_aggregator_parser(chart: Any, case: str)
         assert args.db == db and values["persistence"]["mountPath"] in mounts
         assert args.config == config and mounts[values["configMountPath"]]["readOnly"] is True
         assert args.log_level == chart.merge_values(MATRIX[case])["logLevel"]
-    if pending:
-        pytest.xfail("`wattfleet report --month previous` (the last complete month, for the monthly "
-                     "CronJob) is not accepted by the aggregator CLI yet")
+    assert not pending, "`wattfleet report --month previous` (the monthly CronJob) must parse"
     assert set(commands) == {"serve", "aggregate", "report"}
     assert commands["serve"].listen_address == f":{values['port']}"
     assert commands["serve"].refresh_seconds == values["serve"]["refreshSeconds"]
@@ -629,7 +727,7 @@ def month_previous_ok() -> bool:
 
 
 def test_aggregator_pods_share_the_volume_and_run_locked_down(chart: Any) -> None:
-    objects, _ = render(chart, MATRIX["defaults"])
+    objects, _ = render(chart, MATRIX["aggregator"])
     (claim,) = of_kind(objects, "PersistentVolumeClaim")
     workloads = aggregator_workloads(objects)
     assert sorted(w["kind"] for w in workloads) == ["CronJob", "CronJob", "Deployment"]
@@ -675,24 +773,77 @@ def test_tokens_come_from_a_secret(chart: Any) -> None:
             assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["data"]
         assert all("value" not in e or e["name"] in ("HOME", "MPLCONFIGDIR", "TZ") for e in env.values())
     # No tokens configured: no Secret and no token variables.
-    objects, _ = render(chart, MATRIX["defaults"])
+    objects, _ = render(chart, MATRIX["aggregator"])
     assert of_kind(objects, "Secret") == []
     for w in aggregator_workloads(objects):
         (container,) = pod_spec(w)["containers"]
-        assert "ELECTRICITYMAPS_TOKEN" not in {e["name"] for e in container["env"]}
+        assert not {"ELECTRICITYMAPS_TOKEN", "WATTFLEET_PROMETHEUS_TOKEN"} & {e["name"] for e in container["env"]}
+
+
+def test_secret_variables_are_the_ones_the_code_reads(chart: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The env names the chart sets are the names the grid clients and the Prometheus source read."""
+    from wattfleet.aggregator.grid import electricitymaps, watttime
+    from wattfleet.aggregator.prometheus_source import PrometheusSource
+
+    objects, _ = render(chart, MATRIX["everything-on"])
+    for w in aggregator_workloads(objects):
+        (container,) = pod_spec(w)["containers"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        assert {electricitymaps.TOKEN_ENV, watttime.USERNAME_ENVS[0], watttime.PASSWORD_ENV} <= set(refs)
+        auth = {n: r for n, r in refs.items() if r["name"] == "thanos-reader"}
+        assert {n: r["key"] for n, r in auth.items()} == {"WATTFLEET_PROMETHEUS_TOKEN": "token",
+                                                          "WATTFLEET_PROMETHEUS_USER": "username",
+                                                          "WATTFLEET_PROMETHEUS_PASSWORD": "password"}
+        assert all(r["optional"] is True for r in refs.values())  # each key of the Secrets is optional
+    monkeypatch.setenv("WATTFLEET_PROMETHEUS_USER", "reader")
+    monkeypatch.setenv("WATTFLEET_PROMETHEUS_PASSWORD", "pw")
+    assert PrometheusSource("http://x").basic_auth == ("reader", "pw")
+    monkeypatch.setenv("WATTFLEET_PROMETHEUS_TOKEN", "t")
+    assert PrometheusSource("http://x").bearer_token == "t"
+
+
+def test_serve_keeps_serving_while_a_job_holds_the_duckdb_lock(chart: Any, tmp_path: Path) -> None:
+    """DuckDB has one writer: serve reads read-only, briefly, and rides out a running `aggregate`."""
+    duckdb = pytest.importorskip("duckdb")
+    from wattfleet.aggregator.store import open_store
+    from wattfleet.exporter import catalog
+
+    objects, _ = render(chart, merged(MATRIX["aggregator"], {"aggregator": {"serve": {"refreshSeconds": 0.1}}}))
+    (deployment,) = of_kind(objects, "Deployment")
+    sandbox = PodSandbox(tmp_path, objects, deployment)
+    args = parse_container_args({"name": "serve", "command": ["wattfleet"], "args": sandbox.args()})
+    open_store(args.db).close()  # a migrated, empty database, as the first hourly run leaves it
+    with run_pod(sandbox):
+        # What `wattfleet aggregate` holds while it runs. Opening can collide with one of serve's
+        # brief reads; the CronJob's Job retries a failed run the same way (backoffLimit).
+        for _ in range(50):
+            try:
+                writer = open_store(args.db)
+                break
+            except duckdb.IOException:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the database stayed locked by serve")
+        try:
+            writer.execute("INSERT INTO ingest_watermark VALUES ('prometheus', TIMESTAMP '2026-11-01 00:00', now())")
+            for _ in range(5):  # several refreshes that find the file locked
+                time.sleep(0.1)
+                status, body = sandbox.get("/metrics", "HTTP")
+                assert status == 200 and catalog.SITE_PUE.series in body
+                assert catalog.AGGREGATOR_WATERMARK.series not in body
+                assert sandbox.get("/-/ready", "HTTP")[0] == 200
+        finally:
+            writer.close()
+        deadline = time.monotonic() + 10
+        while catalog.AGGREGATOR_WATERMARK.series not in sandbox.get("/metrics", "HTTP")[1]:
+            assert time.monotonic() < deadline, "serve never read the database after the writer finished"
+            time.sleep(0.1)
 
 
 def test_facility_config_and_grid_data_are_mounted_where_the_config_expects(chart: Any, tmp_path: Path) -> None:
     facility = pytest.importorskip("wattfleet.aggregator.facility")
-    config = {"version": 1, "sites": [{"name": "sfo1", "zone": "CISO", "pue": 1.2, "wue_liters_per_kwh": 1.0,
-                                       "nodes": ["sfo1-*"],
-                                       "grid": {"source": "eia930", "path": "../grid/CISO.csv"}}]}
-    # Two hours of EIA-930 CISO 2022 (shared/data/grid-eia930-2022/CISO.csv).
-    grid = ["timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI",
-            "2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29592090536002",
-            "2022-01-01 01:00:00+00:00,3013.0,0.0,2723.0,42.0,8603.0,19.0,2265.0,1159.0,260.9175830341113"]
-    values = {"aggregator": {"config": config, "gridData": {"files": {"CISO.csv": "\n".join(grid) + "\n"}}}}
-    objects, _ = render(chart, values)
+    config, grid = FACILITY, GRID_LINES
+    objects, _ = render(chart, MATRIX["aggregator"])
     (deployment,) = of_kind(objects, "Deployment")
     spec = pod_spec(deployment)
     (container,) = spec["containers"]
@@ -819,7 +970,11 @@ class PodSandbox:
     Secrets and ConfigMaps the chart renders are written as kubelet would;
     secrets it only references (TLS, CA) get a throwaway certificate; the
     sysfs hostPath gets a fake powercap tree. Then the container's command
-    runs here, so its probes can be tried against the real server.
+    runs here, so its probes can be tried against the real server. Pods
+    sandboxed under the same ``root`` share their volumes, as pods on one
+    node share a ReadWriteOnce claim. With ``readOnlyRootFilesystem`` the
+    command runs in a mount namespace where everything but the pod's writable
+    volumes (emptyDir, claim) is read-only, where the machine allows it.
     """
 
     def __init__(self, root: Path, objects: list[dict[str, Any]], workload: dict[str, Any]) -> None:
@@ -848,20 +1003,30 @@ class PodSandbox:
             elif "configMap" in volume:
                 self.write(target, maps[volume["configMap"]["name"]]["data"], volume["configMap"])
             else:  # emptyDir, persistentVolumeClaim
-                target.mkdir(parents=True)
+                target.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.writable = [str(self.path(m["mountPath"])) for m in self.container["volumeMounts"]
+                         if not m.get("readOnly") and not {"hostPath", "secret", "configMap"} & set(volumes[m["name"]])]
+        self.read_only_root = bool(self.container["securityContext"].get("readOnlyRootFilesystem")) \
+            and can_make_root_read_only()
 
     def path(self, container_path: str) -> Path:
         return self.root / container_path.lstrip("/")
 
     def write(self, target: Path, data: dict[str, str], source: dict[str, Any]) -> None:
-        target.mkdir(parents=True)
+        target.mkdir(parents=True, exist_ok=True)
         names = {i["key"]: i["path"] for i in source.get("items", [])} or {k: k for k in data}
         for key, name in names.items():
             text = data[key]
             for mount in self.mounts:  # files that name other mounted files (web config)
                 text = text.replace(mount.rstrip("/") + "/", str(self.path(mount)) + "/")
             (target / name).write_text(text)
+
+    def localize(self, value: str) -> str:
+        """A path inside a mounted volume, as it lies in the sandbox."""
+        if any(value == m or value.startswith(m.rstrip("/") + "/") for m in self.mounts):
+            return str(self.path(value))
+        return value
 
     def args(self) -> list[str]:
         out = []
@@ -870,20 +1035,37 @@ class PodSandbox:
                 arg = "node-a"
             elif arg.startswith(":") and arg[1:].isdigit():
                 arg = f"127.0.0.1:{self.port}"
-            elif any(arg == m or arg.startswith(m.rstrip("/") + "/") for m in self.mounts):
-                arg = str(self.path(arg))
-            out.append(arg)
+            out.append(self.localize(arg))
         return out
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def env(self) -> dict[str, str]:
+        """The process environment plus the container's literal variables (HOME, caches: in the tmp volume)."""
         import os
+
+        env = dict(os.environ, **{e["name"]: self.localize(e["value"]) for e in self.container["env"]
+                                  if "value" in e})
+        if "/tmp" in self.mounts:  # the container's /tmp is that volume: so are temporary files here
+            env["TMPDIR"] = str(self.path("/tmp"))
+        return env
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """``command`` as the container would run it: on a read-only root when the container asks for one."""
+        if not self.read_only_root:
+            return command
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT,
+                "sh", ":".join(self.writable), *command]
+
+    def command(self, *extra: str, prefix: tuple[str, ...] = ()) -> list[str]:
         import sys
 
-        env = dict(os.environ, **{e["name"]: e["value"] for e in self.container["env"] if "value" in e})
-        env["HOME"] = str(self.root)
-        env.pop("MPLCONFIGDIR", None)
-        return subprocess.Popen([sys.executable, "-m", "wattfleet", *self.args()], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return self.wrap([*prefix, sys.executable, "-m", "wattfleet", *self.args(), *extra])
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command(), env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def run(self) -> subprocess.CompletedProcess[str]:
+        """Run a job's command to completion."""
+        return subprocess.run(self.command(), env=self.env(), capture_output=True, text=True, timeout=120)
 
     def get(self, path: str, scheme: str) -> tuple[int, str]:
         import ssl
@@ -917,6 +1099,21 @@ class PodSandbox:
             time.sleep(0.1)
 
 
+# Bind-mount each writable volume onto itself (its own mount stays writable), then make / read-only.
+READ_ONLY_ROOT = ('IFS=:; for d in $1; do mount --bind "$d" "$d" || exit 97; done; unset IFS; shift; '
+                  'mount -o remount,bind,ro / || exit 98; exec "$@"')
+
+
+@functools.lru_cache(maxsize=1)
+def can_make_root_read_only() -> bool:
+    """Whether this machine lets a test run a command on a read-only root (root, mount namespaces)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mount -o remount,bind,ro /"], capture_output=True)
+    return probe.returncode == 0
+
+
 def free_port() -> int:
     from promserver import free_port as _free_port
     return _free_port()
@@ -944,6 +1141,31 @@ def run_pod(sandbox: PodSandbox) -> Iterator[subprocess.Popen[bytes]]:
     pytest.fail(f"`{command}` exited with {proc.returncode}:\n{output}")
 
 
+@pytest.mark.skipif(not can_make_root_read_only(), reason="needs root and mount namespaces (unshare)")
+def test_sandboxed_pods_run_on_a_read_only_root(chart: Any, tmp_path: Path) -> None:
+    """The pod tests below run their commands as readOnlyRootFilesystem does: only volumes are writable."""
+    import sys
+
+    objects, _ = render(chart, MATRIX["aggregator"])
+    (deployment,) = of_kind(objects, "Deployment")
+    sandbox = PodSandbox(tmp_path / "pod", objects, deployment)
+    assert sandbox.read_only_root
+    assert sorted(sandbox.writable) == sorted(str(sandbox.path(p)) for p in ("/tmp", "/var/lib/wattfleet"))
+    script = ("import sys\n"
+              "for path in sys.argv[1:]:\n"
+              "    try:\n"
+              "        open(path, 'w').close(); print('wrote', path)\n"
+              "    except OSError as exc:\n"
+              "        print('refused', path, exc.errno)\n")
+    paths = [str(sandbox.path("/tmp/x")), str(sandbox.path("/var/lib/wattfleet/x")),
+             str(sandbox.path("/etc/wattfleet/config/x")), str(tmp_path / "outside")]
+    result = subprocess.run(sandbox.wrap([sys.executable, "-c", script, *paths]), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    erofs = 30
+    assert result.stdout.splitlines() == [f"wrote {paths[0]}", f"wrote {paths[1]}",
+                                          f"refused {paths[2]} {erofs}", f"refused {paths[3]} {erofs}"]
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 @pytest.mark.parametrize("case", ["custom-sysfs", "tls", "operator-servicemonitor-mtls-basic-auth"])
 def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp_path: Path) -> None:
@@ -967,15 +1189,90 @@ def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp
         assert measured, "RAPL was not read from the mounted sysfs"
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv (util-linux) to drop capabilities")
+def test_uid0_without_capabilities_reads_root_only_energy_uj(chart: Any, tmp_path: Path) -> None:
+    """The chart's privilege choice: uid 0 with every capability dropped reads `-r-------- root` files.
+
+    Since the CVE-2020-8694 fix energy_uj is readable by its owner, root, only. Reading a file you
+    own needs no capability, so `capabilities: {drop: [ALL]}` costs nothing; a non-root uid would need
+    CAP_DAC_READ_SEARCH in its effective set, which Kubernetes cannot give to a non-root process.
+    """
+    import sys
+
+    from wattfleet.exporter import catalog
+
+    objects, _ = render(chart, MATRIX["defaults"])
+    sandbox = PodSandbox(tmp_path / "pod", objects, of_kind(objects, "DaemonSet")[-1])
+    assert sandbox.powercap is not None
+    for zone in sandbox.powercap.zones.values():
+        zone.mode = 0o400
+    sandbox.powercap.update()
+    for zone in sandbox.powercap.zones.values():
+        st = (zone.path / "energy_uj").stat()
+        assert (st.st_mode & 0o777, st.st_uid) == (0o400, 0)
+    # As the container runs: capabilities dropped (bounding set empty) and no privilege escalation.
+    drop = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+    other = tmp_path / "owned-by-someone-else"
+    other.write_text("x")
+    other.chmod(0o400)
+    os.chown(other, 12345, 12345)
+    check = subprocess.run([*drop, sys.executable, "-c", f"open({str(other)!r}).read()"], capture_output=True)
+    assert check.returncode != 0 and b"PermissionError" in check.stderr, "capabilities were not dropped"
+    result = subprocess.run(sandbox.command("--once", prefix=tuple(drop)), env=sandbox.env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    measured = [line for line in result.stdout.splitlines() if line.startswith(catalog.CPU_ENERGY.series + "{")
+                and f'method="{catalog.METHOD_MEASURED}"' in line]
+    assert measured, result.stderr
+
+
 def test_rendered_aggregator_serve_runs_and_passes_its_probes(chart: Any, tmp_path: Path) -> None:
     pytest.importorskip("wattfleet.aggregator.serve", reason="wattfleet serve is not written yet")
-    config = {"version": 1, "sites": [{"name": "sfo1", "zone": "CISO", "pue": 1.2, "wue_liters_per_kwh": 1.0,
-                                       "nodes": ["sfo1-*"], "grid": {"source": "eia930", "path": "../grid/CISO.csv"}}]}
-    grid = "timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI\n" \
-           "2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29592090536002\n"
-    objects, _ = render(chart, {"aggregator": {"config": config, "gridData": {"files": {"CISO.csv": grid}}}})
+    objects, _ = render(chart, MATRIX["aggregator"])
     (deployment,) = of_kind(objects, "Deployment")
     sandbox = PodSandbox(tmp_path, objects, deployment)
     with run_pod(sandbox):
         status, _body = sandbox.get("/metrics", "HTTP")
         assert status == 200
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any, tmp_path: Path) -> None:
+    """The hourly and monthly jobs' commands, volumes and environment, run for real against Prometheus."""
+    from datetime import timedelta
+
+    from fixtures.agg.backfill import History, Series, whole_hours_ago
+    from promserver import PROMTOOL, PrometheusServer
+    from wattfleet.exporter import catalog
+
+    # Two whole hours of one GPU at 300 W, backfilled into a real Prometheus.
+    start = whole_hours_ago(3)
+    gpu = Series(catalog.GPU_ENERGY, dict(node="par1-n1", cluster="c1", site="par1", gpu="0", uuid="GPU-a",
+                                          model="H100", method="measured", source="nvml"), 300)
+    config = {"version": 1, "sites": [{"name": "par1", "zone": "FR", "pue": 1.2, "wue_liters_per_kwh": 1.0,
+                                       "nodes": ["par1-*"], "grid": {"source": "static"}}]}
+    month = (start + timedelta(hours=1)).strftime("%Y-%m")
+    server = PrometheusServer(targets=[])
+    History(start, 2, [gpu]).write_blocks(PROMTOOL, server.dir / "data")
+    with server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[1d]", min_results=1, timeout=30)
+        objects, _ = render(chart, {"aggregator": {"enabled": True, "config": config, "prometheusUrl": server.url,
+                                                   "report": {"month": month}}})
+        jobs = {w["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]["wattfleet.io/job"]: w
+                for w in of_kind(objects, "CronJob")}
+        outputs = {}
+        for name in ("aggregate", "report"):
+            sandbox = PodSandbox(tmp_path, objects, jobs[name])  # one root: the jobs share the claim
+            result = sandbox.run()
+            assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+            outputs[name] = result.stdout
+    # At least 2 h x 300 W (plus the backfill's 5-minute edges), read through the chart's --prometheus.
+    it_kwh = float(re.search(r"IT ([0-9.]+) kWh", outputs["aggregate"]).group(1))
+    assert 0.6 <= it_kwh < 0.7, outputs["aggregate"]
+    values = values_with_defaults(chart, {})["aggregator"]
+    out_dir = sandbox.path(f"{values['persistence']['mountPath']}/{values['report']['outDir']}")
+    written = [Path(line) for line in outputs["report"].splitlines() if line.strip()]
+    assert written and all(p.is_file() and out_dir in p.parents for p in written)
+    assert (out_dir.parent / values["dbFile"]).is_file()  # the DuckDB file lives on the volume
