@@ -627,17 +627,30 @@ class BackfillSummary:
         return self.gpus * (self.end - self.start) / 3600.0
 
 
+def replica_name(node: str, replica: int) -> str:
+    """Replica 0 keeps the simulated node's name; the others are ``<node>-rNNN``."""
+    return node if replica == 0 else f"{node}-r{replica:03d}"
+
+
 def write_backfill(config: FleetConfig, out: str | os.PathLike[str], span: float, step: float,
                    end: float | None = None, corrections: bool = False,
-                   progress: Callable[[int, int], None] | None = None) -> BackfillSummary:
+                   progress: Callable[[int, int], None] | None = None, replicas: int = 1) -> BackfillSummary:
     """Step a fleet from ``end - span`` to ``end`` every ``step`` seconds and write its counters.
 
     Families stay contiguous (OpenMetrics forbids interleaving them), so each
     family streams to its own spool file next to ``out`` and they are joined
     at the end; memory stays flat however long the span.
+
+    ``replicas`` > 1 writes every simulated node's series that many times
+    under distinct node names (:func:`replica_name`): a store and an
+    aggregator see ``replicas`` times the fleet for the cost of simulating it
+    once, which is what lets one machine backfill 10,000 GPUs. Each replica's
+    ground truth is its node's.
     """
     if step <= 0 or span < step:
         raise ValueError("backfill needs step > 0 and span >= step")
+    if replicas < 1:
+        raise ValueError("backfill needs replicas >= 1")
     end = math.floor((end if end is not None else time.time()) / step) * step
     steps = int(span // step)
     cfg = FleetConfig(**{**config.__dict__, "interval": step, "acceleration": 1.0, "start": end - steps * step})
@@ -649,8 +662,10 @@ def write_backfill(config: FleetConfig, out: str | os.PathLike[str], span: float
     samples = 0
     fleet = Fleet(cfg, render=False)
     try:
-        const = {n.name: [(k, n.sampler.const_labels[k]) for k in catalog.CONST_LABELS] for n in fleet.nodes}
-        cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
+        const = {n.name: [[(k, replica_name(v, r) if k == "node" else v)
+                           for k, v in ((k, n.sampler.const_labels[k]) for k in catalog.CONST_LABELS)]
+                          for r in range(replicas)] for n in fleet.nodes}
+        cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[str]] = {}
         for i in range(steps + 1):
             if i:
                 fleet.step()
@@ -658,11 +673,14 @@ def write_backfill(config: FleetConfig, out: str | os.PathLike[str], span: float
                 samples += _write_node(node, spools, cache, const[node.name], corrections)
             if progress is not None and i % 1000 == 0:
                 progress(i, steps)
-        summary = BackfillSummary(cfg.start or 0.0, fleet.clock.now, step, steps, len(fleet.nodes),
-                                  sum(len(n.gpus) for n in fleet.nodes), samples, 0, 0.0,
-                                  {n.name: n.true_gpu_joules() for n in fleet.nodes},
-                                  {n.name: n.exporter_gpu_joules() for n in fleet.nodes},
-                                  {n.name: n.true_cpu_joules() for n in fleet.nodes})
+
+        def per_replica(value: Callable[[SimNode], float]) -> dict[str, float]:
+            return {replica_name(n.name, r): value(n) for n in fleet.nodes for r in range(replicas)}
+
+        summary = BackfillSummary(cfg.start or 0.0, fleet.clock.now, step, steps, len(fleet.nodes) * replicas,
+                                  sum(len(n.gpus) for n in fleet.nodes) * replicas, samples, 0, 0.0,
+                                  per_replica(SimNode.true_gpu_joules), per_replica(SimNode.exporter_gpu_joules),
+                                  per_replica(SimNode.true_cpu_joules))
     finally:
         fleet.stop()
         for f in spools.values():
@@ -682,8 +700,14 @@ def write_backfill(config: FleetConfig, out: str | os.PathLike[str], span: float
     return summary
 
 
-def _write_node(node: SimNode, spools: dict[str, TextIO], cache: dict[Any, str],
-                const: list[tuple[str, str]], corrections: bool) -> int:
+def _replica_labels(labels: tuple[tuple[str, str], ...], replica: int) -> list[tuple[str, str]]:
+    """A replica's board is another board: its uuid gets the replica suffix too."""
+    return [(k, replica_name(v, replica) if k == "uuid" else v) for k, v in labels]
+
+
+def _write_node(node: SimNode, spools: dict[str, TextIO], cache: dict[Any, list[str]],
+                consts: list[list[tuple[str, str]]], corrections: bool) -> int:
+    """Write one node's counters at its (possibly skewed) clock, once per replica in ``consts``."""
     ts = node.clock.now + node.skew
     stamp = f"{ts:.0f}" if ts == int(ts) else f"{ts:.3f}"
     written = 0
@@ -691,11 +715,13 @@ def _write_node(node: SimNode, spools: dict[str, TextIO], cache: dict[Any, str],
     def emit(metric: catalog.Metric, labels: tuple[tuple[str, str], ...], value: float) -> None:
         nonlocal written
         key = (node.name, metric.name, labels)
-        prefix = cache.get(key)
-        if prefix is None:
-            prefix = cache[key] = f"{metric.series}{{{_labels(const + list(labels))}}} "
-        spools[metric.name].write(f"{prefix}{value!r} {stamp}\n")
-        written += 1
+        prefixes = cache.get(key)
+        if prefixes is None:
+            prefixes = cache[key] = [f"{metric.series}{{{_labels(c + _replica_labels(labels, r))}}} "
+                                     for r, c in enumerate(consts)]
+        rest = f"{value!r} {stamp}\n"
+        spools[metric.name].write("".join(p + rest for p in prefixes))
+        written += len(prefixes)
 
     for result in node.sampler.last_results.values():
         for s in result.samples:
@@ -756,6 +782,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--end", metavar="TIME", help="backfill end, unix seconds or ISO 8601 (default now)")
     g.add_argument("--with-corrections", action="store_true",
                    help="backfill also the wrap/reset correction counters (larger file)")
+    g.add_argument("--replicas", type=int, default=1, metavar="N",
+                   help="write each simulated node's series N times under node names <node>-rNNN "
+                        "(scale a store's load without simulating every node; default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -785,12 +814,17 @@ def run(args: argparse.Namespace) -> int:
         if args.backfill_openmetrics:
             span, step = parse_duration(args.span, "--span"), parse_duration(args.step, "--step")
             end = parse_time(args.end) if args.end else None
+            if step <= 0 or span < step:
+                raise ValueError(f"--step {args.step} must be positive and no longer than --span {args.span}")
+            if args.replicas < 1:
+                raise ValueError(f"--replicas must be at least 1, got {args.replicas}")
     except ValueError as exc:
         print(f"wattfleet simulate: {exc}", file=sys.stderr)
         return 2
     if args.backfill_openmetrics:
         summary = write_backfill(config, args.backfill_openmetrics, span, step, end, args.with_corrections,
-                                 progress=lambda i, n: log.info("backfill step %d/%d", i, n))
+                                 progress=lambda i, n: log.info("backfill step %d/%d", i, n),
+                                 replicas=args.replicas)
         true_kwh = sum(summary.true_gpu_joules.values()) / 3.6e6
         print(f"wrote {args.backfill_openmetrics}: {summary.samples} samples, {summary.bytes / 1e6:.1f} MB, "
               f"{summary.nodes} nodes x {args.gpus_per_node} GPUs, {summary.steps} steps of {step:g}s "

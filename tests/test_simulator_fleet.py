@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -217,3 +218,34 @@ def test_a_gpu_back_from_lost_counts_its_restarted_nvml_counter_from_zero(tmp_pa
         assert f.nodes[0].gpus[0].counter_mj() / 1000 > before   # the restarted counter overtook the old raw
         # Best possible: what was counted before the loss plus everything NVML counted since the reset.
         assert _gpu_joules(f, 0, 0) == pytest.approx(before + f.nodes[0].gpus[0].counter_mj() / 1000, rel=1e-6)
+
+
+def test_backfill_replicas_write_each_node_under_distinct_names_with_its_truth(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.om"
+    cfg = _config(tmp_path, nodes=2, gpus_per_node=1, workdir=None)
+    summary = write_backfill(cfg, out, span=600, step=300, end=JAN1_2022 + 3600, replicas=3)
+    gpu = [ln for ln in out.read_text().splitlines() if ln.startswith(catalog.GPU_ENERGY.series + "{")]
+    assert len(gpu) == 3 * 2 * 3                      # samples x nodes x replicas
+    last: dict[str, float] = {}
+    uuids: set[str] = set()
+    for line in gpu:                                  # samples come in time order
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        last[labels["node"]] = float(line.rsplit(" ", 2)[1])
+        uuids.add(labels["uuid"])
+    assert sorted(last) == ["sim-0000", "sim-0000-r001", "sim-0000-r002", "sim-0001", "sim-0001-r001",
+                            "sim-0001-r002"]
+    assert len(uuids) == 6                            # a replica's board is another board
+    assert last["sim-0001-r002"] == last["sim-0001"] > 0
+    assert summary.gpus == 6 and summary.nodes == 6 and summary.true_gpu_joules.keys() == last.keys()
+    assert summary.true_gpu_joules["sim-0000-r001"] == summary.true_gpu_joules["sim-0000"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--replicas", "0"], "--replicas must be at least 1"),
+    (["--step", "2h"], "no longer than --span"),
+])
+def test_cli_backfill_rejects_bad_replicas_and_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     extra: list[str], message: str) -> None:
+    args = ["simulate", "--nodes", "1", "--backfill-openmetrics", str(tmp_path / "x.om"), "--span", "1h", *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

@@ -104,3 +104,26 @@ def test_backfilled_month_slice_answers_increase_with_ground_truth(tmp_path: Pat
         assert float(r["value"][1]) == pytest.approx(summary.true_cpu_joules[r["metric"]["node"]], rel=0.005)
     assert _scalar(wraps) > 100          # the storm node's RAPL counters wrapped all the time...
     assert _scalar(resets) == 0          # ...and Prometheus never saw a counter go backwards
+
+
+def test_one_prometheus_scrapes_two_hundred_simulated_exporters(tmp_path: Path) -> None:
+    """Hundreds of targets from one process: every one up, every GPU series there, values right."""
+    nodes = 200
+    fleet = Fleet(FleetConfig(nodes=nodes, gpus_per_node=1, sockets=1, interval=1.0, acceleration=60,
+                              workdir=tmp_path / "sim"))
+    try:
+        fleet.serve()
+        sd = tmp_path / "targets.json"
+        fleet.dump_file_sd(sd)
+        job = {"job_name": "simulated", "scrape_interval": "1s", "scrape_timeout": "1s",
+               "file_sd_configs": [{"files": [str(sd)]}]}
+        with PrometheusServer(extra_scrape_configs=[job], scrape_interval="1s") as prom:
+            _wait(prom, 'sum(up{job="simulated"})', lambda r: r and float(r[0]["value"][1]) == nodes, timeout=40)
+            fleet.step(5)
+            total = sum(v["exporter_gpu_joules"] for v in fleet.ground_truth().values())
+            _wait(prom, f"sum({catalog.GPU_ENERGY.series})",
+                  lambda r: r and abs(float(r[0]["value"][1]) - total) < 1e-6 * total, timeout=40)
+            per_node = prom.query(f"count by (node) ({catalog.GPU_ENERGY.series})")
+    finally:
+        fleet.stop()
+    assert len(per_node) == nodes and total > 0
