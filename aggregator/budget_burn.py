@@ -4,9 +4,10 @@ Efficiency gains invite more usage (the rebound effect); a budget turns the
 total, not the per-token figure, into something teams see burn down. What
 counts: location-based Scope 2 + Scope 1 + Scope 3 (embodied, upstream) for
 teams and sites, location-based Scope 2 of inference energy for models (see
-``sql/plan_budget_used.sql``). ``wattfleet serve`` publishes the result as
-catalog CARBON_BUDGET / CARBON_BUDGET_USED (grams, labels scope_owner and
-period) via :func:`catalog_samples`.
+``sql/plan_budget_spend.sql``). ``wattfleet serve`` publishes the budgets of
+its config with :func:`budget_burn_for` as catalog CARBON_BUDGET /
+CARBON_BUDGET_USED (grams, labels scope_owner and period); the dashboards'
+burn-rate rule and alert read those two series.
 """
 
 from __future__ import annotations
@@ -66,12 +67,33 @@ def budget_burn(budgets: Iterable[Any], used_g: dict[tuple[str, str, date], floa
                        used_g.get((b.owner_kind, b.owner, b.month), 0.0) / 1000.0) for b in budgets]
 
 
-def budget_burn_from_store(con: Any) -> list[BudgetBurn]:
-    """Every budget in ``dim_budget`` with its use from the monthly rollups."""
+def budget_spend_g(con: Any) -> dict[tuple[str, str, date], tuple[float, int]]:
+    """(owner_kind, owner, month) -> (grams counted against a budget, rollup rows summed)."""
     from .store import sql_text
 
-    return [BudgetBurn(kind, owner, month, float(kg), (used or 0.0) / 1000.0, int(n))
-            for kind, owner, month, kg, used, n in con.execute(sql_text("plan_budget_used.sql")).fetchall()]
+    return {(kind, owner, month): (float(used or 0.0), int(n))
+            for kind, owner, month, used, n in con.execute(sql_text("plan_budget_spend.sql")).fetchall()}
+
+
+def budget_burn_for(con: Any, budgets: Iterable[Any]) -> list[BudgetBurn]:
+    """Burn of the given ``Budget`` objects (e.g. the serving config's) from the monthly rollups."""
+    spend = budget_spend_g(con) if con is not None else {}
+    out = []
+    for b in budgets:
+        used, n = spend.get((b.owner_kind, b.owner, b.month), (0.0, 0))
+        out.append(BudgetBurn(b.owner_kind, b.owner, b.month, float(b.kg_co2e), used / 1000.0, n))
+    return out
+
+
+def budget_burn_from_store(con: Any) -> list[BudgetBurn]:
+    """Every budget in ``dim_budget`` (the config the aggregator last loaded) with its burn."""
+    from types import SimpleNamespace
+
+    from .store import sql_text
+
+    rows = con.execute(sql_text("plan_budgets.sql")).fetchall()
+    return budget_burn_for(con, [SimpleNamespace(owner_kind=k, owner=o, month=m, kg_co2e=kg)
+                                 for k, o, m, kg in rows])
 
 
 def catalog_samples(burns: Iterable[BudgetBurn]) -> list[tuple[str, dict[str, str], float]]:

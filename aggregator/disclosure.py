@@ -231,6 +231,10 @@ class Disclosure:
         lines += ["", "Location-based figures use the hourly average intensity of each site's grid zone; "
                       "market-based figures apply contractual instruments and the residual mix (GHG Protocol "
                       "Scope 2 Guidance). Both are reported; neither replaces the other.", ""]
+        if i.provenance:
+            lines.append("Source: " + (f"`{i.database}`, " if i.database else "") + "; ".join(
+                f"{q['file']} ({q['rows']} rows)" for q in i.provenance) + ".")
+            lines.append("")
         return "\n".join(lines)
 
 
@@ -323,8 +327,9 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
     (rows, it, it_m, fac, s1, s2l, s2m, emb, up, w_on, w_off, cfe, gpu_h, tokens, filled_kwh, missing, unmapped,
      resid, unalloc, first, last) = run("disclosure_summary.sql")[0]
     pue_basis = {b: float(k) for b, k in run("disclosure_pue_basis.sql") if k}
-    sites = [{"site": s, "zone": z, "it_kwh": _r(i), "facility_kwh": _r(f), "pue_effective": _r(f / i, 4) if i else None,
-              "rows": int(n)} for s, z, i, f, n in run("disclosure_sites.sql")]
+    sites = [{"site": s, "zone": z, "it_kwh": _r(i), "facility_kwh": _r(f),
+              "pue_effective": _r(f / i, 4) if i else None, "rows": int(n)}
+             for s, z, i, f, n in run("disclosure_sites.sql")]
     sources = [{"zone": z, "signal": sig, "source": src, "hours": int(h), "filled_hours": int(fh),
                 "fill_rules": fr} for z, sig, src, h, fh, fr in run("disclosure_intensity_sources.sql")]
     inp = DisclosureInput(

@@ -355,3 +355,60 @@ def compare_placements(facility_energy_kwh: float, grams_per_kwh_by_place: dict[
             for name, g in grams_per_kwh_by_place.items()]
     opts.sort(key=lambda o: (o.kg, o.name))
     return PlacementComparison(e, opts)
+
+
+# --- measured inputs from the DuckDB facts ------------------------------------------------------------
+@dataclass(frozen=True)
+class MeasuredRun:
+    """What the fleet accounted for a run or a served model (selected by labels and time range).
+
+    Energies kWh, intensity gCO2e/kWh (location-based, facility-energy
+    weighted), emissions kg, hours h. ``pue`` is the effective PUE of the
+    selected rows (facility / IT energy, metered where the site reports it);
+    ``it_kwh_measured`` is the metered part of ``it_kwh``. ``provenance``
+    lists the SQL files, parameters and row counts (as in a disclosure).
+    """
+
+    rows: int
+    it_kwh: float
+    it_kwh_measured: float
+    facility_kwh: float
+    pue: float
+    grams_per_kwh: float
+    operational_kg: float
+    embodied_kg: float
+    gpu_hours: float
+    span_hours: float  # first to last accounted hour, inclusive
+    tokens: float
+    pue_metered_kwh: float  # facility energy whose PUE came from a meter
+    provenance: tuple[dict, ...] = ()
+
+    @property
+    def it_wh_per_token(self) -> float | None:
+        """IT energy per token of a served model (Wh), for :func:`inference_break_even`."""
+        return self.it_kwh * 1000.0 / self.tokens if self.tokens else None
+
+
+def measured_from_store(con: object, labels: dict[str, str], start: object, end: object,
+                        kind: str = "training_run") -> MeasuredRun:
+    """A run's (``training_run``: labels namespace, team, cluster, node, gpu_model, site) or a served
+    model's (``served_model``: model, engine, cluster, node, site) accounted figures over [start, end).
+
+    Feed them to the estimators: ``estimate_training(..., measured_it_kwh=m.it_kwh,
+    measured_pue=m.pue, grams_per_kwh=m.grams_per_kwh)`` or
+    ``inference_break_even(m_train.operational_kg, tokens_per_request=..., wh_per_token=m_serve.it_wh_per_token,
+    pue=m_serve.pue, grams_per_kwh=m_serve.grams_per_kwh)``. A site's real PUE is
+    ``measured_from_store(con, {"site": name}, start, end).pue``. The selection is the disclosure's
+    (``sql/disclosure_select_*.sql``), so an estimate and a disclosure of the same run agree.
+    """
+    from .disclosure import disclosure_from_store
+
+    d = disclosure_from_store(con, kind, "estimator input", labels, start, end)  # type: ignore[arg-type]
+    i = d.inp
+    if i.rows == 0 or i.it_kwh <= 0 or i.facility_kwh <= 0:
+        raise EstimateError(f"no accounted energy for {kind} {labels} in [{start}, {end}): nothing measured to use")
+    span = ((i.last_hour - i.first_hour).total_seconds() / 3600.0 + 1.0) if i.first_hour and i.last_hour else 0.0
+    metered = sum(v for k, v in i.pue_basis_kwh.items() if k != "default")
+    return MeasuredRun(i.rows, i.it_kwh, i.it_kwh_measured, i.facility_kwh, i.facility_kwh / i.it_kwh,
+                       i.scope2_location_g / i.facility_kwh, (i.scope1_g + i.scope2_location_g) / 1000.0,
+                       i.scope3_embodied_g / 1000.0, i.gpu_hours, span, i.tokens, metered, tuple(i.provenance))

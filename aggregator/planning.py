@@ -476,19 +476,32 @@ def plan_facility(
     return rank(request, options, series)
 
 
+def parse_earliest(text: str) -> datetime:
+    """Earliest start: a date means the START of that UTC day; a timestamp is exact (naive = UTC)."""
+    s = str(text).strip()
+    try:
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise PlanError(f"--after: not a date or ISO timestamp: {text!r}") from None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def plan_json(cfg: Any, sites: Sequence[str], duration: str | float, energy: str | float, by: str | datetime, *,
-              earliest: str | datetime | None = None, mode: str = "auto", top: int = 10) -> dict[str, Any]:
+              earliest: str | datetime | None = None, mode: str = "auto", top: int = 10,
+              costs: Mapping[str, float] | None = None, loader: Loader | None = None) -> dict[str, Any]:
     """The planner as one JSON-able dict, for ``wattfleet serve`` (``GET /api/plan?...``).
 
     ``duration`` ('6h' or hours), ``energy`` ('1.2MWh' or kWh of IT energy),
-    ``by`` (date = end of that UTC day, or timestamp). Errors raise
-    :class:`PlanError` (serve answers 400 with its message).
+    ``by`` (date = end of that UTC day, or timestamp), ``earliest`` (date =
+    start of that day, or timestamp; default now), ``costs`` (price per
+    facility kWh by site, over the config's). Errors raise :class:`PlanError`
+    (serve answers 400 with its message).
     """
     d = duration if isinstance(duration, (int, float)) else parse_duration_hours(duration)
     e = energy if isinstance(energy, (int, float)) else parse_energy_kwh(energy)
     deadline = by if isinstance(by, datetime) else parse_deadline(by)
-    start = parse_deadline(earliest) - timedelta(days=1) if isinstance(earliest, str) and re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}", earliest.strip()) else (parse_deadline(earliest) if isinstance(earliest, str)
-                                                      else earliest)
+    start = parse_earliest(earliest) if isinstance(earliest, str) else earliest
     return plan_facility(cfg, list(sites), float(d), float(e), deadline, earliest=start, mode=mode,
-                         top=top).to_json()
+                         top=top, costs=costs, loader=loader).to_json()

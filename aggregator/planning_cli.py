@@ -1,4 +1,5 @@
-"""``wattfleet plan`` (best window and place) and ``wattfleet disclose`` (model-card / Art. 53 / CSRD).
+"""``wattfleet plan`` (best window and place), ``wattfleet disclose`` (model-card / Art. 53 / CSRD)
+and the ``GET /api/plan`` JSON endpoint that ``wattfleet serve`` mounts.
 
 Thin argument handling only: the work is in :mod:`.planning` and
 :mod:`.disclosure`, which ``wattfleet serve`` and the reports call directly.
@@ -65,30 +66,44 @@ def register(sub: Any) -> None:
     d.set_defaults(func=run_disclose)
 
 
+def _costs(pairs: Any) -> dict[str, float]:
+    """(site, price) pairs -> {site: price per facility kWh}; a price must be a number >= 0."""
+    from .planning import PlanError
+
+    out: dict[str, float] = {}
+    for site, price in pairs:
+        try:
+            value = float(price)
+        except ValueError:
+            value = -1.0
+        if not site.strip() or not value >= 0:  # also rejects NaN
+            raise PlanError(f"cost {site}={price}: expected SITE and a price >= 0")
+        out[site.strip()] = value
+    return out
+
+
 def _instant(text: str, what: str) -> datetime:
     from .facility import parse_instant
     try:
         return parse_instant(text)
     except ValueError:
-        raise SystemExit(f"{what}: not a date or ISO timestamp: {text!r}") from None
+        raise ValueError(f"{what}: not a date or ISO timestamp: {text!r}") from None
 
 
 def run_plan(args: argparse.Namespace) -> int:
     from .facility import FacilityConfigError, load_facility
     from .grid.errors import GridDataError
-    from .planning import (PlanError, parse_deadline, parse_duration_hours, parse_energy_kwh, plan_facility)
+    from .planning import (PlanError, parse_deadline, parse_duration_hours, parse_earliest, parse_energy_kwh,
+                           plan_facility)
 
     try:
         duration = parse_duration_hours(args.duration)
         energy = parse_energy_kwh(args.energy)
         deadline = parse_deadline(args.by)
-        earliest = _instant(args.after, "--after") if args.after else None
-        costs = {}
-        for site, price in args.cost:
-            try:
-                costs[site] = float(price)
-            except ValueError:
-                raise PlanError(f"--cost {site}={price}: price is not a number") from None
+        earliest = parse_earliest(args.after) if args.after else None
+        costs = _costs(args.cost)
+        if args.top < 1:
+            raise PlanError(f"--top: must be >= 1, got {args.top}")
         cfg = load_facility(args.config)
         sites = [s.strip() for s in args.sites.split(",") if s.strip()]
         plan = plan_facility(cfg, sites, duration, energy, deadline, earliest=earliest, mode=args.mode,
@@ -147,7 +162,11 @@ def run_disclose(args: argparse.Namespace) -> int:
     from .disclosure import DisclosureError, disclosure_from_store
     from .store import open_store
 
-    start, end = _instant(args.start, "--from"), _instant(args.end, "--to")
+    try:
+        start, end = _instant(args.start, "--from"), _instant(args.end, "--to")
+    except ValueError as exc:
+        print(f"wattfleet disclose: {exc}", file=sys.stderr)
+        return 2
     if not Path(args.db).exists():
         print(f"wattfleet disclose: no database at {args.db}", file=sys.stderr)
         return 2
@@ -177,3 +196,67 @@ def run_disclose(args: argparse.Namespace) -> int:
             print(js)
     return 0
 
+
+
+# --- GET /api/plan on `wattfleet serve` ---------------------------------------------------------------------
+PLAN_PATH = "/api/plan"
+PLAN_PARAMS = ("duration", "energy", "sites", "by", "after", "mode", "top", "cost")
+
+
+def plan_http(cfg: Any, query: str, loader: Any = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) for ``/api/plan?duration=6h&energy=1.2MWh&sites=a,b&by=2026-11-30``.
+
+    Optional: ``after`` (earliest start), ``mode`` (auto|forecast|history),
+    ``top`` (candidates listed), ``cost=SITE:PRICE`` (repeatable or
+    comma-separated; price per facility kWh, over the config's). The body is
+    the same JSON as ``wattfleet plan --json``; a bad request is 400 and a
+    grid source that cannot be read is 502, both as ``{"error": message}``.
+    """
+    from urllib.parse import parse_qs
+
+    from .grid.errors import GridDataError
+    from .planning import PlanError, plan_json
+
+    try:
+        q = parse_qs(query, keep_blank_values=True, strict_parsing=False)
+        unknown = sorted(set(q) - set(PLAN_PARAMS))
+        if unknown:
+            raise PlanError(f"unknown query parameter(s) {unknown} (known: {', '.join(PLAN_PARAMS)})")
+        for name in ("duration", "energy", "sites", "by"):
+            if not q.get(name) or not q[name][0].strip():
+                raise PlanError(f"missing query parameter {name!r}")
+        one = {k: v[-1] for k, v in q.items()}
+        try:
+            top = int(one.get("top", "10"))
+        except ValueError:
+            raise PlanError(f"top: not a whole number: {one['top']!r}") from None
+        if top < 1:
+            raise PlanError(f"top: must be >= 1, got {top}")
+        costs = _costs(item.partition(":")[::2] for v in q.get("cost", []) for item in v.split(",") if item.strip())
+        sites = [s.strip() for s in one["sites"].split(",") if s.strip()]
+        body = plan_json(cfg, sites, one["duration"], one["energy"], one["by"], earliest=one.get("after"),
+                         mode=one.get("mode", "auto"), top=top, costs=costs, loader=loader)
+    except PlanError as exc:
+        return 400, {"error": str(exc)}
+    except (GridDataError, OSError) as exc:
+        return 502, {"error": f"grid intensity: {exc}"}
+    return 200, body
+
+
+def with_plan_endpoint(handler_cls: type, cfg: Any) -> type:
+    """``handler_cls`` (the serve HTTP handler) plus ``GET /api/plan``; everything else is unchanged."""
+
+    class PlanHandler(handler_cls):  # type: ignore[misc, valid-type]
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            path, _, query = self.path.partition("?")
+            if path != PLAN_PATH:
+                return super().do_GET()
+            if hasattr(self, "_authorized") and not self._authorized():
+                self._send(401, b"Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="wattfleet"'})
+                return
+            code, body = plan_http(cfg, query)
+            self._send(code, (json.dumps(body, indent=2) + "\n").encode(), "application/json")
+
+        do_HEAD = do_GET
+
+    return PlanHandler

@@ -84,32 +84,43 @@ class ShiftRow:
                 "notes": self.notes}
 
 
-def parse_flexible(items: Any, source: str = "flexible") -> list[FlexibleWorkload]:
-    """Parse a ``flexible:`` list: ``{namespace|team: glob, window_hours, allowed_hours_utc, sites}``."""
+def parse_flexible(items: Any, source: str = "flexible",
+                   locate: Callable[[tuple[Any, ...]], str] | None = None) -> list[FlexibleWorkload]:
+    """Parse a ``flexible:`` list: ``{namespace|team: glob, window_hours, allowed_hours_utc, sites}``.
+
+    ``locate`` maps a config path such as ``("flexible", 0, "sites")`` to a
+    ``file:line: flexible[0].sites`` prefix (the facility loader passes its
+    own), so an error names the file, line and field.
+    """
+    def at(*path: Any) -> str:
+        if locate is not None:
+            return locate(("flexible",) + path)
+        return source + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
     if not isinstance(items, list):
-        raise ShiftConfigError(f"{source}: must be a list")
+        raise ShiftConfigError(f"{at()}: must be a list")
     out = []
     for i, d in enumerate(items):
-        where = f"{source}[{i}]"
         if not isinstance(d, Mapping):
-            raise ShiftConfigError(f"{where}: must be a mapping")
+            raise ShiftConfigError(f"{at(i)}: must be a mapping")
         unknown = set(d) - {"namespace", "team", "window_hours", "allowed_hours_utc", "sites"}
         if unknown:
-            raise ShiftConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+            raise ShiftConfigError(f"{at(i)}: unknown key(s) {sorted(unknown)}")
         kinds = [k for k in KINDS if k in d]
         if len(kinds) != 1:
-            raise ShiftConfigError(f"{where}: give exactly one of 'namespace' or 'team'")
+            raise ShiftConfigError(f"{at(i)}: give exactly one of 'namespace' or 'team'")
         window = d.get("window_hours", 24)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ShiftConfigError(f"{where}.window_hours: must be a whole number of hours >= 1, got {window!r}")
+            raise ShiftConfigError(f"{at(i, 'window_hours')}: must be a whole number of hours >= 1, got {window!r}")
         allowed = d.get("allowed_hours_utc")
         if allowed is not None:
-            if not isinstance(allowed, list) or not all(isinstance(h, int) and 0 <= h <= 23 for h in allowed):
-                raise ShiftConfigError(f"{where}.allowed_hours_utc: must be a list of hours 0-23")
+            if not isinstance(allowed, list) or not all(
+                    isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 23 for h in allowed):
+                raise ShiftConfigError(f"{at(i, 'allowed_hours_utc')}: must be a list of hours 0-23")
             allowed = frozenset(allowed)
         sites = d.get("sites", [])
         if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
-            raise ShiftConfigError(f"{where}.sites: must be a list of site names")
+            raise ShiftConfigError(f"{at(i, 'sites')}: must be a list of site names")
         out.append(FlexibleWorkload(kinds[0], str(d[kinds[0]]), window, allowed, tuple(sites)))
     return out
 
@@ -256,3 +267,50 @@ def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> Sit
         g = table.get((s.zone, hour))
         return None if g is None else (s.pue_at(hour), g)
     return factor
+
+
+def shift_table_html(rows: Sequence[ShiftRow], title: str = "Shift analysis (flexible work)") -> str:
+    """The same table as :func:`shift_table_markdown`, for the HTML report."""
+    import html
+
+    head = ("Workload", "IT kWh", "Emitted kgCO2e", "Cleanest hours kgCO2e", "Cleanest site", "Site kgCO2e",
+            "Saving")
+    body = []
+    for r in rows:
+        cells = (f"{r.kind}={r.key}", f"{r.it_kwh:,.2f}", f"{r.actual_kg:,.2f}", f"{r.time_shift_kg:,.2f}",
+                 r.best_site or "", "" if r.site_shift_kg is None else f"{r.site_shift_kg:,.2f}",
+                 "" if r.saving_ratio is None else f"{r.saving_ratio:.1%}")
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    if not rows:
+        body.append(f"<tr><td colspan='{len(head)}'>(no flexible work in the period)</td></tr>")
+    return (f"<h2>{html.escape(title)}</h2><p>Emitted (location-based Scope 2) vs the same energy in the cleanest "
+            "allowed hours of its window (at most its peak hourly energy per hour) or at the cleanest allowed "
+            "site.</p><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table>")
+
+
+def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[str, str] | None:
+    """(Markdown, HTML) of the monthly report's shift section; None when the config marks no work flexible.
+
+    The flexible workloads are the facility config's ``flexible:`` list
+    (``cfg.flexible``, parsed by :func:`parse_flexible`); energy and the
+    emitted figure come from ``fact_device_hour``, counterfactual intensity
+    from the staged average intensity of each allowed site's zone.
+    """
+    from .grid.timeutil import UTC
+
+    flexible = list(getattr(cfg, "flexible", None) or []) if cfg is not None else []
+    if not flexible:
+        return None
+    s = start if start.tzinfo else start.replace(tzinfo=UTC)
+    e = end if end.tzinfo else end.replace(tzinfo=UTC)
+    rows = shift_analysis(energy_rows_from_store(con, s, e), flexible, factor_from_store(con, cfg, s, e), s, e)
+    md = shift_table_markdown(rows).replace("### ", "## ", 1)
+    notes = [f"- {r.kind}={r.key}: {n}" for r in rows for n in r.notes]
+    html_text = shift_table_html(rows)
+    if notes:
+        import html
+
+        md += "\n" + "\n".join(notes) + "\n"
+        html_text += "<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes) + "</ul>"
+    return md, html_text

@@ -65,6 +65,7 @@ def test_markdown_model_card_section():
     assert "| of which measured | 900.000 kWh (90.0%) |" in md
     assert "CISO average from eia930" in md
     assert "Data quality: no flags." in md
+    assert "Source: sql/disclosure_select_device.sql (2000 rows)." in md
 
 
 def test_quality_flags():

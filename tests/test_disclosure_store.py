@@ -167,6 +167,12 @@ def test_disclose_cli_writes_markdown_and_json(tmp_path, capsys):
     assert main(["disclose", "--db", str(tmp_path / "missing.duckdb"), "--kind", "training_run", "--name", "x",
                  "--from", "2026-10", "--to", "2026-11"]) == 2
     assert "no database" in capsys.readouterr().err
+    assert main(["disclose", "--db", str(tmp_path / "cli.duckdb"), "--kind", "training_run", "--name", "x",
+                 "--from", "last week", "--to", "2026-11"]) == 2
+    assert "--from: not a date" in capsys.readouterr().err
+    assert main(["disclose", "--db", str(tmp_path / "cli.duckdb"), "--kind", "training_run", "--name", "x",
+                 "--from", "2026-11", "--to", "2026-10"]) == 2
+    assert "period end must be after its start" in capsys.readouterr().err
 
 
 def test_budget_burn_from_rollups(fleet):

@@ -190,3 +190,47 @@ def test_water_example():
 def test_bad_inputs_are_named(call, match):
     with pytest.raises(EstimateError, match=match):
         call()
+
+
+# --- measured inputs from DuckDB (the fixture fleet of test_disclosure_store.py) -------------------------
+@pytest.fixture(scope="module")
+def fleet_con(tmp_path_factory):
+    from test_disclosure_store import FACILITY, build
+
+    d = tmp_path_factory.mktemp("estimators")
+    (d / "facility.yaml").write_text(FACILITY)
+    _, con = build(str(d / "fleet.duckdb"), d / "facility.yaml")
+    yield con
+    con.close()
+
+
+def test_training_estimate_with_measured_energy_and_pue_from_duckdb(fleet_con):
+    from datetime import datetime, timezone
+
+    from wattfleet.aggregator.estimators import measured_from_store
+
+    oct_, nov = datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc)
+    m = measured_from_store(fleet_con, {"namespace": "train-*"}, oct_, nov)
+    # facts: 4 h x (2 GPUs x 0.5 + CPU 0.2) = 4.8 kWh IT, 4.0 metered; facility 6.84 kWh (3 h at PUE 1.5, one
+    # metered hour at 1.2) -> PUE 1.425; 1,692 g location-based -> 247.37 g/kWh over the run.
+    assert (m.rows, m.it_kwh, m.it_kwh_measured) == (12, pytest.approx(4.8), pytest.approx(4.0))
+    assert m.facility_kwh == pytest.approx(6.84) and m.pue == pytest.approx(1.425)
+    assert m.grams_per_kwh == pytest.approx(1692 / 6.84) and m.operational_kg == pytest.approx(1.692)
+    assert m.pue_metered_kwh == pytest.approx(1.44) and m.span_hours == 4 and m.gpu_hours == 8
+    assert m.provenance[0]["file"] == "sql/disclosure_select_device.sql" and m.provenance[0]["rows"] == 12
+    # The estimator with measured inputs reproduces the accounted footprint exactly.
+    e = estimate_training(1e18, H100_PEAK, 0.4, 700, 2, 1.1, 400, measured_it_kwh=m.it_kwh, measured_pue=m.pue)
+    assert e.measured == ("it_kwh", "pue") and e.facility_kwh == pytest.approx(6.84)
+    assert emissions_kg(e.facility_kwh, m.grams_per_kwh) == pytest.approx(1.692)
+    # a site's real PUE: site b has no meter, so its configured 1.1
+    assert measured_from_store(fleet_con, {"site": "b"}, oct_, nov).pue == pytest.approx(1.1)
+    # Served model: 1.2 kWh IT for 6,000 tokens = 0.2 Wh/token, PUE 1.1, 20 g/kWh. At 500 tokens per request
+    # one request is 0.1 kWh x 1.1 x 20 g = 2.2 g, so the measured 1.692 kg training run is overtaken
+    # after 1,692 / 2.2 = 769.1 requests.
+    s = measured_from_store(fleet_con, {"model": "llama-3-70b"}, oct_, nov, kind="served_model")
+    assert s.it_wh_per_token == pytest.approx(0.2) and s.pue == pytest.approx(1.1)
+    b = inference_break_even(m.operational_kg, tokens_per_request=500, wh_per_token=s.it_wh_per_token,
+                             pue=s.pue, grams_per_kwh=s.grams_per_kwh)
+    assert b.kg_per_request == pytest.approx(0.0022) and b.requests == pytest.approx(769.09, abs=0.01)
+    with pytest.raises(EstimateError, match="nothing measured"):
+        measured_from_store(fleet_con, {"namespace": "nobody"}, oct_, nov)

@@ -76,3 +76,24 @@ def test_plan_errors_are_clear(config, capsys):
 def test_plan_json_rejects_bad_input(config):
     with pytest.raises(PlanError):
         plan_json(load_facility(config), ["sfo"], "6h", "lots", "2026-11-30")
+
+
+def test_costs_and_flexible_work_from_the_facility_config(config, capsys):
+    """`cost_per_kwh` per site and a top-level `flexible:` list, read by the facility loader."""
+    from wattfleet.aggregator import facility
+
+    if "cost_per_kwh" not in facility.SITE_KEYS or "flexible" not in facility.TOP_KEYS:
+        pytest.skip("the facility loader does not read cost_per_kwh / flexible yet")
+    text = config.read_text().replace("    pue: 1.2\n", "    pue: 1.2\n    cost_per_kwh: 0.12\n", 1)
+    config.write_text(text + "flexible:\n  - {namespace: batch-*, window_hours: 24, sites: [sfo, chi]}\n")
+    cfg = load_facility(config)
+    assert cfg.sites["sfo"].cost_per_kwh == 0.12 and cfg.sites["chi"].cost_per_kwh is None
+    assert [(f.kind, f.match, f.sites) for f in cfg.flexible] == [("namespace", "batch-*", ("sfo", "chi"))]
+    assert main(ARGS + ["--config", str(config), "--top", "3"]) == 0
+    assert "172.80" in capsys.readouterr().out  # 1,200 kWh x PUE 1.2 x 0.12, from the config
+    config.write_text(text + "flexible:\n  - {namespace: batch-*, sites: [sfo, mars]}\n")
+    with pytest.raises(facility.FacilityConfigError, match=r"facility.yaml:\d+: flexible\[0\]\.sites: unknown site"):
+        load_facility(config)
+    config.write_text(text.replace("cost_per_kwh: 0.12", "cost_per_kwh: -1"))
+    with pytest.raises(facility.FacilityConfigError, match=r"cost_per_kwh: must be >= 0"):
+        load_facility(config)

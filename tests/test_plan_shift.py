@@ -113,3 +113,55 @@ def test_budget_burn_plain_inputs():
     assert burns[0].projected_kg(datetime(2026, 9, 30, tzinfo=UTC)) == 0.0
     j = burns[0].to_json(datetime(2026, 10, 11, 8, tzinfo=UTC))  # 248 of 744 h: a third of October
     assert j["projected_kg"] == pytest.approx(750.0, rel=1e-3)
+
+
+def test_monthly_report_shows_shift_section(tmp_path):
+    """`wattfleet report` on the fixture fleet: flexible work next to its cleanest hours and site."""
+    from test_disclosure_store import FACILITY, build
+    from wattfleet.aggregator.report import write_report
+
+    (tmp_path / "facility.yaml").write_text(FACILITY)
+    cfg, con = build(str(tmp_path / "fleet.duckdb"), tmp_path / "facility.yaml")
+    con.close()
+    # The job ran 00:00-04:00 on 5 October at site a (CISO 200/300/100/400 g, PUE 1.5, 1.2 at 01:00); it may
+    # run only at 00:00 and 02:00 UTC, or at site b (SE, 20 g, PUE 1.1). At its 1.2 kWh/h peak, two allowed
+    # hours take 2.4 of its 4.8 kWh IT, cleanest first.
+    cfg.flexible = parse_flexible([{"namespace": "train-*", "allowed_hours_utc": [0, 2], "sites": ["a", "b"]},
+                                   {"team": "inference"}])
+    out = tmp_path / "report"
+    write_report(tmp_path / "fleet.duckdb", "2026-10", out, cfg)
+    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "## Shift analysis (flexible work)" in md and "Shift analysis (flexible work)</h2>" in page
+    # actual: 1.8 x 200 + 1.44 x 300 + 1.8 x 100 + 1.8 x 400 = 1,692 g. Time shift: hours 00 (1.5 x 200 = 300 g
+    # per IT kWh) and 02 (1.5 x 100 = 150) take 1.2 kWh each; the 2.4 kWh left keeps its accounted share
+    # (half of 1,692 g): 1.2 x 150 + 1.2 x 300 + 846 = 1,386 g. Site b: 4.8 x 1.1 x 20 = 105.6 g.
+    assert "| namespace=train-llm | 4.80 | 1.69 | 1.39 | b | 0.11 | 93.8% |" in md
+    assert "2.400 kWh found no allowed hour" in md
+    # the inference team ran at b all along, in hours with one intensity: nothing to gain
+    assert "| team=inference | 1.60 | 0.04 | 0.04 |  |  | 0.0% |" in md
+    assert "<td>namespace=train-llm</td>" in page
+
+
+def test_no_flexible_work_means_no_report_section(tmp_path):
+    from test_disclosure_store import FACILITY, build
+    from wattfleet.aggregator.shift import report_section
+
+    (tmp_path / "facility.yaml").write_text(FACILITY)
+    cfg, con = build(str(tmp_path / "fleet.duckdb"), tmp_path / "facility.yaml")
+    try:
+        assert report_section(con, cfg, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
+        assert report_section(con, None, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
+        cfg.flexible = parse_flexible([{"namespace": "nothing-*"}])
+        md, page = report_section(con, cfg, datetime(2026, 10, 1), datetime(2026, 11, 1))
+        assert "no flexible work" in md and "no flexible work" in page
+    finally:
+        con.close()
+
+
+def test_flexible_errors_name_file_line_and_field():
+    def locate(path):
+        return "facility.yaml:40: " + ".".join(map(str, path))
+    with pytest.raises(ShiftConfigError, match=r"^facility.yaml:40: flexible.0.window_hours: must be a whole"):
+        parse_flexible([{"namespace": "a", "window_hours": 1.5}], locate=locate)
+    with pytest.raises(ShiftConfigError, match=r"^flexible\[1\]\.sites: must be a list"):
+        parse_flexible([{"team": "a"}, {"team": "b", "sites": [1]}])

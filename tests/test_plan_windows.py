@@ -221,3 +221,45 @@ def test_plan_json_is_serialisable():
     assert j["best"]["start"] == "2026-01-01T01:00:00Z"
     assert j["saving_kg_co2e"] == pytest.approx(100 * 1.5 * (400 - 300) / 2 / 1000)
     assert len(j["ranked"]) == 2
+
+
+def test_marginal_sub_spec_is_preferred_for_deciding():
+    """A site accounted on average intensity may name a marginal source (e.g. WattTime MOER) for planning."""
+    from types import SimpleNamespace
+
+    from wattfleet.aggregator.planning import plan_facility
+    from wattfleet.aggregator.planning_cli import format_plan
+
+    start = datetime(2026, 11, 23, tzinfo=UTC)
+    asked = []
+
+    def loader(spec, s, e):
+        asked.append(spec["source"])
+        signal = "marginal" if spec["source"] == "watttime" else "average"
+        values = [900.0, 100.0, 100.0, 900.0] * 6
+        return [IntensityRow(spec["zone"], s + timedelta(hours=i), v, signal, spec["source"])
+                for i, v in enumerate(values[: int((e - s).total_seconds() // 3600)])]
+
+    site = SimpleNamespace(zone="CISO", pue=1.2, grid={"source": "static", "zone": "CISO",
+                                                       "marginal": {"source": "watttime", "region": "CAISO_NORTH"}})
+    cfg = SimpleNamespace(sites={"sfo": site}, path=None)
+    plan = plan_facility(cfg, ["sfo"], 2, 100, start + timedelta(hours=4), earliest=start, mode="forecast",
+                         loader=loader)
+    assert asked == ["watttime"]
+    assert plan.best.signal == "marginal" and plan.best.start == start + timedelta(hours=1)
+    assert plan.to_json()["sites"][0]["signal"] == "marginal"
+    assert "MARGINAL intensity from watttime" in format_plan(plan)
+
+
+@needs_data
+def test_gap_in_real_file_is_flagged_or_refused():
+    """CISO 2022-01-05 10:00 is an empty row: filled hours are counted per candidate, never silently used."""
+    s0, e0 = datetime(2022, 1, 5, tzinfo=UTC), datetime(2022, 1, 6, tzinfo=UTC)
+    s = load_site_series(spec("CISO"), "CISO", s0, e0)
+    assert [i for i, f in enumerate(s.filled) if f] == [10]
+    plan = rank(PlanRequest(6, 100, s0, e0), [SiteOption("a", "CISO", 1.2)], {"a": s})
+    assert "a: 1 of 24 intensity hours are gap fills, not observations" in plan.notes
+    assert [c.filled_hours for c in plan.sites[0].candidates[:7]] == [0, 0, 0, 0, 0, 1, 1]
+    assert plan.to_json()["sites"][0]["best"]["filled_hours"] in (0, 1)
+    with pytest.raises(PlanError, match="no average intensity for 2022-01-05T10:00"):
+        load_site_series({**spec("CISO"), "fill": ["none"]}, "CISO", s0, e0)
