@@ -11,7 +11,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger(__name__)
@@ -27,11 +26,24 @@ def _iso(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)")
 
 
+PREVIOUS_MONTH = "previous"
+
+
 def _month(text: str) -> str:
+    """YYYY-MM, or ``previous`` (resolved when the command runs: the monthly CronJob's last complete month)."""
     import re
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM")
+    if text != PREVIOUS_MONTH and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM (or 'previous')")
     return text
+
+
+def resolve_month(text: str, now: datetime | None = None) -> str:
+    """``previous`` -> the last complete UTC month before ``now``; YYYY-MM unchanged."""
+    if text != PREVIOUS_MONTH:
+        return text
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    last = now.replace(day=1) - timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"
 
 
 def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,7 +72,8 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM", help="month to report")
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM",
+                   help="month to report, or 'previous' for the last complete UTC month (monthly CronJob)")
     p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database written by `wattfleet aggregate`")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     p.add_argument("--config", metavar="FILE", help="facility config, for carbon budgets (optional)")
@@ -91,10 +104,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_serve)
 
 
-def _load_config(path: str):
+def _load_config(path: str, check_zones: bool = False):
+    """The validated config, or None after printing every problem; ``check_zones`` asks the grid
+    package whether each site's source knows its zone (aggregate reads the grid; report/serve do not)."""
     from .facility import FacilityConfigError, load_facility
+    zone_check = None
+    if check_zones:
+        from .grid.sources import zone_check
     try:
-        return load_facility(path)
+        return load_facility(path, zone_check=zone_check)
     except FacilityConfigError as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
         return None
@@ -118,7 +136,7 @@ def run_aggregate(args: argparse.Namespace) -> int:
     from .telemetry import TelemetrySourceError
     from .grid.errors import GridDataError
 
-    cfg = _load_config(args.config)
+    cfg = _load_config(args.config, check_zones=True)
     if cfg is None:
         return 2
     try:
@@ -176,7 +194,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.config and cfg is None:
         return 2
     try:
-        paths = write_report(args.db, args.month, args.out, cfg)
+        paths = write_report(args.db, resolve_month(args.month), args.out, cfg)
     except (ReportError, StoreError) as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
         return 1

@@ -119,7 +119,10 @@ class EmbeddedSource:
                 key = (hour, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
                        labels.get("engine", ""), labels.get("model", ""), labels.get("phase", ""))
                 slot = inference.setdefault(key, [0.0, 0.0])
-                slot[1 if metric is catalog.INFERENCE_TOKENS else 0] += max(increase, 0.0)
+                if metric is catalog.INFERENCE_TOKENS:
+                    slot[1] += max(increase, 0.0)
+                else:  # one phase's energy under two attribution methods is one energy: max, as the PromQL does
+                    slot[0] = max(slot[0], increase)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
         return Telemetry(hours, energy, rows)
 

@@ -64,6 +64,7 @@ class Site:
     nodes: tuple[str, ...]
     overhead_ratio: float
     overhead_watts_per_node: float
+    cost_per_kwh: float | None = None  # energy price per facility kWh, for `wattfleet plan` (any currency)
 
     def pue_at(self, hour: datetime) -> float:
         for m in self.pue_meter:
@@ -124,6 +125,7 @@ class FacilityConfig:
     instruments: list[Instrument] = field(default_factory=list)
     embodied: list[Embodied] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
+    flexible: list[Any] = field(default_factory=list)  # shift.FlexibleWorkload: work that may move in time/place
 
     def site_for_node(self, node: str, label_site: str = "") -> str | None:
         """Config globs first (in file order), then the exporter's ``site`` label."""
@@ -249,8 +251,8 @@ def _as_dt(d: date) -> datetime:
 
 # --- sections -------------------------------------------------------------------
 SITE_KEYS = {"name", "zone", "grid", "pue", "wue_liters_per_kwh", "offsite_water_liters_per_kwh",
-             "residual_mix_grams_per_kwh", "upstream_grams_per_kwh", "nodes", "overhead"}
-TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets"}
+             "residual_mix_grams_per_kwh", "upstream_grams_per_kwh", "nodes", "overhead", "cost_per_kwh"}
+TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible"}
 DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter"}
 
 ZoneCheck = Callable[[dict[str, Any], str], str | None]
@@ -364,6 +366,7 @@ def _parse_site(c: _Checker, raw: Any, path: tuple[Any, ...], base: Path, upstre
     residual = c.number(d, "residual_mix_grams_per_kwh", path)
     upstream = c.number(d, "upstream_grams_per_kwh", path, default=upstream_default)
     nodes = c.text_list(d, "nodes", path)
+    cost = c.number(d, "cost_per_kwh", path)
     ratio, watts = 0.0, 0.0
     if "overhead" in d:
         o = c.mapping(d["overhead"], path + ("overhead",), {"ratio", "watts_per_node"})
@@ -375,7 +378,7 @@ def _parse_site(c: _Checker, raw: Any, path: tuple[Any, ...], base: Path, upstre
     if pue is None or wue is None:
         return None
     return Site(name, zone, grid, pue, meters, wue, offsite, residual, upstream if upstream is not None else 0.0,
-                tuple(nodes), ratio, watts)
+                tuple(nodes), ratio, watts, cost)
 
 
 def _parse_instruments(c: _Checker, raw: Any, sites: dict[str, Site]) -> list[Instrument]:
@@ -555,6 +558,16 @@ def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> Faci
         cfg.embodied = _parse_embodied(c, top["embodied"])
     if "budgets" in top:
         cfg.budgets = _parse_budgets(c, top["budgets"], sites)
+    if "flexible" in top:
+        from .shift import ShiftConfigError, parse_flexible
+        try:
+            cfg.flexible = parse_flexible(top["flexible"], locate=c.where)
+        except ShiftConfigError as exc:
+            c.problems.append(str(exc))
+        for i, fw in enumerate(cfg.flexible):
+            for s in fw.sites:
+                if s not in c.declared_sites:
+                    c.error(("flexible", i, "sites"), f"unknown site {s!r}")
     if c.problems:
         raise FacilityConfigError(c.problems)
     return cfg

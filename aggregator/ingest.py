@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import duckdb
 from tqdm import tqdm
 
 from .facility import FacilityConfig
-from .store import load_dimensions, naive_utc, rebuild_dirty
+from .store import load_dimensions, naive_utc, rebuild_dirty, single_threaded
 from .telemetry import Telemetry, TelemetrySource
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
     for zone, spec in sorted(specs.items()):
         spec = dict(spec)
         replay = spec.pop("replay_year", None)
+        spec.pop("marginal", None)  # a planning-only source (planning.py), not for accounting
         if replay is None:
             load = loader(spec, start_aware, end_aware)
             rows = list(load.rows)
@@ -233,11 +234,16 @@ def totals(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict[st
     where, params = "", []
     if month is not None:
         where, params = "WHERE date_trunc('month', hour_utc) = ?", [datetime(month.year, month.month, 1)]
-    row = con.execute(
+    with single_threaded(con):  # bit-identical on every run (see store.single_threaded)
+        row = _totals_row(con, where, params)
+    keys = ("it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g", "scope3_embodied_g",
+            "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh", "rows")
+    return dict(zip(keys, (float(v) for v in row)))
+
+
+def _totals_row(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> tuple[Any, ...]:
+    return con.execute(
         "SELECT coalesce(fsum(it_kwh),0), coalesce(fsum(facility_kwh),0), coalesce(fsum(scope1_g),0), "
         "coalesce(fsum(scope2_location_g),0), coalesce(fsum(scope2_market_g),0), coalesce(fsum(scope3_embodied_g),0), "
         "coalesce(fsum(scope3_upstream_g),0), coalesce(fsum(water_onsite_l),0), coalesce(fsum(water_offsite_l),0), "
         f"coalesce(fsum(cfe_kwh),0), count(*) FROM fact_device_hour {where}", params).fetchone()
-    keys = ("it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g", "scope3_embodied_g",
-            "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh", "rows")
-    return dict(zip(keys, (float(v) for v in row)))

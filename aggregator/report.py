@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from .facility import FacilityConfig
+from .shift import report_section as shift_report_section
 from .store import open_store, sql_text
 
 
@@ -141,6 +142,7 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
     start, end = _month_bounds(month)
     try:
         con = open_store(db, read_only=True)
+        con.execute("SET threads = 1")  # same sums in the same order: the same month reports identically
     except duckdb.Error as exc:
         raise ReportError(f"{db}: cannot open: {exc}") from exc
     try:
@@ -161,11 +163,12 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
                 path = out / f"{name}.{ext}"
                 con.execute(f"COPY ({sql}) TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})", used)
                 written.append(path)
+        shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
     finally:
         con.close()
     charts = _charts(tables, out)
     written += [out / name for name, _ in charts]
-    written += _documents(month, tables, charts, out, cfg)
+    written += _documents(month, tables, charts, out, cfg, shift)
     return written
 
 
@@ -181,7 +184,8 @@ SECTIONS = (
 
 
 def _documents(month: str, tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
-               charts: list[tuple[str, str]], out: Path, cfg: FacilityConfig | None) -> list[Path]:
+               charts: list[tuple[str, str]], out: Path, cfg: FacilityConfig | None,
+               shift: tuple[str, str] | None = None) -> list[Path]:
     md = [f"# wattfleet monthly report: {month}", ""]
     body = [f"<h1>wattfleet monthly report: {html.escape(month)}</h1>"]
     for name, title, note in SECTIONS:
@@ -195,6 +199,9 @@ def _documents(month: str, tables: dict[str, tuple[list[str], list[tuple[Any, ..
                 if b.month.strftime("%Y-%m") == month]
         md += ["## Carbon budgets (kgCO2e)", "", _md_table(["kind", "owner", "month", "budget_kg"], rows), ""]
         body += ["<h2>Carbon budgets (kgCO2e)</h2>", _html_table(["kind", "owner", "month", "budget_kg"], rows)]
+    if shift is not None:
+        md += [shift[0]]
+        body.append(shift[1])
     md += ["## Charts", ""]
     body.append("<h2>Charts</h2>")
     for name, title in charts:

@@ -1,7 +1,8 @@
 """``wattfleet serve``: aggregator figures as Prometheus metrics.
 
 Publishes grid intensity per zone, PUE and WUE per site, the latest
-month-to-date rollups, carbon budgets and the ingest watermark, so that
+month-to-date rollups, carbon budgets with their burn and the ingest
+watermark (and answers ``GET /api/plan``, the planner as JSON), so that
 Prometheus and Grafana can compute live carbon (energy rate x intensity x
 PUE) next to the accounted figures. The database is re-read periodically
 with a short read-only connection, so ``aggregate`` can keep writing; when
@@ -25,7 +26,9 @@ from wattfleet.exporter import catalog
 from wattfleet.exporter.sampler import Snapshot
 from wattfleet.exporter.server import MetricsServer
 
+from .budget_burn import budget_burn_for
 from .facility import FacilityConfig
+from .planning_cli import with_plan_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +98,10 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
                     _add(fams[catalog.ROLLUP_CFE.name], catalog.ROLLUP_CFE, {"site": site, "period": period},
                          (cfe or 0) / fac)
 
-        for b in cfg.budgets:
-            period = b.month.strftime("%Y-%m")
-            owner = f"{b.owner_kind}:{b.owner}"
-            _add(fams[catalog.CARBON_BUDGET.name], catalog.CARBON_BUDGET, {"scope_owner": owner, "period": period},
-                 b.kg_co2e * 1000)
-            start = datetime(b.month.year, b.month.month, 1)
-            if b.owner_kind == "model":
-                used = con.execute("SELECT coalesce(fsum(scope2_location_g), 0) FROM rollup_inference "
-                                   "WHERE period = 'month' AND period_start = ? AND model = ?",
-                                   [start, b.owner]).fetchone()[0]
-            else:
-                used = con.execute("SELECT coalesce(fsum(scope1_g + scope2_location_g + scope3_embodied_g + "
-                                   "scope3_upstream_g), 0) FROM rollup WHERE period = 'month' AND period_start = ? "
-                                   "AND dimension = ? AND key = ?", [start, b.owner_kind, b.owner]).fetchone()[0]
-            _add(fams[catalog.CARBON_BUDGET_USED.name], catalog.CARBON_BUDGET_USED,
-                 {"scope_owner": owner, "period": period}, used)
+        for b in budget_burn_for(con, cfg.budgets):  # rebound guard: budgets and burn (budget_burn.py)
+            labels = {"scope_owner": b.scope_owner, "period": b.period}
+            _add(fams[catalog.CARBON_BUDGET.name], catalog.CARBON_BUDGET, labels, b.budget_kg * 1000)
+            _add(fams[catalog.CARBON_BUDGET_USED.name], catalog.CARBON_BUDGET_USED, labels, b.used_kg * 1000)
 
         wm = con.execute("SELECT max(watermark_utc) FROM ingest_watermark").fetchone()[0]
         if wm is not None:
@@ -131,6 +122,8 @@ class AggregatorServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.http = MetricsServer(f"{host}:{port}", lambda: self._snapshot)
+        # GET /api/plan: the planner as JSON (planning_cli.plan_http), next to /metrics.
+        self.http.httpd.RequestHandlerClass = with_plan_endpoint(self.http.httpd.RequestHandlerClass, cfg)
 
     @property
     def port(self) -> int:

@@ -9,9 +9,11 @@ transaction, so a failed upgrade leaves the file at the previous version.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
@@ -134,17 +136,51 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> None
         raise
 
 
-def rebuild_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
-    """Rebuild facts and rollups of ``month`` from staging in one transaction; clears its dirty mark."""
+@contextmanager
+def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the enclosed statements on one DuckDB thread, then restore the setting.
+
+    Floating-point sums depend on the order of additions, and a parallel
+    hash aggregate adds in whatever order threads pick up row groups: on a
+    month of a large fleet two builds of the same facts differed in the last
+    bits of thousands of rollup rows. One thread adds in storage order, so
+    re-running a month gives bit-identical facts, rollups and totals.
+    """
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def _build(con: duckdb.DuckDBPyConnection, month: date, files: tuple[str, ...]) -> None:
     start = datetime(month.year, month.month, 1)
     end_d = month_end(date(month.year, month.month, 1))
+    con.execute("CREATE OR REPLACE TEMP TABLE build_window (month_start TIMESTAMP, month_end TIMESTAMP)")
+    con.execute("INSERT INTO build_window VALUES (?, ?)", [start, datetime(end_d.year, end_d.month, 1)])
+    with single_threaded(con):
+        for name in files:
+            con.execute(sql_text(name))
+
+
+def rebuild_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
+    """Rebuild facts and rollups of ``month`` from staging in one transaction; clears its dirty mark."""
     con.begin()
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE build_window (month_start TIMESTAMP, month_end TIMESTAMP)")
-        con.execute("INSERT INTO build_window VALUES (?, ?)", [start, datetime(end_d.year, end_d.month, 1)])
-        con.execute(sql_text("facts.sql"))
-        con.execute(sql_text("rollups.sql"))
+        _build(con, month, ("facts.sql", "rollups.sql"))
         con.execute("DELETE FROM dirty_month WHERE month = ?", [date(month.year, month.month, 1)])
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+
+
+def rebuild_rollups(con: duckdb.DuckDBPyConnection, month: date) -> None:
+    """Rebuild only the rollups of ``month`` from its facts (one transaction), as rebuild_month does."""
+    con.begin()
+    try:
+        _build(con, month, ("rollups.sql",))
         con.commit()
     except Exception:
         con.rollback()

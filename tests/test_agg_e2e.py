@@ -182,6 +182,14 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     assert inf["prefill"][0] == pytest.approx(0.05 * HOURS) and inf["decode"][0] == pytest.approx(0.15 * HOURS)
     assert inf["prefill"][1] == pytest.approx(20 * 3600 * HOURS) and inf["decode"][1] == pytest.approx(5 * 3600 * HOURS)
     assert inf["decode"][2] == pytest.approx(0.15 * HOURS * PUE)
+    # Per-phase figures: 50 W / 20 tok/s = 2.5 J per prefill token; 150 W / 5 tok/s = 30 J per decode token.
+    per = {r[0]: r[1:] for r in con.execute(
+        "SELECT phase, it_joules_per_token, facility_joules_per_token, scope2_location_g_per_1k_tokens "
+        "FROM rollup_inference_per_token WHERE period = 'month'").fetchall()}
+    assert per["prefill"][0] == pytest.approx(2.5) and per["decode"][0] == pytest.approx(30.0)
+    assert per["decode"][1] == pytest.approx(30.0 * PUE)
+    decode_g = sum(0.15 * PUE * ciso_2022(H0 + timedelta(hours=h)) for h in range(HOURS))
+    assert per["decode"][2] == pytest.approx(decode_g / (5 * 3600 * HOURS / 1000))
     # Data quality: every hour had intensity; no unmapped nodes.
     flags = con.execute("SELECT count(*) FILTER (WHERE intensity_missing OR site_unmapped) FROM fact_device_hour"
                         ).fetchone()[0]
@@ -317,6 +325,9 @@ def test_cli_aggregate_then_report(prom, tmp_path, capsys):
     exp = expected()
     assert ghg["Scope 2 (location-based)"] == pytest.approx(exp["scope2_location_g"] / 1e6)
     assert ghg["Scope 1"] == pytest.approx(exp["scope1_g"] / 1e6)
+    per_gpu_hour = duckdb.sql(f"SELECT sci_g_per_gpu_hour, gpu_hours FROM '{out / 'per_unit.csv'}'").fetchall()[0]
+    assert per_gpu_hour[1] == 3 * HOURS
+    assert per_gpu_hour[0] == pytest.approx((exp["scope2_location_g"] + exp["scope3_embodied_g"]) / (3 * HOURS))
     inf = duckdb.sql(f"SELECT phase, sci_g_per_1k_tokens, tokens FROM '{out / 'inference.csv'}' ORDER BY phase"
                      ).fetchall()
     assert [r[0] for r in inf] == ["decode", "prefill"] and all(r[1] > 0 for r in inf)

@@ -141,3 +141,12 @@ def test_zone_check_hook(tmp_path):
 def test_duplicate_key(tmp_path):
     problems = errors(tmp_path, GOOD.replace("    pue: 1.2\n", "    pue: 1.2\n    pue: 1.3\n", 1))
     assert "field 'pue' given twice" in problems[0] and ":7:" in problems[0]
+
+
+def test_example_passes_the_grid_zone_check():
+    """`wattfleet aggregate` checks zones against the grid sources: the shipped example must pass."""
+    from wattfleet.aggregator.grid.sources import zone_check
+    if not (EXAMPLE.parent / "../../shared/data/grid-eia930-2022/CISO.csv").exists():
+        pytest.skip("the example's EIA-930 file (../shared/data) is not next to this checkout")
+    cfg = load_facility(EXAMPLE, zone_check=zone_check)
+    assert cfg.sites["arn1"].grid["source"] == "static"

@@ -36,6 +36,7 @@ def test_v1_file_upgrades_and_keeps_data(tmp_path):
     assert schema_version(con) == LATEST_VERSION
     assert "stg_inference_hourly" in tables(con)
     assert "marginal_grams_per_kwh" in {r[0] for r in con.execute("DESCRIBE fact_device_hour").fetchall()}
+    assert "rollup_inference_per_token" in tables(con)  # 004: the per-phase view
     assert con.execute("SELECT sum(joules) FROM stg_energy_hourly").fetchone()[0] == 3600000
     assert [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == \
         list(range(1, LATEST_VERSION + 1))
