@@ -3,7 +3,7 @@
 A fake 2-socket powercap tree (realistic ``max_energy_range_uj``, so RAPL
 counters wrap every half hour or so on a busy socket) and 8 fake GPUs run on
 one simulated clock; their power follows real hourly cluster load
-(``/work/shared/data/workload-traces``: Alibaba for the CPU sockets, Google
+(``../shared/data/workload-traces``: Alibaba for the CPU sockets, Google
 for the GPUs, with short GPU bursts around the hourly mean). One GPU's driver
 reloads mid-day, restarting its NVML energy counter at 0.
 
@@ -26,6 +26,7 @@ Target (issue 2): ours within 0.1%.
 from __future__ import annotations
 
 import argparse
+import os
 import csv
 import math
 import random
@@ -53,7 +54,8 @@ from wattfleet.exporter.sensors.rapl import RaplSensor  # noqa: E402
 
 NAME = "bench_exporter_accuracy"
 TARGET_PERCENT = 0.1
-TRACES = Path("/work/shared/data/workload-traces")
+TRACES = Path(os.environ.get("WATTFLEET_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") \
+    / "workload-traces"
 CPU_TRACE = TRACES / "Alibaba_CPU_Data_Hourly_1.csv"
 GPU_TRACE = TRACES / "GoogleClusteData_CPU_Data_Hourly_1.csv"
 # dcgm-exporter's names for the NVML power gauge (W) and total-energy counter (mJ).

@@ -11,7 +11,6 @@ import csv
 import textwrap
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -27,9 +26,7 @@ from wattfleet.exporter import catalog
 pytestmark = [pytest.mark.prometheus,
               pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
 
-CISO = Path("/work/shared/data/grid-eia930-2022/CISO.csv")
-if not CISO.exists():
-    CISO = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid-eia930-2022" / "CISO.csv"
+from shared_data import CISO
 H0 = whole_hours_ago(6)
 HOURS = 4
 N = dict(cluster="c1", site="sfo1")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import pytest
 from wattfleet.aggregator.grid import GridDataError, load_eia930, load_intensity, read_eia930
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grid"
-SHARED = Path(os.environ.get("WATTFLEET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-EIA_DIR = SHARED / "grid-eia930-2022"
+from shared_data import EIA_DIR
 UTC = timezone.utc
 Y2022 = datetime(2022, 1, 1, tzinfo=UTC)
 Y2023 = datetime(2023, 1, 1, tzinfo=UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 from wattfleet.aggregator.grid import DEFAULT_TABLE, GridDataError, annual_factor, make_table, static_rows
 
 UTC = timezone.utc
-SHARED = Path(os.environ.get("WATTFLEET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-EIA_DIR = SHARED / "grid-eia930-2022"
+from shared_data import EIA_DIR
 
 
 def test_domain_reference_values() -> None:

@@ -12,9 +12,7 @@ from wattfleet.aggregator.facility import load_facility
 from wattfleet.aggregator.planning import PlanError, plan_json
 from wattfleet.cli import main
 
-DATA = Path("/work/shared/data/grid-eia930-2022")
-if not DATA.is_dir():
-    DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid-eia930-2022"
+from shared_data import EIA_DIR as DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared EIA-930 data not present")
 
 

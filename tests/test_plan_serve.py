@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from promserver import free_port
 from test_disclosure_store import FACILITY, build
-from test_plan_cli import DATA
+from shared_data import EIA_DIR as DATA
 from wattfleet.aggregator.budget_burn import budget_burn_for
 from wattfleet.aggregator.facility import Budget, load_facility
 from wattfleet.aggregator.planning import plan_json

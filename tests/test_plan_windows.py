@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,7 @@ from wattfleet.aggregator.planning import (
 )
 
 UTC = timezone.utc
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid-eia930-2022"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/grid-eia930-2022")
+from shared_data import EIA_DIR as DATA
 ZONES = ("AZPS", "BPAT", "CISO", "MISO", "NYIS", "SOCO", "WAAT")
 YEAR_START, YEAR_END = datetime(2022, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)
 FILL = ["previous_day_same_hour", "linear"]
