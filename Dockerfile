@@ -1,0 +1,16 @@
+# The image the Helm chart runs (ghcr.io/wattfleet/wattfleet:<appVersion>): every subcommand.
+# The chart sets command ["wattfleet", ...] and the user per pod (exporter uid 0 with every
+# capability dropped, aggregator uid 65532), so no USER or ENTRYPOINT is set here.
+# NVML (libnvidia-ml.so) is injected at run time by the NVIDIA container runtime, not installed here.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY wattfleet ./wattfleet
+COPY exporter ./exporter
+COPY aggregator ./aggregator
+COPY dashboards ./dashboards
+COPY sql ./sql
+RUN pip install . && rm -rf /src
+WORKDIR /
+CMD ["wattfleet", "--help"]
