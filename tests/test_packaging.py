@@ -47,3 +47,10 @@ def test_wheel_ships_sql_and_every_package(tmp_path: Path) -> None:
     shipped = {Path(n).name for n in names if n.startswith("wattfleet/sql/") and n.endswith(".sql")}
     assert sql_files <= shipped
     assert not any(n.startswith(("exporter/", "aggregator/")) for n in names)  # no top-level shadowing
+
+
+def test_dockerfile_copies_every_package_folder() -> None:
+    """The chart's image installs from the same folders the wheel is built from."""
+    folders = set(PACKAGE_DIR.values())
+    copied = set(re.findall(r"^COPY (\S+) ", (ROOT / "Dockerfile").read_text(), flags=re.M))
+    assert folders <= copied, f"Dockerfile does not COPY {sorted(folders - copied)}"
