@@ -23,6 +23,7 @@ from .sensors.host import CpuPowerModel, HostSensor
 from .sensors.nvml import NvmlSensor
 from .sensors.rapl import RaplSensor
 from .server import MetricsServer
+from .state import StateFile
 from .webconfig import WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="YAML list of inference engines to scrape (vLLM, SGLang, TGI) and their GPUs, or a "
                         "directory of such files (default: $WATTFLEET_INFERENCE_CONFIG, else "
                         "/etc/wattfleet/inference.yaml, inference.d/ or inference/ when present)")
+    p.add_argument("--state-file", metavar="FILE",
+                   help="keep the energy counters in FILE (rewritten atomically after every sample) so that a "
+                        "restart continues them: no counter reset, and what RAPL and NVML counted while the "
+                        "exporter was down is kept; an unusable file gives a warning and counters from 0 "
+                        "(default: none, counters start at 0 on every start; ignored with --once)")
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
 
 
@@ -98,8 +104,10 @@ def build_sensors(args: argparse.Namespace, nvml: ModuleType | None = None) -> t
 
 def build_sampler(args: argparse.Namespace, nvml: ModuleType | None = None) -> Sampler:
     sensors, absent = build_sensors(args, nvml=nvml)
+    use_state = getattr(args, "state_file", None) and not getattr(args, "once", False)
+    state = StateFile(args.state_file) if use_state else None
     sampler = Sampler(sensors, {"node": args.node, "cluster": args.cluster, "site": args.site},
-                      interval=args.interval, absent=absent, version=__version__)
+                      interval=args.interval, absent=absent, version=__version__, state=state)
     if "inference" not in set(args.disable_collector):
         from .inference.attach import attach_inference, config_path  # optional component
 

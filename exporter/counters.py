@@ -86,6 +86,27 @@ class EnergyCounter:
         self._last_raw = None
         self._last_time = None
 
+    @property
+    def last_raw(self) -> int | None:
+        return self._last_raw
+
+    @property
+    def last_time(self) -> float | None:
+        return self._last_time
+
+    def resume(self, joules: float, wraps: int, resets: int, last_raw: int | None, last_time: float) -> None:
+        """Continue a counter an earlier exporter process saved (``--state-file``).
+
+        The saved raw value becomes the baseline as of ``last_time`` (when it
+        was read, on this process's clock), so the first reading adds what the
+        hardware counted while the exporter was down through the same
+        wrap/reset logic as any other interval. ``last_raw=None``: no baseline,
+        the first reading only sets one.
+        """
+        self.joules, self.wraps, self.resets = joules, wraps, resets
+        self._last_raw, self._last_time = last_raw, (last_time if last_raw is not None else None)
+        self._reset_bound_watts = None
+
 
 @dataclass
 class PowerIntegrator:
@@ -111,6 +132,11 @@ class PowerIntegrator:
     def rebaseline(self) -> None:
         self._last_watts = None
         self._last_time = None
+
+    def resume(self, joules: float) -> None:
+        """Continue a saved total; the power while the exporter was down is unknown, so nothing is added for it."""
+        self.joules = joules
+        self.rebaseline()
 
 
 class MonotonicCounter(EnergyCounter):

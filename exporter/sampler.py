@@ -21,6 +21,7 @@ from prometheus_client.exposition import generate_latest
 
 from . import catalog
 from .sensors.base import Sample, Sensor, SensorResult
+from .state import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Sampler:
     def __init__(self, sensors: list[Sensor], const_labels: dict[str, str] | None = None,
                  interval: float = 1.0, absent: dict[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 version: str = "0.0.0") -> None:
+                 version: str = "0.0.0", state: StateFile | None = None) -> None:
         self.sensors = sensors
         self.const_labels = {k: const_labels.get(k, "") for k in catalog.CONST_LABELS} if const_labels \
             else {k: "" for k in catalog.CONST_LABELS}
@@ -70,6 +71,9 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._observers: list[Callable[[dict[str, SensorResult], float], None]] = []
+        self.state = state
+        if state is not None:  # before the first sample, so that it already continues the saved counters
+            state.restore(sensors, self.clock(), self.wall())
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -104,6 +108,10 @@ class Sampler:
                 observer(results, now)
             except Exception:
                 log.exception("sample observer failed")
+        if self.state is not None:
+            # Saved before the snapshot is published: no scrape ever sees a total the file lacks,
+            # so a restart cannot make a counter go down.
+            self.state.save(self.sensors, now, self.wall())
         snapshot = Snapshot(self._render(results, durations, up), self.wall())
         self._snapshot = snapshot
         return snapshot

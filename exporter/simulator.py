@@ -54,6 +54,7 @@ from .sensors.rapl import RaplSensor
 from .server import MetricsServer, make_handler
 from .simulated_load import (CpuShape, GpuModel, GpuWorkload, TraceLoad, default_trace_path, diurnal_trace,
                              gpu_model, load_trace)
+from .state import StateFile
 from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ class Fault:
     ``sensor_error``; ``gpu`` to ``sensor_error``/``gpu_lost`` (None: every GPU);
     ``seconds`` is the wall-clock offset of ``clock_skew``; ``range_joules``
     the RAPL wrap range of ``rapl_wrap_storm`` (None: about 2.5 sample steps at full load).
-    ``exporter_restart`` happens once at ``at``; ``rapl_wrap_storm`` lasts the whole run.
+    ``exporter_restart`` happens once at ``at``; with ``state=file`` the node's exporter
+    runs with a ``--state-file`` (in the fleet's workdir) and the restart continues its counters;
+    ``rapl_wrap_storm`` lasts the whole run.
     """
 
     kind: str
@@ -108,6 +111,7 @@ class Fault:
     sensor: str = "nvml"
     seconds: float = 0.0
     range_joules: float | None = None
+    state: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -143,8 +147,13 @@ class Fault:
                     kwargs["duration"] = parse_duration(value, "fault field 'for'")
                 elif key in ("seconds", "range_joules"):
                     kwargs[key] = float(value)
+                elif key == "state":
+                    if value.strip() not in ("file", "none"):
+                        raise ValueError(f"field 'state' must be file or none, got {value.strip()!r}")
+                    kwargs["state"] = value.strip() == "file"
                 else:
-                    raise ValueError(f"unknown field {key!r} (node, gpu, sensor, at, for, seconds, range_joules)")
+                    raise ValueError(f"unknown field {key!r} (node, gpu, sensor, at, for, seconds, range_joules, "
+                                     "state)")
             except ValueError as exc:
                 raise ValueError(f"fault {spec!r}: {exc}") from None
         if "node" not in kwargs:
@@ -245,8 +254,9 @@ class SimNode:
 
     def __init__(self, index: int, name: str, site: str, zone: str, model: GpuModel, config: FleetConfig,
                  clock: SimClock, trace: Sequence[float], rng: random.Random, sysfs_root: Path | None,
-                 faults: list[Fault], render: bool = True) -> None:
+                 faults: list[Fault], render: bool = True, state_path: Path | None = None) -> None:
         self.render = render
+        self.state_path = state_path
         self.index, self.name, self.site, self.zone, self.model = index, name, site, zone, model
         self.config, self.clock, self.faults = config, clock, faults
         self.load = TraceLoad(trace, offset_hours=rng.uniform(-2.0, 2.0), scale=rng.uniform(0.8, 1.2))
@@ -287,12 +297,15 @@ class SimNode:
         sensors.append(HostSensor(estimate=self.powercap is None, cpu_percent=lambda: 100.0 * self.cpu_load,
                                   virtual_memory=lambda: mem, cpu_count=cores))
         cls = Sampler if self.render else _UnrenderedSampler
+        # The simulated machine never reboots: one boot id per node.
+        state = StateFile(self.state_path, boot_id=f"sim-{self.name}") if self.state_path is not None else None
         return cls(sensors, {"node": self.name, "cluster": self.config.cluster, "site": self.site},
                        interval=self.config.interval, clock=self.clock, wall=lambda: self.clock.now + self.skew,
-                       version=__version__)
+                       version=__version__, state=state)
 
     def restart_exporter(self) -> None:
-        """The exporter process restarts: new sensors and counters from 0 (the hardware keeps counting)."""
+        """The exporter process restarts: new sensors (the hardware keeps counting) and counters from 0,
+        or, with ``state_path`` (``--state-file``), counters continued from the state its last sample saved."""
         self.sampler.stop()
         self.sampler = self._new_sampler()
         self.restarts += 1
@@ -428,8 +441,11 @@ class Fleet:
             model = gpu_model(config.gpu_models[i % len(config.gpu_models)])
             estimated = config.estimated_cpu_every and (i % config.estimated_cpu_every == config.estimated_cpu_every - 1)
             root = None if estimated else self.workdir / name
+            stateful = any(f.kind == "exporter_restart" and f.state for f in faults[name])
+            state_path = self.workdir / f"{name}.exporter-state.json" if stateful else None
             self.nodes.append(SimNode(i, name, site, zone, model, config, self.clock, self.trace,
-                                      random.Random(rng.getrandbits(64)), root, faults[name], render))
+                                      random.Random(rng.getrandbits(64)), root, faults[name], render,
+                                      state_path=state_path))
         self.by_name = {n.name: n for n in self.nodes}
         self.ticks = 0
         self.last_tick_seconds = 0.0
@@ -759,7 +775,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault, repeatable: KIND:node=N[,gpu=I][,sensor=nvml|rapl][,at=DUR][,for=DUR]"
-                        "[,seconds=S][,range_joules=J]; KIND is one of " + ", ".join(FAULT_KINDS))
+                        "[,seconds=S][,range_joules=J][,state=file|none]; KIND is one of " + ", ".join(FAULT_KINDS)
+                        + "; exporter_restart with state=file: the node's exporter keeps a --state-file")
     g = p.add_argument_group("live serving")
     g.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="real seconds between samples (default 1.0)")

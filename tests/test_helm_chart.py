@@ -67,10 +67,11 @@ MATRIX: dict[str, dict[str, Any]] = {
                                     "basicAuth": {"secretName": "wf-scrape-auth"}}},
     },
     "tls": {"exporter": {"webConfig": {"tls": {"enabled": True, "certSecret": "wf-exporter-tls"}}}},
-    "no-gpus": {"exporter": {"gpu": {"enabled": False}}},
+    "no-gpus": {"exporter": {"gpu": {"enabled": False}, "stateFile": {"enabled": False}}},
     "gpu-nodes-only": {"exporter": {"cpuNodes": {"enabled": False}, "gpu": {"runtimeClassName": ""}}},
     # Non-default host and container sysfs paths, and another port.
-    "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/host/sys", "mountPath": "/hostfs/sys"}, "port": 19880}},
+    "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/host/sys", "mountPath": "/hostfs/sys"}, "port": 19880,
+                                  "stateFile": {"hostPath": "/data/wattfleet-state"}}},
     "everything-on": {
         "imagePullSecrets": [{"name": "regcred"}],
         "logLevel": "DEBUG",
@@ -306,6 +307,8 @@ BAD_VALUES = {
     "unknown estimate mode": {"exporter": {"estimateCpu": "sometimes"}},
     "relative sysfs mount path": {"exporter": {"sysfs": {"mountPath": "host/sys"}}},
     "sysfs mounted over /": {"exporter": {"sysfs": {"mountPath": "/"}}},
+    "state directory is /": {"exporter": {"stateFile": {"hostPath": "/"}}},
+    "relative state directory": {"exporter": {"stateFile": {"hostPath": "var/lib/wattfleet"}}},
     "plain-text password instead of bcrypt": {"exporter": {"webConfig": {"basicAuthUsers": {"p": "secret"}}}},
     "unknown client auth type": {"exporter": {"webConfig": {"tls": {"clientAuthType": "Require"}}}},
     "bad report month": {"aggregator": {"report": {"month": "2026-13"}}},
@@ -428,7 +431,16 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
         assert sysfs_mount.get("readOnly") is True
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes[sysfs_mount["name"]]["hostPath"]["path"] == exporter["sysfs"]["hostPath"]
-        assert all(m.get("readOnly") for m in container["volumeMounts"]), "the exporter writes nothing"
+        # The exporter writes only its state file, in the one host directory mounted read-write for it.
+        writable = [m for m in container["volumeMounts"] if not m.get("readOnly")]
+        if exporter["stateFile"]["enabled"]:
+            (state,) = writable
+            assert state["mountPath"] == exporter["stateFile"]["hostPath"]
+            assert volumes[state["name"]]["hostPath"] == {"path": exporter["stateFile"]["hostPath"],
+                                                          "type": "DirectoryOrCreate"}
+            assert args.state_file == f"{state['mountPath']}/{ds['metadata']['name']}.json"
+        else:
+            assert writable == [] and args.state_file is None, "the exporter writes nothing"
         # The port it listens on is the port the pod declares and the probes use.
         assert args.listen_address == f":{exporter['port']}"
         assert container["ports"] == [{"name": "metrics", "containerPort": exporter["port"], "protocol": "TCP"}]
@@ -992,7 +1004,7 @@ class PodSandbox:
         self.mounts = [m["mountPath"] for m in self.container["volumeMounts"]]
         for mount in self.container["volumeMounts"]:
             volume, target = volumes[mount["name"]], self.path(mount["mountPath"])
-            if "hostPath" in volume:
+            if "hostPath" in volume and mount.get("readOnly"):  # sysfs
                 self.powercap = FakePowercap(target, sockets=1)
             elif "secret" in volume and volume["secret"]["secretName"] in secrets:
                 data = secrets[volume["secret"]["secretName"]]["data"]
@@ -1006,7 +1018,7 @@ class PodSandbox:
                 target.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.writable = [str(self.path(m["mountPath"])) for m in self.container["volumeMounts"]
-                         if not m.get("readOnly") and not {"hostPath", "secret", "configMap"} & set(volumes[m["name"]])]
+                         if not m.get("readOnly") and not {"secret", "configMap"} & set(volumes[m["name"]])]
         self.read_only_root = bool(self.container["securityContext"].get("readOnlyRootFilesystem")) \
             and can_make_root_read_only()
 
@@ -1187,6 +1199,10 @@ def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp
         measured = [line for line in body.splitlines() if line.startswith(catalog.CPU_ENERGY.series + "{")
                     and f'method="{catalog.METHOD_MEASURED}"' in line]
         assert measured, "RAPL was not read from the mounted sysfs"
+        # The state file is written on the read-write host directory (the root is read-only).
+        args = sandbox.container["args"]
+        state = sandbox.path(args[args.index("--state-file") + 1])
+        assert json.loads(state.read_text())["sensors"]["rapl"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,

@@ -54,6 +54,10 @@ class HostSensor:
         self._cpu = PowerIntegrator()
         self._dram = PowerIntegrator()
 
+    def energy_counters(self) -> dict[str, PowerIntegrator]:
+        """The estimated package and dram integrals (when estimating), for ``--state-file``."""
+        return {"package": self._cpu, "dram": self._dram} if self.estimate else {}
+
     def sample(self, now: float) -> SensorResult:
         result = SensorResult()
         utilization = self._cpu_percent() / 100.0

@@ -81,6 +81,8 @@ class NvmlSensor:
     """Samples every GPU NVML reports; unavailable when NVML cannot start."""
 
     name = "nvml"
+    # NVML's total-energy counter is millijoules since the driver loaded: after a reboot all of it is new.
+    counters_start_at_zero = True
 
     def __init__(self, nvml: ModuleType | None = None, retry_lost_every: int = 30) -> None:
         self.nvml = nvml if nvml is not None else load_nvml()
@@ -126,6 +128,10 @@ class NvmlSensor:
             log.info("GPU %d (%s) has no energy counter; integrating power instead", index, gpu.model)
             gpu.power_integral = PowerIntegrator()
         return gpu
+
+    def energy_counters(self) -> dict[str, EnergyCounter | PowerIntegrator]:
+        """Counters by GPU UUID (stable across restarts and re-indexing), for ``--state-file``."""
+        return {g.uuid: g.power_integral if g.power_integral is not None else g.energy_counter for g in self.gpus}
 
     def energy_by_gpu(self) -> dict[str, float]:
         """Cumulative joules per GPU index, for attribution (inference phases)."""

@@ -126,6 +126,10 @@ class RaplSensor:
             self._warned.add(key)
             log.warning(message)
 
+    def energy_counters(self) -> dict[str, EnergyCounter]:
+        """Counters by zone directory and domain, for ``--state-file`` (see :mod:`..state`)."""
+        return {f"{z.device}/{z.domain}": z.counter for z in self.zones.values()}
+
     def _rediscover(self) -> None:
         """Pick up zones that appeared since start (module loaded late, hotplug)."""
         for zone in discover(self.sysfs_root, self.max_watts):
