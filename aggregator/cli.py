@@ -130,6 +130,7 @@ def _summary(result, con) -> str:
 
 
 def run_aggregate(args: argparse.Namespace) -> int:
+    import duckdb
     from .facility import FacilityConfigError
     from .ingest import ingest
     from .store import StoreError, open_store
@@ -155,6 +156,9 @@ def run_aggregate(args: argparse.Namespace) -> int:
         return _run_embedded(args, con, cfg)
     except (TelemetrySourceError, GridDataError, FacilityConfigError) as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:  # e.g. a full disk: the failed window was rolled back, the next run resumes
+        print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
         return 1
     finally:
         con.close()
@@ -195,8 +199,11 @@ def run_report(args: argparse.Namespace) -> int:
         return 2
     try:
         paths = write_report(args.db, resolve_month(args.month), args.out, cfg)
-    except (ReportError, StoreError) as exc:
+    except ReportError as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
         return 1
     for p in paths:
         print(p)

@@ -21,7 +21,7 @@ import duckdb
 from tqdm import tqdm
 
 from .facility import FacilityConfig
-from .store import load_dimensions, naive_utc, rebuild_dirty, single_threaded
+from .store import load_dimensions, naive_utc, rebuild_dirty, single_threaded, sql_text, transaction
 from .telemetry import Telemetry, TelemetrySource
 
 log = logging.getLogger(__name__)
@@ -132,55 +132,71 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
         for r in rows:
             rows_out.append((zone, naive_utc(r.hour_utc), r.signal, r.grams_per_kwh, r.cfe_ratio, r.source,
                              r.filled, r.fill_rule))
-    con.begin()
-    try:
+    # One row per key, the last one winning (as row-by-row INSERT OR REPLACE did): a single
+    # statement may not write the same key twice.
+    rows_out = list({r[:3]: r for r in rows_out}.values())
+    with transaction(con):
         for zone in specs:
-            con.execute("DELETE FROM stg_grid_intensity WHERE zone = ? AND hour_utc >= ? AND hour_utc < ?",
-                        [zone, start, end])
+            con.execute(sql_text("ingest_delete_intensity.sql"), {"zone": zone, "start": start, "end": end})
         if rows_out:
-            con.executemany("INSERT OR REPLACE INTO stg_grid_intensity VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows_out)
+            columns = dict(zip(INTENSITY_COLUMNS, map(list, zip(*rows_out))))
+            con.execute(sql_text("ingest_insert_intensity.sql"), columns)
         _mark_dirty(con, start, end)
-        con.commit()
-    except Exception:
-        con.rollback()
-        raise
     return len(rows_out), sum(1 for r in rows_out if r[6]), notes
+
+
+INTENSITY_COLUMNS = ("zone", "hour_utc", "signal", "grams_per_kwh", "cfe_ratio", "source", "filled", "fill_rule")
 
 
 def _mark_dirty(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> None:
     m = month_of(start)
     while datetime(m.year, m.month, 1) < end:
-        con.execute("INSERT OR IGNORE INTO dirty_month VALUES (?)", [m])
+        con.execute(sql_text("ingest_mark_dirty.sql"), {"month": m})
         m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
 
 
 # --- telemetry windows ----------------------------------------------------------------
+ENERGY_COLUMNS = ("node", "cluster", "site_label", "device", "component", "domain", "gpu_model", "method",
+                  "namespace", "team", "joules")
+INFERENCE_COLUMNS = ("node", "cluster", "site_label", "engine", "model", "phase", "energy_joules", "tokens")
+
+
+def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
+    """Each hour's rows of a page, in one pass: a window never re-scans the whole page."""
+    out: dict[datetime, Telemetry] = {}
+    for r in telemetry.energy:
+        out.setdefault(r.hour_utc, Telemetry([r.hour_utc], [], [])).energy.append(r)
+    for i in telemetry.inference:
+        out.setdefault(i.hour_utc, Telemetry([i.hour_utc], [], [])).inference.append(i)
+    return out
+
+
+def _columns(rows: list[Any], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows as parallel lists, one per column: the parameters of a set-based ``unnest`` insert."""
+    return {name: [getattr(r, name) for r in rows] for name in names}
+
+
 def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, telemetry: Telemetry) -> int:
-    """Replace one hour of one source, its bookkeeping and watermark, atomically."""
+    """Replace one hour of one source, its bookkeeping and watermark, atomically.
+
+    ``telemetry`` may hold other hours too (only ``hour``'s rows are written);
+    pass one hour's rows (:func:`split_by_hour`) to avoid scanning a page per hour.
+    Rows go in with one set-based statement per table (``sql/ingest_insert_*.sql``).
+    """
     energy = [r for r in telemetry.energy if r.hour_utc == hour]
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
-    con.begin()
-    try:
-        con.execute("DELETE FROM stg_energy_hourly WHERE source = ? AND hour_utc = ?", [source, hour])
-        con.execute("DELETE FROM stg_inference_hourly WHERE source = ? AND hour_utc = ?", [source, hour])
+    window = {"source": source, "hour": hour}
+    with transaction(con):
+        con.execute(sql_text("ingest_delete_energy.sql"), window)
+        con.execute(sql_text("ingest_delete_inference.sql"), window)
         if energy:
-            con.executemany("INSERT INTO stg_energy_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(r.hour_utc, r.node, r.cluster, r.site_label, r.device, r.component, r.domain,
-                              r.gpu_model, r.method, r.namespace, r.team, r.joules, source) for r in energy])
+            con.execute(sql_text("ingest_insert_energy.sql"), {**window, **_columns(energy, ENERGY_COLUMNS)})
         if inference:
-            con.executemany("INSERT INTO stg_inference_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(r.hour_utc, r.node, r.cluster, r.site_label, r.engine, r.model, r.phase,
-                              r.energy_joules, r.tokens, source) for r in inference])
-        con.execute("INSERT OR REPLACE INTO ingest_window VALUES (?, ?, ?, now())",
-                    [source, hour, len(energy) + len(inference)])
-        con.execute("INSERT INTO ingest_watermark VALUES (?, ?, now()) ON CONFLICT (source) DO UPDATE SET "
-                    "watermark_utc = greatest(ingest_watermark.watermark_utc, excluded.watermark_utc), "
-                    "updated_at = excluded.updated_at", [source, hour + HOUR])
-        con.execute("INSERT OR IGNORE INTO dirty_month VALUES (?)", [month_of(hour)])
-        con.commit()
-    except Exception:
-        con.rollback()
-        raise
+            con.execute(sql_text("ingest_insert_inference.sql"),
+                        {**window, **_columns(inference, INFERENCE_COLUMNS)})
+        con.execute(sql_text("ingest_record_window.sql"), {**window, "rows": len(energy) + len(inference)})
+        con.execute(sql_text("ingest_advance_watermark.sql"), {"source": source, "watermark": hour + HOUR})
+        con.execute(sql_text("ingest_mark_dirty.sql"), {"month": month_of(hour)})
     return len(energy) + len(inference)
 
 
@@ -211,13 +227,14 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
         page = start
         while page < end:
             page_end = min(end, page + source.page_hours * HOUR)
-            telemetry = source.fetch(page, page_end)
+            by_hour = split_by_hour(source.fetch(page, page_end))
             hour = page
             while hour < page_end:
-                rows = write_window(con, source.name, hour, telemetry)
+                window = by_hour.pop(hour, None) or Telemetry([hour], [], [])
+                write_window(con, source.name, hour, window)
                 result.windows += 1
-                result.energy_rows += sum(1 for r in telemetry.energy if r.hour_utc == hour)
-                result.inference_rows += rows - sum(1 for r in telemetry.energy if r.hour_utc == hour)
+                result.energy_rows += len(window.energy)
+                result.inference_rows += len(window.inference)
                 bar.update(1)
                 if on_window is not None:
                     on_window(hour)
@@ -225,6 +242,9 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
             page = page_end
     finally:
         bar.close()
+    from .inference_fit import run_inference_step, supports  # requests, methods, token fit (issue 3)
+    if supports(source):
+        run_inference_step(con, source, start, end)
     result.months_rebuilt = rebuild_dirty(con)
     return result
 

@@ -296,7 +296,9 @@ def hourly_phase_energy(intervals: Sequence[Interval], est: PhaseEstimate
     for iv in intervals:
         if iv.end is None:
             raise ValueError("interval without an end time: build intervals with intervals_from_matrix")
-        hour = math.floor((iv.end - 1e-9) / HOUR_SECONDS) * HOUR_SECONDS  # a step ending at 10:00 belongs to 9:00
+        # a step ending at 10:00 belongs to 9:00 (ceil, not floor(end - eps): at unix times ~1.8e9 an epsilon
+        # below 2e-7 s vanishes in float rounding and the hour's last step landed in the next hour)
+        hour = (math.ceil(iv.end / HOUR_SECONDS) - 1) * HOUR_SECONDS
         tokens = {"prefill": iv.prefill_tokens, "decode": iv.decode_tokens, catalog.PHASE_IDLE: 0.0}
         slot = out.setdefault(hour, {})
         for phase, joules in split_with_estimate(est, iv).items():

@@ -57,6 +57,20 @@ def inference_queries() -> dict[str, str]:
     }
 
 
+def inference_engine_queries() -> dict[str, str]:
+    """Hourly PromQL for what ``stg_inference_hourly`` has no column for (aggregator/inference_fit.py).
+
+    ``requests``: finished requests per engine and model. ``methods``: the
+    phase-energy series with their ``method`` label (how the exporter or the
+    serving code attributed them), so the report can name the method.
+    """
+    engine = _by(*(catalog.CONST_LABELS + ("engine", "model")))
+    return {
+        "requests": f"max by ({engine}) (increase({catalog.INFERENCE_REQUESTS.series}[1h]))",
+        "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+    }
+
+
 @dataclass
 class PrometheusSource:
     """Reads hourly energy through ``/api/v1/query_range``.
@@ -130,6 +144,33 @@ class PrometheusSource:
         if data.get("resultType") != "matrix":
             raise TelemetrySourceError(f"{self.url}: expected a matrix for {expr!r}, got {data.get('resultType')}")
         return data["result"]
+
+    def query_range_step(self, expr: str, start: datetime, end: datetime, step_seconds: float
+                         ) -> list[dict[str, Any]]:
+        """Raw ``query_range`` with any step (the token fit's intervals), paged under the points limit.
+
+        Pages share their boundary step; values are merged per series, so the
+        caller sees one matrix for [start, end] whatever the length.
+        """
+        step = timedelta(seconds=step_seconds)
+        page = step * (MAX_POINTS_PER_SERIES - 1)
+        merged: dict[tuple[tuple[str, str], ...], dict[float, str]] = {}
+        t = start
+        while True:
+            page_end = min(end, t + page)
+            data = self._request("query_range", {"query": expr, "start": _unix(t), "end": _unix(page_end),
+                                                 "step": f"{step_seconds:g}"})
+            if data.get("resultType") != "matrix":
+                raise TelemetrySourceError(f"{self.url}: expected a matrix for {expr!r}, "
+                                           f"got {data.get('resultType')}")
+            for series in data["result"]:
+                key = tuple(sorted(series["metric"].items()))
+                merged.setdefault(key, {}).update({float(ts): v for ts, v in series["values"]})
+            if page_end >= end:
+                break
+            t = page_end
+        return [{"metric": dict(k), "values": [[ts, v] for ts, v in sorted(values.items())]}
+                for k, values in merged.items()]
 
     # --- telemetry -------------------------------------------------------------
     def fetch(self, start: datetime, end: datetime) -> Telemetry:

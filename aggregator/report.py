@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 
 from .facility import FacilityConfig
+from .inference_fit import engine_report_table, write_table
+from .budget_burn import BudgetBurn, budget_burn_for
 from .shift import report_section as shift_report_section
 from .store import open_store, sql_text
 
@@ -163,42 +165,57 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
                 path = out / f"{name}.{ext}"
                 con.execute(f"COPY ({sql}) TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})", used)
                 written.append(path)
+        tables["inference_engines"] = engine_report_table(*tables["inference_engine_inputs"])
+        written += write_table(out, "inference_engines", *tables["inference_engines"])
         shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
+        burns = [b for b in budget_burn_for(con, cfg.budgets) if b.period == month] if cfg is not None else []
     finally:
         con.close()
     charts = _charts(tables, out)
     written += [out / name for name, _ in charts]
-    written += _documents(month, tables, charts, out, cfg, shift)
+    written += _documents(month, tables, charts, out, burns, shift)
     return written
 
 
+BUDGET_NOTE = ("Used: location-based Scope 2 + Scope 1 + Scope 3 for teams and sites, location-based Scope 2 "
+               "of inference energy for models (the figures `wattfleet serve` publishes).")
+EMPTY_NOTES = {
+    "inference": "No inference telemetry this month: point the exporters at the serving engines "
+                 "(`wattfleet exporter --inference-config`).",
+    "inference_engines": "No inference telemetry this month.",
+}
 SECTIONS = (
     ("ghg_summary", "GHG Protocol summary (tCO2e)",
      "Scope 2 is reported location-based and market-based side by side (GHG Protocol Scope 2 Guidance)."),
     ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy."),
     ("per_unit", "Per GPU-hour (SCI-style)", "SCI = (E x I + M) per R with location-based intensity."),
     ("inference", "Inference per phase (SCI per 1k tokens)", ""),
+    ("inference_engines", "Inference per engine and model",
+     "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
+     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
     ("top_emitters", "Top emitting nodes", ""),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
 
 
 def _documents(month: str, tables: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
-               charts: list[tuple[str, str]], out: Path, cfg: FacilityConfig | None,
+               charts: list[tuple[str, str]], out: Path, burns: list[BudgetBurn],
                shift: tuple[str, str] | None = None) -> list[Path]:
     md = [f"# wattfleet monthly report: {month}", ""]
     body = [f"<h1>wattfleet monthly report: {html.escape(month)}</h1>"]
     for name, title, note in SECTIONS:
         cols, rows = tables[name]
+        if not rows:  # say so rather than print a header over nothing
+            note = f"{note} {EMPTY_NOTES.get(name, 'Nothing this month.')}".strip()
         md += [f"## {title}", "", note, "", _md_table(cols, rows), ""] if note else \
             [f"## {title}", "", _md_table(cols, rows), ""]
         body += [f"<h2>{html.escape(title)}</h2>", f"<p>{html.escape(note)}</p>" if note else "",
                  _html_table(cols, rows)]
-    if cfg is not None and cfg.budgets:
-        rows = [(b.owner_kind, b.owner, b.month.strftime("%Y-%m"), b.kg_co2e) for b in cfg.budgets
-                if b.month.strftime("%Y-%m") == month]
-        md += ["## Carbon budgets (kgCO2e)", "", _md_table(["kind", "owner", "month", "budget_kg"], rows), ""]
-        body += ["<h2>Carbon budgets (kgCO2e)</h2>", _html_table(["kind", "owner", "month", "budget_kg"], rows)]
+    if burns:
+        cols = ["kind", "owner", "month", "budget_kg", "used_kg", "used_ratio"]
+        rows = [(b.owner_kind, b.owner, b.period, b.budget_kg, b.used_kg, b.used_ratio) for b in burns]
+        md += ["## Carbon budgets (kgCO2e)", "", BUDGET_NOTE, "", _md_table(cols, rows), ""]
+        body += ["<h2>Carbon budgets (kgCO2e)</h2>", f"<p>{html.escape(BUDGET_NOTE)}</p>", _html_table(cols, rows)]
     if shift is not None:
         md += [shift[0]]
         body.append(shift[1])

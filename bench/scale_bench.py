@@ -15,10 +15,9 @@ Recorded: backfill/import time, store size and peak RSS, ingest throughput in de
 (GPU-hours and GPU+CPU-domain rows), fetch vs write vs rollup time, DuckDB file size, report time,
 peak RSS of each child, and GPU energy in DuckDB vs the simulator's ground truth.
 
-The shipped ``write_window`` inserts rows with ``executemany`` (about 1 ms per row here), which makes
-a month of even 100 GPUs take many minutes; so each size also runs a short *probe* with the shipped
-writer (``writer=shipped``), and the month itself with ``writer=bulk``: the same transaction and
-bookkeeping, rows inserted from a DataFrame (the fix proposed to the aggregator). Both are recorded.
+The ingest is the shipped one, ``ingest.ingest`` with ``ingest.write_window`` (one set-based insert
+per table and hour window), timed as it runs: fetch (``source.fetch``), write (``write_window``) and
+rollup (``rebuild_dirty``).
 
 Usage: flock /tmp/wattfleet-bench.lock python bench/scale_bench.py
        [--sizes 100:744,1000:744,10000:168] [--step 15m] [--json bench/results/scale_bench.json]
@@ -46,56 +45,9 @@ BASE_NODES, GPUS_PER_NODE = 25, 4
 BASE_GPUS = BASE_NODES * GPUS_PER_NODE
 START = datetime(2022, 7, 1)
 MONTH = "2022-07"
-PROBE_ROWS = 12_000   # rows the shipped writer gets per probe (it manages about 1,000/s)
 
 
 # --- child: one ingest + report -------------------------------------------------------------
-def bulk_write_window(con: Any, source: str, hour: datetime, telemetry: Any) -> int:
-    """``ingest.write_window`` with the energy rows inserted from a DataFrame instead of executemany.
-
-    Same statements, same single transaction, same bookkeeping; only the row insert differs.
-    """
-    import pandas as pd
-    groups = getattr(telemetry, "_by_hour", None)
-    if groups is None:
-        groups = {}
-        for r in telemetry.energy:
-            groups.setdefault(r.hour_utc, []).append(r)
-        telemetry._by_hour = groups
-    energy = groups.get(hour, [])
-    inference = [r for r in telemetry.inference if r.hour_utc == hour]
-    con.begin()
-    try:
-        con.execute("DELETE FROM stg_energy_hourly WHERE source = ? AND hour_utc = ?", [source, hour])
-        con.execute("DELETE FROM stg_inference_hourly WHERE source = ? AND hour_utc = ?", [source, hour])
-        if energy:
-            frame = pd.DataFrame.from_records(
-                [(r.hour_utc, r.node, r.cluster, r.site_label, r.device, r.component, r.domain, r.gpu_model,
-                  r.method, r.namespace or "", r.team or "", r.joules, source) for r in energy],
-                columns=["hour_utc", "node", "cluster", "site_label", "device", "component", "domain",
-                         "gpu_model", "method", "namespace", "team", "joules", "source"])
-            con.register("wf_bulk_energy", frame)
-            con.execute("INSERT INTO stg_energy_hourly SELECT hour_utc, node, cluster, site_label, device, "
-                        "component, domain, gpu_model, method, nullif(namespace, ''), nullif(team, ''), joules, "
-                        "source FROM wf_bulk_energy")
-            con.unregister("wf_bulk_energy")
-        if inference:
-            con.executemany("INSERT INTO stg_inference_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(r.hour_utc, r.node, r.cluster, r.site_label, r.engine, r.model, r.phase,
-                              r.energy_joules, r.tokens, source) for r in inference])
-        con.execute("INSERT OR REPLACE INTO ingest_window VALUES (?, ?, ?, now())",
-                    [source, hour, len(energy) + len(inference)])
-        con.execute("INSERT INTO ingest_watermark VALUES (?, ?, now()) ON CONFLICT (source) DO UPDATE SET "
-                    "watermark_utc = greatest(ingest_watermark.watermark_utc, excluded.watermark_utc), "
-                    "updated_at = excluded.updated_at", [source, hour + timedelta(hours=1)])
-        con.execute("INSERT OR IGNORE INTO dirty_month VALUES (?)", [hour.date().replace(day=1)])
-        con.commit()
-    except Exception:
-        con.rollback()
-        raise
-    return len(energy) + len(inference)
-
-
 def child_ingest(args: argparse.Namespace) -> int:
     """Ingest [from, to) from one store into a fresh DuckDB, time each stage, then the monthly report."""
     from wattfleet.aggregator import ingest as ing
@@ -118,7 +70,7 @@ def child_ingest(args: argparse.Namespace) -> int:
     cfg = load_facility(args.config)
     source = PrometheusSource(args.url, name=args.name, timeout=600)
     source.fetch = timed("fetch", source.fetch)  # type: ignore[method-assign]
-    ing.write_window = timed("write", bulk_write_window if args.writer == "bulk" else ing.write_window)
+    ing.write_window = timed("write", ing.write_window)
     ing.rebuild_dirty = timed("rollup", ing.rebuild_dirty)
     start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
     con = open_store(args.db)
@@ -145,11 +97,10 @@ def child_ingest(args: argparse.Namespace) -> int:
 
 
 # --- parent ----------------------------------------------------------------------------------
-def ingest_in_child(url: str, name: str, config: Path, db: Path, start: datetime, end: datetime, writer: str,
+def ingest_in_child(url: str, name: str, config: Path, db: Path, start: datetime, end: datetime,
                     report: Path | None) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "_ingest", "--url", url, "--name", name,
-           "--config", str(config), "--db", str(db), "--from", start.isoformat(), "--to", end.isoformat(),
-           "--writer", writer]
+           "--config", str(config), "--db", str(db), "--from", start.isoformat(), "--to", end.isoformat()]
     if report is not None:
         cmd += ["--report", str(report)]
     res = run_child(cmd)
@@ -187,8 +138,6 @@ def run_size(size: int, hours: int, step: str, work: Path, config: Path) -> dict
     print(f"   backfill {rec['backfill']['samples']:,} samples, {rec['backfill']['bytes'] / 1e6:.0f} MB "
           f"in {rec['backfill']['seconds']:.0f}s", flush=True)
     start, end = START, START + timedelta(hours=hours)
-    probe_hours = max(1, min(24, PROBE_ROWS // (size * 2)))
-    probe_end = start + timedelta(hours=probe_hours)
     truth_j = rec["backfill"]["true_gpu_kwh"] * 3.6e6
     prom = prometheus_server()
     try:
@@ -209,17 +158,14 @@ def run_size(size: int, hours: int, step: str, work: Path, config: Path) -> dict
             stores.append(("victoriametrics", vm.url))
             for name, url in stores:
                 db = work / f"{name}-{size}.duckdb"
-                full = ingest_in_child(url, name, config, db, start, end, "bulk", work / f"report-{name}-{size}")
+                full = ingest_in_child(url, name, config, db, start, end, work / f"report-{name}-{size}")
                 full["gpu_energy_vs_truth"] = full["gpu_joules"] / truth_j
-                probe_db = work / f"{name}-{size}-probe.duckdb"
-                probe = ingest_in_child(url, name, config, probe_db, start, probe_end, "shipped", None)
-                rec[name].update({"ingest_bulk": full, "ingest_shipped_probe": probe})
-                print(f"   {name}: bulk {full['gpu_hours_per_s']:,.0f} GPU-h/s ({full['ingest_s']:.0f}s, rollup "
-                      f"{full['rollup_s']:.1f}s, db {full['db_bytes'] / 1e6:.0f} MB, rss {full['peak_rss_mb']:.0f} "
-                      f"MB, truth ratio {full['gpu_energy_vs_truth']:.6f}); shipped probe "
-                      f"{probe['gpu_hours_per_s']:,.1f} GPU-h/s over {probe['hours']} h", flush=True)
+                rec[name]["ingest"] = full
+                print(f"   {name}: {full['gpu_hours_per_s']:,.0f} GPU-h/s ({full['ingest_s']:.0f}s: fetch "
+                      f"{full['fetch_s']:.1f}s, write {full['write_s']:.1f}s, rollup {full['rollup_s']:.1f}s; db "
+                      f"{full['db_bytes'] / 1e6:.0f} MB, rss {full['peak_rss_mb']:.0f} MB, truth ratio "
+                      f"{full['gpu_energy_vs_truth']:.6f})", flush=True)
                 db.unlink()
-                probe_db.unlink()
                 shutil.rmtree(work / f"report-{name}-{size}", ignore_errors=True)
             rec["prometheus"]["server_peak_rss_mb"] = peak_rss_mb(prom.proc.pid) if prom.proc else None
             rec["victoriametrics"]["server_peak_rss_mb"] = peak_rss_mb(vm.proc.pid) if vm.proc else None
@@ -242,7 +188,7 @@ def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
         key = f"{a['gpus']}->{b['gpus']}"
         out[key] = {"gpu_hours_ratio": dh_b / dh_a}
         for store in ("prometheus", "victoriametrics"):
-            fa, fb = a[store]["ingest_bulk"], b[store]["ingest_bulk"]
+            fa, fb = a[store]["ingest"], b[store]["ingest"]
             out[key][store] = {
                 "ingest_s_ratio": fb["ingest_s"] / fa["ingest_s"],
                 "throughput_ratio": fb["gpu_hours_per_s"] / fa["gpu_hours_per_s"],
@@ -259,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("_ingest")
     for flag in ("--url", "--name", "--config", "--db", "--from", "--to"):
         c.add_argument(flag, required=True, dest=flag[2:].replace("from", "start").replace("to", "end"))
-    c.add_argument("--writer", choices=("bulk", "shipped"), default="bulk")
     c.add_argument("--report")
     p.add_argument("--sizes", default="100:744,1000:744,10000:168")
     p.add_argument("--step", default="15m")

@@ -72,9 +72,67 @@ WITH gpu AS (
 )
 SELECT engine, model, phase, fsum(it_kwh) AS it_kwh, fsum(facility_kwh) AS facility_kwh,
        fsum(tokens) AS tokens, fsum(scope2_location_g) AS scope2_location_g, fsum(embodied_g) AS embodied_g,
-       (fsum(scope2_location_g) + fsum(embodied_g)) / nullif(fsum(tokens) / 1000, 0) AS sci_g_per_1k_tokens,
-       fsum(it_kwh) * 3.6e6 / nullif(fsum(tokens), 0) AS it_joules_per_token
+       -- a phase with no attributed energy (token fit declined) has no per-token figure, not 0
+       CASE WHEN fsum(it_kwh) > 0 THEN (fsum(scope2_location_g) + fsum(embodied_g)) / nullif(fsum(tokens) / 1000, 0)
+       END AS sci_g_per_1k_tokens,
+       CASE WHEN fsum(it_kwh) > 0 THEN fsum(it_kwh) * 3.6e6 / nullif(fsum(tokens), 0) END AS it_joules_per_token
   FROM i GROUP BY ALL ORDER BY engine, model, phase;
+
+-- name: inference_engine_inputs
+-- Per engine and model: the month's phase energy (IT, as attributed), tokens, requests, Scope 2 of that
+-- energy, the attribution method(s), and the token fit (latest run per node overlapping the month).
+-- Figures use only the engine-hours that have attributed energy: an hour whose fit declined has tokens
+-- but no phase energy, and counting its tokens would make energy per token look smaller than it is.
+-- aggregator/inference_fit.engine_report_table derives the per-engine figures from these sums.
+WITH eh AS (
+    SELECT hour_utc, node, engine, model, fsum(it_kwh) AS kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'prefill') AS prefill_kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'decode') AS decode_kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'idle') AS idle_kwh,
+           fsum(tokens) FILTER (WHERE phase = 'prefill') AS prefill_tokens,
+           fsum(tokens) FILTER (WHERE phase = 'decode') AS decode_tokens,
+           fsum(scope2_location_g) AS scope2_location_g
+      FROM fact_inference_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), rq AS (
+    SELECT hour_utc, node, engine, model, fsum(requests) AS requests
+      FROM stg_inference_engine_hourly WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), ph AS (
+    SELECT eh.engine, eh.model, fsum(prefill_kwh) FILTER (WHERE kwh > 0) AS prefill_kwh,
+           fsum(decode_kwh) FILTER (WHERE kwh > 0) AS decode_kwh, fsum(idle_kwh) FILTER (WHERE kwh > 0) AS idle_kwh,
+           fsum(prefill_tokens) FILTER (WHERE kwh > 0) AS prefill_tokens,
+           fsum(decode_tokens) FILTER (WHERE kwh > 0) AS decode_tokens,
+           fsum(rq.requests) FILTER (WHERE kwh > 0) AS attributed_requests,
+           fsum(eh.scope2_location_g) FILTER (WHERE kwh > 0) AS scope2_location_g,
+           count(*) FILTER (WHERE coalesce(kwh, 0) = 0) AS hours_without_phase_energy
+      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model) GROUP BY ALL
+), req AS (
+    SELECT engine, model, fsum(requests) AS requests FROM rq GROUP BY ALL
+), meth AS (
+    SELECT engine, model, string_agg(DISTINCT m, ',' ORDER BY m) AS methods
+      FROM (SELECT engine, model, unnest(string_split(methods, ',')) AS m FROM stg_inference_engine_hourly
+             WHERE methods IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
+     GROUP BY ALL
+), fit AS (
+    SELECT engine, model,
+           CASE WHEN count(*) FILTER (WHERE status = 'declined') = 0 THEN 'fitted'
+                WHEN count(*) FILTER (WHERE status = 'fitted') = 0 THEN 'declined'
+                ELSE 'fitted on ' || count(*) FILTER (WHERE status = 'fitted') || ' of ' || count(*) || ' nodes'
+           END AS fit_status,
+           min(r_squared) FILTER (WHERE status = 'fitted') AS fit_r_squared, sum(n_intervals) AS fit_intervals,
+           min(reason) FILTER (WHERE status = 'declined') AS fit_reason
+      FROM (SELECT * FROM inference_token_fit
+             WHERE window_start < $month_end AND window_end > $month_start
+           QUALIFY row_number() OVER (PARTITION BY source, node, cluster, site_label, engine, model
+                                      ORDER BY window_end DESC, fitted_at DESC) = 1)
+     GROUP BY ALL
+), k AS (SELECT engine, model FROM ph UNION SELECT engine, model FROM req UNION SELECT engine, model FROM fit)
+SELECT k.engine, k.model, meth.methods, ph.prefill_kwh, ph.decode_kwh, ph.idle_kwh, ph.prefill_tokens,
+       ph.decode_tokens, req.requests, ph.attributed_requests, ph.scope2_location_g,
+       ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
+       fit.fit_intervals, fit.fit_reason
+  FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
+  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model)
+ ORDER BY k.engine, k.model;
 
 -- name: per_unit
 SELECT fsum(scope2_location_g + scope3_embodied_g) / nullif(count(*) FILTER (WHERE component = 'gpu'), 0)

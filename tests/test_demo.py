@@ -22,6 +22,11 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
         assert (out / rel).is_file(), rel
     assert "IT energy" in printed and "report:" in printed
     json.loads((out / "dashboards/dashboards/wattfleet-fleet.json").read_text())
+    report = (out / "report/report.md").read_text()
+    # The budget shows its burn, and the (empty) inference section says why it is empty.
+    budget = next(l for l in report.splitlines() if l.startswith("| site | dc-miso | 2026-10 |"))
+    assert float(budget.split("|")[5]) > 0
+    assert "No inference telemetry this month" in report
     con = duckdb.connect(str(out / "wattfleet.duckdb"), read_only=True)
     try:
         hours, it_kwh = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
