@@ -215,7 +215,9 @@ def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     hash aggregate adds in whatever order threads pick up row groups: on a
     month of a large fleet two builds of the same facts differed in the last
     bits of thousands of rollup rows. One thread adds in storage order, so
-    re-running a month gives bit-identical facts, rollups and totals.
+    re-running a month gives bit-identical facts and totals. (The rollups
+    sum fixed-point integers instead, which is exact in any order, so they
+    run on every thread: see ``ORDER_INDEPENDENT_SQL``.)
     """
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     con.execute("SET threads = 1")

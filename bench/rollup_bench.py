@@ -4,8 +4,9 @@ Not a test. Builds a month of device-hour facts (10,000 GPUs x 744 h = 7.44M row
 with the real schema, then runs, each in its own process so peak memory is its own:
 
 * duckdb: the production rollup step (``store.rebuild_rollups``: ``sql/rollups.sql``, hour, day
-  and month periods x fleet, site, cluster, node, GPU model, namespace, team, on one thread as
-  production runs it so that reruns are bit-identical) on the database file;
+  and month periods x fleet, site, cluster, node, GPU model, namespace, team, with fixed-point
+  integer sums on every DuckDB thread, as production runs it: reruns are bit-identical) on the
+  database file;
 * pandas: the same rollups with ``groupby``, starting from the same DuckDB facts: the facts are
   read into a DataFrame (``.df()``, timed as ``load_seconds``) and grouped (``compute_seconds``).
 
@@ -75,10 +76,16 @@ def run_pandas(db: Path) -> dict[str, float]:
     df["filled_kwh"] = df["facility_kwh"].where(df["intensity_filled"], 0.0)
     df["measured_kwh"] = df["it_kwh"].where(df["method"] == "measured", 0.0)
     cols = SUMS + ["gpu", "filled_kwh", "measured_kwh"]
-    # Same algorithm as sql/rollups.sql: hourly groupings from the facts, days and month from those.
-    hourly = [df.groupby("hour_utc")[cols].sum().reset_index().assign(dimension="fleet", key="all")]
-    for dim in DIMENSIONS:
-        g = df.groupby(["hour_utc", dim], observed=True)[cols].sum().reset_index()
+    # Same algorithm as sql/rollups.sql: two groupings of the facts per hour (by node, and by all the
+    # small dimensions together), the small dimensions and the fleet from the latter, days and month
+    # from the hourly rollups. Rows with a missing key are left out of that dimension (kept in the fleet).
+    small = [d for d in DIMENSIONS if d != "node"]
+    by_node = df.groupby(["hour_utc", "node"], observed=True)[cols].sum().reset_index()
+    combos = df.groupby(["hour_utc", *small], observed=True, dropna=False)[cols].sum().reset_index()
+    hourly = [by_node.rename(columns={"node": "key"}).assign(dimension="node"),
+              combos.groupby("hour_utc")[cols].sum().reset_index().assign(dimension="fleet", key="all")]
+    for dim in small:
+        g = combos.groupby(["hour_utc", dim], observed=True)[cols].sum().reset_index()
         hourly.append(g.rename(columns={dim: "key"}).assign(dimension=dim))
     hour = pd.concat(hourly, ignore_index=True).rename(columns={"hour_utc": "period_start"})
     parts = [hour.assign(period="hour")]
