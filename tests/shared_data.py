@@ -14,3 +14,10 @@ SHARED_DATA = Path(os.environ.get("WATTFLEET_SHARED_DATA")
 EIA_DIR = SHARED_DATA / "grid-eia930-2022"
 TRACES_DIR = SHARED_DATA / "workload-traces"
 CISO = EIA_DIR / "CISO.csv"
+
+import pytest  # noqa: E402
+
+needs_ciso = pytest.mark.skipif(not CISO.exists(),
+                                reason=f"shared EIA-930 data not found at {EIA_DIR} (set WATTFLEET_SHARED_DATA)")
+needs_traces = pytest.mark.skipif(not TRACES_DIR.is_dir(),
+                                  reason=f"shared workload traces not found at {TRACES_DIR} (set WATTFLEET_SHARED_DATA)")

@@ -23,10 +23,11 @@ from wattfleet.aggregator.store import open_store
 from wattfleet.aggregator.telemetry import EnergyRow, Telemetry, TelemetrySourceError
 from wattfleet.exporter import catalog
 
-pytestmark = [pytest.mark.prometheus,
+from shared_data import CISO, needs_ciso  # noqa: E402
+
+pytestmark = [needs_ciso, pytest.mark.prometheus,
               pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
 
-from shared_data import CISO
 H0 = whole_hours_ago(6)
 HOURS = 4
 N = dict(cluster="c1", site="sfo1")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shared_data import needs_ciso
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from test_agg_e2e import H0, HOURS, cfg, check_totals, config_text, history, prom, run  # noqa: F401 (fixtures)
 from wattfleet.aggregator.ingest import get_watermark
@@ -20,7 +21,7 @@ from wattfleet.aggregator.store import open_store
 from wattfleet.aggregator.telemetry import TelemetrySourceError
 from wattfleet.exporter import catalog
 
-pytestmark = [pytest.mark.prometheus,
+pytestmark = [needs_ciso, pytest.mark.prometheus,
               pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
 
 KILLER = Path(__file__).resolve().parent / "fixtures" / "agg" / "kill_mid_window.py"

@@ -24,9 +24,7 @@ from wattfleet.aggregator.ingest import get_watermark, ingest, totals
 from wattfleet.aggregator.store import open_store, rebuild_month
 from wattfleet.exporter import catalog
 
-CISO = Path("/work/shared/data/grid-eia930-2022/CISO.csv")
-if not CISO.exists():
-    CISO = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid-eia930-2022" / "CISO.csv"
+from shared_data import CISO, needs_ciso
 T0 = datetime(2022, 1, 2, 0, 0)
 NOW = datetime(2022, 3, 1, tzinfo=timezone.utc)  # long after the accounted hours
 
@@ -104,6 +102,7 @@ def ciso_value(hour: datetime) -> float:
     raise KeyError(key)
 
 
+@needs_ciso
 def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
     gappy_ciso(tmp_path, {"2022-01-02 05", "2022-01-02 06"})
     cfg = load_facility(write_config(tmp_path, STATIC_SITE.replace(
@@ -125,6 +124,7 @@ def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
     assert filled_kwh == pytest.approx(2 * 1.5)
 
 
+@needs_ciso
 def test_malformed_grid_file_and_unknown_zone_are_clear_cli_errors(tmp_path, capsys):
     from wattfleet.cli import main
     path = gappy_ciso(tmp_path, set(), bad="2022-01-02 03")

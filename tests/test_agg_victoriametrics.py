@@ -12,13 +12,14 @@ from datetime import timedelta
 
 import pytest
 
+from shared_data import needs_ciso
 from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
 from test_agg_e2e import GPU, H0, HOURS, check_totals, history, run
 from wattfleet.aggregator.ingest import get_watermark
 from wattfleet.aggregator.store import open_store
 from wattfleet.exporter import catalog
 
-pytestmark = [pytest.mark.prometheus,
+pytestmark = [needs_ciso, pytest.mark.prometheus,
               pytest.mark.skipif(not have_victoria_metrics(), reason="victoria-metrics not installed")]
 
 

@@ -21,6 +21,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from bench_exporter_common import have_node_exporter  # noqa: E402
+from shared_data import needs_traces  # noqa: E402
 
 needs_node_exporter = pytest.mark.skipif(not have_node_exporter(),
                                          reason="prometheus-node-exporter not installed (Debian package)")
@@ -50,6 +51,7 @@ def test_scrape_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "scrape p50 ms" in capsys.readouterr().out
 
 
+@needs_traces
 @needs_node_exporter
 @pytest.mark.prometheus
 def test_accuracy_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
