@@ -24,9 +24,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT / "tests"))   # promserver: the tests' real-Prometheus launcher
 
-from promserver import PROMTOOL, PrometheusServer, free_port  # noqa: E402
+from promserver import PROMTOOL, PrometheusServer  # noqa: E402
+from fixtures.agg.vmserver import VictoriaMetricsServer  # noqa: E402
 
-VICTORIA = "/usr/bin/victoria-metrics"
 SITES = (("dc-ciso", "CISO"), ("dc-bpat", "BPAT"), ("dc-miso", "MISO"))
 
 
@@ -128,33 +128,15 @@ def prometheus_server() -> PrometheusServer:
                                                               "--query.max-samples=200000000"])
 
 
-class VictoriaMetrics:
-    """A single-node VictoriaMetrics on 127.0.0.1 with an import helper (``/api/v1/import/prometheus``)."""
+class VictoriaMetrics(VictoriaMetricsServer):
+    """The tests' single-node VictoriaMetrics, data kept in ``data_dir``, plus bulk import and query helpers."""
 
     def __init__(self, data_dir: Path) -> None:
+        super().__init__(workdir=data_dir)
         self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / f"{data_dir.name}.log"
 
-    def start(self, timeout: float = 30) -> "VictoriaMetrics":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [VICTORIA, f"-storageDataPath={self.data_dir}", f"-httpListenAddr=127.0.0.1:{self.port}",
-             "-retentionPeriod=100y", "-search.disableCache", "-loggerLevel=WARN"],
-            stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"victoria-metrics exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("victoria-metrics not ready")
+    def argv(self) -> list[str]:
+        return [*super().argv(), "-loggerLevel=WARN"]
 
     def import_file(self, path: Path, chunk_bytes: int = 32 << 20) -> int:
         """POST the exposition file in newline-aligned chunks; VictoriaMetrics reads seconds timestamps too."""
@@ -182,19 +164,3 @@ class VictoriaMetrics:
         body = urllib.parse.urlencode({"query": expr, "time": at}).encode()
         with urllib.request.urlopen(urllib.request.Request(f"{self.url}/api/v1/query", data=body), timeout=120) as r:
             return json.load(r)["data"]["result"]
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self) -> "VictoriaMetrics":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

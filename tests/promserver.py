@@ -33,64 +33,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PrometheusServer:
-    """A throwaway Prometheus scraping ``targets`` (``host:port`` strings).
+class LocalServer:
+    """A real server binary on 127.0.0.1 in a temp dir: started, polled until ready, stopped.
 
-    ``scrape_interval`` may be sub-second for fast tests. ``rule_files`` are
-    copied into the config. Use as a context manager; data lives in a temp dir.
+    Subclasses give ``name`` (log file and messages), ``ready_path`` and
+    :meth:`argv`; this class owns the process, its log and the temp dir.
     """
 
-    def __init__(self, targets: Iterable[str] = (), scrape_interval: str = "1s",
-                 rule_files: Iterable[str | Path] = (), job: str = "wattfleet",
-                 extra_scrape_configs: list[dict[str, Any]] | None = None,
-                 extra_args: Iterable[str] = ()) -> None:
-        self.targets = list(targets)
-        self.scrape_interval = scrape_interval
-        self.rule_files = [str(p) for p in rule_files]
-        self.job = job
-        self.extra_scrape_configs = extra_scrape_configs or []
-        self.extra_args = list(extra_args)
+    name = "server"
+    ready_path = "/-/ready"
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        """``workdir``: keep data and log there (kept afterwards); default a temp dir removed on exit."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._dir = tempfile.TemporaryDirectory(prefix="wattfleet-prom-")
-        self.dir = Path(self._dir.name)
+        self._dir = None if workdir else tempfile.TemporaryDirectory(prefix=f"wattfleet-{self.name}-")
+        self.dir = Path(workdir) if workdir else Path(self._dir.name)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def config(self) -> dict[str, Any]:
-        scrape_configs: list[dict[str, Any]] = []
-        if self.targets:
-            scrape_configs.append({"job_name": self.job, "scrape_interval": self.scrape_interval,
-                                   "scrape_timeout": self.scrape_interval,
-                                   "static_configs": [{"targets": self.targets}]})
-        scrape_configs.extend(self.extra_scrape_configs)
-        return {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
-                "rule_files": self.rule_files, "scrape_configs": scrape_configs}
+    def argv(self) -> list[str]:
+        raise NotImplementedError
 
-    def start(self, timeout: float = 30.0) -> "PrometheusServer":
-        cfg = self.dir / "prometheus.yml"
-        cfg.write_text(yaml.safe_dump(self.config()))
-        log = open(self.dir / "prometheus.log", "wb")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
-             "--web.enable-admin-api", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT)
+    def start(self, timeout: float = 30.0):  # -> Self
+        log = open(self.dir / f"{self.name}.log", "wb")
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log_tail()}")
+                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready after {timeout}s: {self.log_tail()}")
+        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log_tail()}")
 
     def log_tail(self, n: int = 2000) -> str:
         try:
-            return (self.dir / "prometheus.log").read_text()[-n:]
+            return (self.dir / f"{self.name}.log").read_text()[-n:]
         except OSError:
             return ""
 
@@ -104,12 +87,52 @@ class PrometheusServer:
                 self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self):  # -> Self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self._dir.cleanup()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
+class PrometheusServer(LocalServer):
+    """A throwaway Prometheus scraping ``targets`` (``host:port`` strings).
+
+    ``scrape_interval`` may be sub-second for fast tests. ``rule_files`` are
+    copied into the config. Use as a context manager; data lives in a temp dir.
+    """
+
+    name = "prometheus"
+
+    def __init__(self, targets: Iterable[str] = (), scrape_interval: str = "1s",
+                 rule_files: Iterable[str | Path] = (), job: str = "wattfleet",
+                 extra_scrape_configs: list[dict[str, Any]] | None = None,
+                 extra_args: Iterable[str] = ()) -> None:
+        self.targets = list(targets)
+        self.scrape_interval = scrape_interval
+        self.rule_files = [str(p) for p in rule_files]
+        self.job = job
+        self.extra_scrape_configs = extra_scrape_configs or []
+        self.extra_args = list(extra_args)
+        super().__init__()
+
+    def config(self) -> dict[str, Any]:
+        scrape_configs: list[dict[str, Any]] = []
+        if self.targets:
+            scrape_configs.append({"job_name": self.job, "scrape_interval": self.scrape_interval,
+                                   "scrape_timeout": self.scrape_interval,
+                                   "static_configs": [{"targets": self.targets}]})
+        scrape_configs.extend(self.extra_scrape_configs)
+        return {"global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+                "rule_files": self.rule_files, "scrape_configs": scrape_configs}
+
+    def argv(self) -> list[str]:
+        cfg = self.dir / "prometheus.yml"
+        cfg.write_text(yaml.safe_dump(self.config()))
+        return [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                "--web.enable-admin-api", *self.extra_args]
 
     # --- HTTP API ------------------------------------------------------------
     def api(self, path: str, **params: Any) -> Any:
