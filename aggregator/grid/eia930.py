@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .errors import GridDataError
+from .errors import GridDataError, open_csv, read_header
 from .model import IntensityRow
 from .timeutil import parse_utc
 
@@ -93,15 +93,10 @@ def read_eia930(path: str | Path, zone: str | None = None) -> Eia930File:
     """Parse one file: rows for hours with an intensity, plus the empty hours."""
     path = Path(path)
     zone = zone or path.stem
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise GridDataError(str(path), None, None, f"cannot open: {exc.strerror or exc}") from None
+    fh = open_csv(path)
     with fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise GridDataError(str(path), 1, None, "empty file, expected a header line")
+        header = read_header(reader, path)
         header = [h.strip() for h in header]
         if TIMESTAMP_COLUMN not in header and header and header[0] == "":
             header[0] = TIMESTAMP_COLUMN  # pandas index written without a name (WAAT.csv)

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import GridDataError
+from .errors import GridDataError, open_csv, read_header
 from .hourly import group_by_hour, mean
 from .httpjson import JsonHttp, build_url
 from .model import IntensityRow
@@ -83,15 +83,10 @@ def load_electricitymaps_csv(
     """Hourly rows of one Electricity Maps CSV export; empty intensities are gaps."""
     _check_factor(emission_factor)
     path = Path(path)
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise GridDataError(str(path), None, None, f"cannot open: {exc.strerror or exc}") from None
+    fh = open_csv(path)
     with fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise GridDataError(str(path), 1, None, "empty file, expected a header line")
+        header = read_header(reader, path)
         idx: dict[str, int] = {}
         names: dict[str, str] = {}
         for i, name in enumerate(header):

@@ -7,6 +7,9 @@ URL, which line, which field, and what was wrong.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator, TextIO
+
 
 class GridDataError(ValueError):
     """Bad grid-intensity input: names the file or URL, line and field."""
@@ -25,3 +28,19 @@ class GridDataError(ValueError):
         if field is not None:
             where += f": field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+def open_csv(path: str | Path) -> TextIO:
+    """Open a grid CSV for ``csv.reader`` (BOM-tolerant); a failure is a GridDataError naming the file."""
+    try:
+        return Path(path).open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise GridDataError(str(path), None, None, f"cannot open: {exc.strerror or exc}") from None
+
+
+def read_header(reader: Iterator[list[str]], path: str | Path) -> list[str]:
+    """The first line of a grid CSV; an empty file is an error at line 1."""
+    header = next(reader, None)
+    if header is None:
+        raise GridDataError(str(path), 1, None, "empty file, expected a header line")
+    return header

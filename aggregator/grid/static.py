@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import GridDataError
+from .errors import GridDataError, open_csv
 from .model import IntensityRow
 from .timeutil import ceil_hour, floor_hour, hours, require_aware
 
@@ -60,10 +60,7 @@ def load_static_table(path: str | Path) -> dict[str, AnnualFactor]:
     twice, a missing or negative value is an error naming file, line, column.
     """
     path = Path(path)
-    try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise GridDataError(str(path), None, None, f"cannot open: {exc.strerror or exc}") from None
+    fh = open_csv(path)
     table: dict[str, AnnualFactor] = {}
     lines: dict[str, int] = {}
     with fh:
