@@ -32,12 +32,11 @@ is missing or the total is zero.
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .errors import GridDataError, open_csv, read_header
+from .errors import GridDataError, csv_number, open_csv, read_header
 from .model import IntensityRow
 from .timeutil import parse_utc
 
@@ -64,16 +63,6 @@ class Eia930File:
     zone: str
     rows: list[IntensityRow]
     empty: list[EmptyHour] = field(default_factory=list)
-
-
-def _number(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise GridDataError(str(path), line, column, f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise GridDataError(str(path), line, column, f"not a finite number: {text!r}")
-    return value
 
 
 def _cfe_ratio(fuels: list[float | None]) -> float | None:
@@ -133,13 +122,13 @@ def read_eia930(path: str | Path, zone: str | None = None) -> Eia930File:
             fuels: list[float | None] = []
             for col, idx in zip(FUEL_COLUMNS, i_fuels):
                 text = rec[idx].strip()
-                fuels.append(_number(text, path, line, col) if text else None)
+                fuels.append(csv_number(text, path, line, col) if text else None)
             ci_text = rec[i_ci].strip()
             if not ci_text:
                 present = tuple(c for c, v in zip(FUEL_COLUMNS, fuels) if v is not None)
                 empty.append(EmptyHour(hour, line, present))
                 continue
-            ci = _number(ci_text, path, line, INTENSITY_COLUMN)
+            ci = csv_number(ci_text, path, line, INTENSITY_COLUMN)
             if ci < 0.0:
                 raise GridDataError(str(path), line, INTENSITY_COLUMN, f"negative intensity {ci}")
             rows.append(IntensityRow(zone=zone, hour_utc=hour, grams_per_kwh=ci, signal="average",

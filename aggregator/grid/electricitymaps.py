@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import GridDataError, open_csv, read_header
+from .errors import GridDataError, csv_number, open_csv, read_header
 from .hourly import group_by_hour, mean
 from .httpjson import JsonHttp, build_url
 from .model import IntensityRow
@@ -118,12 +118,12 @@ def load_electricitymaps_csv(
             ci_text = rec[idx[emission_factor]].strip()
             if not ci_text:
                 continue  # no value for this hour: a gap for gaps.py, never a guess
-            ci = _csv_number(ci_text, path, line, names[emission_factor])
+            ci = csv_number(ci_text, path, line, names[emission_factor])
             if ci < 0:
                 raise GridDataError(str(path), line, names[emission_factor], f"negative intensity {ci}")
             cfe = None
             if "cfe_percent" in idx and rec[idx["cfe_percent"]].strip():
-                pct = _csv_number(rec[idx["cfe_percent"]].strip(), path, line, names["cfe_percent"])
+                pct = csv_number(rec[idx["cfe_percent"]].strip(), path, line, names["cfe_percent"])
                 if not 0.0 <= pct <= 100.0:
                     raise GridDataError(str(path), line, names["cfe_percent"], f"percentage out of 0..100: {pct}")
                 cfe = pct / 100.0
@@ -141,16 +141,6 @@ def load_electricitymaps_csv(
                             "rows are more than one hour apart: not an hourly export (daily/monthly files "
                             "cannot be used as hourly intensity)")
     return rows
-
-
-def _csv_number(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise GridDataError(str(path), line, column, f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise GridDataError(str(path), line, column, f"not a finite number: {text!r}")
-    return value
 
 
 def parse_carbon_intensity_json(

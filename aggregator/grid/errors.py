@@ -7,6 +7,7 @@ URL, which line, which field, and what was wrong.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -44,3 +45,14 @@ def read_header(reader: Iterator[list[str]], path: str | Path) -> list[str]:
     if header is None:
         raise GridDataError(str(path), 1, None, "empty file, expected a header line")
     return header
+
+
+def csv_number(text: str, path: str | Path, line: int, column: str) -> float:
+    """A finite number from a CSV cell; anything else is an error naming file, line and column."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise GridDataError(str(path), line, column, f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise GridDataError(str(path), line, column, f"not a finite number: {text!r}")
+    return value
