@@ -211,7 +211,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from wattfleet.exporter.server import parse_listen_address
+    from wattfleet.exporter.server import parse_listen_address, wait_for_stop_signal
     from .serve import AggregatorServer
     cfg = _load_config(args.config)
     if cfg is None:
@@ -220,12 +220,8 @@ def run_serve(args: argparse.Namespace) -> int:
     server = AggregatorServer(args.db, cfg, host, port, refresh_seconds=args.refresh_seconds)
     server.start()
     print(f"serving aggregator metrics on http://{host}:{server.port}/metrics", file=sys.stderr)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while not stop.wait(1):
-            pass
+        wait_for_stop_signal()
     finally:
         server.stop()
     return 0

@@ -13,9 +13,7 @@ only reads it. Prints ``URL <url>`` once serving; stops on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from wattfleet import __version__
 from wattfleet.exporter.fake_nvml import FakeNvml
@@ -24,7 +22,7 @@ from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.exporter.server import MetricsServer
+from wattfleet.exporter.server import MetricsServer, wait_for_stop_signal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler.start()
     server.start()
     print(f"URL {server.url}", flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    wait_for_stop_signal()
     server.stop()
     sampler.stop()
     return 0

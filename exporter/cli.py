@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import socket
 import sys
-import threading
 import time
 from types import ModuleType
 
@@ -22,7 +20,7 @@ from .sensors.base import Sensor, SensorUnavailable
 from .sensors.host import CpuPowerModel, HostSensor
 from .sensors.nvml import NvmlSensor
 from .sensors.rapl import RaplSensor
-from .server import MetricsServer
+from .server import MetricsServer, wait_for_stop_signal
 from .state import StateFile
 from .webconfig import WebConfigError, load_web_config
 
@@ -145,10 +143,7 @@ def run(args: argparse.Namespace) -> int:
     sampler.start()
     server.start()
     log.info("serving %s (interval %.3gs)", server.url, args.interval)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    wait_for_stop_signal()
     server.stop()
     sampler.stop()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -120,3 +121,15 @@ class MetricsServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def wait_for_stop_signal(timeout: float | None = None) -> None:
+    """Block until SIGTERM or SIGINT (or ``timeout`` seconds): every daemon's shutdown path.
+
+    Kubernetes stops pods with SIGTERM, a terminal with SIGINT; both must let
+    the caller stop its servers and threads cleanly instead of dying mid-write.
+    """
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait(timeout)

@@ -30,7 +30,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -51,7 +50,7 @@ from .sensors.base import Sensor
 from .sensors.host import HostSensor
 from .sensors.nvml import NvmlSensor
 from .sensors.rapl import RaplSensor
-from .server import MetricsServer, make_handler
+from .server import MetricsServer, make_handler, wait_for_stop_signal
 from .simulated_load import (CpuShape, GpuModel, GpuWorkload, TraceLoad, default_trace_path, diurnal_trace,
                              gpu_model, load_trace)
 from .state import StateFile
@@ -855,9 +854,6 @@ def run(args: argparse.Namespace) -> int:
     fleet.start()
     log.info("simulating %d nodes x %d GPUs at %s (status %s/sim/status)", config.nodes, config.gpus_per_node,
              fleet.url, fleet.url)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait(duration if duration > 0 else None)
+    wait_for_stop_signal(duration if duration > 0 else None)
     fleet.stop()
     return 0
