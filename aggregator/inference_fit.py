@@ -233,6 +233,16 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
     return list(ENGINE_REPORT_COLUMNS), out
 
 
+def copy_table(con: duckdb.DuckDBPyConnection, table: str, out: Path, name: str) -> list[Path]:
+    """``table`` as ``out/name.csv`` and ``out/name.parquet``, the formats every report table ships in."""
+    paths = []
+    for fmt, ext in (("CSV, HEADER", "csv"), ("PARQUET", "parquet")):
+        path = out / f"{name}.{ext}"
+        con.execute(f"COPY {table} TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
+        paths.append(path)
+    return paths
+
+
 def write_table(out: Path, name: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Path]:
     """CSV and Parquet of a table computed in Python, like the SQL tables next to it."""
     mem = duckdb.connect()
@@ -241,11 +251,6 @@ def write_table(out: Path, name: str, cols: Sequence[str], rows: Sequence[Sequen
         mem.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in zip(cols, types)) + ")")
         if rows:
             mem.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(cols))})", [list(r) for r in rows])
-        paths = []
-        for fmt, ext in (("CSV, HEADER", "csv"), ("PARQUET", "parquet")):
-            path = out / f"{name}.{ext}"
-            mem.execute(f"COPY t TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
-            paths.append(path)
-        return paths
+        return copy_table(mem, "t", out, name)
     finally:
         mem.close()

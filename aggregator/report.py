@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from .facility import FacilityConfig
-from .inference_fit import engine_report_table, write_table
+from .inference_fit import copy_table, engine_report_table, write_table
 from .budget_burn import BudgetBurn, budget_burn_for
 from .shift import report_section as shift_report_section
 from .store import open_store, sql_text
@@ -157,14 +157,13 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
         written: list[Path] = []
         for name, sql in report_queries().items():
             used = {k: v for k, v in params.items() if f"${k}" in sql}
-            rel = con.execute(sql, used)
+            # Run each query once: the Markdown/HTML tables and both files read the same result.
+            con.execute(f"CREATE OR REPLACE TEMP TABLE report_table AS ({sql})", used)
+            rel = con.execute("SELECT * FROM report_table")
             cols = [d[0] for d in rel.description]
             rows = rel.fetchall()
             tables[name] = (cols, rows)
-            for fmt, ext in (("CSV, HEADER", "csv"), ("PARQUET", "parquet")):
-                path = out / f"{name}.{ext}"
-                con.execute(f"COPY ({sql}) TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})", used)
-                written.append(path)
+            written += copy_table(con, "report_table", out, name)
         tables["inference_engines"] = engine_report_table(*tables["inference_engine_inputs"])
         written += write_table(out, "inference_engines", *tables["inference_engines"])
         shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
