@@ -19,7 +19,7 @@ DEFAULT_SERVE_PORT = 9881
 
 
 def _iso(text: str) -> datetime:
-    from .facility import parse_instant
+    from wattfleet.aggregator.config.facility import parse_instant
     try:
         return parse_instant(text)
     except ValueError:
@@ -107,10 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load_config(path: str, check_zones: bool = False):
     """The validated config, or None after printing every problem; ``check_zones`` asks the grid
     package whether each site's source knows its zone (aggregate reads the grid; report/serve do not)."""
-    from .facility import FacilityConfigError, load_facility
+    from wattfleet.aggregator.config.facility import FacilityConfigError, load_facility
     zone_check = None
     if check_zones:
-        from .grid.sources import zone_check
+        from wattfleet.aggregator.grid.sources import zone_check
     try:
         return load_facility(path, zone_check=zone_check)
     except FacilityConfigError as exc:
@@ -119,7 +119,7 @@ def _load_config(path: str, check_zones: bool = False):
 
 
 def _summary(result, con) -> str:
-    from .ingest import totals
+    from wattfleet.aggregator.ingest.run import totals
     t = totals(con)
     return (f"ingested {result.windows} hour(s) {result.start:%Y-%m-%dT%H:%MZ}..{result.end:%Y-%m-%dT%H:%MZ}: "
             f"{result.energy_rows} energy rows, {result.intensity_rows} intensity rows "
@@ -131,11 +131,11 @@ def _summary(result, con) -> str:
 
 def run_aggregate(args: argparse.Namespace) -> int:
     import duckdb
-    from .facility import FacilityConfigError
-    from .ingest import ingest
-    from .store import StoreError, open_store
-    from .telemetry import TelemetrySourceError
-    from .grid.errors import GridDataError
+    from wattfleet.aggregator.config.facility import FacilityConfigError
+    from wattfleet.aggregator.ingest.run import ingest
+    from wattfleet.aggregator.store.database import StoreError, open_store
+    from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
+    from wattfleet.aggregator.grid.errors import GridDataError
 
     cfg = _load_config(args.config, check_zones=True)
     if cfg is None:
@@ -147,7 +147,7 @@ def run_aggregate(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.prometheus:
-            from .prometheus_source import PrometheusSource
+            from wattfleet.aggregator.ingest.prometheus import PrometheusSource
             source = PrometheusSource(args.prometheus, page_hours=args.page_hours, retries=args.retries)
             result = ingest(con, cfg, source, args.start, args.end, lookback_hours=args.lookback_hours,
                             progress=not args.no_progress)
@@ -165,8 +165,8 @@ def run_aggregate(args: argparse.Namespace) -> int:
 
 
 def _run_embedded(args: argparse.Namespace, con, cfg) -> int:
-    from .embedded_source import EmbeddedScraper, EmbeddedSource, split_targets
-    from .ingest import ingest
+    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
+    from wattfleet.aggregator.ingest.run import ingest
 
     scraper = EmbeddedScraper(con, split_targets(args.embedded_targets))
     source = EmbeddedSource(con)
@@ -192,8 +192,8 @@ def _run_embedded(args: argparse.Namespace, con, cfg) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import ReportError, write_report
-    from .store import StoreError
+    from wattfleet.aggregator.outputs.report import ReportError, write_report
+    from wattfleet.aggregator.store.database import StoreError
     cfg = _load_config(args.config) if args.config else None
     if args.config and cfg is None:
         return 2
@@ -211,8 +211,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from wattfleet.exporter.server import parse_listen_address, wait_for_stop_signal
-    from .serve import AggregatorServer
+    from wattfleet.core.http import parse_listen_address
+    from wattfleet.core.signals import wait_for_stop_signal
+    from wattfleet.aggregator.outputs.serve import AggregatorServer
     cfg = _load_config(args.config)
     if cfg is None:
         return 2

@@ -45,9 +45,9 @@ from bench_exporter_common import (  # noqa: E402
 )
 from promserver import PROMTOOL, PrometheusServer, have_prometheus  # noqa: E402
 
-from wattfleet.exporter import catalog  # noqa: E402
-from wattfleet.exporter.fake_nvml import FakeGpu, FakeNvml  # noqa: E402
-from wattfleet.exporter.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap  # noqa: E402
+from wattfleet.core import catalog  # noqa: E402
+from wattfleet.sim.fake_nvml import FakeGpu, FakeNvml  # noqa: E402
+from wattfleet.sim.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap  # noqa: E402
 from wattfleet.exporter.sampler import Sampler  # noqa: E402
 from wattfleet.exporter.sensors.nvml import NvmlSensor  # noqa: E402
 from wattfleet.exporter.sensors.rapl import RaplSensor  # noqa: E402

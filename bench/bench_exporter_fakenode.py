@@ -16,13 +16,14 @@ import argparse
 import sys
 
 from wattfleet import __version__
-from wattfleet.exporter.fake_nvml import FakeNvml
+from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.exporter.server import MetricsServer, wait_for_stop_signal
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.signals import wait_for_stop_signal
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ from bench_exporter_common import (  # noqa: E402
     stop_process, wait_http, write_results,
 )
 
-from wattfleet.exporter.fake_powercap import FakePowercap  # noqa: E402
+from wattfleet.sim.fake_powercap import FakePowercap  # noqa: E402
 
 NAME = "bench_exporter_scrape"
 CPU_TARGET_PERCENT = 1.0

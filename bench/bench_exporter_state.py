@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from wattfleet.exporter.fake_nvml import FakeNvml
-from wattfleet.exporter.fake_powercap import FakePowercap
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor

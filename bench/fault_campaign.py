@@ -64,12 +64,12 @@ def iso(dt: datetime) -> str:
 
 
 def open_db(path: Path) -> Any:
-    from wattfleet.aggregator.store import open_store
+    from wattfleet.aggregator.store.database import open_store
     return open_store(path)
 
 
 def db_totals(path: Path) -> dict[str, float]:
-    from wattfleet.aggregator.ingest import totals
+    from wattfleet.aggregator.ingest.run import totals
     con = open_db(path)
     try:
         return totals(con)
@@ -90,9 +90,9 @@ def per_node(path: Path) -> dict[str, dict[str, float]]:
 
 
 def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
-    from wattfleet.aggregator.facility import load_facility
-    from wattfleet.aggregator.ingest import ingest
-    from wattfleet.aggregator.prometheus_source import PrometheusSource
+    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.ingest.run import ingest
+    from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
                               backoff_seconds=kw.pop("backoff_seconds", 1.0))
     con = open_db(db)
@@ -126,7 +126,7 @@ def same_totals(a: dict[str, float], b: dict[str, float]) -> bool:
 # --- exporter-side faults --------------------------------------------------------------------------
 def fleet_run(work: Path, name: str, specs: list[str]) -> dict[str, Any]:
     """Backfill one run, load it into both stores; returns the run's servers and ground truth."""
-    from wattfleet.exporter.simulator import Fault, FleetConfig, write_backfill
+    from wattfleet.sim.simulator import Fault, FleetConfig, write_backfill
     om = work / f"{name}.om"
     cfg = FleetConfig(nodes=NODES, gpus_per_node=GPUS, seed=11, faults=[Fault.parse(s) for s in specs])
     end = (START + timedelta(hours=HOURS)).replace(tzinfo=timezone.utc).timestamp()
@@ -143,7 +143,7 @@ def fleet_run(work: Path, name: str, specs: list[str]) -> dict[str, Any]:
 
 def health(prom: Any, end: float) -> dict[str, Any]:
     """What the exporters reported about themselves, and what Prometheus saw of the counters."""
-    from wattfleet.exporter import catalog
+    from wattfleet.core import catalog
     q = prom.query
     span = f"{HOURS * 3600 + 600}s"
     out: dict[str, Any] = {}
@@ -225,7 +225,7 @@ def prometheus_restart(prom: Any, config: Path, work: Path, baseline: dict[str, 
     time.sleep(0.5)
     # A longer outage: the run stops with an error before writing anything partial, the next run resumes.
     db2 = work / "prom-outage.duckdb"
-    from wattfleet.aggregator.telemetry import TelemetrySourceError
+    from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 
     def outage(hour: datetime) -> None:
         if hour == START + timedelta(hours=2):
@@ -262,16 +262,16 @@ class _KillInsideWindow:
         return getattr(self._con, name)
 
     def execute(self, sql: str, params: Any = None) -> Any:
-        from wattfleet.aggregator.store import sql_text
+        from wattfleet.aggregator.store.database import sql_text
         if sql == sql_text("ingest_insert_energy.sql") and params["hour"] == self._hour:
             os.kill(os.getpid(), signal.SIGKILL)   # the DELETEs of this window are done, its INSERT is not
         return self._con.execute(sql, params)
 
 
 def child_killed(args: argparse.Namespace) -> int:
-    from wattfleet.aggregator.facility import load_facility
-    from wattfleet.aggregator.ingest import ingest
-    from wattfleet.aggregator.prometheus_source import PrometheusSource
+    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.ingest.run import ingest
+    from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     con = _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3))
     ingest(con, load_facility(args.config), PrometheusSource(args.url), RANGE[0], RANGE[1], lookback_hours=3,
            now=RANGE[1] + timedelta(hours=1))

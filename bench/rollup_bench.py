@@ -41,7 +41,7 @@ def peak_rss_mb() -> float:
 
 
 def build(db: Path, gpus: int, hours: int) -> dict[str, float]:
-    from wattfleet.aggregator.store import open_store
+    from wattfleet.aggregator.store.database import open_store
     con = open_store(db)
     t = time.perf_counter()
     con.execute((BENCH_DIR / "rollup_bench_facts.sql").read_text(), {"gpus": gpus, "hours": hours})
@@ -52,7 +52,7 @@ def build(db: Path, gpus: int, hours: int) -> dict[str, float]:
 
 
 def run_duckdb(db: Path) -> dict[str, float]:
-    from wattfleet.aggregator.store import open_store, rebuild_rollups
+    from wattfleet.aggregator.store.database import open_store, rebuild_rollups
     con = open_store(db)
     t = time.perf_counter()
     rebuild_rollups(con, MONTH_START.date())

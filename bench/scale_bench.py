@@ -50,11 +50,11 @@ MONTH = "2022-07"
 # --- child: one ingest + report -------------------------------------------------------------
 def child_ingest(args: argparse.Namespace) -> int:
     """Ingest [from, to) from one store into a fresh DuckDB, time each stage, then the monthly report."""
-    from wattfleet.aggregator import ingest as ing
-    from wattfleet.aggregator.facility import load_facility
-    from wattfleet.aggregator.prometheus_source import PrometheusSource
-    from wattfleet.aggregator.report import write_report
-    from wattfleet.aggregator.store import open_store
+    from wattfleet.aggregator.ingest import run as ing
+    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+    from wattfleet.aggregator.outputs.report import write_report
+    from wattfleet.aggregator.store.database import open_store
 
     clock = {"fetch": 0.0, "write": 0.0, "rollup": 0.0}
 

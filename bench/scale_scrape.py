@@ -26,8 +26,8 @@ from scale_common import BENCH_DIR, ROOT, PrometheusServer
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wattfleet.exporter import catalog
-    from wattfleet.exporter.simulator import Fleet, FleetConfig
+    from wattfleet.core import catalog
+    from wattfleet.sim.simulator import Fleet, FleetConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=300)

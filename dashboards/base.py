@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from .panels import Layout
-from .variables import templating
+from wattfleet.dashboards.panels import Layout
+from wattfleet.dashboards.variables import templating
 
 TAG = "wattfleet"
 # Grafana 9+ JSON model; our panels already use its fieldConfig layout, so no migration is needed.

@@ -14,8 +14,8 @@ import yaml
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
-from . import fleet, inference, node, provisioning, sustainability
-from .rules import RuleConfig, alerting_rules, recording_rules
+from wattfleet.dashboards import fleet, inference, node, provisioning, sustainability
+from wattfleet.dashboards.rules import RuleConfig, alerting_rules, recording_rules
 
 BUILDERS: dict[str, Callable[[], g.Dashboard]] = {
     "wattfleet-fleet": fleet.build,

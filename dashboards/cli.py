@@ -7,9 +7,9 @@ import re
 import sys
 from pathlib import Path
 
-from .build import dashboards, render, write, write_chart
-from .rules import RuleConfig, alerting_rules, recording_rule_names, recording_rules
-from .validate import check_dashboard, dashboard_exprs, rule_exprs, unknown_metrics
+from wattfleet.dashboards.build import dashboards, render, write, write_chart
+from wattfleet.dashboards.rules import RuleConfig, alerting_rules, recording_rule_names, recording_rules
+from wattfleet.dashboards.validate import check_dashboard, dashboard_exprs, rule_exprs, unknown_metrics
 
 # Prometheus' duration syntax (units largest first, each at most once), e.g. 1h30m, 90s, 2d.
 DURATION = re.compile(r"(?=.)((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from . import promql as q
-from . import rules as r
-from .base import dashboard
-from .panels import GRAMS, JOULE, PERCENT_UNIT, REQUESTS_PER_SECOND, SHORT, TOKENS_PER_SECOND, WATT, Layout, Query
+from wattfleet.dashboards import promql as q
+from wattfleet.dashboards import rules as r
+from wattfleet.dashboards.base import dashboard
+from wattfleet.dashboards.panels import GRAMS, JOULE, PERCENT_UNIT, REQUESTS_PER_SECOND, SHORT, TOKENS_PER_SECOND, WATT, Layout, Query
 
 UID = "wattfleet-inference"
 ENGINE = ("engine", "model")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from . import promql as q
-from .base import dashboard
-from .panels import BYTES, CELSIUS, HERTZ, KWH, PERCENT_UNIT, SECONDS, SHORT, WATT, Layout, Query
+from wattfleet.dashboards import promql as q
+from wattfleet.dashboards.base import dashboard
+from wattfleet.dashboards.panels import BYTES, CELSIUS, HERTZ, KWH, PERCENT_UNIT, SECONDS, SHORT, WATT, Layout, Query
 
 UID = "wattfleet-node"
 GPU_LEGEND = "{{node}} GPU {{gpu}}"

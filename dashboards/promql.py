@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from wattfleet.exporter import catalog
-from wattfleet.exporter.catalog import Metric
+from wattfleet.core import catalog
+from wattfleet.core.catalog import Metric
 
 # Dashboard template variables, as the label they filter and Grafana's syntax.
 VAR_CLUSTER, VAR_SITE, VAR_NODE, VAR_GPU = "$cluster", "$site", "$node", "$gpu"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from . import promql as q
+from wattfleet.dashboards import promql as q
 
 NODE = ("cluster", "site", "node")
 GPU = NODE + ("gpu", "uuid", "model")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from . import promql as q
-from . import rules as r
-from .base import dashboard
-from .panels import KILOGRAMS, KWH, LITRES, NONE, PERCENT_UNIT, SECONDS, Layout, Query
+from wattfleet.dashboards import promql as q
+from wattfleet.dashboards import rules as r
+from wattfleet.dashboards.base import dashboard
+from wattfleet.dashboards.panels import KILOGRAMS, KWH, LITRES, NONE, PERCENT_UNIT, SECONDS, Layout, Query
 
 UID = "wattfleet-sustainability"
 # Scope label values the aggregator publishes on ROLLUP_EMISSIONS, with display titles.

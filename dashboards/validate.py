@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from .panels import DATASOURCE, GRID_WIDTH
-from .promql import metric_names
+from wattfleet.dashboards.panels import DATASOURCE, GRID_WIDTH
+from wattfleet.dashboards.promql import metric_names
 
 # Top-level keys of Grafana's documented dashboard JSON model
 # (https://grafana.com/docs/grafana/latest/dashboards/build-dashboards/view-dashboard-json-model/),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from wattfleet.exporter import catalog
+from wattfleet.core import catalog
 
-from . import promql as q
-from .panels import DATASOURCE
-from .provisioning import DATASOURCE_NAME
+from wattfleet.dashboards import promql as q
+from wattfleet.dashboards.panels import DATASOURCE
+from wattfleet.dashboards.provisioning import DATASOURCE_NAME
 
 ALL = ".*"
 

@@ -15,14 +15,15 @@ from types import ModuleType
 
 from wattfleet import __version__
 
-from .sampler import Sampler
-from .sensors.base import Sensor, SensorUnavailable
-from .sensors.host import CpuPowerModel, HostSensor
-from .sensors.nvml import NvmlSensor
-from .sensors.rapl import RaplSensor
-from .server import MetricsServer, wait_for_stop_signal
-from .state import StateFile
-from .webconfig import WebConfigError, load_web_config
+from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
+from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
+from wattfleet.exporter.sensors.nvml import NvmlSensor
+from wattfleet.exporter.sensors.rapl import RaplSensor
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.exporter.state import StateFile
+from wattfleet.core.webconfig import WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def build_sampler(args: argparse.Namespace, nvml: ModuleType | None = None) -> S
     sampler = Sampler(sensors, {"node": args.node, "cluster": args.cluster, "site": args.site},
                       interval=args.interval, absent=absent, version=__version__, state=state)
     if "inference" not in set(args.disable_collector):
-        from .inference.attach import attach_inference, config_path  # optional component
+        from wattfleet.exporter.inference.attach import attach_inference, config_path  # optional component
 
         path = config_path(args.inference_config)  # named, or discovered (WATTFLEET_INFERENCE_CONFIG, /etc/wattfleet)
         if path is not None:
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     except WebConfigError as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
-    from .inference.config import InferenceConfigError
+    from wattfleet.exporter.inference.config import InferenceConfigError
 
     try:
         sampler = build_sampler(args)

@@ -7,47 +7,21 @@ advance at the sampling period, not the scrape period.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import platform
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
 from prometheus_client.core import Metric as PromMetric
-from prometheus_client.exposition import generate_latest
 
-from . import catalog
-from .sensors.base import Sample, Sensor, SensorResult
-from .state import StateFile
+from wattfleet.core import catalog
+from wattfleet.core.exposition import Snapshot, render_families
+from wattfleet.exporter.sensors.base import Sample, Sensor, SensorResult
+from wattfleet.exporter.state import StateFile
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Snapshot:
-    """One rendered exposition and when it was taken."""
-
-    body: bytes
-    wall_time: float
-    _gzipped: bytes | None = field(default=None, repr=False)
-
-    def gzipped(self) -> bytes:
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=1)
-        return self._gzipped
-
-
-class _Families:
-    """Adapter giving ``generate_latest`` a registry-like ``collect()``."""
-
-    def __init__(self, families: list[PromMetric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[PromMetric]:
-        return self._families
 
 
 class Sampler:
@@ -133,7 +107,7 @@ class Sampler:
         samples.append(Sample(catalog.LAST_SAMPLE.name, {}, self.wall()))
         samples.append(Sample(catalog.BUILD_INFO.name, {"version": self.version,
                                                          "python_version": platform.python_version()}, 1))
-        return generate_latest(_Families(self._families(samples)))  # type: ignore[arg-type]
+        return render_families(self._families(samples))
 
     def _families(self, samples: list[Sample]) -> list[PromMetric]:
         by_name: dict[str, list[Sample]] = defaultdict(list)

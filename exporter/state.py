@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Union
 
-from .counters import EnergyCounter, PowerIntegrator
+from wattfleet.exporter.counters import EnergyCounter, PowerIntegrator
 
 log = logging.getLogger(__name__)
 

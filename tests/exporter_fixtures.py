@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from wattfleet.exporter.fake_nvml import FakeNvml
-from wattfleet.exporter.fake_powercap import FakePowercap
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.exporter.server import MetricsServer
-from wattfleet.exporter.webconfig import WebConfig
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.webconfig import WebConfig
 
 
 @dataclass

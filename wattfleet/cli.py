@@ -13,14 +13,14 @@ import logging
 import sys
 from typing import Sequence
 
-from . import __version__
+from wattfleet import __version__
 
 # Component CLI modules, in the order their subcommands appear in --help.
 COMPONENT_CLIS = (
     "wattfleet.exporter.cli",
-    "wattfleet.exporter.simulator",
+    "wattfleet.sim.simulator",
     "wattfleet.aggregator.cli",
-    "wattfleet.aggregator.planning_cli",
+    "wattfleet.aggregator.planning.cli",
     "wattfleet.dashboards.cli",
     "wattfleet.demo",
 )

@@ -91,13 +91,13 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
              days: float | None, progress: bool = True) -> int:
     from tqdm import tqdm
 
-    from wattfleet.aggregator.embedded_source import EmbeddedScraper, EmbeddedSource
-    from wattfleet.aggregator.facility import load_facility
-    from wattfleet.aggregator.ingest import ingest, totals
-    from wattfleet.aggregator.report import write_report
-    from wattfleet.aggregator.store import open_store
+    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
+    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.ingest.run import ingest, totals
+    from wattfleet.aggregator.outputs.report import write_report
+    from wattfleet.aggregator.store.database import open_store
     from wattfleet.dashboards import build as dashboards_build
-    from wattfleet.exporter.simulator import Fleet, FleetConfig
+    from wattfleet.sim.simulator import Fleet, FleetConfig
 
     out.mkdir(parents=True, exist_ok=True)
     start = _month_start(month)

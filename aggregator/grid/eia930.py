@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .errors import GridDataError, csv_number, open_csv, read_header
-from .model import IntensityRow
-from .timeutil import parse_utc
+from wattfleet.aggregator.grid.errors import GridDataError, csv_number, open_csv, read_header
+from wattfleet.aggregator.grid.model import IntensityRow
+from wattfleet.aggregator.grid.timeutil import parse_utc
 
 FUEL_COLUMNS = ("WND", "SUN", "WAT", "OIL", "NG", "COL", "NUC", "OTH")
 CARBON_FREE_FUELS = ("WND", "SUN", "WAT", "NUC")

@@ -36,11 +36,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import GridDataError, csv_number, open_csv, read_header
-from .hourly import group_by_hour, mean
-from .httpjson import JsonHttp, build_url
-from .model import IntensityRow
-from .timeutil import HOUR, ceil_hour, floor_hour, iso_z, parse_utc, require_aware
+from wattfleet.aggregator.grid.errors import GridDataError, csv_number, open_csv, read_header
+from wattfleet.aggregator.grid.hourly import group_by_hour, mean
+from wattfleet.aggregator.grid.httpjson import JsonHttp, build_url
+from wattfleet.aggregator.grid.model import IntensityRow
+from wattfleet.aggregator.grid.timeutil import HOUR, ceil_hour, floor_hour, iso_z, parse_utc, require_aware
 
 DEFAULT_BASE_URL = "https://api.electricitymaps.com"
 TOKEN_ENV = "ELECTRICITYMAPS_TOKEN"

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from .errors import GridDataError
-from .model import IntensityRow, Signal
-from .static import AnnualFactor, annual_factor
-from .timeutil import HOUR, ceil_hour, floor_hour, hours, require_aware
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.model import IntensityRow, Signal
+from wattfleet.aggregator.grid.static import AnnualFactor, annual_factor
+from wattfleet.aggregator.grid.timeutil import HOUR, ceil_hour, floor_hour, hours, require_aware
 
 DEFAULT_CHAIN: tuple[str, ...] = ("previous_day_same_hour",)
 DEFAULT_LINEAR_MAX_GAP_HOURS = 24

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypeVar
 
-from .timeutil import floor_hour
+from wattfleet.aggregator.grid.timeutil import floor_hour
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GridDataError
+from wattfleet.aggregator.grid.errors import GridDataError
 
 USER_AGENT = "wattfleet-grid/0.1"
 

@@ -30,16 +30,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .eia930 import read_eia930
-from .electricitymaps import ElectricityMapsClient, load_electricitymaps_csv
-from .errors import GridDataError
-from .gaps import GapReport, fill_gaps, parse_chain
-from .httpjson import JsonHttp
-from .model import IntensityRow, Signal
-from .static import load_static_table, make_table, static_rows
-from .timeutil import ceil_hour, floor_hour, require_aware
-from .ukcarbon import UkCarbonClient
-from .watttime import SIGNALS, WattTimeClient
+from wattfleet.aggregator.grid.eia930 import read_eia930
+from wattfleet.aggregator.grid.electricitymaps import ElectricityMapsClient, load_electricitymaps_csv
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.gaps import GapReport, fill_gaps, parse_chain
+from wattfleet.aggregator.grid.httpjson import JsonHttp
+from wattfleet.aggregator.grid.model import IntensityRow, Signal
+from wattfleet.aggregator.grid.static import load_static_table, make_table, static_rows
+from wattfleet.aggregator.grid.timeutil import ceil_hour, floor_hour, require_aware
+from wattfleet.aggregator.grid.ukcarbon import UkCarbonClient
+from wattfleet.aggregator.grid.watttime import SIGNALS, WattTimeClient
 
 SPEC = "grid spec"
 NEIGHBOUR_MARGIN = timedelta(hours=24)  # yesterday for previous_day_same_hour, next hours for linear

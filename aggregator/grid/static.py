@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import GridDataError, open_csv
-from .model import IntensityRow
-from .timeutil import ceil_hour, floor_hour, hours, require_aware
+from wattfleet.aggregator.grid.errors import GridDataError, open_csv
+from wattfleet.aggregator.grid.model import IntensityRow
+from wattfleet.aggregator.grid.timeutil import ceil_hour, floor_hour, hours, require_aware
 
 SOURCE = "static"
 

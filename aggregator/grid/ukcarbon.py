@@ -34,11 +34,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .errors import GridDataError
-from .hourly import group_by_hour, mean
-from .httpjson import JsonHttp, build_url
-from .model import IntensityRow
-from .timeutil import UTC, ceil_hour, floor_hour, parse_utc, require_aware
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.hourly import group_by_hour, mean
+from wattfleet.aggregator.grid.httpjson import JsonHttp, build_url
+from wattfleet.aggregator.grid.model import IntensityRow
+from wattfleet.aggregator.grid.timeutil import UTC, ceil_hour, floor_hour, parse_utc, require_aware
 
 DEFAULT_BASE_URL = "https://api.carbonintensity.org.uk"
 MAX_WINDOW = timedelta(days=13)

@@ -24,11 +24,11 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from .errors import GridDataError
-from .hourly import group_by_hour, mean
-from .httpjson import JsonHttp, basic_auth_header, build_url
-from .model import IntensityRow, Signal
-from .timeutil import ceil_hour, floor_hour, iso_z, parse_utc, require_aware
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.hourly import group_by_hour, mean
+from wattfleet.aggregator.grid.httpjson import JsonHttp, basic_auth_header, build_url
+from wattfleet.aggregator.grid.model import IntensityRow, Signal
+from wattfleet.aggregator.grid.timeutil import ceil_hour, floor_hour, iso_z, parse_utc, require_aware
 
 DEFAULT_BASE_URL = "https://api.watttime.org"
 USERNAME_ENVS = ("WATTTIME_USERNAME", "WATTTIME_USER")

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..sampler import Sampler
-from .config import EngineConfig, InferenceConfigError, discover_config_path, load_inference_config
-from .scraper import fetch_metrics
-from .sensor import EnergySource, InferenceSensor
+from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.inference.config import EngineConfig, InferenceConfigError, discover_config_path, load_inference_config
+from wattfleet.exporter.inference.scraper import fetch_metrics
+from wattfleet.exporter.inference.sensor import EnergySource, InferenceSensor
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ the ``method`` label rather than presented as a measurement.
 
 from __future__ import annotations
 
-from .. import catalog
+from wattfleet.core import catalog
 
 
 def split_by_phase_time(joules: float, seconds: float, busy_seconds: dict[str, float]) -> dict[str, float]:

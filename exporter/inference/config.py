@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from wattfleet.aggregator.yamlpos import YamlPositionError, load_with_lines
+from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
 ENGINES: tuple[str, ...] = ("vllm", "sglang", "tgi")
 DEFAULT_TIMEOUT_SECONDS = 0.5

@@ -42,7 +42,7 @@ from typing import Callable, Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from .. import catalog
+from wattfleet.core import catalog
 
 UNKNOWN_MODEL = "unknown"
 

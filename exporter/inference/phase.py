@@ -22,7 +22,7 @@ engine's own /metrics page with ``method="marked"``, and the wattfleet
 exporter scraping that page re-exports them with the engine's labels.
 
 The NVML module is injected (the real ``pynvml`` or
-:class:`~wattfleet.exporter.fake_nvml.FakeNvml`).
+:class:`~wattfleet.sim.fake_nvml.FakeNvml`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily
 
-from .. import catalog
-from ..counters import EnergyCounter
+from wattfleet.core import catalog
+from wattfleet.exporter.counters import EnergyCounter
 
 MARKABLE = catalog.PHASES
 ALL_PHASES = catalog.PHASES + (catalog.PHASE_IDLE,)
@@ -52,7 +52,7 @@ class PhaseTracker:
     def __init__(self, nvml: ModuleType | Any | None = None, gpus: Sequence[int] | None = None,
                  model: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if nvml is None:
-            from ..sensors.nvml import load_nvml
+            from wattfleet.exporter.sensors.nvml import load_nvml
 
             nvml = load_nvml()
         self.nvml = nvml

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlparse
 
-from .config import EngineConfig
-from .parsers import PARSERS, UNKNOWN_MODEL, EngineReading, ParseError
+from wattfleet.exporter.inference.config import EngineConfig
+from wattfleet.exporter.inference.parsers import PARSERS, UNKNOWN_MODEL, EngineReading, ParseError
 
 log = logging.getLogger(__name__)
 

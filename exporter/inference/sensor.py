@@ -32,13 +32,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import catalog
-from ..counters import MonotonicCounter
-from ..sensors.base import SensorResult
-from .attribution import split_by_phase_time
-from .config import EngineConfig
-from .parsers import BUSY, MARKED_ENERGY, PHASE_TIME_ENGINES, REQUEST_SECONDS, REQUESTS, TOKENS, CounterKey, EngineReading, ModelReading
-from .scraper import EngineScraper, ScrapeOutcome, fetch_metrics
+from wattfleet.core import catalog
+from wattfleet.exporter.counters import MonotonicCounter
+from wattfleet.exporter.sensors.base import SensorResult
+from wattfleet.exporter.inference.attribution import split_by_phase_time
+from wattfleet.exporter.inference.config import EngineConfig
+from wattfleet.exporter.inference.parsers import BUSY, MARKED_ENERGY, PHASE_TIME_ENGINES, REQUEST_SECONDS, REQUESTS, TOKENS, CounterKey, EngineReading, ModelReading
+from wattfleet.exporter.inference.scraper import EngineScraper, ScrapeOutcome, fetch_metrics
 
 log = logging.getLogger(__name__)
 

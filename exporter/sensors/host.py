@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import psutil
 
-from .. import catalog
-from ..counters import PowerIntegrator
-from .base import SensorResult
+from wattfleet.core import catalog
+from wattfleet.exporter.counters import PowerIntegrator
+from wattfleet.exporter.sensors.base import SensorResult
 
 
 @dataclass(frozen=True)

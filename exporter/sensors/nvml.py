@@ -8,7 +8,7 @@ retried later; the other GPUs keep reporting. A driver reload restarts the
 hardware counter at 0, which :class:`EnergyCounter` counts as a reset.
 
 The NVML module is injected so that tests and the fleet simulator can drive
-the same code with :mod:`wattfleet.exporter.fake_nvml`.
+the same code with :mod:`wattfleet.sim.fake_nvml`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .. import catalog
-from ..counters import EnergyCounter, PowerIntegrator
-from .base import SensorResult, SensorUnavailable
+from wattfleet.core import catalog
+from wattfleet.exporter.counters import EnergyCounter, PowerIntegrator
+from wattfleet.exporter.sensors.base import SensorResult, SensorUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import catalog
-from ..counters import EnergyCounter
-from .base import SensorResult, SensorUnavailable
+from wattfleet.core import catalog
+from wattfleet.exporter.counters import EnergyCounter
+from wattfleet.exporter.sensors.base import SensorResult, SensorUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,256 @@
+"""The aggregator's inference step: requests, attribution methods and the token fit, per window.
+
+Runs after ``ingest`` has written a Prometheus window (its hourly energy and
+per-phase tokens). It adds what the hourly windows do not carry:
+
+* requests per engine, model and hour, and the ``method`` label(s) of each
+  engine's measured phase energy, into ``stg_inference_engine_hourly``;
+* for engines that only count tokens (vLLM, SGLang: no phase energy series),
+  the NNLS token fit of :mod:`.phase_estimator` over the whole window: one
+  summary row per engine (estimate and quality, or why it declined) in
+  ``inference_token_fit``, and the hourly per-phase split of the engine's
+  measured GPU energy in ``stg_inference_hourly`` under the source
+  ``<source>/token_fit`` with **tokens 0**: tokens are staged once, by the
+  window, from the tokens counter. Engines with measured phase energy
+  (phase_time, marked) are never fitted, so nothing is counted twice.
+
+One transaction replaces the window's rows of all three tables and marks its
+months dirty, so re-running a range gives the same rows and a crash leaves
+the previous ones. :func:`engine_report_table` turns the month's sums into
+the report's per-engine columns with :class:`~wattfleet.aggregator.inference.derived.PhaseFigures`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import duckdb
+
+from wattfleet.core import catalog
+from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures
+
+from wattfleet.aggregator.inference.phase_estimator import (ENGINE_KEY, Declined, EstimatorLimits, TokenFit, fit_summary, interval_queries,
+                              token_fit)
+from wattfleet.aggregator.ingest.prometheus import inference_engine_queries
+from wattfleet.aggregator.store.database import sql_text
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+DEFAULT_CONTEXT_HOURS = 24  # the fit reads at least this much history (see run_inference_step)
+DEFAULT_STEP_SECONDS = 120.0  # several samples per step at 15-60 s scrapes; divides an hour
+FIT_SOURCE_SUFFIX = "/token_fit"
+
+
+class RangeQuerySource(Protocol):
+    """What this step needs from a telemetry source (PrometheusSource has both)."""
+
+    name: str
+    page_hours: int
+
+    def query_range(self, expr: str, first_end: datetime, last_end: datetime) -> list[dict[str, Any]]: ...
+
+    def query_range_step(self, expr: str, start: datetime, end: datetime, step_seconds: float
+                         ) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class InferenceFitResult:
+    engine_rows: int = 0
+    fit_rows: int = 0
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def supports(source: object) -> bool:
+    """Only PromQL sources can be asked for arbitrary steps; the embedded store is left alone."""
+    return callable(getattr(source, "query_range_step", None)) and callable(getattr(source, "query_range", None))
+
+
+def _naive(ts: float) -> datetime:
+    return datetime.fromtimestamp(round(float(ts)), tz=timezone.utc).replace(tzinfo=None)
+
+
+def _engine_hourly(source: RangeQuerySource, start: datetime, end: datetime
+                   ) -> dict[tuple[Any, ...], list[Any]]:
+    """(hour, node, cluster, site, engine, model) -> [methods set, requests], page by page."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    queries = inference_engine_queries()
+    page = start
+    while page < end:
+        page_end = min(end, page + source.page_hours * HOUR)
+        for name, expr in queries.items():
+            for series in source.query_range(expr, page + HOUR, page_end):
+                m = series["metric"]
+                for ts, value in series["values"]:
+                    key = (_naive(ts) - HOUR, m.get("node", ""), m.get("cluster", ""), m.get("site", ""),
+                           m.get("engine", ""), m.get("model", ""))
+                    slot = out.setdefault(key, [set(), 0.0])
+                    v = float(value)
+                    v = v if v == v else 0.0
+                    if name == "requests":
+                        slot[1] += max(v, 0.0)
+                    elif m.get("method") and m["method"] != catalog.PHASE_METHOD_TOKEN_FIT:
+                        slot[0].add(m["method"])
+        page = page_end
+    return out
+
+
+def _unfittable(answers: dict[str, list[dict[str, Any]]], summaries: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """Declined rows for engines that count tokens but could not even be paired into intervals.
+
+    No GPU energy joined (no ``inference_engine_gpu`` mapping, or its GPUs'
+    energy missing) or one phase's token counter absent: without this row the
+    engine would silently have no phase energy and no reason in the report.
+    """
+    q = interval_queries()
+
+    def keys(expr: str) -> set[tuple[str, ...]]:
+        return {tuple(s["metric"].get(label, "") for label in ENGINE_KEY)
+                for s in answers.get(expr, []) if s.get("values")}
+
+    done = {tuple(s[label] for label in ENGINE_KEY) for s in summaries}
+    energy = keys(q["energy"])
+    out = []
+    for key in sorted(keys(q["tokens"]) - done - keys(q["measured"])):
+        reason = ("no GPU energy for the engine: is its GPU mapping (inference_engine_gpu) exported?"
+                  if key not in energy else "a phase's token counter is missing: prefill and decode are both needed")
+        out.append(fit_summary(key, Declined(reason, 0)))
+    return out
+
+
+def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource, start: datetime,
+                       end: datetime, *, step_seconds: float = DEFAULT_STEP_SECONDS,
+                       limits: EstimatorLimits = EstimatorLimits(), context_hours: int = DEFAULT_CONTEXT_HOURS,
+                       now: datetime | None = None) -> InferenceFitResult:
+    """Stage requests/methods and the token fit for whole hours [start, end) (naive UTC) of ``source``.
+
+    The fit reads at least ``context_hours`` before ``end`` (more when the
+    range is longer): an hourly run re-reads only a few hours, too few for a
+    stable estimate, and must not replace a good split with a declined one
+    for want of data. Only the hours [start, end) are written.
+    """
+    if step_seconds <= 0 or 3600 % step_seconds:
+        raise ValueError(f"token fit step must divide an hour, got {step_seconds} s")
+    result = InferenceFitResult()
+    if end <= start:
+        return result
+    engines = _engine_hourly(source, start, end)
+    fit_start = min(start, end - context_hours * HOUR)
+    answers: dict[str, list[dict[str, Any]]] = {}
+
+    def query(expr: str) -> list[dict[str, Any]]:
+        answers[expr] = source.query_range_step(expr, fit_start, end, step_seconds)
+        return answers[expr]
+
+    fit: TokenFit = token_fit(query, limits)
+    fit.summaries.extend(_unfittable(answers, fit.summaries))
+    fit_source = source.name + FIT_SOURCE_SUFFIX
+    fit_rows = []
+    for r in fit.hourly:
+        hour = _naive(r["hour_start"])
+        if not start <= hour < end:
+            continue
+        fit_rows.append((hour, r["node"], r["cluster"], r["site"], r["engine"], r["model"], r["phase"],
+                         r["energy_joules"], 0.0, fit_source))
+        key = (hour, r["node"], r["cluster"], r["site"], r["engine"], r["model"])
+        engines.setdefault(key, [set(), 0.0])[0].add(catalog.PHASE_METHOD_TOKEN_FIT)
+    fitted_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    summary_rows = [(source.name, fit_start, end, s["node"], s["cluster"], s["site"], s["engine"], s["model"],
+                     s["status"], s["reason"], s["idle_watts"], s["joules_per_prefill_token"],
+                     s["joules_per_decode_token"], s["n_intervals"], s["r_squared"], s["residual_rms_joules"],
+                     s["condition_number"], float(step_seconds), fitted_at) for s in fit.summaries]
+    engine_rows = [(*k, ",".join(sorted(v[0])) or None, v[1], source.name) for k, v in sorted(engines.items())]
+    window = {"source": source.name, "start": start, "end": end}
+    fit_window = {"source": source.name, "start": fit_start, "end": end}
+    con.begin()
+    try:
+        con.execute(sql_text("inference_fit_delete_engine_hourly.sql"), window)
+        con.execute(sql_text("inference_fit_delete_phase_energy.sql"),
+                    {"fit_source": fit_source, "start": start, "end": end})
+        con.execute(sql_text("inference_fit_delete_summaries.sql"), fit_window)
+        for name, rows in (("inference_fit_insert_engine_hourly.sql", engine_rows),
+                           ("inference_fit_insert_phase_energy.sql", fit_rows),
+                           ("inference_fit_insert_summary.sql", summary_rows)):
+            if rows:
+                con.executemany(sql_text(name), rows)
+        m = date(start.year, start.month, 1)
+        while datetime(m.year, m.month, 1) < end:
+            con.execute(sql_text("inference_fit_mark_dirty.sql"), {"month": m})
+            m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    for s in fit.summaries:
+        name = "/".join(str(s[k]) for k in ENGINE_KEY)
+        if s["status"] == "fitted":
+            log.info("token fit %s: %.4g J/prefill token, %.4g J/decode token, idle %.4g W, R2 %.4f (%d intervals)",
+                     name, s["joules_per_prefill_token"], s["joules_per_decode_token"], s["idle_watts"],
+                     s["r_squared"], s["n_intervals"])
+        else:
+            log.warning("token fit %s declined: %s", name, s["reason"])
+    result.engine_rows, result.fit_rows, result.summaries = len(engine_rows), len(fit_rows), fit.summaries
+    return result
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+ENGINE_REPORT_COLUMNS = ("engine", "model", "method", "joules_per_prefill_token", "joules_per_decode_token",
+                         "joules_per_request", "tokens_per_joule", "grams_co2e_per_1k_tokens", "requests",
+                         "hours_without_phase_energy", "fit_status", "fit_r_squared", "fit_intervals", "fit_reason")
+_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT",
+          "VARCHAR", "DOUBLE", "BIGINT", "VARCHAR")
+
+
+def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
+                        ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Report rows per engine and model from ``inference_engine_inputs`` (sql/report.sql).
+
+    The figures are :class:`PhaseFigures`' (the same definitions as the
+    exporter's derived series): per-token by phase from IT energy, per request
+    and tokens per joule with all the engine's energy (idle included), and
+    gCO2e per 1k tokens from the hourly location-based Scope 2 of that energy.
+    They cover only engine-hours with attributed phase energy (the inputs
+    say how many hours had none); an engine with none at all (its fit
+    declined) gets no figures rather than a misleading 0 J/token.
+    """
+    out = []
+    for row in rows:
+        r = dict(zip(cols, row))
+        fig = PhaseFigures((r["prefill_kwh"] or 0.0) * JOULES_PER_KWH, (r["decode_kwh"] or 0.0) * JOULES_PER_KWH,
+                           (r["idle_kwh"] or 0.0) * JOULES_PER_KWH, r["prefill_tokens"] or 0.0,
+                           r["decode_tokens"] or 0.0, r["attributed_requests"] or 0.0)
+        figures = fig.as_row(grams=r["scope2_location_g"] or 0.0)
+        values = [figures[c] for c in ENGINE_REPORT_COLUMNS[3:8]] if fig.total_joules > 0 else [None] * 5
+        out.append((r["engine"], r["model"], r["methods"] or "-", *values, r["requests"],
+                    r["hours_without_phase_energy"], r["fit_status"], r["fit_r_squared"], r["fit_intervals"],
+                    r["fit_reason"]))
+    return list(ENGINE_REPORT_COLUMNS), out
+
+
+def copy_table(con: duckdb.DuckDBPyConnection, table: str, out: Path, name: str) -> list[Path]:
+    """``table`` as ``out/name.csv`` and ``out/name.parquet``, the formats every report table ships in."""
+    paths = []
+    for fmt, ext in (("CSV, HEADER", "csv"), ("PARQUET", "parquet")):
+        path = out / f"{name}.{ext}"
+        con.execute(f"COPY {table} TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
+        paths.append(path)
+    return paths
+
+
+def write_table(out: Path, name: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Path]:
+    """CSV and Parquet of a table computed in Python, like the SQL tables next to it."""
+    mem = duckdb.connect()
+    try:
+        types = _TYPES if tuple(cols) == ENGINE_REPORT_COLUMNS else ("VARCHAR",) * len(cols)
+        mem.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in zip(cols, types)) + ")")
+        if rows:
+            mem.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(cols))})", [list(r) for r in rows])
+        return copy_table(mem, "t", out, name)
+    finally:
+        mem.close()

@@ -1,0 +1,132 @@
+"""Embedded mode: for a small fleet without Prometheus, scrape exporters directly.
+
+Samples of the energy and inference counters are stored raw in DuckDB
+(``emb_sample``); hourly energy is computed in SQL from counter deltas
+(``sql/embedded_hourly.sql``) with reset handling, so the rest of the
+pipeline sees exactly what the Prometheus source would give it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterable
+
+import duckdb
+from prometheus_client.parser import text_string_to_metric_families
+
+from wattfleet.core import catalog
+
+from wattfleet.aggregator.store.database import naive_utc, sql_text
+from wattfleet.aggregator.ingest.telemetry import InferenceRow, Telemetry, TelemetrySourceError, energy_row_from_labels
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+# The counters embedded mode keeps: IT energy and per-phase inference figures.
+KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS)
+
+
+def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(family name, labels, value) for the kept counters in a text exposition."""
+    wanted = {m.series: m for m in KEPT}
+    # The parser is the cost of a scrape: hand it only the kept series' lines.
+    prefixes = tuple(f"{name}{sep}" for name in wanted for sep in ("{", " "))
+    text = "\n".join(line for line in text.splitlines() if line.startswith(prefixes)) + "\n"
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            metric = wanted.get(sample.name)
+            if metric is None:
+                continue
+            if metric is catalog.CPU_ENERGY and sample.labels.get("domain") not in catalog.RAPL_IT_DOMAINS:
+                continue  # core/uncore are inside package; psys overlaps: never stored, never summed
+            out.append((metric.name, dict(sample.labels), float(sample.value)))
+    return out
+
+
+@dataclass
+class EmbeddedScraper:
+    """Scrapes ``targets`` (host:port or URLs) into ``emb_sample``."""
+
+    con: duckdb.DuckDBPyConnection
+    targets: list[str]
+    timeout: float = 10.0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def url(self, target: str) -> str:
+        if target.startswith(("http://", "https://")):
+            return target if target.rstrip("/").endswith("/metrics") else target.rstrip("/") + "/metrics"
+        return f"http://{target}/metrics"
+
+    def scrape_once(self, now: datetime | None = None) -> int:
+        """One scrape of every target; a failing target is logged and skipped. Returns samples stored."""
+        ts = naive_utc(now or datetime.now(timezone.utc))
+        rows = []
+        self.errors = {}
+        for target in self.targets:
+            try:
+                with urllib.request.urlopen(self.url(target), timeout=self.timeout) as r:
+                    text = r.read().decode()
+                samples = parse_exposition(text)
+            except (OSError, ValueError) as exc:
+                self.errors[target] = str(exc)
+                log.warning("scrape of %s failed: %s", target, exc)
+                continue
+            rows += [(ts, target, name, json.dumps(labels, sort_keys=True), value) for name, labels, value in samples]
+        if rows:
+            self.con.execute(sql_text("embedded_insert.sql"),
+                             {"ts": ts, "targets": [r[1] for r in rows], "metrics": [r[2] for r in rows],
+                              "labels": [r[3] for r in rows], "values": [r[4] for r in rows]})
+        return len(rows)
+
+    def prune(self, before: datetime) -> None:
+        """Drop samples no longer needed (older than ``before``), keeping the file small."""
+        self.con.execute("DELETE FROM emb_sample WHERE ts < ?", [naive_utc(before)])
+
+
+@dataclass
+class EmbeddedSource:
+    """A :class:`~.telemetry.TelemetrySource` over the stored samples."""
+
+    con: duckdb.DuckDBPyConnection
+    name: str = "embedded"
+    page_hours: int = 24
+
+    def fetch(self, start: datetime, end: datetime) -> Telemetry:
+        try:
+            result = self.con.execute(sql_text("embedded_hourly.sql"),
+                                      {"start": naive_utc(start), "end": naive_utc(end)}).fetchall()
+        except duckdb.Error as exc:
+            raise TelemetrySourceError(f"embedded samples: {exc}") from exc
+        hours = []
+        t = naive_utc(start)
+        while t < naive_utc(end):
+            hours.append(t)
+            t += HOUR
+        energy, inference = [], {}
+        for hour, metric_name, labels_json, increase in result:
+            metric = catalog.lookup(metric_name)
+            labels = json.loads(labels_json)
+            if metric in (catalog.GPU_ENERGY, catalog.CPU_ENERGY):
+                row = energy_row_from_labels(metric, labels, hour, increase, self.name)
+                if row is not None:
+                    energy.append(row)
+            else:
+                key = (hour, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                       labels.get("engine", ""), labels.get("model", ""), labels.get("phase", ""))
+                slot = inference.setdefault(key, [0.0, 0.0])
+                if metric is catalog.INFERENCE_TOKENS:
+                    slot[1] += max(increase, 0.0)
+                else:  # one phase's energy under two attribution methods is one energy: max, as the PromQL does
+                    slot[0] = max(slot[0], increase)
+        rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
+        return Telemetry(hours, energy, rows)
+
+
+def split_targets(values: Iterable[str]) -> list[str]:
+    """``--embedded-targets a:1,b:2 --embedded-targets c:3`` -> [a:1, b:2, c:3]."""
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]

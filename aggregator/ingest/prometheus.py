@@ -1,0 +1,221 @@
+"""Hourly energy from any PromQL-compatible store (Prometheus, VictoriaMetrics, Thanos, Mimir).
+
+``increase(metric[1h])`` evaluated at whole-hour ends with ``query_range``
+and ``step=1h`` gives, at time T, the energy of the hour (T-1h, T]. One
+query per metric per page of hours; pages are a day by default so a month of
+a large fleet stays far inside Prometheus' 11,000 points-per-series limit and
+each response stays small. The PromQL is built from the metric catalog.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from wattfleet.core import catalog
+
+from wattfleet.aggregator.ingest.telemetry import (OWNER_LABELS, EnergyRow, InferenceRow, Telemetry, TelemetrySourceError,
+                        energy_row_from_labels)
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses query_range beyond this many steps
+
+
+def _by(*labels: str) -> str:
+    return ", ".join(labels)
+
+
+def energy_queries() -> dict[str, str]:
+    """PromQL per energy metric; ``max by`` so a target scraped twice (HA pair) is not counted twice."""
+    gpu_labels = catalog.CONST_LABELS + ("gpu", "model", "method") + OWNER_LABELS
+    cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
+    domains = "|".join(catalog.RAPL_IT_DOMAINS)
+    return {
+        catalog.GPU_ENERGY.name: f"max by ({_by(*gpu_labels)}) (increase({catalog.GPU_ENERGY.series}[1h]))",
+        catalog.CPU_ENERGY.name: f'max by ({_by(*cpu_labels)}) '
+                                 f'(increase({catalog.CPU_ENERGY.series}{{domain=~"{domains}"}}[1h]))',
+    }
+
+
+def inference_queries() -> dict[str, str]:
+    labels = _by(*(catalog.CONST_LABELS + ("engine", "model", "phase")))
+    return {
+        catalog.INFERENCE_PHASE_ENERGY.name:
+            f"max by ({labels}) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+        catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({catalog.INFERENCE_TOKENS.series}[1h]))",
+    }
+
+
+def inference_engine_queries() -> dict[str, str]:
+    """Hourly PromQL for what ``stg_inference_hourly`` has no column for (aggregator/inference_fit.py).
+
+    ``requests``: finished requests per engine and model. ``methods``: the
+    phase-energy series with their ``method`` label (how the exporter or the
+    serving code attributed them), so the report can name the method.
+    """
+    engine = _by(*(catalog.CONST_LABELS + ("engine", "model")))
+    return {
+        "requests": f"max by ({engine}) (increase({catalog.INFERENCE_REQUESTS.series}[1h]))",
+        "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+    }
+
+
+@dataclass
+class PrometheusSource:
+    """Reads hourly energy through ``/api/v1/query_range``.
+
+    ``retries`` with exponential backoff ride out a restarting server; after
+    that :class:`TelemetrySourceError` stops the run before the window is
+    written, so nothing partial is stored. Credentials: ``bearer_token`` or
+    ``basic_auth`` (user, password), defaulting to the environment variables
+    WATTFLEET_PROMETHEUS_TOKEN / WATTFLEET_PROMETHEUS_USER / _PASSWORD.
+    """
+
+    url: str
+    page_hours: int = 24
+    timeout: float = 60.0
+    retries: int = 3
+    backoff_seconds: float = 1.0
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    name: str = "prometheus"
+    queries_made: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        if not 1 <= self.page_hours <= MAX_POINTS_PER_SERIES:
+            raise ValueError(f"page_hours must be 1..{MAX_POINTS_PER_SERIES}")
+        self.bearer_token = self.bearer_token or os.environ.get("WATTFLEET_PROMETHEUS_TOKEN")
+        if self.basic_auth is None and os.environ.get("WATTFLEET_PROMETHEUS_USER"):
+            self.basic_auth = (os.environ["WATTFLEET_PROMETHEUS_USER"],
+                               os.environ.get("WATTFLEET_PROMETHEUS_PASSWORD", ""))
+
+    # --- HTTP ----------------------------------------------------------------
+    def _request(self, path: str, params: dict[str, Any]) -> Any:
+        body = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(f"{self.url}/api/v1/{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        if self.bearer_token:
+            req.add_header("Authorization", f"Bearer {self.bearer_token}")
+        elif self.basic_auth:
+            token = base64.b64encode(f"{self.basic_auth[0]}:{self.basic_auth[1]}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                self.queries_made += 1
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    payload = json.load(r)
+                break
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:500]
+                if exc.code < 500 and exc.code != 429:  # bad query, auth: retrying will not help
+                    raise TelemetrySourceError(f"{self.url}: HTTP {exc.code} for {params.get('query')!r}: "
+                                               f"{detail}") from None
+                last = TelemetrySourceError(f"{self.url}: HTTP {exc.code}: {detail}")
+            except (OSError, ValueError) as exc:  # refused, timeout, reset, bad JSON
+                last = exc
+            log.warning("query to %s failed (attempt %d/%d): %s", self.url, attempt + 1, self.retries + 1, last)
+        else:
+            raise TelemetrySourceError(f"{self.url} unreachable after {self.retries + 1} attempts: {last}")
+        if payload.get("status") != "success":
+            raise TelemetrySourceError(f"{self.url}: {payload.get('errorType')}: {payload.get('error')}")
+        return payload["data"]
+
+    def query_range(self, expr: str, first_end: datetime, last_end: datetime) -> list[dict[str, Any]]:
+        steps = int((last_end - first_end) / HOUR) + 1
+        if steps > MAX_POINTS_PER_SERIES:
+            raise ValueError(f"{steps} hourly points per series exceeds {MAX_POINTS_PER_SERIES}; page the range")
+        data = self._request("query_range", {"query": expr, "start": _unix(first_end), "end": _unix(last_end),
+                                             "step": "3600"})
+        if data.get("resultType") != "matrix":
+            raise TelemetrySourceError(f"{self.url}: expected a matrix for {expr!r}, got {data.get('resultType')}")
+        return data["result"]
+
+    def query_range_step(self, expr: str, start: datetime, end: datetime, step_seconds: float
+                         ) -> list[dict[str, Any]]:
+        """Raw ``query_range`` with any step (the token fit's intervals), paged under the points limit.
+
+        Pages share their boundary step; values are merged per series, so the
+        caller sees one matrix for [start, end] whatever the length.
+        """
+        step = timedelta(seconds=step_seconds)
+        page = step * (MAX_POINTS_PER_SERIES - 1)
+        merged: dict[tuple[tuple[str, str], ...], dict[float, str]] = {}
+        t = start
+        while True:
+            page_end = min(end, t + page)
+            data = self._request("query_range", {"query": expr, "start": _unix(t), "end": _unix(page_end),
+                                                 "step": f"{step_seconds:g}"})
+            if data.get("resultType") != "matrix":
+                raise TelemetrySourceError(f"{self.url}: expected a matrix for {expr!r}, "
+                                           f"got {data.get('resultType')}")
+            for series in data["result"]:
+                key = tuple(sorted(series["metric"].items()))
+                merged.setdefault(key, {}).update({float(ts): v for ts, v in series["values"]})
+            if page_end >= end:
+                break
+            t = page_end
+        return [{"metric": dict(k), "values": [[ts, v] for ts, v in sorted(values.items())]}
+                for k, values in merged.items()]
+
+    # --- telemetry -------------------------------------------------------------
+    def fetch(self, start: datetime, end: datetime) -> Telemetry:
+        """Whole hours [start, end) (naive UTC): one query per metric for the span."""
+        hours = []
+        t = start
+        while t < end:
+            hours.append(t)
+            t += HOUR
+        if not hours:
+            return Telemetry([], [], [])
+        first_end, last_end = hours[0] + HOUR, hours[-1] + HOUR
+        energy: list[EnergyRow] = []
+        for metric_name, expr in energy_queries().items():
+            metric = catalog.lookup(metric_name)
+            for series in self.query_range(expr, first_end, last_end):
+                labels = series["metric"]
+                for ts, value in series["values"]:
+                    row = energy_row_from_labels(metric, labels, _hour_start(ts), _float(value), self.name)
+                    if row is not None:
+                        energy.append(row)
+        inference: dict[tuple[Any, ...], list[float]] = {}
+        for metric_name, expr in inference_queries().items():
+            is_tokens = metric_name == catalog.INFERENCE_TOKENS.name
+            for series in self.query_range(expr, first_end, last_end):
+                m = series["metric"]
+                for ts, value in series["values"]:
+                    key = (_hour_start(ts), m.get("node", ""), m.get("cluster", ""), m.get("site", ""),
+                           m.get("engine", ""), m.get("model", ""), m.get("phase", ""))
+                    slot = inference.setdefault(key, [0.0, 0.0])
+                    slot[1 if is_tokens else 0] += max(_float(value), 0.0)
+        rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
+        return Telemetry(hours, energy, rows)
+
+
+def _unix(dt: datetime) -> float:
+    return dt.replace(tzinfo=timezone.utc).timestamp() if dt.tzinfo is None else dt.timestamp()
+
+
+def _hour_start(ts: float) -> datetime:
+    """A sample at T (an hour end) belongs to the hour starting T-1h (naive UTC)."""
+    end = datetime.fromtimestamp(round(float(ts)), tz=timezone.utc).replace(tzinfo=None)
+    return end - HOUR
+
+
+def _float(value: str) -> float:
+    v = float(value)
+    return v if v == v else 0.0  # NaN (0/0 extrapolation) carries no energy

@@ -1,0 +1,98 @@
+"""Hourly telemetry rows, the common shape of every telemetry source.
+
+Prometheus (any PromQL store) and the embedded scraper both produce these,
+so ingest and the SQL never care where energy came from. Which series make
+IT energy is decided here from the catalog: GPU energy plus the CPU domains
+in ``catalog.RAPL_IT_DOMAINS`` (package, dram); core and uncore are inside
+package, and psys overlaps both, so adding any of them would double count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from wattfleet.core import catalog
+
+# Optional labels kept when a relabeling or Kubernetes layer adds them.
+OWNER_LABELS = ("namespace", "team")
+
+
+@dataclass(frozen=True)
+class EnergyRow:
+    """Energy of one device (or CPU domain) over the hour starting at ``hour_utc``."""
+
+    hour_utc: datetime  # naive UTC, start of hour
+    node: str
+    cluster: str
+    site_label: str
+    device: str
+    component: str  # gpu | cpu
+    domain: str
+    gpu_model: str | None
+    method: str
+    namespace: str | None
+    team: str | None
+    joules: float
+    source: str
+
+
+@dataclass(frozen=True)
+class InferenceRow:
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    engine: str
+    model: str
+    phase: str
+    energy_joules: float
+    tokens: float
+    source: str
+
+
+@dataclass
+class Telemetry:
+    """Rows for a span of hours; ``hours`` lists every hour the source answered for (even with no rows)."""
+
+    hours: list[datetime]
+    energy: list[EnergyRow]
+    inference: list[InferenceRow]
+
+
+class TelemetrySource(Protocol):
+    name: str
+    page_hours: int
+
+    def fetch(self, start: datetime, end: datetime) -> Telemetry:
+        """Hourly rows for whole hours in [start, end) (naive UTC, hour-aligned)."""
+        ...
+
+
+class TelemetrySourceError(RuntimeError):
+    """The telemetry store could not answer (down, refused, bad response)."""
+
+
+def it_cpu_domains() -> tuple[str, ...]:
+    return catalog.RAPL_IT_DOMAINS
+
+
+def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_utc: datetime, joules: float,
+                           source: str) -> EnergyRow | None:
+    """Map one series' labels to an :class:`EnergyRow`; None for series that are not IT energy."""
+    if metric is catalog.GPU_ENERGY:
+        component, domain = "gpu", "gpu"
+        device = labels.get("gpu") or labels.get("uuid") or ""
+        model = labels.get("model") or None
+    elif metric is catalog.CPU_ENERGY:
+        domain = labels.get("domain", "")
+        if domain not in catalog.RAPL_IT_DOMAINS:
+            return None
+        component, model = "cpu", None
+        device = f"socket{labels.get('socket', '')}"
+    else:
+        raise ValueError(f"{metric.name} is not an energy metric")
+    return EnergyRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device,
+                     component, domain, model, labels.get("method") or catalog.METHOD_MEASURED,
+                     labels.get("namespace") or None, labels.get("team") or None, max(float(joules), 0.0), source)
