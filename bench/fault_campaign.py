@@ -126,7 +126,9 @@ def same_totals(a: dict[str, float], b: dict[str, float]) -> bool:
 # --- exporter-side faults --------------------------------------------------------------------------
 def fleet_run(work: Path, name: str, specs: list[str]) -> dict[str, Any]:
     """Backfill one run, load it into both stores; returns the run's servers and ground truth."""
-    from wattfleet.sim.simulator import Fault, FleetConfig, write_backfill
+    from wattfleet.sim.backfill import write_backfill
+    from wattfleet.sim.config import FleetConfig
+    from wattfleet.sim.faults import Fault
     om = work / f"{name}.om"
     cfg = FleetConfig(nodes=NODES, gpus_per_node=GPUS, seed=11, faults=[Fault.parse(s) for s in specs])
     end = (START + timedelta(hours=HOURS)).replace(tzinfo=timezone.utc).timestamp()

@@ -27,7 +27,8 @@ from scale_common import BENCH_DIR, ROOT, PrometheusServer
 
 def main(argv: list[str] | None = None) -> int:
     from wattfleet.core import catalog
-    from wattfleet.sim.simulator import Fleet, FleetConfig
+    from wattfleet.sim.config import FleetConfig
+    from wattfleet.sim.fleet import Fleet
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=300)

@@ -18,7 +18,7 @@ from wattfleet import __version__
 # Component CLI modules, in the order their subcommands appear in --help.
 COMPONENT_CLIS = (
     "wattfleet.exporter.cli",
-    "wattfleet.sim.simulator",
+    "wattfleet.sim.cli",
     "wattfleet.aggregator.cli",
     "wattfleet.aggregator.planning.cli",
     "wattfleet.dashboards.cli",

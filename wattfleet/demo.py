@@ -97,7 +97,8 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     from wattfleet.aggregator.outputs.report import write_report
     from wattfleet.aggregator.store.database import open_store
     from wattfleet.dashboards import build as dashboards_build
-    from wattfleet.sim.simulator import Fleet, FleetConfig
+    from wattfleet.sim.config import FleetConfig
+    from wattfleet.sim.fleet import Fleet
 
     out.mkdir(parents=True, exist_ok=True)
     start = _month_start(month)

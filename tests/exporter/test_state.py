@@ -447,34 +447,6 @@ def test_daemon_sigterm_then_restart_continues(sysfs_root: Path, clock, tmp_path
     assert "Traceback" not in err
 
 
-# --- the fleet simulator's exporter restarts -------------------------------------------------
-@pytest.mark.parametrize("mode", ["none", "file"])
-def test_simulated_restart_with_a_state_file_is_lossless(mode: str) -> None:
-    from wattfleet.sim.simulator import Fault, Fleet, FleetConfig
-
-    faults = [Fault.parse(f"exporter_restart:node=0,at={m}m,state={mode}") for m in (5, 9)]
-    config = FleetConfig(nodes=2, gpus_per_node=2, interval=1.0, acceleration=60.0, start=1_656_633_600.0,
-                         faults=faults)
-    with Fleet(config, render=False) as fleet:
-        fleet.step(15)
-        restarted, clean = fleet.nodes
-        assert restarted.restarts == 2 and (restarted.state_path is not None) == (mode == "file")
-        # The other node is the fault-free reference: its counters equal the truth.
-        assert clean.exporter_gpu_joules() == pytest.approx(clean.true_gpu_joules(), abs=1e-2)
-        if mode == "file":
-            assert restarted.exporter_gpu_joules() == pytest.approx(restarted.true_gpu_joules(), abs=1e-2)
-        else:  # counters restarted at 0 at the second restart: only the last 6 minutes
-            assert restarted.exporter_gpu_joules() < 0.5 * restarted.true_gpu_joules()
-
-
-def test_fault_state_field_is_checked() -> None:
-    from wattfleet.sim.simulator import Fault
-
-    assert Fault.parse("exporter_restart:node=1,at=1h,state=file").state is True
-    with pytest.raises(ValueError, match="field 'state' must be file or none"):
-        Fault.parse("exporter_restart:node=1,state=disk")
-
-
 def test_state_benchmark_runs(tmp_path: Path) -> None:
     """A tiny run of bench/bench_exporter_state.py so that it does not rot (no timing asserted)."""
     import importlib.util

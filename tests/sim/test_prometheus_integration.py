@@ -11,7 +11,10 @@ import pytest
 
 from promserver import PROMTOOL, PrometheusServer
 from wattfleet.core import catalog
-from wattfleet.sim.simulator import Fault, Fleet, FleetConfig, write_backfill
+from wattfleet.sim.backfill import write_backfill
+from wattfleet.sim.config import FleetConfig
+from wattfleet.sim.faults import Fault
+from wattfleet.sim.fleet import Fleet
 
 pytestmark = pytest.mark.prometheus
 
