@@ -140,8 +140,7 @@ class Fleet:
                 self.targets.append((node.name, address, {"__metrics_path__": f"/nodes/{node.name}/metrics",
                                                           "instance": node.name}))
             else:
-                server = MetricsServer(f"{host}:{base_port + i if base_port else 0}",
-                                       lambda node=node: node.sampler.snapshot, web)
+                server = MetricsServer(f"{host}:{base_port + i if base_port else 0}", node.snapshot, web)
                 server.start()
                 self._servers.append(server)
                 self.targets.append((node.name, f"{host}:{server.port}", {}))
@@ -209,7 +208,7 @@ def _fleet_routes(fleet: Fleet) -> Routes:
             return Response(404, f"no simulated node {parts[2]!r}\n".encode())
         routes = per_node.get(sim_node.name)
         if routes is None:
-            routes = per_node[sim_node.name] = snapshot_routes(lambda: sim_node.sampler.snapshot)
+            routes = per_node[sim_node.name] = snapshot_routes(sim_node.snapshot)
         sub = "/" + "/".join(parts[3:])
         handler = routes.resolve(sub)
         return handler(dataclasses.replace(request, path=sub)) if handler is not None else NOT_FOUND

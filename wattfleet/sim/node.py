@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from wattfleet import __version__
 from wattfleet.core import catalog
+from wattfleet.core.exposition import Snapshot
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
@@ -222,6 +223,10 @@ class SimNode:
         if result is None:
             return 0.0
         return sum(s.value for s in result.samples if s.metric == catalog.GPU_ENERGY.name)
+
+    def snapshot(self) -> Snapshot | None:
+        """What this node's exporter serves now; read at each request, since a restart replaces the sampler."""
+        return self.sampler.snapshot
 
     def stop(self) -> None:
         self.sampler.stop()
