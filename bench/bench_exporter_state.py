@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from wattfleet.sim.fake_nvml import FakeNvml
-from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import StateFile
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 
 
 def measure(root: Path, state: Path | None, samples: int) -> dict[str, float]:

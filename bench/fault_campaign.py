@@ -31,8 +31,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from scale_common import (BENCH_DIR, ROOT, VictoriaMetrics, grid_dir, prometheus_server, promtool_import,
-                          run_child, write_facility)
+from scale_common import (
+    BENCH_DIR,
+    ROOT,
+    VictoriaMetrics,
+    grid_dir,
+    prometheus_server,
+    promtool_import,
+    run_child,
+    write_facility,
+)
 
 NODES, GPUS, STEP = 8, 2, 60.0
 START = datetime(2022, 7, 1)
@@ -91,8 +99,8 @@ def per_node(path: Path) -> dict[str, dict[str, float]]:
 
 def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
     from wattfleet.aggregator.config.facility import load_facility
-    from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+    from wattfleet.aggregator.ingest.run import ingest
     source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
                               backoff_seconds=kw.pop("backoff_seconds", 1.0))
     con = open_db(db)
@@ -185,7 +193,8 @@ def compare_fleet(work: Path, config: Path) -> dict[str, Any]:
     for fault, spec in FLEET_FAULTS.items():
         nodes = {}
         for n in spec["nodes"]:
-            row: dict[str, Any] = {"truth_faulted": runs["faulted"]["truth"][n], "truth_clean": runs["clean"]["truth"][n]}
+            row: dict[str, Any] = {"truth_faulted": runs["faulted"]["truth"][n],
+                                   "truth_clean": runs["clean"]["truth"][n]}
             for key, val in stored.items():
                 row[key] = val.get(n, {"gpu": 0.0, "cpu": 0.0})
             for store in ("prometheus", "victoriametrics"):
@@ -200,7 +209,8 @@ def compare_fleet(work: Path, config: Path) -> dict[str, Any]:
     untouched = [f"sim-{i:04d}" for i in range(NODES) if not any(f"sim-{i:04d}" in s["nodes"]
                                                                   for s in FLEET_FAULTS.values())]
     results["_untouched_nodes_equal"] = all(
-        stored[f"faulted/{s}"][n] == stored[f"clean/{s}"][n] for n in untouched for s in ("prometheus", "victoriametrics"))
+        stored[f"faulted/{s}"][n] == stored[f"clean/{s}"][n]
+        for n in untouched for s in ("prometheus", "victoriametrics"))
     results["_clean_vs_truth"] = {s: max(abs(stored[f"clean/{s}"][n][k] / runs["clean"]["truth"][n][k] - 1)
                                          for n in runs["clean"]["truth"] for k in ("gpu", "cpu"))
                                   for s in ("prometheus", "victoriametrics")}
@@ -270,8 +280,8 @@ class _KillInsideWindow:
 
 def child_killed(args: argparse.Namespace) -> int:
     from wattfleet.aggregator.config.facility import load_facility
-    from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+    from wattfleet.aggregator.ingest.run import ingest
     con = _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3))
     ingest(con, load_facility(args.config), PrometheusSource(args.url), RANGE[0], RANGE[1], lookback_hours=3,
            now=RANGE[1] + timedelta(hours=1))
@@ -362,7 +372,8 @@ def malformed_grid(prom: Any, work: Path, baseline: dict[str, float]) -> dict[st
     return {"corrupted": f"{bad.name}:{target + 1} avg_CI='n/a'", "first_rc": first.returncode,
             "first_error": last_line(first.stderr).replace(str(work), "<work>"),
             "windows_written_before_error": windows,
-            "resume_rc": again.returncode, "totals_equal": again.returncode == 0 and same_totals(db_totals(db), baseline)}
+            "resume_rc": again.returncode,
+            "totals_equal": again.returncode == 0 and same_totals(db_totals(db), baseline)}
 
 
 # --- summary -----------------------------------------------------------------------------------

@@ -14,16 +14,15 @@ import time
 from types import ModuleType
 
 from wattfleet import __version__
-
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.core.webconfig import WebConfigError, load_web_config
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
 from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.core.http import MetricsServer
-from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.exporter.state import StateFile
-from wattfleet.core.webconfig import WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 

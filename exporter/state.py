@@ -28,9 +28,10 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Union
+from typing import Any, Protocol
 
 from wattfleet.exporter.counters import EnergyCounter, PowerIntegrator
 
@@ -40,7 +41,7 @@ STATE_FORMAT = "wattfleet-exporter-state"
 STATE_VERSION = 1
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
-Counter = Union[EnergyCounter, PowerIntegrator]
+Counter = EnergyCounter | PowerIntegrator
 
 
 class CounterSource(Protocol):
@@ -178,7 +179,7 @@ def _sources(sensors: Iterable[object]) -> Iterable[tuple[str, dict[str, Counter
     for sensor in sensors:
         fn = getattr(sensor, "energy_counters", None)
         if fn is not None:
-            name: str = getattr(sensor, "name")
+            name: str = sensor.name
             yield name, fn(), bool(getattr(sensor, "counters_start_at_zero", False))
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from wattfleet.sim.fake_nvml import FakeNvml
-from wattfleet.sim.fake_powercap import FakePowercap
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.webconfig import WebConfig
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.core.http import MetricsServer
-from wattfleet.core.webconfig import WebConfig
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 
 
 @dataclass

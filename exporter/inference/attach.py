@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
-from wattfleet.exporter.sampler import Sampler
-from wattfleet.exporter.inference.config import EngineConfig, InferenceConfigError, discover_config_path, load_inference_config
+from wattfleet.exporter.inference.config import (
+    EngineConfig,
+    InferenceConfigError,
+    discover_config_path,
+    load_inference_config,
+)
 from wattfleet.exporter.inference.scraper import fetch_metrics
 from wattfleet.exporter.inference.sensor import EnergySource, InferenceSensor
+from wattfleet.exporter.sampler import Sampler
 
 log = logging.getLogger(__name__)
 

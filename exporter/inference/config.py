@@ -23,9 +23,10 @@ what it finds there; a node with none of them scrapes no engine.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines

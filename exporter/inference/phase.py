@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily
 
@@ -138,7 +139,7 @@ class PhaseTracker:
         now = self.clock()
         state = self._active or catalog.PHASE_IDLE
         added = 0.0
-        for handle, counter in zip(self._handles, self._counters):
+        for handle, counter in zip(self._handles, self._counters, strict=True):
             try:
                 raw = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
             except self.nvml.NVMLError:

@@ -9,8 +9,6 @@ argument parser so that chart and code cannot drift apart.
 
 from __future__ import annotations
 
-from paths import REPO
-
 import argparse
 import contextlib
 import copy
@@ -21,19 +19,22 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
+
+from paths import REPO
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed (pip install helm-python-sdk)")
 kubernetes_validate = pytest.importorskip("kubernetes_validate",
                                           reason="kubernetes-validate is not installed")
 
 from wattfleet.cli import build_parser  # noqa: E402
-from wattfleet.exporter import cli as exporter_cli  # noqa: E402
 from wattfleet.core.webconfig import CLIENT_AUTH_TYPES, TLS_VERSIONS, load_web_config  # noqa: E402
+from wattfleet.exporter import cli as exporter_cli  # noqa: E402
 
 CHART = REPO / "helm" / "wattfleet"
 KUBE_VERSION = kubernetes_validate.latest_version()
@@ -110,8 +111,9 @@ MATRIX: dict[str, dict[str, Any]] = {
         "dashboards": {"namespace": "grafana", "annotations": {"grafana_folder": "Energy"}},
         "networkPolicy": {
             "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
-            "aggregatorFrom": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["grafana"]}]}},
-                        {"ipBlock": {"cidr": "10.0.0.0/8"}}],
+            "aggregatorFrom": [
+                {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["grafana"]}]}},
+                {"ipBlock": {"cidr": "10.0.0.0/8"}}],
         },
     },
     "everything-off": {"exporter": {"enabled": False}, "aggregator": {"enabled": False},

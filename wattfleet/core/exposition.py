@@ -8,8 +8,8 @@ costs the same however much work the rendering was.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from prometheus_client.core import Metric as PromMetric
 from prometheus_client.exposition import generate_latest

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.exporter.inference import phase as phase_api
 from wattfleet.exporter.inference.parsers import MARKED_ENERGY, parse_vllm
 from wattfleet.exporter.inference.phase import PhaseError, PhaseTracker
+from wattfleet.sim.fake_nvml import FakeNvml
 
 
 def run(clock: Any, nvml: FakeNvml, watts: float, seconds: float) -> None:
