@@ -17,6 +17,7 @@ from wattfleet import __version__
 from wattfleet.core.http import MetricsServer
 from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.core.webconfig import WebConfigError, load_web_config
+from wattfleet.exporter.inference.config import InferenceConfigError
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
 from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
@@ -124,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
     except WebConfigError as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
-    from wattfleet.exporter.inference.config import InferenceConfigError
-
     try:
         sampler = build_sampler(args)
     except InferenceConfigError as exc:

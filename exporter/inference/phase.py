@@ -38,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily
 
 from wattfleet.core import catalog
 from wattfleet.exporter.counters import EnergyCounter
+from wattfleet.exporter.sensors.nvml import load_nvml
 
 MARKABLE = catalog.PHASES
 ALL_PHASES = catalog.PHASES + (catalog.PHASE_IDLE,)
@@ -53,8 +54,6 @@ class PhaseTracker:
     def __init__(self, nvml: ModuleType | Any | None = None, gpus: Sequence[int] | None = None,
                  model: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if nvml is None:
-            from wattfleet.exporter.sensors.nvml import load_nvml
-
             nvml = load_nvml()
         self.nvml = nvml
         self.nvml.nvmlInit()
