@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     dram = sum(v for d, v in truth.items() if sockets[d] == "dram")
     truths = {"package": pkg, "dram": dram, "rapl_all": sum(truth.values()),
               "gpu": sum(gpu_truth), "gpu_reloaded": gpu_truth[reload_gpu] if gpus else 0.0}
-    rows_spec = [
+    rows_spec: list[tuple[str, str, str, str | None, str | None, str | None]] = [
         ("CPU package, 2 sockets", "package", "ours_package", "node_package", None, None),
         ("CPU dram, 2 sockets", "dram", "ours_dram", "node_dram", None, None),
         ("CPU all RAPL domains", "rapl_all", "ours_rapl_all", "node_rapl_all", None, None),

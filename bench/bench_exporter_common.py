@@ -152,7 +152,7 @@ def write_results(name: str, data: dict[str, Any], command: str,
     return path
 
 
-def print_table(rows: list[Sequence[Any]], header: Sequence[str]) -> None:
+def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, row in enumerate(cells):

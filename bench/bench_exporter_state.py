@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
@@ -30,7 +31,7 @@ from wattfleet.sim.fake_powercap import FakePowercap
 def measure(root: Path, state: Path | None, samples: int) -> dict[str, float]:
     powercap = FakePowercap(root / "sys", sockets=2)
     nvml = FakeNvml.with_gpus(8, watts=300.0)
-    sensors = [RaplSensor(root / "sys"), NvmlSensor(nvml), HostSensor(estimate=False)]
+    sensors: list[Sensor] = [RaplSensor(root / "sys"), NvmlSensor(nvml), HostSensor(estimate=False)]
     sampler = Sampler(sensors, {"node": "bench"}, state=StateFile(state, boot_id="bench") if state else None)
     wall, cpu = [], []
     for _ in range(samples):

@@ -29,7 +29,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scale_common import (
     BENCH_DIR,
@@ -41,6 +41,9 @@ from scale_common import (
     run_child,
     write_facility,
 )
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 NODES, GPUS, STEP = 8, 2, 60.0
 START = datetime(2022, 7, 1)
@@ -222,11 +225,15 @@ def prometheus_restart(prom: Any, config: Path, work: Path, baseline: dict[str, 
     db = work / "prom-restart.duckdb"
     events: list[str] = []
 
+    def prometheus_back() -> None:
+        prom.start(timeout=60)
+        events.append("Prometheus back")
+
     def restart(hour: datetime) -> None:
         if hour == START + timedelta(hours=2):
             prom.stop()
             events.append(f"Prometheus stopped after window {hour:%H:%M}")
-            threading.Timer(2.0, lambda: (prom.start(timeout=60), events.append("Prometheus back"))).start()
+            threading.Timer(2.0, prometheus_back).start()
 
     t = time.perf_counter()
     result, source = ingest_lib(prom.url, config, db, page_hours=1, retries=4, on_window=restart)
@@ -282,7 +289,8 @@ def child_killed(args: argparse.Namespace) -> int:
     from wattfleet.aggregator.config.facility import load_facility
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     from wattfleet.aggregator.ingest.run import ingest
-    con = _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3))
+    # duck-typed: every call but the one execute goes to the real connection
+    con = cast("DuckDBPyConnection", _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3)))
     ingest(con, load_facility(args.config), PrometheusSource(args.url), RANGE[0], RANGE[1], lookback_hours=3,
            now=RANGE[1] + timedelta(hours=1))
     return 0

@@ -86,9 +86,11 @@ def child_ingest(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     result = ing.ingest(con, cfg, source, start, end, lookback_hours=0, now=end + timedelta(hours=1))
     ingest_s = time.perf_counter() - t
-    gpu_j, gpu_rows, rows = con.execute(
+    counts = con.execute(
         "SELECT sum(joules) FILTER (WHERE component = 'gpu'), count(*) FILTER (WHERE component = 'gpu'), "
         "count(*) FROM stg_energy_hourly").fetchone()
+    assert counts is not None  # an aggregate without GROUP BY returns one row
+    gpu_j, gpu_rows, rows = counts
     it_kwh = ing.totals(con)["it_kwh"]
     con.close()
     out: dict[str, Any] = {"hours": result.windows, "energy_rows": rows, "gpu_hours": gpu_rows,

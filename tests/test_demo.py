@@ -29,9 +29,11 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
     assert "No inference telemetry this month" in report
     con = duckdb.connect(str(out / "wattfleet.duckdb"), read_only=True)
     try:
-        hours, it_kwh = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
+        row = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
     finally:
         con.close()
+    assert row is not None
+    hours, it_kwh = row
     assert hours == 12 and it_kwh > 0
     # IT energy is the sensors' energy plus the configured 10% unmetered overhead, nothing lost or doubled.
     line = next(ln for ln in printed.splitlines() if ln.startswith("IT energy"))

@@ -25,7 +25,7 @@ def nvml_energy_source(sampler: Sampler) -> EnergySource | None:
     """``energy_by_gpu`` of the sampler's NVML collector, or None on a node without one."""
     for sensor in sampler.sensors:
         if sensor.name == "nvml" and hasattr(sensor, "energy_by_gpu"):
-            return sensor.energy_by_gpu  # type: ignore[no-any-return]
+            return sensor.energy_by_gpu
     return None
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from paths import REPO
 from wattfleet.core import catalog
 from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
@@ -42,8 +43,8 @@ class Node:
         self.rapl_base = {d: z.joules for d, z in self.powercap.zones.items()}
         self.gpu_base = {g.uuid: g.true_joules() for g in self.nvml.gpus}
 
-    def start(self, extra: list[object] | None = None) -> Sampler:
-        sensors = [RaplSensor(self.root), NvmlSensor(self.nvml), *(extra or [])]
+    def start(self, extra: list[Sensor] | None = None) -> Sampler:
+        sensors: list[Sensor] = [RaplSensor(self.root), NvmlSensor(self.nvml), *(extra or [])]
         state = StateFile(self.state, boot_id=self.boot_id) if self.state else None
         self.sampler = Sampler(sensors, {"node": "n1"}, interval=1.0, clock=self.clock, wall=self.clock, state=state)
         return self.sampler

@@ -345,9 +345,9 @@ def test_schema_enums_match_the_code() -> None:
     assert set(exporter["disableCollectors"]["items"]["enum"]) == set(exporter_cli.COLLECTORS)
     parser = argparse.ArgumentParser()
     exporter_cli.add_arguments(parser)
-    choices = {a.dest: a.choices for a in parser._actions}
+    choices = {a.dest: a.choices for a in parser._actions if a.choices is not None}
     assert set(exporter["estimateCpu"]["enum"]) == set(choices["estimate_cpu"])
-    root_choices = {a.dest: a.choices for a in build_parser()._actions}
+    root_choices = {a.dest: a.choices for a in build_parser()._actions if a.choices is not None}
     assert set(schema["properties"]["logLevel"]["enum"]) == set(root_choices["log_level"])
     tls = exporter["webConfig"]["properties"]["tls"]["properties"]
     assert set(tls["clientAuthType"]["enum"]) == set(CLIENT_AUTH_TYPES)
@@ -369,7 +369,7 @@ def test_values_yaml_is_documented_line_by_line() -> None:
         documented_indent = None
         key, _, rest = stripped.partition(":")
         j = i - 1
-        comment = []
+        comment: list[str] = []
         while j >= 0 and lines[j].strip().startswith("#"):
             comment.insert(0, lines[j].strip())
             j -= 1
@@ -1289,7 +1289,9 @@ def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any
             assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
             outputs[name] = result.stdout
     # At least 2 h x 300 W (plus the backfill's 5-minute edges), read through the chart's --prometheus.
-    it_kwh = float(re.search(r"IT ([0-9.]+) kWh", outputs["aggregate"]).group(1))
+    match = re.search(r"IT ([0-9.]+) kWh", outputs["aggregate"])
+    assert match, outputs["aggregate"]
+    it_kwh = float(match.group(1))
     assert 0.6 <= it_kwh < 0.7, outputs["aggregate"]
     values = values_with_defaults(chart, {})["aggregator"]
     out_dir = sandbox.path(f"{values['persistence']['mountPath']}/{values['report']['outDir']}")

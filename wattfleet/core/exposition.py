@@ -41,4 +41,4 @@ class _Families:
 
 def render_families(families: Iterable[PromMetric]) -> bytes:
     """The text exposition of ``families``, byte-for-byte what prometheus-client writes."""
-    return generate_latest(_Families(families))  # type: ignore[arg-type]
+    return generate_latest(_Families(families))

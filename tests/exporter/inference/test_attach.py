@@ -34,7 +34,7 @@ def engine() -> Iterator[EngineServer]:
 
 def inference_sensor(sampler: object) -> InferenceSensor | None:
     found = [s for s in sampler.sensors if s.name == "inference"]  # type: ignore[attr-defined]
-    return found[0] if found else None  # type: ignore[return-value]
+    return found[0] if found else None
 
 
 def test_once_prints_the_engine_series(engine: EngineServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],

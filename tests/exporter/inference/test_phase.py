@@ -113,7 +113,7 @@ def test_collector_on_the_engine_page_reaches_the_exporter_parser(clock: Any) ->
     with tracker.phase("prefill"):
         run(clock, nvml, 600.0, 0.25)
     registry = CollectorRegistry()
-    registry.register(tracker)  # type: ignore[arg-type]
+    registry.register(tracker)
     page = generate_latest(registry).decode()
     assert f'{catalog.INFERENCE_PHASE_ENERGY.series}{{method="marked",model="m",phase="prefill"}} 150.0' in page
     page += 'vllm:prompt_tokens_total{model_name="m"} 10.0\n'

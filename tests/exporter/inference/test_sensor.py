@@ -256,7 +256,7 @@ def test_marked_phases_reach_the_exporter_exactly_through_the_engine_page(server
 
     def page() -> str:
         registry = CollectorRegistry()
-        registry.register(holder["t"])  # type: ignore[arg-type]
+        registry.register(holder["t"])
         return generate_latest(registry).decode()
 
     eng.extra = page

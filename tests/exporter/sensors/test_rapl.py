@@ -132,8 +132,12 @@ def test_permission_denied_is_a_warning_not_a_crash(sysfs_root: Path, clock) -> 
 
     def probe():
         records: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda rec: records.append(rec.getMessage())  # type: ignore[method-assign]
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record.getMessage())
+
+        handler = Collect()
         logging.getLogger("wattfleet.exporter.sensors.rapl").addHandler(handler)
         sensor = RaplSensor(sysfs_root)
         result = sensor.sample(1.0)
