@@ -41,11 +41,12 @@ AREAS = {
     "wattfleet": "app",
 }
 # What each area may import of wattfleet, besides itself.  The package root (wattfleet/__init__.py, only
-# __version__) runs before any submodule anyway, so it is allowed everywhere.
+# __version__) runs before any submodule anyway, so it is allowed everywhere.  The aggregator reads the SQL
+# files as resources of wattfleet.sql (importlib.resources), which is no import.
 ALLOWED = {
     "core": {"root"},
     "exporter": {"root", "core"},
-    "aggregator": {"root", "core", "sql"},
+    "aggregator": {"root", "core"},
     "dashboards": {"root", "core"},
     "sql": {"root"},
 }
