@@ -26,9 +26,9 @@ Target (issue 2): ours within 0.1%.
 from __future__ import annotations
 
 import argparse
-import os
 import csv
 import math
+import os
 import random
 import subprocess
 import sys
@@ -40,17 +40,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_exporter_common import (  # noqa: E402
-    command_line, free_port, have_node_exporter, print_table, scrape, start_node_exporter, stop_process,
+    command_line,
+    free_port,
+    have_node_exporter,
+    print_table,
+    scrape,
+    start_node_exporter,
+    stop_process,
     write_results,
 )
-from promserver import PROMTOOL, PrometheusServer, have_prometheus  # noqa: E402
 
+from promserver import PROMTOOL, PrometheusServer, have_prometheus  # noqa: E402
 from wattfleet.core import catalog  # noqa: E402
-from wattfleet.sim.fake_nvml import FakeGpu, FakeNvml  # noqa: E402
-from wattfleet.sim.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap  # noqa: E402
 from wattfleet.exporter.sampler import Sampler  # noqa: E402
 from wattfleet.exporter.sensors.nvml import NvmlSensor  # noqa: E402
 from wattfleet.exporter.sensors.rapl import RaplSensor  # noqa: E402
+from wattfleet.sim.fake_nvml import FakeGpu, FakeNvml  # noqa: E402
+from wattfleet.sim.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap  # noqa: E402
 
 NAME = "bench_exporter_accuracy"
 TARGET_PERCENT = 0.1
@@ -248,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def set_gpu_power(sec: int) -> None:
         hour = args.trace_start_hour + sec / 3600.0
-        for gpu, pattern in zip(gpus, patterns):
+        for gpu, pattern in zip(gpus, patterns, strict=True):
             gpu.set_power(pattern.watts(hour))
 
     ours_prefixes = {catalog.CPU_ENERGY.series: catalog.CPU_ENERGY.name,
@@ -302,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_process(node)
     truth = {dev: z.joules - truth0[dev] for dev, z in tree.zones.items()}
-    gpu_truth = [g.true_joules() - g0 for g, g0 in zip(gpus, gpu_truth0)]
+    gpu_truth = [g.true_joules() - g0 for g, g0 in zip(gpus, gpu_truth0, strict=True)]
     wraps_true = {dev: true_wraps(tree, dev) for dev in tree.zones}
     wraps_ours = {dev: sampler.corrections.get(("rapl", dev), (0, 0))[0] for dev in tree.zones}
     resets_ours = {g.uuid: sampler.corrections.get(("nvml", g.uuid), (0, 0))[1] for g in gpus}
@@ -346,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     dram = sum(v for d, v in truth.items() if sockets[d] == "dram")
     truths = {"package": pkg, "dram": dram, "rapl_all": sum(truth.values()),
               "gpu": sum(gpu_truth), "gpu_reloaded": gpu_truth[reload_gpu] if gpus else 0.0}
-    rows_spec = [
+    rows_spec: list[tuple[str, str, str, str | None, str | None, str | None]] = [
         ("CPU package, 2 sockets", "package", "ours_package", "node_package", None, None),
         ("CPU dram, 2 sockets", "dram", "ours_dram", "node_dram", None, None),
         ("CPU all RAPL domains", "rapl_all", "ours_rapl_all", "node_rapl_all", None, None),

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -151,10 +152,10 @@ def write_results(name: str, data: dict[str, Any], command: str,
     return path
 
 
-def print_table(rows: list[Sequence[Any]], header: Sequence[str]) -> None:
+def print_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> None:
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))))
         if n == 0:
             print("  ".join("-" * w for w in widths))

@@ -16,14 +16,14 @@ import argparse
 import sys
 
 from wattfleet import __version__
-from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.core.http import MetricsServer
-from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.sim.fake_nvml import FakeNvml
 
 
 def main(argv: list[str] | None = None) -> int:

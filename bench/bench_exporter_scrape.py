@@ -36,8 +36,16 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_exporter_common import (  # noqa: E402
-    command_line, free_port, have_node_exporter, percentile, print_table, scrape, start_node_exporter,
-    stop_process, wait_http, write_results,
+    command_line,
+    free_port,
+    have_node_exporter,
+    percentile,
+    print_table,
+    scrape,
+    start_node_exporter,
+    stop_process,
+    wait_http,
+    write_results,
 )
 
 from wattfleet.sim.fake_powercap import FakePowercap  # noqa: E402

@@ -18,19 +18,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from wattfleet.sim.fake_nvml import FakeNvml
-from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import StateFile
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 
 
 def measure(root: Path, state: Path | None, samples: int) -> dict[str, float]:
     powercap = FakePowercap(root / "sys", sockets=2)
     nvml = FakeNvml.with_gpus(8, watts=300.0)
-    sensors = [RaplSensor(root / "sys"), NvmlSensor(nvml), HostSensor(estimate=False)]
+    sensors: list[Sensor] = [RaplSensor(root / "sys"), NvmlSensor(nvml), HostSensor(estimate=False)]
     sampler = Sampler(sensors, {"node": "bench"}, state=StateFile(state, boot_id="bench") if state else None)
     wall, cpu = [], []
     for _ in range(samples):

@@ -29,10 +29,21 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from scale_common import (BENCH_DIR, ROOT, VictoriaMetrics, grid_dir, prometheus_server, promtool_import,
-                          run_child, write_facility)
+from scale_common import (
+    BENCH_DIR,
+    ROOT,
+    VictoriaMetrics,
+    grid_dir,
+    prometheus_server,
+    promtool_import,
+    run_child,
+    write_facility,
+)
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 NODES, GPUS, STEP = 8, 2, 60.0
 START = datetime(2022, 7, 1)
@@ -91,8 +102,8 @@ def per_node(path: Path) -> dict[str, dict[str, float]]:
 
 def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
     from wattfleet.aggregator.config.facility import load_facility
-    from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+    from wattfleet.aggregator.ingest.run import ingest
     source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
                               backoff_seconds=kw.pop("backoff_seconds", 1.0))
     con = open_db(db)
@@ -187,7 +198,8 @@ def compare_fleet(work: Path, config: Path) -> dict[str, Any]:
     for fault, spec in FLEET_FAULTS.items():
         nodes = {}
         for n in spec["nodes"]:
-            row: dict[str, Any] = {"truth_faulted": runs["faulted"]["truth"][n], "truth_clean": runs["clean"]["truth"][n]}
+            row: dict[str, Any] = {"truth_faulted": runs["faulted"]["truth"][n],
+                                   "truth_clean": runs["clean"]["truth"][n]}
             for key, val in stored.items():
                 row[key] = val.get(n, {"gpu": 0.0, "cpu": 0.0})
             for store in ("prometheus", "victoriametrics"):
@@ -202,7 +214,8 @@ def compare_fleet(work: Path, config: Path) -> dict[str, Any]:
     untouched = [f"sim-{i:04d}" for i in range(NODES) if not any(f"sim-{i:04d}" in s["nodes"]
                                                                   for s in FLEET_FAULTS.values())]
     results["_untouched_nodes_equal"] = all(
-        stored[f"faulted/{s}"][n] == stored[f"clean/{s}"][n] for n in untouched for s in ("prometheus", "victoriametrics"))
+        stored[f"faulted/{s}"][n] == stored[f"clean/{s}"][n]
+        for n in untouched for s in ("prometheus", "victoriametrics"))
     results["_clean_vs_truth"] = {s: max(abs(stored[f"clean/{s}"][n][k] / runs["clean"]["truth"][n][k] - 1)
                                          for n in runs["clean"]["truth"] for k in ("gpu", "cpu"))
                                   for s in ("prometheus", "victoriametrics")}
@@ -214,11 +227,15 @@ def prometheus_restart(prom: Any, config: Path, work: Path, baseline: dict[str, 
     db = work / "prom-restart.duckdb"
     events: list[str] = []
 
+    def prometheus_back() -> None:
+        prom.start(timeout=60)
+        events.append("Prometheus back")
+
     def restart(hour: datetime) -> None:
         if hour == START + timedelta(hours=2):
             prom.stop()
             events.append(f"Prometheus stopped after window {hour:%H:%M}")
-            threading.Timer(2.0, lambda: (prom.start(timeout=60), events.append("Prometheus back"))).start()
+            threading.Timer(2.0, prometheus_back).start()
 
     t = time.perf_counter()
     result, source = ingest_lib(prom.url, config, db, page_hours=1, retries=4, on_window=restart)
@@ -272,9 +289,10 @@ class _KillInsideWindow:
 
 def child_killed(args: argparse.Namespace) -> int:
     from wattfleet.aggregator.config.facility import load_facility
-    from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
-    con = _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3))
+    from wattfleet.aggregator.ingest.run import ingest
+    # duck-typed: every call but the one execute goes to the real connection
+    con = cast("DuckDBPyConnection", _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3)))
     ingest(con, load_facility(args.config), PrometheusSource(args.url), RANGE[0], RANGE[1], lookback_hours=3,
            now=RANGE[1] + timedelta(hours=1))
     return 0
@@ -364,7 +382,8 @@ def malformed_grid(prom: Any, work: Path, baseline: dict[str, float]) -> dict[st
     return {"corrupted": f"{bad.name}:{target + 1} avg_CI='n/a'", "first_rc": first.returncode,
             "first_error": last_line(first.stderr).replace(str(work), "<work>"),
             "windows_written_before_error": windows,
-            "resume_rc": again.returncode, "totals_equal": again.returncode == 0 and same_totals(db_totals(db), baseline)}
+            "resume_rc": again.returncode,
+            "totals_equal": again.returncode == 0 and same_totals(db_totals(db), baseline)}
 
 
 # --- summary -----------------------------------------------------------------------------------

@@ -28,6 +28,10 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 BENCH_DIR = Path(__file__).resolve().parent
 MONTH_START, MONTH_END = datetime(2026, 10, 1), datetime(2026, 11, 1)
@@ -40,13 +44,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def scalar(con: DuckDBPyConnection, sql: str) -> Any:
+    """The single value of a query that returns one row."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
 def build(db: Path, gpus: int, hours: int) -> dict[str, float]:
     from wattfleet.aggregator.store.database import open_store
     con = open_store(db)
     t = time.perf_counter()
     con.execute((BENCH_DIR / "rollup_bench_facts.sql").read_text(), {"gpus": gpus, "hours": hours})
     gen_s = time.perf_counter() - t
-    rows = con.execute("SELECT count(*) FROM fact_device_hour").fetchone()[0]
+    rows = scalar(con, "SELECT count(*) FROM fact_device_hour")
     con.close()
     return {"rows": rows, "generate_s": gen_s}
 
@@ -57,8 +68,8 @@ def run_duckdb(db: Path) -> dict[str, float]:
     t = time.perf_counter()
     rebuild_rollups(con, MONTH_START.date())
     seconds = time.perf_counter() - t
-    n = con.execute("SELECT count(*) FROM rollup").fetchone()[0]
-    total = con.execute("SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'").fetchone()[0]
+    n = scalar(con, "SELECT count(*) FROM rollup")
+    total = scalar(con, "SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'")
     return {"seconds": seconds, "rollup_rows": n, "fleet_it_kwh": total}
 
 
@@ -75,23 +86,23 @@ def run_pandas(db: Path) -> dict[str, float]:
     df["gpu"] = (df["component"] == "gpu").astype("int64")
     df["filled_kwh"] = df["facility_kwh"].where(df["intensity_filled"], 0.0)
     df["measured_kwh"] = df["it_kwh"].where(df["method"] == "measured", 0.0)
-    cols = SUMS + ["gpu", "filled_kwh", "measured_kwh"]
+    sums = SUMS + ["gpu", "filled_kwh", "measured_kwh"]
     # Same algorithm as sql/rollups.sql: two groupings of the facts per hour (by node, and by all the
     # small dimensions together), the small dimensions and the fleet from the latter, days and month
     # from the hourly rollups. Rows with a missing key are left out of that dimension (kept in the fleet).
     small = [d for d in DIMENSIONS if d != "node"]
-    by_node = df.groupby(["hour_utc", "node"], observed=True)[cols].sum().reset_index()
-    combos = df.groupby(["hour_utc", *small], observed=True, dropna=False)[cols].sum().reset_index()
+    by_node = df.groupby(["hour_utc", "node"], observed=True)[sums].sum().reset_index()
+    combos = df.groupby(["hour_utc", *small], observed=True, dropna=False)[sums].sum().reset_index()
     hourly = [by_node.rename(columns={"node": "key"}).assign(dimension="node"),
-              combos.groupby("hour_utc")[cols].sum().reset_index().assign(dimension="fleet", key="all")]
+              combos.groupby("hour_utc")[sums].sum().reset_index().assign(dimension="fleet", key="all")]
     for dim in small:
-        g = combos.groupby(["hour_utc", dim], observed=True)[cols].sum().reset_index()
+        g = combos.groupby(["hour_utc", dim], observed=True)[sums].sum().reset_index()
         hourly.append(g.rename(columns={dim: "key"}).assign(dimension=dim))
     hour = pd.concat(hourly, ignore_index=True).rename(columns={"hour_utc": "period_start"})
     parts = [hour.assign(period="hour")]
     for period, unit in (("day", "D"), ("month", "M")):
         h = hour.assign(period_start=hour["period_start"].dt.to_period(unit).dt.start_time)
-        parts.append(h.groupby(["period_start", "dimension", "key"])[cols].sum().reset_index().assign(period=period))
+        parts.append(h.groupby(["period_start", "dimension", "key"])[sums].sum().reset_index().assign(period=period))
     out = pd.concat(parts, ignore_index=True)
     compute_seconds = time.perf_counter() - t
     total = out[(out["period"] == "month") & (out["dimension"] == "fleet")]["it_kwh"].iloc[0]

@@ -38,8 +38,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from scale_common import (BENCH_DIR, ROOT, VictoriaMetrics, dir_size, peak_rss_mb, prometheus_server,
-                          promtool_import, run_child, write_facility)
+from scale_common import (
+    BENCH_DIR,
+    ROOT,
+    VictoriaMetrics,
+    dir_size,
+    peak_rss_mb,
+    prometheus_server,
+    promtool_import,
+    run_child,
+    write_facility,
+)
 
 BASE_NODES, GPUS_PER_NODE = 25, 4
 BASE_GPUS = BASE_NODES * GPUS_PER_NODE
@@ -50,8 +59,8 @@ MONTH = "2022-07"
 # --- child: one ingest + report -------------------------------------------------------------
 def child_ingest(args: argparse.Namespace) -> int:
     """Ingest [from, to) from one store into a fresh DuckDB, time each stage, then the monthly report."""
-    from wattfleet.aggregator.ingest import run as ing
     from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.ingest import run as ing
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     from wattfleet.aggregator.outputs.report import write_report
     from wattfleet.aggregator.store.database import open_store
@@ -77,9 +86,11 @@ def child_ingest(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     result = ing.ingest(con, cfg, source, start, end, lookback_hours=0, now=end + timedelta(hours=1))
     ingest_s = time.perf_counter() - t
-    gpu_j, gpu_rows, rows = con.execute(
+    counts = con.execute(
         "SELECT sum(joules) FILTER (WHERE component = 'gpu'), count(*) FILTER (WHERE component = 'gpu'), "
         "count(*) FROM stg_energy_hourly").fetchone()
+    assert counts is not None  # an aggregate without GROUP BY returns one row
+    gpu_j, gpu_rows, rows = counts
     it_kwh = ing.totals(con)["it_kwh"]
     con.close()
     out: dict[str, Any] = {"hours": result.windows, "energy_rows": rows, "gpu_hours": gpu_rows,
@@ -183,7 +194,7 @@ def run_size(size: int, hours: int, step: str, work: Path, config: Path) -> dict
 def growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Ratios between consecutive sizes, per device-hour where the spans differ."""
     out = {}
-    for a, b in zip(runs, runs[1:]):
+    for a, b in zip(runs, runs[1:], strict=False):
         dh_a, dh_b = a["gpus"] * a["hours"], b["gpus"] * b["hours"]
         key = f"{a['gpus']}->{b['gpus']}"
         out[key] = {"gpu_hours_ratio": dh_b / dh_a}
@@ -228,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                             "Alibaba hourly trace + inference bursts, seed 7",
               "month": MONTH, "step": args.step, "runs": runs, "growth": growth(runs),
               "total_s": time.perf_counter() - started,
-              "command": "flock /tmp/wattfleet-bench.lock python bench/scale_bench.py " + " ".join(argv or sys.argv[1:])}
+              "command": "flock /tmp/wattfleet-bench.lock python bench/scale_bench.py "
+                         + " ".join(argv or sys.argv[1:])}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json} in {result['total_s']:.0f}s")

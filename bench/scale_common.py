@@ -16,16 +16,17 @@ import textwrap
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT / "tests"))   # promserver: the tests' real-Prometheus launcher
 
-from promserver import PROMTOOL, PrometheusServer  # noqa: E402
 from fixtures.agg.vmserver import VictoriaMetricsServer  # noqa: E402
+from promserver import PROMTOOL, PrometheusServer  # noqa: E402
 
 SITES = (("dc-ciso", "CISO"), ("dc-bpat", "BPAT"), ("dc-miso", "MISO"))
 

@@ -7,8 +7,9 @@ writes; the Helm chart's ``files/`` folders are filled from the same render.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from grafanalib import core as g
@@ -37,11 +38,14 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return {name: dashboard_json(fn) for name, fn in BUILDERS.items()}
 
 
+DEFAULT_RULES = RuleConfig()  # frozen, so one shared default is safe
+
+
 def _yaml(data: Any) -> str:
     return HEADER + yaml.safe_dump(data, sort_keys=False, width=120)
 
 
-def render(cfg: RuleConfig = RuleConfig(), prometheus_url: str = "http://prometheus:9090",
+def render(cfg: RuleConfig = DEFAULT_RULES, prometheus_url: str = "http://prometheus:9090",
            dashboards_path: str = "/var/lib/grafana/dashboards/wattfleet") -> dict[str, str]:
     """Relative path -> file content for everything ``dashboards build`` writes."""
     files = {f"dashboards/{name}.json": json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -5,12 +5,21 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards import promql as q
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.base import dashboard
-from wattfleet.dashboards.panels import (GRAMS, GRAMS_PER_HOUR, GRAMS_PER_KWH, KWH, LITRES, LITRES_PER_HOUR, NONE, WATT, Layout,
-                     Query)
+from wattfleet.dashboards.panels import (
+    GRAMS,
+    GRAMS_PER_HOUR,
+    GRAMS_PER_KWH,
+    KWH,
+    LITRES,
+    LITRES_PER_HOUR,
+    NONE,
+    WATT,
+    Layout,
+    Query,
+)
 
 UID = "wattfleet-fleet"
 

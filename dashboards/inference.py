@@ -5,11 +5,20 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards import promql as q
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.base import dashboard
-from wattfleet.dashboards.panels import GRAMS, JOULE, PERCENT_UNIT, REQUESTS_PER_SECOND, SHORT, TOKENS_PER_SECOND, WATT, Layout, Query
+from wattfleet.dashboards.panels import (
+    GRAMS,
+    JOULE,
+    PERCENT_UNIT,
+    REQUESTS_PER_SECOND,
+    SHORT,
+    TOKENS_PER_SECOND,
+    WATT,
+    Layout,
+    Query,
+)
 
 UID = "wattfleet-inference"
 ENGINE = ("engine", "model")

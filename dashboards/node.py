@@ -5,7 +5,6 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards import promql as q
 from wattfleet.dashboards.base import dashboard
 from wattfleet.dashboards.panels import BYTES, CELSIUS, HERTZ, KWH, PERCENT_UNIT, SECONDS, SHORT, WATT, Layout, Query

@@ -9,7 +9,7 @@ of an expression so tests can prove each one is published.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from wattfleet.core import catalog
 from wattfleet.core.catalog import Metric

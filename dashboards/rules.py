@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards import promql as q
 
 NODE = ("cluster", "site", "node")

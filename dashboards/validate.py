@@ -9,10 +9,10 @@ a dashboard that fails them).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards.panels import DATASOURCE, GRID_WIDTH
 from wattfleet.dashboards.promql import metric_names
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from wattfleet.core import catalog
-
 from wattfleet.dashboards import promql as q
 from wattfleet.dashboards.panels import DATASOURCE
 from wattfleet.dashboards.provisioning import DATASOURCE_NAME

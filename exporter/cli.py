@@ -11,19 +11,18 @@ import logging
 import socket
 import sys
 import time
-from types import ModuleType
 
 from wattfleet import __version__
-
+from wattfleet.core.http import MetricsServer
+from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.core.webconfig import WebConfigError, load_web_config
+from wattfleet.exporter.inference.config import InferenceConfigError
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
 from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
-from wattfleet.exporter.sensors.nvml import NvmlSensor
+from wattfleet.exporter.sensors.nvml import Nvml, NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.core.http import MetricsServer
-from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.exporter.state import StateFile
-from wattfleet.core.webconfig import WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_sensors(args: argparse.Namespace, nvml: ModuleType | None = None) -> tuple[list[Sensor], dict[str, str]]:
+def build_sensors(args: argparse.Namespace, nvml: Nvml | None = None) -> tuple[list[Sensor], dict[str, str]]:
     """Instantiate every enabled collector; return (sensors, absent name -> reason)."""
     sensors: list[Sensor] = []
     absent: dict[str, str] = {}
@@ -101,7 +100,7 @@ def build_sensors(args: argparse.Namespace, nvml: ModuleType | None = None) -> t
     return sensors, absent
 
 
-def build_sampler(args: argparse.Namespace, nvml: ModuleType | None = None) -> Sampler:
+def build_sampler(args: argparse.Namespace, nvml: Nvml | None = None) -> Sampler:
     sensors, absent = build_sensors(args, nvml=nvml)
     use_state = getattr(args, "state_file", None) and not getattr(args, "once", False)
     state = StateFile(args.state_file) if use_state else None
@@ -125,8 +124,6 @@ def run(args: argparse.Namespace) -> int:
     except WebConfigError as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
-    from wattfleet.exporter.inference.config import InferenceConfigError
-
     try:
         sampler = build_sampler(args)
     except InferenceConfigError as exc:

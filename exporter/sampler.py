@@ -12,7 +12,7 @@ import platform
 import threading
 import time
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client.core import Metric as PromMetric
 

@@ -28,11 +28,13 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Union
+from typing import Any, Protocol
 
 from wattfleet.exporter.counters import EnergyCounter, PowerIntegrator
+from wattfleet.exporter.sensors.base import Sensor
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ STATE_FORMAT = "wattfleet-exporter-state"
 STATE_VERSION = 1
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
-Counter = Union[EnergyCounter, PowerIntegrator]
+Counter = EnergyCounter | PowerIntegrator
 
 
 class CounterSource(Protocol):
@@ -174,15 +176,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 # --- counters <-> state ---------------------------------------------------------------
-def _sources(sensors: Iterable[object]) -> Iterable[tuple[str, dict[str, Counter], bool]]:
+def _sources(sensors: Iterable[Sensor]) -> Iterable[tuple[str, dict[str, Counter], bool]]:
     for sensor in sensors:
         fn = getattr(sensor, "energy_counters", None)
         if fn is not None:
-            name: str = getattr(sensor, "name")
-            yield name, fn(), bool(getattr(sensor, "counters_start_at_zero", False))
+            yield sensor.name, fn(), bool(getattr(sensor, "counters_start_at_zero", False))
 
 
-def capture(sensors: Iterable[object], now: float, wall_now: float, boot_id: str | None) -> SavedState:
+def capture(sensors: Iterable[Sensor], now: float, wall_now: float, boot_id: str | None) -> SavedState:
     """Every counter of every sensor as of ``now`` (monotonic) = ``wall_now`` (wall clock)."""
     state = SavedState(wall_now, boot_id)
     for name, counters, _ in _sources(sensors):
@@ -198,7 +199,7 @@ def capture(sensors: Iterable[object], now: float, wall_now: float, boot_id: str
     return state
 
 
-def restore(sensors: Iterable[object], saved: SavedState, now: float, wall_now: float,
+def restore(sensors: Iterable[Sensor], saved: SavedState, now: float, wall_now: float,
             boot_id: str | None) -> RestoreSummary:
     """Seed the sensors' counters from ``saved``; ``now``/``wall_now`` are this instant on both clocks."""
     summary = RestoreSummary(rebooted=saved.boot_id is not None and boot_id is not None and saved.boot_id != boot_id,
@@ -234,7 +235,7 @@ class StateFile:
         self.boot_id = boot_id() if callable(boot_id) else boot_id
         self._write_failed = False
 
-    def restore(self, sensors: Iterable[object], now: float, wall_now: float) -> RestoreSummary | None:
+    def restore(self, sensors: Iterable[Sensor], now: float, wall_now: float) -> RestoreSummary | None:
         """Seed counters from the file; None (counters start at 0) when there is none or it is unusable."""
         try:
             data = self.path.read_bytes()
@@ -256,7 +257,7 @@ class StateFile:
                  summary.new, summary.dropped)
         return summary
 
-    def save(self, sensors: Iterable[object], now: float, wall_now: float) -> bool:
+    def save(self, sensors: Iterable[Sensor], now: float, wall_now: float) -> bool:
         try:
             write_atomic(self.path, encode(capture(sensors, now, wall_now, self.boot_id)))
         except (OSError, ValueError) as exc:

@@ -14,8 +14,9 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -47,8 +48,12 @@ class LocalServer:
         """``workdir``: keep data and log there (kept afterwards); default a temp dir removed on exit."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._dir = None if workdir else tempfile.TemporaryDirectory(prefix=f"wattfleet-{self.name}-")
-        self.dir = Path(workdir) if workdir else Path(self._dir.name)
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        if workdir:
+            self.dir = Path(workdir)
+        else:
+            self._dir = tempfile.TemporaryDirectory(prefix=f"wattfleet-{self.name}-")
+            self.dir = Path(self._dir.name)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -19,5 +19,5 @@ import pytest  # noqa: E402
 
 needs_ciso = pytest.mark.skipif(not CISO.exists(),
                                 reason=f"shared EIA-930 data not found at {EIA_DIR} (set WATTFLEET_SHARED_DATA)")
-needs_traces = pytest.mark.skipif(not TRACES_DIR.is_dir(),
-                                  reason=f"shared workload traces not found at {TRACES_DIR} (set WATTFLEET_SHARED_DATA)")
+needs_traces = pytest.mark.skipif(
+    not TRACES_DIR.is_dir(), reason=f"shared workload traces not found at {TRACES_DIR} (set WATTFLEET_SHARED_DATA)")

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from wattfleet.aggregator.config.facility import load_facility
 from wattfleet.cli import main
 from wattfleet.demo import facility_yaml, find_grid_dir, node_names, previous_month
-from wattfleet.aggregator.config.facility import load_facility
 
 
 def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,17 +24,19 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
     json.loads((out / "dashboards/dashboards/wattfleet-fleet.json").read_text())
     report = (out / "report/report.md").read_text()
     # The budget shows its burn, and the (empty) inference section says why it is empty.
-    budget = next(l for l in report.splitlines() if l.startswith("| site | dc-miso | 2026-10 |"))
+    budget = next(row for row in report.splitlines() if row.startswith("| site | dc-miso | 2026-10 |"))
     assert float(budget.split("|")[5]) > 0
     assert "No inference telemetry this month" in report
     con = duckdb.connect(str(out / "wattfleet.duckdb"), read_only=True)
     try:
-        hours, it_kwh = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
+        row = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
     finally:
         con.close()
+    assert row is not None
+    hours, it_kwh = row
     assert hours == 12 and it_kwh > 0
     # IT energy is the sensors' energy plus the configured 10% unmetered overhead, nothing lost or doubled.
-    line = next(l for l in printed.splitlines() if l.startswith("IT energy"))
+    line = next(ln for ln in printed.splitlines() if ln.startswith("IT energy"))
     it, truth = float(line.split()[2]), float(line.split("truth ")[1].split()[0])
     assert it == pytest.approx(truth * 1.1, rel=2e-3)
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
-from wattfleet.exporter.sampler import Sampler
-from wattfleet.exporter.inference.config import EngineConfig, InferenceConfigError, discover_config_path, load_inference_config
+from wattfleet.exporter.inference.config import (
+    EngineConfig,
+    InferenceConfigError,
+    discover_config_path,
+    load_inference_config,
+)
 from wattfleet.exporter.inference.scraper import fetch_metrics
 from wattfleet.exporter.inference.sensor import EnergySource, InferenceSensor
+from wattfleet.exporter.sampler import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +25,7 @@ def nvml_energy_source(sampler: Sampler) -> EnergySource | None:
     """``energy_by_gpu`` of the sampler's NVML collector, or None on a node without one."""
     for sensor in sampler.sensors:
         if sensor.name == "nvml" and hasattr(sensor, "energy_by_gpu"):
-            return sensor.energy_by_gpu  # type: ignore[no-any-return]
+            return sensor.energy_by_gpu
     return None
 
 

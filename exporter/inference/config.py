@@ -23,9 +23,10 @@ what it finds there; a node with none of them scrapes no engine.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
@@ -145,6 +146,7 @@ def _load_file(path: Path) -> list[EngineConfig]:
                 return f"{source}:{lines[key[:n]]}"
         return source
 
+    prefix: tuple[str | int, ...]
     if isinstance(data, dict) and "engines" in data and len(data) == 1:
         data, prefix = data["engines"], ("engines",)
     else:
@@ -168,7 +170,7 @@ def _load_file(path: Path) -> list[EngineConfig]:
                             f"{', '.join(ENGINES)}, got {engine!r}")
         url = entry.get("url")
         parsed = urlparse(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if not isinstance(url, str) or parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             problems.append(f"{where(*at, 'url')}: engine {i}: field 'url' must be an http(s) URL, got {url!r}")
         elif url in seen_urls:
             problems.append(f"{where(*at, 'url')}: engine {i}: field 'url' repeats engine {seen_urls[url]}")

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -189,6 +189,11 @@ def parse_sglang(text: str) -> EngineReading:
     return c.finish(samples)
 
 
+def _method_is(phase: str) -> Callable[[dict[str, str]], bool]:
+    """Selects the series whose ``method`` label is ``phase``."""
+    return lambda labels: labels.get("method") == phase
+
+
 def parse_tgi(text: str) -> EngineReading:
     samples = _samples(text)
     c = _Collect(samples, lambda labels: UNKNOWN_MODEL)  # TGI pages carry no model label
@@ -198,7 +203,7 @@ def parse_tgi(text: str) -> EngineReading:
     c.counter("tgi_request_generated_tokens_sum", (TOKENS, "decode"))
     c.counter("tgi_request_success" if c.has("tgi_request_success") else "tgi_request_count", (REQUESTS, ""))
     for phase in catalog.PHASES:
-        c.counter("tgi_batch_forward_duration_sum", (BUSY, phase), lambda labels, p=phase: labels.get("method") == p)
+        c.counter("tgi_batch_forward_duration_sum", (BUSY, phase), _method_is(phase))
     c.gauge(["tgi_batch_current_size"], "running", _sum)
     c.gauge(["tgi_queue_size"], "waiting", _sum)
     reading = c.finish(samples, "tgi_batch_inference_count")

@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from types import ModuleType
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily
 
 from wattfleet.core import catalog
 from wattfleet.exporter.counters import EnergyCounter
+from wattfleet.exporter.sensors.nvml import Nvml, load_nvml
 
 MARKABLE = catalog.PHASES
 ALL_PHASES = catalog.PHASES + (catalog.PHASE_IDLE,)
@@ -49,11 +50,9 @@ class PhaseError(RuntimeError):
 class PhaseTracker:
     """Attributes the energy of ``gpus`` (NVML indices; all by default) to marked phases."""
 
-    def __init__(self, nvml: ModuleType | Any | None = None, gpus: Sequence[int] | None = None,
+    def __init__(self, nvml: Nvml | None = None, gpus: Sequence[int] | None = None,
                  model: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if nvml is None:
-            from wattfleet.exporter.sensors.nvml import load_nvml
-
             nvml = load_nvml()
         self.nvml = nvml
         self.nvml.nvmlInit()
@@ -138,7 +137,7 @@ class PhaseTracker:
         now = self.clock()
         state = self._active or catalog.PHASE_IDLE
         added = 0.0
-        for handle, counter in zip(self._handles, self._counters):
+        for handle, counter in zip(self._handles, self._counters, strict=True):
             try:
                 raw = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
             except self.nvml.NVMLError:
@@ -155,7 +154,7 @@ _default: PhaseTracker | None = None
 _default_lock = threading.Lock()
 
 
-def configure(nvml: ModuleType | Any | None = None, gpus: Sequence[int] | None = None,
+def configure(nvml: Nvml | None = None, gpus: Sequence[int] | None = None,
               model: str | None = None, clock: Callable[[], float] = time.monotonic) -> PhaseTracker:
     """Create the process-wide tracker that :func:`phase`, :func:`begin` and :func:`end` use."""
     global _default

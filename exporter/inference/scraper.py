@@ -12,11 +12,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlparse
 
 from wattfleet.exporter.inference.config import EngineConfig
@@ -69,7 +68,7 @@ def fetch_metrics(url: str, timeout: float, max_bytes: int = MAX_BODY_BYTES) -> 
         remaining()
     except FetchError:
         raise
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise FetchError("timeout", f"no complete answer within {timeout:g}s") from None
     except ConnectionRefusedError as exc:
         raise FetchError("connection_refused", str(exc)) from None

@@ -29,16 +29,26 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from wattfleet.core import catalog
 from wattfleet.exporter.counters import MonotonicCounter
-from wattfleet.exporter.sensors.base import SensorResult
 from wattfleet.exporter.inference.attribution import split_by_phase_time
 from wattfleet.exporter.inference.config import EngineConfig
-from wattfleet.exporter.inference.parsers import BUSY, MARKED_ENERGY, PHASE_TIME_ENGINES, REQUEST_SECONDS, REQUESTS, TOKENS, CounterKey, EngineReading, ModelReading
+from wattfleet.exporter.inference.parsers import (
+    BUSY,
+    MARKED_ENERGY,
+    PHASE_TIME_ENGINES,
+    REQUEST_SECONDS,
+    REQUESTS,
+    TOKENS,
+    CounterKey,
+    EngineReading,
+    ModelReading,
+)
 from wattfleet.exporter.inference.scraper import EngineScraper, ScrapeOutcome, fetch_metrics
+from wattfleet.exporter.sensors.base import SensorResult
 
 log = logging.getLogger(__name__)
 

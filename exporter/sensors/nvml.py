@@ -17,7 +17,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeAlias
 
 from wattfleet.core import catalog
 from wattfleet.exporter.counters import EnergyCounter, PowerIntegrator
@@ -69,6 +69,11 @@ class Gpu:
         return self.power_integral.joules if self.power_integral is not None else self.energy_counter.joules
 
 
+# What the NVML code calls: the ``pynvml`` module (nvidia-ml-py ships no type information, so its functions are
+# Any anyway) or a stand-in with the same functions, such as wattfleet.sim.fake_nvml.FakeNvml.
+Nvml: TypeAlias = Any
+
+
 def load_nvml() -> ModuleType:
     """Import the real ``pynvml``; SensorUnavailable when the package is absent."""
     try:
@@ -84,7 +89,7 @@ class NvmlSensor:
     # NVML's total-energy counter is millijoules since the driver loaded: after a reboot all of it is new.
     counters_start_at_zero = True
 
-    def __init__(self, nvml: ModuleType | None = None, retry_lost_every: int = 30) -> None:
+    def __init__(self, nvml: Nvml | None = None, retry_lost_every: int = 30) -> None:
         self.nvml = nvml if nvml is not None else load_nvml()
         self.retry_lost_every = retry_lost_every
         self._samples_taken = 0
@@ -149,7 +154,7 @@ class NvmlSensor:
                     self._sample_gpu(gpu, now, result)
                 except self.nvml.NVMLError as exc:
                     code = getattr(exc, "value", None)
-                    result.errors.append(_REASONS.get(code, "nvml_error"))
+                    result.errors.append(_REASONS.get(code, "nvml_error") if isinstance(code, int) else "nvml_error")
                     if code in _LOST:
                         log.warning("GPU %d (%s) lost: %s; other GPUs keep reporting", gpu.index, gpu.uuid, exc)
                         gpu.up = False

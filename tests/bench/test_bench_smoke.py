@@ -8,8 +8,6 @@ exact by construction (our RAPL counters across wraps).
 
 from __future__ import annotations
 
-from paths import REPO
-
 import importlib.util
 import json
 import sys
@@ -18,11 +16,14 @@ from types import ModuleType
 
 import pytest
 
+from paths import REPO
+
 BENCH = REPO / "bench"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from bench_exporter_common import have_node_exporter  # noqa: E402
+
 from shared_data import needs_traces  # noqa: E402
 
 needs_node_exporter = pytest.mark.skipif(not have_node_exporter(),

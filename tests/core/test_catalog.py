@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from paths import REPO
-
 import subprocess
 
 import pytest
 from prometheus_client.core import Metric as PromMetric
 from prometheus_client.exposition import generate_latest
 
+from paths import REPO
 from promserver import PROMTOOL
 from wattfleet.core import catalog
 
@@ -50,7 +49,6 @@ def test_promtool_check_metrics_accepts_the_whole_catalog() -> None:
 
 def test_readme_metric_table_is_the_catalog() -> None:
     """README's metrics table is generated: `python -m wattfleet.core.catalog`."""
-    from pathlib import Path
 
     readme = (REPO / "README.md").read_text()
     start, end = "<!-- metrics-table -->\n", "\n<!-- /metrics-table -->"

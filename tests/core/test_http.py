@@ -16,8 +16,8 @@ import pytest
 
 from exporter_fixtures import start_fake_node
 from wattfleet.core import catalog
-from wattfleet.exporter.cli import add_arguments
 from wattfleet.core.webconfig import WebConfigError, load_web_config
+from wattfleet.exporter.cli import add_arguments
 
 
 def get(url: str, headers: dict[str, str] | None = None, context: ssl.SSLContext | None = None):

@@ -18,38 +18,38 @@ finite result carrying the labels its legend names.
 
 from __future__ import annotations
 
-import paths
-
 import math
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from string import Template
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
+import paths
 from promserver import PrometheusServer
 from wattfleet.aggregator.config.facility import load_facility
 from wattfleet.aggregator.outputs.serve import AggregatorServer
 from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
+from wattfleet.core import catalog
+from wattfleet.core.http import MetricsServer
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.build import ALERTS_FILE, RECORDING_FILE, dashboards, render, write
 from wattfleet.dashboards.promql import metric_names
 from wattfleet.dashboards.validate import dashboard_exprs, iter_panels, rule_exprs, variable_selector
 from wattfleet.dashboards.variables import variable_queries
-from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeNvml
-from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.inference.attach import attach_inference
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.core.http import MetricsServer
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 
 pytestmark = pytest.mark.prometheus
 
@@ -264,7 +264,7 @@ def test_time_series_panels_draw_lines(stack: tuple[PrometheusServer, Exporter])
     prom, _ = stack
     end = time.time()
     failures = []
-    for dashboard, title, kind, expr, legend in QUERIES:
+    for dashboard, title, kind, expr, _legend in QUERIES:
         if kind != "timeseries":
             continue
         q = substitute(expr, SELECTIONS["all"])

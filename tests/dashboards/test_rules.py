@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from promserver import PROMTOOL
+from wattfleet.core import catalog
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.build import ALERTS_FILE, RECORDING_FILE, render, write
-from wattfleet.core import catalog
 
 pytestmark = pytest.mark.prometheus
 

@@ -10,12 +10,11 @@ import pytest
 from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
+from wattfleet.core import catalog
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.build import dashboards
 from wattfleet.dashboards.promql import metric_names
-from wattfleet.dashboards.validate import (check_dashboard, dashboard_exprs, iter_panels, rule_exprs,
-                                            unknown_metrics)
-from wattfleet.core import catalog
+from wattfleet.dashboards.validate import check_dashboard, dashboard_exprs, iter_panels, rule_exprs, unknown_metrics
 
 DASHBOARDS = dashboards()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from paths import REPO
-
 import json
 import logging
 import shutil
@@ -12,21 +10,23 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from paths import REPO
 from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeNvml
-from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import STATE_FORMAT, STATE_VERSION, StateFile
+from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.sim.fake_powercap import FakePowercap
 
 RANGE_UJ = 3_000_000_000  # a 3 kJ RAPL range: wraps every 25 s at 120 W
 
@@ -43,8 +43,8 @@ class Node:
         self.rapl_base = {d: z.joules for d, z in self.powercap.zones.items()}
         self.gpu_base = {g.uuid: g.true_joules() for g in self.nvml.gpus}
 
-    def start(self, extra: list[object] | None = None) -> Sampler:
-        sensors = [RaplSensor(self.root), NvmlSensor(self.nvml), *(extra or [])]
+    def start(self, extra: list[Sensor] | None = None) -> Sampler:
+        sensors: list[Sensor] = [RaplSensor(self.root), NvmlSensor(self.nvml), *(extra or [])]
         state = StateFile(self.state, boot_id=self.boot_id) if self.state else None
         self.sampler = Sampler(sensors, {"node": "n1"}, interval=1.0, clock=self.clock, wall=self.clock, state=state)
         return self.sampler

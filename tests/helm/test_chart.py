@@ -9,8 +9,6 @@ argument parser so that chart and code cannot drift apart.
 
 from __future__ import annotations
 
-from paths import REPO
-
 import argparse
 import contextlib
 import copy
@@ -21,19 +19,22 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
+
+from paths import REPO
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed (pip install helm-python-sdk)")
 kubernetes_validate = pytest.importorskip("kubernetes_validate",
                                           reason="kubernetes-validate is not installed")
 
 from wattfleet.cli import build_parser  # noqa: E402
-from wattfleet.exporter import cli as exporter_cli  # noqa: E402
 from wattfleet.core.webconfig import CLIENT_AUTH_TYPES, TLS_VERSIONS, load_web_config  # noqa: E402
+from wattfleet.exporter import cli as exporter_cli  # noqa: E402
 
 CHART = REPO / "helm" / "wattfleet"
 KUBE_VERSION = kubernetes_validate.latest_version()
@@ -110,8 +111,9 @@ MATRIX: dict[str, dict[str, Any]] = {
         "dashboards": {"namespace": "grafana", "annotations": {"grafana_folder": "Energy"}},
         "networkPolicy": {
             "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
-            "aggregatorFrom": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["grafana"]}]}},
-                        {"ipBlock": {"cidr": "10.0.0.0/8"}}],
+            "aggregatorFrom": [
+                {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["grafana"]}]}},
+                {"ipBlock": {"cidr": "10.0.0.0/8"}}],
         },
     },
     "everything-off": {"exporter": {"enabled": False}, "aggregator": {"enabled": False},
@@ -343,9 +345,9 @@ def test_schema_enums_match_the_code() -> None:
     assert set(exporter["disableCollectors"]["items"]["enum"]) == set(exporter_cli.COLLECTORS)
     parser = argparse.ArgumentParser()
     exporter_cli.add_arguments(parser)
-    choices = {a.dest: a.choices for a in parser._actions}
+    choices = {a.dest: a.choices for a in parser._actions if a.choices is not None}
     assert set(exporter["estimateCpu"]["enum"]) == set(choices["estimate_cpu"])
-    root_choices = {a.dest: a.choices for a in build_parser()._actions}
+    root_choices = {a.dest: a.choices for a in build_parser()._actions if a.choices is not None}
     assert set(schema["properties"]["logLevel"]["enum"]) == set(root_choices["log_level"])
     tls = exporter["webConfig"]["properties"]["tls"]["properties"]
     assert set(tls["clientAuthType"]["enum"]) == set(CLIENT_AUTH_TYPES)
@@ -367,7 +369,7 @@ def test_values_yaml_is_documented_line_by_line() -> None:
         documented_indent = None
         key, _, rest = stripped.partition(":")
         j = i - 1
-        comment = []
+        comment: list[str] = []
         while j >= 0 and lines[j].strip().startswith("#"):
             comment.insert(0, lines[j].strip())
             j -= 1
@@ -1287,7 +1289,9 @@ def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any
             assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
             outputs[name] = result.stdout
     # At least 2 h x 300 W (plus the backfill's 5-minute edges), read through the chart's --prometheus.
-    it_kwh = float(re.search(r"IT ([0-9.]+) kWh", outputs["aggregate"]).group(1))
+    match = re.search(r"IT ([0-9.]+) kWh", outputs["aggregate"])
+    assert match, outputs["aggregate"]
+    it_kwh = float(match.group(1))
     assert 0.6 <= it_kwh < 0.7, outputs["aggregate"]
     values = values_with_defaults(chart, {})["aggregator"]
     out_dir = sandbox.path(f"{values['persistence']['mountPath']}/{values['report']['outDir']}")

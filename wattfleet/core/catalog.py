@@ -10,8 +10,9 @@ seconds, bytes, celsius, hertz, grams, liters), ``_ratio`` for 0..1 values and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 Kind = Literal["counter", "gauge", "info"]
 Component = Literal["exporter", "inference", "aggregator"]

@@ -8,8 +8,8 @@ costs the same however much work the rendering was.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from prometheus_client.core import Metric as PromMetric
 from prometheus_client.exposition import generate_latest
@@ -41,4 +41,4 @@ class _Families:
 
 def render_families(families: Iterable[PromMetric]) -> bytes:
     """The text exposition of ``families``, byte-for-byte what prometheus-client writes."""
-    return generate_latest(_Families(families))  # type: ignore[arg-type]
+    return generate_latest(_Families(families))

@@ -14,10 +14,10 @@ import base64
 import binascii
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Mapping
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 

@@ -149,7 +149,8 @@ def load_web_config(path: str | Path) -> WebConfig:
         cfg.client_auth_type = auth
         version = tls.get("min_version", "TLS12")
         if version not in TLS_VERSIONS:
-            raise _field_error(lines, path, "tls_server_config.min_version", f"{version!r} is not one of {sorted(TLS_VERSIONS)}")
+            raise _field_error(lines, path, "tls_server_config.min_version",
+                               f"{version!r} is not one of {sorted(TLS_VERSIONS)}")
         cfg.min_version = version
     users = raw.get("basic_auth_users") or {}
     if not isinstance(users, dict):

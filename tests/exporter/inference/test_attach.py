@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from fixtures.inference_engines import V1, EngineServer
 from wattfleet.core import catalog
 from wattfleet.exporter.cli import add_arguments, build_sampler, run
-from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.exporter.inference.config import ENV_VAR, InferenceConfigError
 from wattfleet.exporter.inference.sensor import InferenceSensor
+from wattfleet.sim.fake_nvml import FakeNvml
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -34,7 +34,7 @@ def engine() -> Iterator[EngineServer]:
 
 def inference_sensor(sampler: object) -> InferenceSensor | None:
     found = [s for s in sampler.sensors if s.name == "inference"]  # type: ignore[attr-defined]
-    return found[0] if found else None  # type: ignore[return-value]
+    return found[0] if found else None
 
 
 def test_once_prints_the_engine_series(engine: EngineServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import paths
-
-from pathlib import Path
 from string import Template
 
 import pytest
 
+import paths
 from wattfleet.core import catalog
-from wattfleet.exporter.inference.parsers import (BUSY, MARKED_ENERGY, REQUEST_SECONDS, REQUESTS, TOKENS,
-                                                  ParseError, parse_sglang, parse_tgi, parse_vllm)
+from wattfleet.exporter.inference.parsers import (
+    BUSY,
+    MARKED_ENERGY,
+    REQUEST_SECONDS,
+    REQUESTS,
+    TOKENS,
+    ParseError,
+    parse_sglang,
+    parse_tgi,
+    parse_vllm,
+)
 
 FIXTURES = paths.FIXTURES / "inference"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -58,7 +65,8 @@ def test_sglang() -> None:
 
 
 def test_sglang_old_releases_label_the_model_name() -> None:
-    text = 'sglang:prompt_tokens_total{name="google/gemma-2-9b-it"} 5\nsglang:num_queue_reqs{name="google/gemma-2-9b-it"} 1\n'
+    text = ('sglang:prompt_tokens_total{name="google/gemma-2-9b-it"} 5\n'
+            'sglang:num_queue_reqs{name="google/gemma-2-9b-it"} 1\n')
     assert parse_sglang(text).models["google/gemma-2-9b-it"].counters[(TOKENS, "prefill")] == 5
 
 

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.exporter.inference import phase as phase_api
 from wattfleet.exporter.inference.parsers import MARKED_ENERGY, parse_vllm
 from wattfleet.exporter.inference.phase import PhaseError, PhaseTracker
+from wattfleet.sim.fake_nvml import FakeNvml
 
 
 def run(clock: Any, nvml: FakeNvml, watts: float, seconds: float) -> None:
@@ -113,7 +113,7 @@ def test_collector_on_the_engine_page_reaches_the_exporter_parser(clock: Any) ->
     with tracker.phase("prefill"):
         run(clock, nvml, 600.0, 0.25)
     registry = CollectorRegistry()
-    registry.register(tracker)  # type: ignore[arg-type]
+    registry.register(tracker)
     page = generate_latest(registry).decode()
     assert f'{catalog.INFERENCE_PHASE_ENERGY.series}{{method="marked",model="m",phase="prefill"}} 150.0' in page
     page += 'vllm:prompt_tokens_total{model_name="m"} 10.0\n'

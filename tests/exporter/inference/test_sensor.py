@@ -3,31 +3,24 @@ and TGI phase-time attribution against the fake GPUs' energy."""
 
 from __future__ import annotations
 
-import paths
-
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from string import Template
-from typing import Callable, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fixtures.inference_engines import LLAMA, V1, EngineServer, one, sensor_for, serve, tick, values
 from promserver import free_port
 from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeNvml
+from wattfleet.core.http import MetricsServer
 from wattfleet.exporter.inference.attach import attach_inference
 from wattfleet.exporter.inference.config import EngineConfig
-from wattfleet.exporter.inference.sensor import InferenceSensor
 from wattfleet.exporter.sampler import Sampler
-from wattfleet.exporter.sensors.base import SensorResult
 from wattfleet.exporter.sensors.nvml import NvmlSensor
-from wattfleet.core.http import MetricsServer
-
-from fixtures.inference_engines import FIXTURES, LLAMA, EngineServer, servers, serve, sensor_for, tick, values, one, V1  # noqa: F401 (shared with other tests)
+from wattfleet.sim.fake_nvml import FakeNvml
 
 
 def test_vllm_counters_reexported_monotonic_across_engine_restarts(servers: list[EngineServer]) -> None:
@@ -263,7 +256,7 @@ def test_marked_phases_reach_the_exporter_exactly_through_the_engine_page(server
 
     def page() -> str:
         registry = CollectorRegistry()
-        registry.register(holder["t"])  # type: ignore[arg-type]
+        registry.register(holder["t"])
         return generate_latest(registry).decode()
 
     eng.extra = page

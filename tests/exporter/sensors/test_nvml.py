@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from wattfleet.core import catalog
-from wattfleet.sim.fake_nvml import FakeGpu, FakeMig, FakeNvml
 from wattfleet.exporter.sensors.base import SensorUnavailable
 from wattfleet.exporter.sensors.nvml import NvmlSensor
+from wattfleet.sim.fake_nvml import FakeGpu, FakeMig, FakeNvml
 
 
 def by_gpu(result, metric) -> dict[str, float]:
@@ -36,9 +36,11 @@ def test_driver_reload_is_a_counted_reset(clock) -> None:
     nv = FakeNvml.with_gpus(1, watts=100.0, clock=clock)
     sensor = NvmlSensor(nv)
     sensor.sample(clock())
-    clock.advance(100.0); sensor.sample(clock())   # 10 kJ since driver load
+    clock.advance(100.0)
+    sensor.sample(clock())  # 10 kJ since driver load
     nv.gpus[0].driver_reload()
-    clock.advance(5.0); result = sensor.sample(clock())  # counter restarted: 500 J since
+    clock.advance(5.0)
+    result = sensor.sample(clock())  # counter restarted: 500 J since
     assert by_gpu(result, catalog.GPU_ENERGY)["0"] == pytest.approx(10500.0)
     assert result.corrections[("nvml", nv.gpus[0].uuid)] == (0, 1)
 
@@ -47,9 +49,11 @@ def test_gpu_lost_mid_run_does_not_stop_the_others(clock) -> None:
     nv = FakeNvml.with_gpus(3, watts=200.0, clock=clock)
     sensor = NvmlSensor(nv, retry_lost_every=3)
     sensor.sample(clock())
-    clock.advance(60.0); sensor.sample(clock())  # a minute of history: 12 kJ on each counter
+    clock.advance(60.0)
+    sensor.sample(clock())  # a minute of history: 12 kJ on each counter
     nv.gpus[1].lost = True
-    clock.advance(1.0); result = sensor.sample(clock())
+    clock.advance(1.0)
+    result = sensor.sample(clock())
     assert result.errors == ["gpu_lost"]
     assert by_gpu(result, catalog.GPU_UP) == {"0": 1, "1": 0, "2": 1}
     energy = by_gpu(result, catalog.GPU_ENERGY)
@@ -70,9 +74,11 @@ def test_gpu_back_from_lost_after_a_reset_counts_the_restarted_counter(clock) ->
     nv = FakeNvml.with_gpus(1, watts=200.0, clock=clock)
     sensor = NvmlSensor(nv, retry_lost_every=1)
     sensor.sample(clock())
-    clock.advance(10.0); sensor.sample(clock())           # 2000 J counted
+    clock.advance(10.0)
+    sensor.sample(clock())  # 2000 J counted
     nv.gpus[0].lost = True
-    clock.advance(1.0); sensor.sample(clock())
+    clock.advance(1.0)
+    sensor.sample(clock())
     clock.advance(30.0)
     nv.gpus[0].lost = False
     nv.gpus[0].driver_reload()                            # the reset that brings a lost GPU back

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from wattfleet.core import catalog
-from wattfleet.sim.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap
 from wattfleet.exporter.sensors.base import SensorUnavailable
 from wattfleet.exporter.sensors.rapl import RaplSensor
+from wattfleet.sim.fake_powercap import DEFAULT_MAX_ENERGY_RANGE_UJ, FakePowercap
 
 
 def energies(result) -> dict[tuple[str, str], float]:
@@ -63,9 +63,13 @@ def test_counter_reset_is_counted_and_energy_kept(sysfs_root: Path, clock) -> No
     fake = FakePowercap(sysfs_root, sockets=1, subdomains=(), start_uj=200_000_000_000, clock=clock)
     sensor = RaplSensor(sysfs_root)
     sensor.sample(clock())
-    clock.advance(1.0); fake.update(); sensor.sample(clock())
+    clock.advance(1.0)
+    fake.update()
+    sensor.sample(clock())
     fake.reset("intel-rapl:0")
-    clock.advance(1.0); fake.update(); result = sensor.sample(clock())
+    clock.advance(1.0)
+    fake.update()
+    result = sensor.sample(clock())
     assert result.corrections[("rapl", "intel-rapl:0")] == (0, 1)
     # 120 J before the reset; after it only what flowed since the reset (0 s here) + 1 s.
     assert energies(result)[("0", "package")] == pytest.approx(240.0)
@@ -75,9 +79,12 @@ def test_zone_vanishing_keeps_counter_and_reports_error(sysfs_root: Path, clock,
     fake = FakePowercap(sysfs_root, sockets=2, subdomains=(), clock=clock)
     sensor = RaplSensor(sysfs_root)
     sensor.sample(clock())
-    clock.advance(1.0); fake.update(); sensor.sample(clock())
+    clock.advance(1.0)
+    fake.update()
+    sensor.sample(clock())
     fake.remove("intel-rapl:1")
-    clock.advance(1.0); fake.update()
+    clock.advance(1.0)
+    fake.update()
     with caplog.at_level(logging.WARNING):
         result = sensor.sample(clock())
         sensor.sample(clock())
@@ -100,11 +107,14 @@ def _in_child_as_nobody(fn):
     if pid == 0:  # pragma: no cover - child
         os.close(r)
         try:
-            os.setgroups([]); os.setgid(65534); os.setuid(65534)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
             out = ("ok", fn())
         except BaseException as exc:  # noqa: BLE001 - report anything to the parent
             out = ("error", f"{type(exc).__name__}: {exc}")
-        os.write(w, pickle.dumps(out)); os.close(w)
+        os.write(w, pickle.dumps(out))
+        os.close(w)
         os._exit(0)
     os.close(w)
     data = b""
@@ -122,8 +132,12 @@ def test_permission_denied_is_a_warning_not_a_crash(sysfs_root: Path, clock) -> 
 
     def probe():
         records: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda rec: records.append(rec.getMessage())  # type: ignore[method-assign]
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record.getMessage())
+
+        handler = Collect()
         logging.getLogger("wattfleet.exporter.sensors.rapl").addHandler(handler)
         sensor = RaplSensor(sysfs_root)
         result = sensor.sample(1.0)
