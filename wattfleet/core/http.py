@@ -73,6 +73,8 @@ class Response:
 Handler = Callable[[Request], Response]
 
 NOT_FOUND = Response(404, b"Not Found\n")
+# Kubernetes probes cannot send credentials, and these answer only "alive" / "ready".
+PROBE_PATHS = frozenset({"/-/healthy", "/-/ready"})
 UNAUTHORIZED = Response(401, b"Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="wattfleet"'})
 TOO_MANY = Response(429, b"Too Many Requests\n", headers={"Retry-After": "1"})
 
@@ -226,15 +228,15 @@ def _handler_class(routes: Routes, web: WebConfig, limits: Limits) -> type[BaseH
             if not rate.allow():
                 self._send(TOO_MANY)
                 return
+            path, _, query = self.path.partition("?")
             try:
-                authorized = self._authorized()
+                authorized = path in PROBE_PATHS or self._authorized()
             except TooManyAttempts:
                 self._send(TOO_MANY)
                 return
             if not authorized:
                 self._send(UNAUTHORIZED)
                 return
-            path, _, query = self.path.partition("?")
             handler = routes.resolve(path)
             if handler is None:
                 self._send(NOT_FOUND)
@@ -279,6 +281,7 @@ class _Server(HTTPServer):
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
         self._stopped = threading.Event()
+        self._loop_started = False
         self._open = 0
         self._open_lock = threading.Lock()
         self._busy: dict[int, tuple[_Connection, float]] = {}
@@ -297,6 +300,7 @@ class _Server(HTTPServer):
 
     # --- the loop thread -----------------------------------------------------------------------
     def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._loop_started = True
         self.socket.setblocking(False)
         self._selector.register(self.socket, selectors.EVENT_READ, "accept")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
@@ -444,7 +448,8 @@ class _Server(HTTPServer):
     def shutdown(self) -> None:
         self._stop.set()
         self._wake_w.send(b"x")
-        self._stopped.wait(5)
+        if self._loop_started:
+            self._stopped.wait(5)
 
     def server_close(self) -> None:
         super().server_close()
@@ -493,6 +498,7 @@ class HttpServer:
         self.scheme = "https" if web.tls else "http"
         self.host, self.port = host, self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def url_for(self, path: str) -> str:
         if self.host in ("", "0.0.0.0", "::"):
@@ -512,6 +518,10 @@ class HttpServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving and close every connection; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.httpd.shutdown()
         self.httpd.server_close()
 
