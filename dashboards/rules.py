@@ -42,6 +42,10 @@ class RuleConfig:
     job_regex: str = ".*wattfleet.*"
     exporter_down_for: str = "5m"
     collector_failing_for: str = "10m"
+    snapshot_stale_seconds: int = 120
+    snapshot_stale_for: str = "2m"
+    collector_timeout_window: str = "5m"
+    collector_timeout_for: str = "2m"
     reset_window: str = "15m"
     reset_storm_count: int = 3
     idle_utilization_ratio: float = 0.05
@@ -110,6 +114,7 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
     resets = q.agg("sum", f"increase({q.selector(catalog.COUNTER_RESETS)}[{cfg.reset_window}])",
                    NODE + ("sensor",))
     power, util = q.selector(catalog.GPU_POWER), q.selector(catalog.GPU_UTILIZATION)
+    timeouts = q.selector(catalog.COLLECTOR_ERRORS, eq={"reason": "timeout"})
     rules = [
         _alert("WattfleetExporterDown", f"{up} == 0", cfg.exporter_down_for, "warning",
                "wattfleet target {{ $labels.instance }} is down",
@@ -121,6 +126,19 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                "collector {{ $labels.collector }} failing on {{ $labels.node }}",
                "The {{ $labels.collector }} collector found its hardware at start but its samples fail; "
                f"see {catalog.COLLECTOR_ERRORS.series} for the reason."),
+        _alert("WattfleetExporterSnapshotStale",
+               f"time() - {q.selector(catalog.LAST_SAMPLE)} > {cfg.snapshot_stale_seconds}",
+               cfg.snapshot_stale_for, "warning",
+               "exporter on {{ $labels.node }} serves a snapshot {{ $value | humanizeDuration }} old",
+               f"The exporter answers scrapes but its sampling loop has not published for more than "
+               f"{cfg.snapshot_stale_seconds} s: its counters are frozen and its /-/ready fails."),
+        _alert("WattfleetCollectorTimeout",
+               f"increase({timeouts}[{cfg.collector_timeout_window}]) > 0",
+               cfg.collector_timeout_for, "warning",
+               "collector {{ $labels.collector }} on {{ $labels.node }} is not answering",
+               "Samples of the {{ $labels.collector }} collector run past their deadline (a hung driver, such as "
+               "a GPU falling off the bus): it is reported down with its counters held; the energy it misses is "
+               f"added when it answers again ({catalog.ENERGY_RECOVERED.series})."),
         _alert("WattfleetCounterResetStorm", f"{resets} > {cfg.reset_storm_count}", "0s", "warning",
                "energy counters on {{ $labels.node }} reset {{ $value }} times",
                f"More than {cfg.reset_storm_count} hardware energy counter resets in {cfg.reset_window} "

@@ -22,7 +22,7 @@ from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
 from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
 from wattfleet.exporter.sensors.nvml import Nvml, NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.exporter.state import StateFile
+from wattfleet.exporter.state import StateError, StateFile
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,8 @@ def build_sampler(args: argparse.Namespace, nvml: Nvml | None = None) -> Sampler
     sensors, absent = build_sensors(args, nvml=nvml)
     use_state = getattr(args, "state_file", None) and not getattr(args, "once", False)
     state = StateFile(args.state_file) if use_state else None
+    if state is not None:
+        state.check_writable()  # StateError: run() turns it into a usage error before any sample
     sampler = Sampler(sensors, {"node": args.node, "cluster": args.cluster, "site": args.site},
                       interval=args.interval, absent=absent, version=__version__, state=state)
     if "inference" not in set(args.disable_collector):
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         sampler = build_sampler(args)
-    except InferenceConfigError as exc:
+    except (InferenceConfigError, StateError) as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
     if args.once:
@@ -137,7 +139,16 @@ def run(args: argparse.Namespace) -> int:
         sampler.stop()
         sys.stdout.write(snapshot.body.decode())
         return 0
-    server = MetricsServer(args.listen_address, lambda: sampler.snapshot, web)
+    try:
+        server = MetricsServer(args.listen_address, lambda: sampler.snapshot, web, ready=sampler.readiness)
+    except ValueError as exc:  # a malformed --listen-address: a usage error, not a traceback
+        print(f"wattfleet exporter: {exc}", file=sys.stderr)
+        sampler.stop()
+        return 2
+    except OSError as exc:
+        print(f"wattfleet exporter: cannot listen on {args.listen_address}: {exc.strerror or exc}", file=sys.stderr)
+        sampler.stop()
+        return 2
     sampler.start()
     server.start()
     log.info("serving %s (interval %.3gs)", server.url, args.interval)

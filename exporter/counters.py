@@ -11,6 +11,12 @@ range, it is a wrap when the energy the wrap implies is plausible for the
 elapsed time (below ``max_watts`` x seconds); otherwise it is a reset and the
 new raw value is the energy since the reset. Without a wrap range (NVML's
 64-bit counter never wraps in practice) every decrease is a reset.
+
+Whatever the path (increase, wrap or reset), an interval may add at most
+``max_watts`` x seconds: a reading that would add more cannot be physical (a
+firmware glitch, a corrupted file, a hostile sysfs) and is rejected and
+counted in :attr:`EnergyCounter.rejected`, never summed; the counter then
+continues from that reading. A negative raw value is rejected outright.
 """
 
 from __future__ import annotations
@@ -24,21 +30,26 @@ class EnergyCounter:
 
     ``wrap_range`` is the counter's modulus in raw units (``max_energy_range_uj
     + 1`` for RAPL); ``scale`` converts raw units to joules (1e-6 for uJ, 1e-3
-    for mJ); ``max_watts`` bounds what a single interval may plausibly add.
+    for mJ); ``max_watts`` bounds what a single interval may plausibly add
+    (None: no bound, for counters that are not energy).
     """
 
     scale: float
     wrap_range: int | None = None
-    max_watts: float = 5000.0
+    max_watts: float | None = 5000.0
     joules: float = 0.0
     wraps: int = 0
     resets: int = 0
+    rejected: int = 0
     _last_raw: int | None = field(default=None, repr=False)
     _last_time: float | None = field(default=None, repr=False)
     _reset_bound_watts: float | None = field(default=None, repr=False)
 
     def update(self, raw: int, now: float) -> float:
         """Feed one raw reading taken at monotonic time ``now``; return joules added."""
+        if raw < 0:
+            self.rejected += 1  # no counter counts below zero: keep the last good baseline
+            return 0.0
         last, last_time = self._last_raw, self._last_time
         self._last_raw, self._last_time = raw, now
         if last is None:
@@ -55,13 +66,19 @@ class EnergyCounter:
         if delta < 0:
             delta = self._decrease(raw, last, elapsed)
         added = delta * self.scale
+        if not self._plausible(added, elapsed):
+            self.rejected += 1  # the baseline moves to this reading; nothing is added for the interval
+            return 0.0
         self.joules += added
         return added
+
+    def _plausible(self, joules: float, elapsed: float) -> bool:
+        return self.max_watts is None or joules <= self.max_watts * max(elapsed, 1e-3)
 
     def _decrease(self, raw: int, last: int, elapsed: float) -> int:
         if self.wrap_range is not None and raw < self.wrap_range:
             wrapped = raw + self.wrap_range - last
-            if wrapped * self.scale <= self.max_watts * max(elapsed, 1e-3):
+            if wrapped >= 0 and self._plausible(wrapped * self.scale, elapsed):
                 self.wraps += 1
                 return wrapped
         self.resets += 1
@@ -118,10 +135,15 @@ class PowerIntegrator:
     """
 
     joules: float = 0.0
+    max_watts: float | None = 5000.0
+    rejected: int = 0
     _last_watts: float | None = field(default=None, repr=False)
     _last_time: float | None = field(default=None, repr=False)
 
     def update(self, watts: float, now: float) -> float:
+        if not 0.0 <= watts <= (self.max_watts if self.max_watts is not None else float("inf")):
+            self.rejected += 1  # not physical (NaN included): the interval is bridged by the next good reading
+            return 0.0
         added = 0.0
         if self._last_watts is not None and self._last_time is not None and now > self._last_time:
             added = 0.5 * (watts + self._last_watts) * (now - self._last_time)
@@ -148,7 +170,7 @@ class MonotonicCounter(EnergyCounter):
     """
 
     def __init__(self) -> None:
-        super().__init__(scale=1.0)
+        super().__init__(scale=1.0, max_watts=None)
 
     @property
     def total(self) -> float:

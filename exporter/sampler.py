@@ -3,6 +3,13 @@
 A scrape only copies the last snapshot's bytes, so it never touches hardware
 and costs the same however many GPUs the node has; the exporter's counters
 advance at the sampling period, not the scrape period.
+
+Each collector runs on its own thread under a deadline. An NVML call can
+block for minutes when a GPU falls off the bus; such a collector is reported
+down (``collector_up`` 0, its ``*_up`` series 0, ``errors_total{reason="timeout"}``)
+with its counters held at their last value, while the others keep sampling.
+When it answers again, its cumulative hardware counters carry the energy of
+the outage, which is also counted apart (``energy_recovered_joules_total``).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 
 from prometheus_client.core import Metric as PromMetric
 
@@ -23,6 +32,8 @@ from wattfleet.exporter.state import StateFile
 
 log = logging.getLogger(__name__)
 
+_HARDWARE_ENERGY = {catalog.GPU_ENERGY.name, catalog.CPU_ENERGY.name}
+
 
 class Sampler:
     """Runs sensors every ``interval`` seconds and renders their readings."""
@@ -30,11 +41,13 @@ class Sampler:
     def __init__(self, sensors: list[Sensor], const_labels: dict[str, str] | None = None,
                  interval: float = 1.0, absent: dict[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 version: str = "0.0.0", state: StateFile | None = None) -> None:
+                 version: str = "0.0.0", state: StateFile | None = None, timeout: float | None = None) -> None:
+        """``timeout``: seconds a collector may take per sample (default: twice the interval, at least 2 s)."""
         self.sensors = sensors
         self.const_labels = {k: const_labels.get(k, "") for k in catalog.CONST_LABELS} if const_labels \
             else {k: "" for k in catalog.CONST_LABELS}
         self.interval = interval
+        self.timeout = timeout if timeout is not None else max(2.0, 2 * interval)
         self.absent = dict(absent or {})
         self.clock, self.wall = clock, wall
         self.version = version
@@ -45,6 +58,10 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._observers: list[Callable[[dict[str, SensorResult], float], None]] = []
+        self._workers: dict[str, ThreadPoolExecutor] = {}  # one thread per collector, made on first use
+        self._stuck: dict[str, Future[tuple[SensorResult, float]]] = {}
+        self._last_good: dict[str, SensorResult] = {}
+        self.recovered_joules: dict[str, float] = defaultdict(float)
         self.state = state
         if state is not None:  # before the first sample, so that it already continues the saved counters
             state.restore(sensors, self.clock(), self.wall())
@@ -53,24 +70,81 @@ class Sampler:
     def snapshot(self) -> Snapshot | None:
         return self._snapshot
 
+    def readiness(self) -> tuple[bool, str]:
+        """Ready while the served snapshot is fresh: a stalled loop must fail the probe, not serve old bytes."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return False, "no sample taken yet"
+        age = self.wall() - snapshot.wall_time
+        stale_after = 3 * self.interval + self.timeout
+        if age > stale_after:
+            return False, f"last sample {age:.0f} s ago (stale after {stale_after:.0f} s)"
+        return True, ""
+
     def add_observer(self, fn: Callable[[dict[str, SensorResult], float], None]) -> None:
         """Call ``fn(results, now)`` after each sample (phase attribution hooks in here)."""
         self._observers.append(fn)
 
+    def _call(self, sensor: Sensor, now: float) -> tuple[SensorResult, float]:
+        started = time.perf_counter()
+        try:
+            result = sensor.sample(now)
+        except Exception as exc:  # a broken sensor must not stop the others
+            log.exception("collector %s failed", sensor.name)
+            result = SensorResult(errors=[type(exc).__name__.lower()])
+        return result, time.perf_counter() - started
+
+    def _timed_out(self, name: str) -> SensorResult:
+        """What a collector past its deadline reports: down, counters held, no stale gauges."""
+        last = self._last_good.get(name, SensorResult())
+        samples = []
+        for s in last.samples:
+            metric = catalog.lookup(s.metric)
+            if metric.name.endswith("_up"):
+                samples.append(Sample(s.metric, s.labels, 0.0))
+            elif metric.kind in ("counter", "info"):
+                samples.append(s)
+        return SensorResult(samples=samples, errors=["timeout"], corrections=dict(last.corrections))
+
+    def _recovered(self, name: str, result: SensorResult) -> None:
+        """Energy the collector's counters gained across its outage, counted apart for auditing."""
+        def joules(r: SensorResult) -> float:
+            return sum(s.value for s in r.samples if s.metric in _HARDWARE_ENERGY)
+        gained = joules(result) - joules(self._last_good.get(name, SensorResult()))
+        if gained > 0:
+            self.recovered_joules[name] += gained
+        log.warning("collector %s answers again; its counters gained %.1f J meanwhile", name, gained)
+
     def sample_once(self) -> Snapshot:
-        """Read every sensor once and publish a new snapshot."""
+        """Read every sensor once (each under the deadline) and publish a new snapshot."""
         now = self.clock()
         results: dict[str, SensorResult] = {}
         durations: dict[str, float] = {}
         up: dict[str, int] = {}
+        futures: dict[str, Future[tuple[SensorResult, float]]] = {}
         for sensor in self.sensors:
-            started = time.perf_counter()
-            try:
-                result = sensor.sample(now)
-            except Exception as exc:  # a broken sensor must not stop the others
-                log.exception("collector %s failed", sensor.name)
-                result = SensorResult(errors=[type(exc).__name__.lower()])
-            durations[sensor.name] = time.perf_counter() - started
+            stuck = self._stuck.get(sensor.name)
+            if stuck is not None and not stuck.done():
+                continue  # its thread is still blocked in the hardware: don't queue more calls behind it
+            worker = self._workers.get(sensor.name)
+            if worker is None:  # sensors may be attached after construction (inference)
+                worker = self._workers[sensor.name] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"wattfleet-{sensor.name}")
+            futures[sensor.name] = worker.submit(self._call, sensor, now)
+        wait_futures(futures.values(), timeout=self.timeout)
+        for sensor in self.sensors:
+            future = futures.get(sensor.name)
+            if future is not None and future.done():
+                result, durations[sensor.name] = future.result()
+                if self._stuck.pop(sensor.name, None) is not None:
+                    self._recovered(sensor.name, result)
+                if not result.errors:
+                    self._last_good[sensor.name] = result
+            else:
+                if future is not None:
+                    self._stuck[sensor.name] = future
+                    log.warning("collector %s did not answer within %.1f s; reported down", sensor.name, self.timeout)
+                result, durations[sensor.name] = self._timed_out(sensor.name), self.timeout
             for reason in result.errors:
                 self.errors[(sensor.name, reason)] += 1
             self.corrections.update(result.corrections)
@@ -85,7 +159,8 @@ class Sampler:
         if self.state is not None:
             # Saved before the snapshot is published: no scrape ever sees a total the file lacks,
             # so a restart cannot make a counter go down.
-            self.state.save(self.sensors, now, self.wall())
+            if not self.state.save(self.sensors, now, self.wall()):
+                self.errors[("state_file", "write_failed")] += 1  # visible: collector_errors_total
         snapshot = Snapshot(self._render(results, durations, up), self.wall())
         self._snapshot = snapshot
         return snapshot
@@ -101,6 +176,8 @@ class Sampler:
             samples.append(Sample(catalog.COLLECTOR_ENABLED.name, {"collector": name}, 0))
         for (collector, reason), count in sorted(self.errors.items()):
             samples.append(Sample(catalog.COLLECTOR_ERRORS.name, {"collector": collector, "reason": reason}, count))
+        for name, joules in sorted(self.recovered_joules.items()):
+            samples.append(Sample(catalog.ENERGY_RECOVERED.name, {"collector": name}, joules))
         for (sensor, device), (wraps, resets) in sorted(self.corrections.items()):
             samples.append(Sample(catalog.COUNTER_WRAPS.name, {"sensor": sensor, "device": device}, wraps))
             samples.append(Sample(catalog.COUNTER_RESETS.name, {"sensor": sensor, "device": device}, resets))
@@ -150,3 +227,5 @@ class Sampler:
                 sensor.close()
             except Exception:
                 log.exception("closing collector %s", sensor.name)
+        for worker in self._workers.values():
+            worker.shutdown(wait=False, cancel_futures=True)  # a thread stuck in a driver call cannot be joined

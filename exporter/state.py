@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,8 @@ def decode(data: bytes, path: str | os.PathLike[str]) -> SavedState:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise StateError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # nesting deeper than the parser's stack: not our format
+        raise StateError(f"{path}: not a state file (JSON nested too deeply)") from None
     try:
         if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
             raise StateError(f"field 'format': not a {STATE_FORMAT} file")
@@ -151,11 +154,31 @@ def decode(data: bytes, path: str | os.PathLike[str]) -> SavedState:
         raise StateError(f"{path}: {exc}") from None
 
 
+MAX_STATE_BYTES = 16 * 1024 * 1024
+"""A node's state is a few kilobytes; anything near this is not ours and is not read."""
+
+
+def read_state_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing to follow a symlink (the exporter runs as root) or read a huge file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_STATE_BYTES + 1)
+    if len(data) > MAX_STATE_BYTES:
+        raise StateError(f"{path}: larger than {MAX_STATE_BYTES} bytes: not a state file")
+    return data
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """tmp file + fsync + rename (+ fsync of the directory): a crash leaves the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """tmp file + fsync + rename (+ fsync of the directory): a crash leaves the old file or the new one.
+
+    The temporary file is created exclusively under an unpredictable name (``mkstemp``: O_CREAT|O_EXCL,
+    which never follows a symlink), so a link planted in the directory cannot redirect a root write;
+    the rename replaces ``path`` itself, never what a link there points to.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -238,7 +261,10 @@ class StateFile:
     def restore(self, sensors: Iterable[Sensor], now: float, wall_now: float) -> RestoreSummary | None:
         """Seed counters from the file; None (counters start at 0) when there is none or it is unusable."""
         try:
-            data = self.path.read_bytes()
+            data = read_state_bytes(self.path)
+        except StateError as exc:
+            log.warning("exporter state file unusable: %s: counters start at 0", exc)
+            return None
         except FileNotFoundError:
             log.info("exporter state file %s does not exist yet: counters start at 0", self.path)
             return None
@@ -257,6 +283,26 @@ class StateFile:
                  summary.new, summary.dropped)
         return summary
 
+    def check_writable(self) -> None:
+        """Raise StateError unless the state file can be written now.
+
+        Checked before the first sample: with an unwritable directory the file
+        would never follow the counters, and a restart would resume totals below
+        what Prometheus has already seen (a counter going backwards, read as a
+        reset and counted twice). The exporter refuses to start instead.
+        """
+        if self.path.is_symlink():
+            raise StateError(f"{self.path}: is a symbolic link; the exporter writes state files only itself")
+        if self.path.exists() and not self.path.is_file():
+            raise StateError(f"{self.path}: exists and is not a regular file")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".probe")
+        except OSError as exc:
+            raise StateError(f"{self.path}: directory not writable ({exc.strerror or exc}): "
+                             "fix its permissions or leave out --state-file") from None
+        os.close(fd)
+        os.unlink(name)
+
     def save(self, sensors: Iterable[Sensor], now: float, wall_now: float) -> bool:
         try:
             write_atomic(self.path, encode(capture(sensors, now, wall_now, self.boot_id)))
@@ -266,7 +312,7 @@ class StateFile:
                 # A stale file would restore totals below what Prometheus has seen: a restart
                 # would then look like a counter reset and be double counted. Better none at all.
                 removed = self._remove()
-                log.warning("exporter state file %s not written (%s); %s", self.path, exc,
+                log.error("exporter state file %s not written (%s); %s", self.path, exc,
                             "removed the old one: a restart starts counters at 0" if removed
                             else "a restart may resume stale counters")
             return False

@@ -191,7 +191,12 @@ class NvmlSensor:
         nv, labels = self.nvml, gpu.labels
         power_mw = self._optional(gpu, "power", nv.nvmlDeviceGetPowerUsage)
         if gpu.power_integral is None:
+            rejected = gpu.energy_counter.rejected
             gpu.energy_counter.update(int(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)), now)
+            if gpu.energy_counter.rejected != rejected:
+                log.warning("GPU %d (%s): energy counter reading not physical (above %g W or negative); "
+                            "rejected, not counted", gpu.index, gpu.uuid, gpu.energy_counter.max_watts)
+                result.errors.append("implausible_reading")
         elif power_mw is not None:
             gpu.power_integral.update(power_mw / 1000.0, now)
         if power_mw is not None:

@@ -174,8 +174,13 @@ class RaplSensor:
             zone.readable = True
             self._warned.discard(zone.device)
             self._warned.discard(zone.device + ":gone")
-        had_baseline = zone.counter.has_baseline
+        had_baseline, rejected = zone.counter.has_baseline, zone.counter.rejected
         added = zone.counter.update(raw, now)
+        if zone.counter.rejected != rejected:
+            self._warn_once(zone.device + ":implausible",
+                            f"RAPL {zone.device} read {raw} uJ: more than {self.max_watts:g} W since the last "
+                            "sample or negative; rejected, not counted")
+            result.errors.append("implausible_reading")
         if had_baseline and zone._prev_time is not None and now > zone._prev_time:
             zone.power_watts = added / (now - zone._prev_time)
         zone._prev_time = now

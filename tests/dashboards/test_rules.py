@@ -172,6 +172,12 @@ def alert_input() -> list[dict[str, str]]:
         series(catalog.COLLECTOR_UP, collector("nvml"), "0x31"),
         series(catalog.COLLECTOR_ENABLED, collector("nvml"), "0x31"),
         series(catalog.COUNTER_RESETS, {**N1, "sensor": "nvml", "device": "GPU-0", **SCRAPE}, "0+1x31"),
+        # n1's loop publishes every minute (the value is the time itself); n5's froze at 600 s
+        series(catalog.LAST_SAMPLE, {**N1, **SCRAPE}, "0+60x31"),
+        series(catalog.LAST_SAMPLE, {**N5, **SCRAPE}, "600x31"),
+        # nvml on n1 starts timing out at 3m
+        series(catalog.COLLECTOR_ERRORS, {**N1, "collector": "nvml", "reason": "timeout", **SCRAPE}, "0 0 0 1+1x28"),
+        series(catalog.COLLECTOR_ERRORS, {**N1, "collector": "rapl", "reason": "read_error", **SCRAPE}, "0+1x31"),
         series(catalog.COUNTER_RESETS, {**N1, "sensor": "rapl", "device": "intel-rapl:0", **SCRAPE}, "0+0x31"),
         series(catalog.GPU_POWER, GPU0, "300x90"),
         series(catalog.GPU_UTILIZATION, GPU0, "0x90"),
@@ -228,6 +234,13 @@ def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
         _alert("WattfleetCollectorFailing", "5m"),
         _alert("WattfleetCollectorFailing", "12m", ({**failing, **sev("warning")}, expand(
             "WattfleetCollectorFailing", **{"$labels.collector": "rapl", "$labels.node": "n1"}))),
+        _alert("WattfleetExporterSnapshotStale", "12m"),  # age 120 s at 12m: not above yet
+        _alert("WattfleetExporterSnapshotStale", "16m", ({**N5, **SCRAPE, **sev("warning")}, expand(
+            "WattfleetExporterSnapshotStale", **{"$labels.node": "n5", "$value | humanizeDuration": "6m 0s"}))),
+        _alert("WattfleetCollectorTimeout", "2m"),
+        _alert("WattfleetCollectorTimeout", "6m", ({**N1, "collector": "nvml", "reason": "timeout", **SCRAPE,
+                                                    **sev("warning")}, expand(
+            "WattfleetCollectorTimeout", **{"$labels.collector": "nvml", "$labels.node": "n1"}))),
         _alert("WattfleetCounterResetStorm", "2m"),
         _alert("WattfleetCounterResetStorm", "10m", ({**storm, **sev("warning")}, expand(
             "WattfleetCounterResetStorm", **{"$labels.node": "n1", "$labels.sensor": "nvml", "$value": "10"}))),

@@ -116,6 +116,7 @@ MATRIX: dict[str, dict[str, Any]] = {
                 {"ipBlock": {"cidr": "10.0.0.0/8"}}],
         },
     },
+    "basic-auth": {"exporter": {"webConfig": {"basicAuthUsers": {"prometheus": BCRYPT}}}},
     "everything-off": {"exporter": {"enabled": False}, "aggregator": {"enabled": False},
                        "dashboards": {"enabled": False}, "networkPolicy": {"enabled": False},
                        "prometheus": {"rules": {"enabled": False}}, "serviceAccount": {"create": False}},
@@ -570,7 +571,10 @@ def test_probes_use_the_health_endpoints_with_the_right_scheme(chart: Any) -> No
         assert ready["httpGet"] == {"path": "/-/ready", "port": "metrics", "scheme": "HTTP"}
     for live, ready in probes(chart, "tls"):
         assert live["httpGet"]["scheme"] == ready["httpGet"]["scheme"] == "HTTPS"
-    # kubelet can neither authenticate nor present a client certificate: TCP checks then.
+    # The probe paths answer without basic auth, so HTTP probes (and a stale snapshot fails readiness) ...
+    for live, ready in probes(chart, "basic-auth"):
+        assert ready["httpGet"] == {"path": "/-/ready", "port": "metrics", "scheme": "HTTP"}
+    # ... but kubelet cannot present a client certificate: TCP checks under mTLS.
     for case in ("operator-servicemonitor-mtls-basic-auth", "everything-on"):
         for live, ready in probes(chart, case):
             assert live["tcpSocket"] == ready["tcpSocket"] == {"port": "metrics"}
@@ -1183,7 +1187,7 @@ def test_sandboxed_pods_run_on_a_read_only_root(chart: Any, tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-@pytest.mark.parametrize("case", ["custom-sysfs", "tls", "operator-servicemonitor-mtls-basic-auth"])
+@pytest.mark.parametrize("case", ["custom-sysfs", "tls", "basic-auth", "operator-servicemonitor-mtls-basic-auth"])
 def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp_path: Path) -> None:
     """The DaemonSet's command, volumes and probes, run for real: RAPL is read at the mounted sysfs."""
     from wattfleet.core import catalog
@@ -1197,6 +1201,10 @@ def test_rendered_exporter_runs_and_passes_its_probes(chart: Any, case: str, tmp
             # No client certificate, no handshake: which is why the probes are TCP checks here.
             with pytest.raises(OSError):
                 sandbox.get("/metrics", "HTTPS")
+            return
+        if MATRIX[case]["exporter"].get("webConfig", {}).get("basicAuthUsers"):
+            # the HTTP probes passed without credentials; a scrape without them is refused
+            assert sandbox.get("/metrics", "HTTP")[0] == 401
             return
         status, body = sandbox.get("/metrics", "HTTPS" if tls.get("enabled") else "HTTP")
         assert status == 200

@@ -117,6 +117,9 @@ COLLECTOR_ENABLED = _m("collector_enabled", "gauge", "",
                        "1 when the collector found its hardware or library at start, 0 when absent.",
                        ("collector",))
 COLLECTOR_UP = _m("collector_up", "gauge", "", "1 when the collector's last sample succeeded.", ("collector",))
+ENERGY_RECOVERED = _m("energy_recovered_joules", "counter", "joules",
+                      "Energy a collector's cumulative counters showed when it answered again after timing out "
+                      "(already inside the energy counters; apart here for auditing).", ("collector",))
 COLLECTOR_ERRORS = _m("collector_errors", "counter", "", "Sampling errors by collector and reason.",
                       ("collector", "reason"))
 SAMPLE_DURATION = _m("sample_duration_seconds", "gauge", "seconds", "Wall time of the collector's last sample.",

@@ -30,6 +30,12 @@ NVML_CLOCK_MEM = pynvml.NVML_CLOCK_MEM
 NOT_SUPPORTED, NOT_FOUND, LIBRARY_NOT_FOUND, GPU_IS_LOST = 3, 6, 12, 15
 
 
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class Utilization:
     gpu: int
@@ -71,10 +77,20 @@ class FakeGpu:
     mig: list[FakeMig] | None = None
     clock: Callable[[], float] = time.monotonic
     lost: bool = False
+    # Cleared: every NVML call on this board blocks until it is set again, as calls do
+    # for minutes when a board falls off the bus (see :meth:`hang` / :meth:`unhang`).
+    responsive: threading.Event = field(default_factory=lambda: _set_event(), repr=False)
     _joules: float = 0.0          # true energy since exporter-visible counter start
     _counter_base: float = 0.0    # true energy at the last driver reload
     _since: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hang(self) -> None:
+        """From now on NVML calls on this board block (a hung driver), until :meth:`unhang`."""
+        self.responsive.clear()
+
+    def unhang(self) -> None:
+        self.responsive.set()
 
     def _integrate(self) -> None:
         now = self.clock()
@@ -155,6 +171,7 @@ class FakeNvml:
 
     def _check(self, gpu: FakeGpu, feature: str | None = None) -> None:
         self.calls += 1
+        gpu.responsive.wait()
         if not self.initialized:
             raise NVMLError(1)  # UNINITIALIZED
         if gpu.lost:

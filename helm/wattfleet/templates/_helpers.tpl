@@ -110,7 +110,8 @@ basic auth or a required client certificate they fall back to a TCP check.
 */}}
 {{- define "wattfleet.exporter.httpProbes" -}}
 {{- $w := .Values.exporter.webConfig }}
-{{- if not (or $w.existingSecret $w.basicAuthUsers (and $w.tls.enabled (has $w.tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")))) }}true{{ end }}
+{{- /* probe paths answer without basic auth; kubelet cannot present a client certificate (mTLS: TCP checks) */}}
+{{- if not (or $w.existingSecret (and $w.tls.enabled (has $w.tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")))) }}true{{ end }}
 {{- end }}
 
 {{/* ---------------- aggregator ---------------- */}}
