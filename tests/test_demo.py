@@ -8,9 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from wattfleet.aggregator.config.facility import load_facility
 from wattfleet.cli import main
-from wattfleet.demo import facility_yaml, find_grid_dir, node_names, previous_month
+from wattfleet import data
+from wattfleet.demo import facility_yaml, node_names, prepare_grid, prepare_trace, previous_month
+from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.sim.load import load_trace
+
+from shared_data import EIA_DIR, TRACES_DIR, needs_ciso, needs_traces
 
 
 def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,9 +55,11 @@ def test_demo_rerun_starts_from_an_empty_database(tmp_path: Path, capsys: pytest
 
 def test_demo_config_is_a_valid_facility_config(tmp_path: Path) -> None:
     path = tmp_path / "facility.yaml"
-    path.write_text(facility_yaml("2026-10", find_grid_dir(), 5))
+    grid_dir, _ = prepare_grid(tmp_path)
+    path.write_text(facility_yaml("2026-10", grid_dir, 5))
     cfg = load_facility(path)
     assert len(cfg.sites) == 3
+    assert "source: static" not in path.read_text()  # every site has its zone's shipped hourly file
     assert node_names(4) == ["node-0000", "node-0001", "node-0002", "node-0003"]
 
 
@@ -66,3 +72,65 @@ def test_previous_month_crosses_years() -> None:
 def test_demo_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--nodes", "0"]) == 2
     assert "--nodes" in capsys.readouterr().err
+
+
+def test_demo_says_where_its_data_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WATTFLEET_GRID_DIR", raising=False)
+    monkeypatch.delenv("WATTFLEET_WORKLOAD_TRACE", raising=False)
+    assert main(["demo", "--out", str(tmp_path), "--month", "2026-10", "--days", "0.1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "grid:       U.S. EIA-930" in printed and "shipped with wattfleet" in printed
+    assert "workload:   Alibaba" in printed
+    assert f"path: {tmp_path.resolve() / 'grid-eia930-2022' / 'CISO.csv'}," in (tmp_path / "facility.yaml").read_text()
+
+
+def test_demo_takes_your_grid_dir_and_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = data.extract_grid(tmp_path / "mine")
+    trace = tmp_path / "trace.csv"
+    trace.write_text("index,cpu_load\n" + "".join(f"{h},0.5\n" for h in range(48)))
+    monkeypatch.setenv("WATTFLEET_WORKLOAD_TRACE", str(trace))
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--month", "2026-10", "--days", "0.1", "--no-progress",
+                 "--grid-dir", str(mine)]) == 0
+    printed = capsys.readouterr().out
+    assert f"grid:       {mine} (yours)" in printed and f"workload:   {trace} (yours)" in printed
+    assert f"path: {mine.resolve() / 'BPAT.csv'}," in (out / "facility.yaml").read_text()
+    assert not (out / "grid-eia930-2022").exists()
+
+
+def test_shipped_grid_files_cover_every_zone_and_decompress(tmp_path: Path) -> None:
+    assert data.grid_zones() == ["AZPS", "BPAT", "CISO", "MISO", "NYIS", "SOCO", "WAAT"]
+    out = data.extract_grid(tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == [f"{z}.csv" for z in data.grid_zones()]
+    first = (out / "CISO.csv").stat().st_mtime_ns
+    data.extract_grid(tmp_path)  # a rerun leaves the files alone
+    assert (out / "CISO.csv").stat().st_mtime_ns == first
+
+
+@needs_ciso
+def test_shipped_grid_files_are_the_shared_files(tmp_path: Path) -> None:
+    out = data.extract_grid(tmp_path)
+    for zone in data.grid_zones():
+        assert (out / f"{zone}.csv").read_bytes() == (EIA_DIR / f"{zone}.csv").read_bytes(), zone
+
+
+@needs_traces
+@pytest.mark.parametrize("month", ["2026-10", "2024-10"])
+def test_shipped_trace_plays_as_the_full_trace_in_october(tmp_path: Path, month: str) -> None:
+    """Over the demo's default month (October), the rotated excerpt reads exactly as the full trace.
+
+    The simulator reads hour h of the year (shifted by up to 2 h per node, interpolated to the next
+    hour) at row h mod len(trace); the excerpt is rows 6528..7319 of the full trace.
+    """
+    from datetime import datetime, timezone
+
+    full = load_trace(TRACES_DIR / "Alibaba_CPU_Data_Hourly_1.csv")
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=timezone.utc)
+    path, _ = prepare_trace(tmp_path, start)
+    rotated = load_trace(path)
+    assert len(rotated) == 792
+    first = 6552 if month == "2026-10" else 6576  # hour of the year of 1 October
+    for h in range(first - 3, first + 31 * 24 + 4):
+        assert rotated[h % len(rotated)] == full[h - first + 6552], h

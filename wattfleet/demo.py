@@ -7,6 +7,14 @@ real exporters on a small fleet without Prometheus. The month's samples are
 ingested into DuckDB with each site's PUE and WUE and the zones' real hourly
 2022 grid intensity (replayed onto the reported month), then the monthly
 report and the Grafana dashboards and Prometheus rules are written.
+
+Its data ships with the package (``wattfleet.data``), so a plain clone, a
+wheel and a checkout beside the project's shared data give the same report:
+the zones' 2022 EIA-930 hourly files, decompressed into the output folder
+for the facility config to name, and an excerpt of a real cluster's hourly
+load played from the first day of the month. ``--grid-dir`` /
+``$WATTFLEET_GRID_DIR`` and ``--trace`` / ``$WATTFLEET_WORKLOAD_TRACE``
+point it at your own files instead.
 """
 
 from __future__ import annotations
@@ -34,13 +42,51 @@ def previous_month(today: date) -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
-def find_grid_dir() -> Path | None:
-    """``$WATTFLEET_GRID_DIR``, else the shared EIA-930 files next to the checkout."""
-    env = os.environ.get("WATTFLEET_GRID_DIR")
-    if env:
-        return Path(env)
-    candidate = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid-eia930-2022"
-    return candidate if candidate.is_dir() else None
+def find_grid_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The user's grid folder (``--grid-dir``, else ``$WATTFLEET_GRID_DIR``), or None for the shipped files."""
+    chosen = explicit or os.environ.get("WATTFLEET_GRID_DIR")
+    return Path(chosen) if chosen else None
+
+
+def prepare_grid(out: Path, explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The folder of ``<ZONE>.csv`` files the facility config names, and where they came from.
+
+    The shipped files are gzip-compressed package data; the grid loaders read plain CSV
+    paths, so they are decompressed into ``out/grid-eia930-2022`` (same bytes as published).
+    """
+    user = find_grid_dir(explicit)
+    if user is not None:
+        return user.resolve(), f"{user} (yours)"
+    from wattfleet import data
+    grid_dir = data.extract_grid(out / data.GRID_DIR_NAME).resolve()
+    return grid_dir, f"{data.GRID_SOURCE}; shipped with wattfleet, decompressed to {grid_dir}"
+
+
+def hour_of_year(moment: datetime) -> int:
+    return int((moment - moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0))
+               .total_seconds() // 3600)
+
+
+def prepare_trace(out: Path, start: datetime, explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The workload trace the simulated fleet follows, and where it came from.
+
+    A trace of yours (``--trace``, else ``$WATTFLEET_WORKLOAD_TRACE``) is played as the
+    simulator plays any trace: hour h of the file at hour h of the simulated year. The shipped
+    excerpt covers one month and a day either side, so it is rotated such that its first day
+    falls the day before the simulated month: the simulator reads row ``h mod len(trace)``.
+    """
+    chosen = explicit or os.environ.get("WATTFLEET_WORKLOAD_TRACE")
+    if chosen:
+        return Path(chosen), f"{chosen} (yours)"
+    from wattfleet import data
+    header, rows = data.trace_excerpt()
+    first = hour_of_year(start) - 24
+    rotated = [""] * len(rows)
+    for j, row in enumerate(rows):
+        rotated[(first + j) % len(rows)] = row
+    path = out / "workload-trace.csv"
+    path.write_text("\n".join(header + rotated) + "\n")
+    return path, f"{data.TRACE_SOURCE}; shipped with wattfleet, played from {start:%Y-%m-%d} ({path})"
 
 
 def node_names(nodes: int) -> list[str]:
@@ -88,7 +134,8 @@ def _next_month(start: datetime) -> datetime:
 
 
 def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds: int,
-             days: float | None, progress: bool = True) -> int:
+             days: float | None, progress: bool = True, grid: str | None = None,
+             trace: str | None = None) -> int:
     from tqdm import tqdm
 
     from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
@@ -105,9 +152,12 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     end = _next_month(start)
     if days is not None:
         end = min(end, start + timedelta(days=days))
-    grid_dir = find_grid_dir()
-    if grid_dir is None:
-        log.warning("EIA-930 grid files not found (set WATTFLEET_GRID_DIR); using the static annual table")
+    grid_dir, grid_origin = prepare_grid(out, grid)
+    missing = [z for _, z, *_ in DEMO_SITES if not (grid_dir / f"{z}.csv").is_file()]
+    if missing:
+        log.warning("no %s in %s; the static annual table stands in for those zones",
+                    ", ".join(f"{z}.csv" for z in missing), grid_dir)
+    trace_path, trace_origin = prepare_trace(out, start, trace)
     config_path = out / "facility.yaml"
     config_path.write_text(facility_yaml(month, grid_dir, nodes))
     cfg = load_facility(config_path)
@@ -120,7 +170,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     fleet_cfg = FleetConfig(nodes=nodes, gpus_per_node=gpus_per_node, gpu_models=("h100", "a100"),
                             sites=tuple((s, z) for s, z, *_ in DEMO_SITES), cluster="demo", interval=1.0,
                             acceleration=float(step_seconds), start=start.timestamp(),
-                            node_prefix=NODE_PREFIX, seed=7)
+                            node_prefix=NODE_PREFIX, seed=7, trace=trace_path)
     con = open_store(db)
     try:
         with Fleet(fleet_cfg) as fleet:
@@ -152,6 +202,8 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
           f"{t['scope2_location_g'] / 1e6:.3f} t, market {t['scope2_market_g'] / 1e6:.3f} t; Scope 1 "
           f"{t['scope1_g'] / 1e6:.3f} t; Scope 3 {(t['scope3_embodied_g'] + t['scope3_upstream_g']) / 1e6:.3f} t")
     report_md = next((p for p in written if p.suffix == ".md"), None)
+    print(f"grid:       {grid_origin}")
+    print(f"workload:   {trace_origin}")
     print(f"database:   {db}")
     print(f"config:     {config_path}")
     print(f"report:     {report_md or report_dir}  ({len(written)} files: Markdown, HTML, PNG, CSV, Parquet)")
@@ -170,6 +222,12 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulated seconds between samples and scrapes (default 900)")
     p.add_argument("--days", type=float, default=None,
                    help="simulate only the first N days of the month (default: the whole month)")
+    p.add_argument("--grid-dir", default=None, metavar="DIR",
+                   help="folder of hourly <ZONE>.csv files (EIA-930 format) for the zones CISO, BPAT and MISO "
+                        "(default: $WATTFLEET_GRID_DIR, else the 2022 EIA-930 files shipped with wattfleet)")
+    p.add_argument("--trace", default=None, metavar="CSV",
+                   help="hourly workload trace (index,cpu_load) driving the simulated load (default: "
+                        "$WATTFLEET_WORKLOAD_TRACE, else the Alibaba cluster excerpt shipped with wattfleet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -186,4 +244,4 @@ def run(args: argparse.Namespace) -> int:
         print("wattfleet demo: need --nodes >= 1, --gpus-per-node >= 0, --step-seconds >= 1", file=sys.stderr)
         return 2
     return run_demo(Path(args.out), month, args.nodes, args.gpus_per_node, args.step_seconds, args.days,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, grid=args.grid_dir, trace=args.trace)
