@@ -90,7 +90,7 @@ def per_node(path: Path) -> dict[str, dict[str, float]]:
 
 
 def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
@@ -269,7 +269,7 @@ class _KillInsideWindow:
 
 
 def child_killed(args: argparse.Namespace) -> int:
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest.run import ingest
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     con = _KillInsideWindow(open_db(Path(args.db)), START + timedelta(hours=3))

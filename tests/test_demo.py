@@ -10,7 +10,7 @@ import pytest
 
 from wattfleet.cli import main
 from wattfleet.demo import facility_yaml, find_grid_dir, node_names, previous_month
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 
 
 def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ COMPONENT_CLIS = (
     "wattfleet.sim.simulator",
     "wattfleet.aggregator.cli",
     "wattfleet.aggregator.planning.cli",
+    "wattfleet.aggregator.outputs.disclose_cli",
     "wattfleet.dashboards.cli",
     "wattfleet.demo",
 )
