@@ -103,20 +103,32 @@ def zone_check(spec: Mapping[str, Any], zone: str, base_dir: str | Path | None =
         if source not in SOURCE_KEYS:
             return f"unknown grid source {source!r}; known: {list(SOURCES)}"
         if source == "static":
-            if spec.get("grams_per_kwh") is not None:
-                return None
-            if spec.get("path"):
-                where = resolve_path(spec["path"], base_dir)
-                if zone not in load_static_table(where):
-                    return f"{where} has no annual factor for zone {zone!r}"
-            elif zone not in make_table(spec.get("static_table"), base_dir):
-                return f"the default static table has no annual factor for zone {zone!r}"
-            return None
-        paths = spec.get("path")
-        if source in ("eia930", "electricitymaps") and paths:
-            for p in paths if isinstance(paths, (list, tuple)) else [paths]:
-                if not resolve_path(p, base_dir).is_file():
-                    return f"grid file not found: {resolve_path(p, base_dir)}"
+            return _static_zone_problem(spec, zone, base_dir)
+        if source in ("eia930", "electricitymaps"):
+            return _missing_file(spec.get("path"), base_dir)
         return None
     except GridDataError as exc:
         return str(exc)
+
+
+def _static_zone_problem(spec: Mapping[str, Any], zone: str, base_dir: str | Path | None) -> str | None:
+    """A static source without its own factor needs the zone in its table (the site's, or the default)."""
+    if spec.get("grams_per_kwh") is not None:
+        return None
+    if spec.get("path"):
+        where = resolve_path(spec["path"], base_dir)
+        if zone not in load_static_table(where):
+            return f"{where} has no annual factor for zone {zone!r}"
+    elif zone not in make_table(spec.get("static_table"), base_dir):
+        return f"the default static table has no annual factor for zone {zone!r}"
+    return None
+
+
+def _missing_file(paths: Any, base_dir: str | Path | None) -> str | None:
+    """The first configured grid file that does not exist (no path: an API source, nothing to check)."""
+    if not paths:
+        return None
+    for p in paths if isinstance(paths, (list, tuple)) else [paths]:
+        if not resolve_path(p, base_dir).is_file():
+            return f"grid file not found: {resolve_path(p, base_dir)}"
+    return None
