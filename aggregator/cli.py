@@ -13,50 +13,41 @@ import sys
 import threading
 from datetime import datetime, timedelta, timezone
 
+import duckdb
+
+from wattfleet.aggregator.argtypes import iso_instant, month, resolve_month
+from wattfleet.aggregator.config.checker import FacilityConfigError
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.sources import zone_check
+from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
+from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+from wattfleet.aggregator.ingest.run import IngestResult, ingest, totals
+from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
+from wattfleet.aggregator.outputs.report import ReportError, write_report
+from wattfleet.aggregator.outputs.serve import AggregatorServer
+from wattfleet.aggregator.store.database import StoreError, open_store
+from wattfleet.core.http import parse_listen_address
+from wattfleet.core.signals import wait_for_stop_signal
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVE_PORT = 9881
 
 
-def _iso(text: str) -> datetime:
-    from wattfleet.aggregator.config.facility import parse_instant
-    try:
-        return parse_instant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)")
-
-
-PREVIOUS_MONTH = "previous"
-
-
-def _month(text: str) -> str:
-    """YYYY-MM, or ``previous`` (resolved when the command runs: the monthly CronJob's last complete month)."""
-    import re
-    if text != PREVIOUS_MONTH and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM (or 'previous')")
-    return text
-
-
-def resolve_month(text: str, now: datetime | None = None) -> str:
-    """``previous`` -> the last complete UTC month before ``now``; YYYY-MM unchanged."""
-    if text != PREVIOUS_MONTH:
-        return text
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    last = now.replace(day=1) - timedelta(days=1)
-    return f"{last.year:04d}-{last.month:02d}"
-
-
 def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, metavar="FILE", help="facility config (YAML), see facility.example.yaml")
+    p.add_argument("--config", required=True, metavar="FILE",
+                   help="facility config (YAML), see aggregator/config/facility.example.yaml")
     p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database file (created and migrated if needed)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prometheus", metavar="URL",
                      help="PromQL-compatible base URL (Prometheus, VictoriaMetrics, Thanos, Mimir)")
     src.add_argument("--embedded-targets", action="append", metavar="HOST:PORT[,HOST:PORT]",
                      help="no Prometheus: scrape these exporters directly (repeatable, comma-separated)")
-    p.add_argument("--from", dest="start", type=_iso, metavar="ISO",
+    p.add_argument("--from", dest="start", type=iso_instant, metavar="ISO",
                    help="first hour to ingest (default: watermark minus --lookback-hours, or a week back)")
-    p.add_argument("--to", dest="end", type=_iso, metavar="ISO",
+    p.add_argument("--to", dest="end", type=iso_instant, metavar="ISO",
                    help="end of the last hour to ingest, exclusive (default: the last complete hour)")
     p.add_argument("--lookback-hours", type=int, default=3, metavar="N",
                    help="hours before the watermark re-read on every run, for late data (default 3)")
@@ -72,7 +63,7 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM",
+    p.add_argument("--month", required=True, type=month, metavar="YYYY-MM",
                    help="month to report, or 'previous' for the last complete UTC month (monthly CronJob)")
     p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database written by `wattfleet aggregate`")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
@@ -104,22 +95,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_serve)
 
 
-def _load_config(path: str, check_zones: bool = False):
+def _load_config(path: str, check_zones: bool = False) -> FacilityConfig | None:
     """The validated config, or None after printing every problem; ``check_zones`` asks the grid
     package whether each site's source knows its zone (aggregate reads the grid; report/serve do not)."""
-    from wattfleet.aggregator.config.facility import FacilityConfigError, load_facility
-    zone_check = None
-    if check_zones:
-        from wattfleet.aggregator.grid.sources import zone_check
     try:
-        return load_facility(path, zone_check=zone_check)
+        return load_facility(path, zone_check=zone_check if check_zones else None)
     except FacilityConfigError as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
         return None
 
 
-def _summary(result, con) -> str:
-    from wattfleet.aggregator.ingest.run import totals
+def _summary(result: IngestResult, con: duckdb.DuckDBPyConnection) -> str:
     t = totals(con)
     return (f"ingested {result.windows} hour(s) {result.start:%Y-%m-%dT%H:%MZ}..{result.end:%Y-%m-%dT%H:%MZ}: "
             f"{result.energy_rows} energy rows, {result.intensity_rows} intensity rows "
@@ -130,13 +116,6 @@ def _summary(result, con) -> str:
 
 
 def run_aggregate(args: argparse.Namespace) -> int:
-    import duckdb
-    from wattfleet.aggregator.config.facility import FacilityConfigError
-    from wattfleet.aggregator.ingest.run import ingest
-    from wattfleet.aggregator.store.database import StoreError, open_store
-    from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
-    from wattfleet.aggregator.grid.errors import GridDataError
-
     cfg = _load_config(args.config, check_zones=True)
     if cfg is None:
         return 2
@@ -147,7 +126,6 @@ def run_aggregate(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.prometheus:
-            from wattfleet.aggregator.ingest.prometheus import PrometheusSource
             source = PrometheusSource(args.prometheus, page_hours=args.page_hours, retries=args.retries)
             result = ingest(con, cfg, source, args.start, args.end, lookback_hours=args.lookback_hours,
                             progress=not args.no_progress)
@@ -164,10 +142,7 @@ def run_aggregate(args: argparse.Namespace) -> int:
         con.close()
 
 
-def _run_embedded(args: argparse.Namespace, con, cfg) -> int:
-    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
-    from wattfleet.aggregator.ingest.run import ingest
-
+def _run_embedded(args: argparse.Namespace, con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> int:
     scraper = EmbeddedScraper(con, split_targets(args.embedded_targets))
     source = EmbeddedSource(con)
     stop = threading.Event()
@@ -192,8 +167,6 @@ def _run_embedded(args: argparse.Namespace, con, cfg) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from wattfleet.aggregator.outputs.report import ReportError, write_report
-    from wattfleet.aggregator.store.database import StoreError
     cfg = _load_config(args.config) if args.config else None
     if args.config and cfg is None:
         return 2
@@ -211,9 +184,6 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from wattfleet.core.http import parse_listen_address
-    from wattfleet.core.signals import wait_for_stop_signal
-    from wattfleet.aggregator.outputs.serve import AggregatorServer
     cfg = _load_config(args.config)
     if cfg is None:
         return 2

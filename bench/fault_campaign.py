@@ -101,7 +101,7 @@ def per_node(path: Path) -> dict[str, dict[str, float]]:
 
 
 def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     from wattfleet.aggregator.ingest.run import ingest
     source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
@@ -288,7 +288,7 @@ class _KillInsideWindow:
 
 
 def child_killed(args: argparse.Namespace) -> int:
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     from wattfleet.aggregator.ingest.run import ingest
     # duck-typed: every call but the one execute goes to the real connection

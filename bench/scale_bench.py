@@ -59,7 +59,7 @@ MONTH = "2022-07"
 # --- child: one ingest + report -------------------------------------------------------------
 def child_ingest(args: argparse.Namespace) -> int:
     """Ingest [from, to) from one store into a fresh DuckDB, time each stage, then the monthly report."""
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest import run as ing
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
     from wattfleet.aggregator.outputs.report import write_report

@@ -7,4 +7,4 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 FIXTURES = TESTS / "fixtures"
-FACILITY_EXAMPLE = REPO / "aggregator" / "facility.example.yaml"
+FACILITY_EXAMPLE = REPO / "aggregator" / "config" / "facility.example.yaml"

@@ -8,13 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from wattfleet.cli import main
-from wattfleet import data
-from wattfleet.demo import facility_yaml, node_names, prepare_grid, prepare_trace, previous_month
-from wattfleet.aggregator.config.facility import load_facility
-from wattfleet.sim.load import load_trace
-
 from shared_data import EIA_DIR, TRACES_DIR, needs_ciso, needs_traces
+from wattfleet import data
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.cli import main
+from wattfleet.demo import facility_yaml, node_names, prepare_grid, prepare_trace, previous_month
+from wattfleet.sim.load import load_trace
 
 
 def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

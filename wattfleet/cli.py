@@ -41,8 +41,9 @@ COMPONENTS = (
         ("report", "monthly report: Markdown, HTML, PNG charts, CSV and Parquet"),
         ("serve", "publish grid intensity, PUE/WUE and month-to-date rollups on /metrics")), "aggregator"),
     Component("wattfleet.aggregator.planning.cli", (
-        ("plan", "rank start times and sites for a run by expected emissions"),
-        ("disclose", "generate a footprint disclosure for a training run or a served model")), "aggregator"),
+        ("plan", "rank start times and sites for a run by expected emissions"),), "aggregator"),
+    Component("wattfleet.aggregator.outputs.disclose_cli", (
+        ("disclose", "generate a footprint disclosure for a training run or a served model"),), "aggregator"),
     Component("wattfleet.dashboards.cli",
               (("dashboards", "generate Grafana dashboards and Prometheus rules"),), "dashboards"),
     Component("wattfleet.demo", (

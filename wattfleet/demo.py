@@ -139,7 +139,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     from tqdm import tqdm
 
     from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     from wattfleet.aggregator.ingest.run import ingest, totals
     from wattfleet.aggregator.outputs.report import write_report
     from wattfleet.aggregator.store.database import open_store

@@ -11,7 +11,8 @@ from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.gaps import DEFAULT_CHAIN, RULES, Fill, GapReport, fill_gaps, find_missing, parse_chain
 from wattfleet.aggregator.grid.httpjson import JsonHttp
 from wattfleet.aggregator.grid.model import IntensityRow, Signal
-from wattfleet.aggregator.grid.sources import SOURCES, IntensityLoad, load_intensity, zone_check
+from wattfleet.aggregator.grid.sources import IntensityLoad, load_intensity, zone_check
+from wattfleet.aggregator.grid.spec import SOURCES
 from wattfleet.aggregator.grid.static import DEFAULT_TABLE, AnnualFactor, annual_factor, load_static_table, make_table, static_rows
 from wattfleet.aggregator.grid.ukcarbon import UkCarbonClient, parse_national_json, parse_regional_json
 from wattfleet.aggregator.grid.watttime import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient, lbs_per_mwh_to_g_per_kwh, parse_watttime_json

@@ -96,19 +96,26 @@ class EstimatorLimits:
 
 
 def nnls3(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative least squares for a few columns by enumerating which coefficients are free."""
+    """Non-negative least squares for a few columns by enumerating which coefficients are free.
+
+    Columns are solved scaled by the power of two nearest their inverse norm: exact in floating
+    point, a no-op for unit-norm columns (the fit's own scaling), and it keeps ``lstsq`` from
+    discarding a column that is merely tiny (1e-58) next to the others as rank deficiency.
+    """
     n_cols = x.shape[1]
+    norms = np.linalg.norm(x, axis=0)
+    scale = np.where(norms > 0, np.exp2(-np.round(np.log2(np.where(norms > 0, norms, 1.0)))), 1.0)
     best: np.ndarray | None = None
     best_rss = math.inf
     for size in range(n_cols, -1, -1):
         for free in itertools.combinations(range(n_cols), size):
             coef = np.zeros(n_cols)
             if free:
-                sub = x[:, free]
+                sub = x[:, free] * scale[list(free)]
                 sol, *_ = np.linalg.lstsq(sub, y, rcond=None)
                 if np.any(sol < 0):
                     continue
-                coef[list(free)] = sol
+                coef[list(free)] = sol * scale[list(free)]
             rss = float(np.sum((y - x @ coef) ** 2))
             if best is None or rss < best_rss * (1 - 1e-12):  # ties go to the larger free set
                 best, best_rss = coef, rss

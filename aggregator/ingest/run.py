@@ -20,7 +20,7 @@ from typing import Any, Callable
 import duckdb
 from tqdm import tqdm
 
-from wattfleet.aggregator.config.facility import FacilityConfig
+from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.store.database import load_dimensions, naive_utc, rebuild_dirty, single_threaded, sql_text, transaction
 from wattfleet.aggregator.ingest.telemetry import Telemetry, TelemetrySource
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from wattfleet.aggregator.config.facility import FacilityConfig
+from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.inference.fit_step import copy_table, engine_report_table, write_table
 from wattfleet.aggregator.planning.budgets import BudgetBurn, budget_burn_for
 from wattfleet.aggregator.planning.shift import report_section as shift_report_section

@@ -26,8 +26,8 @@ from wattfleet.core.exposition import Snapshot, render_families
 from wattfleet.core.http import MetricsServer
 
 from wattfleet.aggregator.planning.budgets import budget_burn_for
-from wattfleet.aggregator.config.facility import FacilityConfig
-from wattfleet.aggregator.planning.cli import PLAN_PATH, plan_route
+from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.planning.api import PLAN_PATH, plan_route
 
 log = logging.getLogger(__name__)
 

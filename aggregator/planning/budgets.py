@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
+from wattfleet.aggregator.config.model import Budget
+from wattfleet.aggregator.store.database import sql_text
+from wattfleet.core import catalog
+
 UTC = timezone.utc
 
 
@@ -61,7 +65,7 @@ class BudgetBurn:
         return d
 
 
-def budget_burn(budgets: Iterable[Any], used_g: dict[tuple[str, str, date], float]) -> list[BudgetBurn]:
+def budget_burn(budgets: Iterable[Budget], used_g: dict[tuple[str, str, date], float]) -> list[BudgetBurn]:
     """Plain-input form: facility ``Budget`` objects and grams used keyed by (kind, owner, month)."""
     return [BudgetBurn(b.owner_kind, b.owner, b.month, float(b.kg_co2e),
                        used_g.get((b.owner_kind, b.owner, b.month), 0.0) / 1000.0) for b in budgets]
@@ -69,13 +73,11 @@ def budget_burn(budgets: Iterable[Any], used_g: dict[tuple[str, str, date], floa
 
 def budget_spend_g(con: Any) -> dict[tuple[str, str, date], tuple[float, int]]:
     """(owner_kind, owner, month) -> (grams counted against a budget, rollup rows summed)."""
-    from wattfleet.aggregator.store.database import sql_text
-
     return {(kind, owner, month): (float(used or 0.0), int(n))
             for kind, owner, month, used, n in con.execute(sql_text("plan_budget_spend.sql")).fetchall()}
 
 
-def budget_burn_for(con: Any, budgets: Iterable[Any]) -> list[BudgetBurn]:
+def budget_burn_for(con: Any, budgets: Iterable[Budget]) -> list[BudgetBurn]:
     """Burn of the given ``Budget`` objects (e.g. the serving config's) from the monthly rollups."""
     spend = budget_spend_g(con) if con is not None else {}
     out = []
@@ -87,19 +89,12 @@ def budget_burn_for(con: Any, budgets: Iterable[Any]) -> list[BudgetBurn]:
 
 def budget_burn_from_store(con: Any) -> list[BudgetBurn]:
     """Every budget in ``dim_budget`` (the config the aggregator last loaded) with its burn."""
-    from types import SimpleNamespace
-
-    from wattfleet.aggregator.store.database import sql_text
-
     rows = con.execute(sql_text("plan_budgets.sql")).fetchall()
-    return budget_burn_for(con, [SimpleNamespace(owner_kind=k, owner=o, month=m, kg_co2e=kg)
-                                 for k, o, m, kg in rows])
+    return budget_burn_for(con, [Budget(k, o, m, kg) for k, o, m, kg in rows])
 
 
 def catalog_samples(burns: Iterable[BudgetBurn]) -> list[tuple[str, dict[str, str], float]]:
     """(catalog series, labels, grams) for CARBON_BUDGET and CARBON_BUDGET_USED."""
-    from wattfleet.core import catalog
-
     out = []
     for b in burns:
         labels = {"scope_owner": b.scope_owner, "period": b.period}

@@ -22,24 +22,9 @@ import fnmatch
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-KINDS = ("namespace", "team")
-
-
-class ShiftConfigError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class FlexibleWorkload:
-    """Work that may move: ``kind`` namespace|team, ``match`` a glob on that label."""
-
-    kind: str
-    match: str
-    window_hours: int = 24
-    allowed_hours_utc: frozenset[int] | None = None  # hours of day the work may run; None = any
-    sites: tuple[str, ...] = ()  # sites it may move to; () = its own site only
+from wattfleet.aggregator.config.model import FlexibleWorkload
 
 
 @dataclass(frozen=True)
@@ -82,47 +67,6 @@ class ShiftRow:
                 "best_site": self.best_site, "uncovered_kwh": round(self.uncovered_kwh, 6),
                 "saving_ratio": None if self.saving_ratio is None else round(self.saving_ratio, 4),
                 "notes": self.notes}
-
-
-def parse_flexible(items: Any, source: str = "flexible",
-                   locate: Callable[[tuple[Any, ...]], str] | None = None) -> list[FlexibleWorkload]:
-    """Parse a ``flexible:`` list: ``{namespace|team: glob, window_hours, allowed_hours_utc, sites}``.
-
-    ``locate`` maps a config path such as ``("flexible", 0, "sites")`` to a
-    ``file:line: flexible[0].sites`` prefix (the facility loader passes its
-    own), so an error names the file, line and field.
-    """
-    def at(*path: Any) -> str:
-        if locate is not None:
-            return locate(("flexible",) + path)
-        return source + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-
-    if not isinstance(items, list):
-        raise ShiftConfigError(f"{at()}: must be a list")
-    out = []
-    for i, d in enumerate(items):
-        if not isinstance(d, Mapping):
-            raise ShiftConfigError(f"{at(i)}: must be a mapping")
-        unknown = set(d) - {"namespace", "team", "window_hours", "allowed_hours_utc", "sites"}
-        if unknown:
-            raise ShiftConfigError(f"{at(i)}: unknown key(s) {sorted(unknown)}")
-        kinds = [k for k in KINDS if k in d]
-        if len(kinds) != 1:
-            raise ShiftConfigError(f"{at(i)}: give exactly one of 'namespace' or 'team'")
-        window = d.get("window_hours", 24)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ShiftConfigError(f"{at(i, 'window_hours')}: must be a whole number of hours >= 1, got {window!r}")
-        allowed = d.get("allowed_hours_utc")
-        if allowed is not None:
-            if not isinstance(allowed, list) or not all(
-                    isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 23 for h in allowed):
-                raise ShiftConfigError(f"{at(i, 'allowed_hours_utc')}: must be a list of hours 0-23")
-            allowed = frozenset(allowed)
-        sites = d.get("sites", [])
-        if not isinstance(sites, list) or not all(isinstance(s, str) for s in sites):
-            raise ShiftConfigError(f"{at(i, 'sites')}: must be a list of site names")
-        out.append(FlexibleWorkload(kinds[0], str(d[kinds[0]]), window, allowed, tuple(sites)))
-    return out
 
 
 # (site, hour) -> (pue, grams_per_kwh) or None when the hour has no intensity

@@ -19,7 +19,8 @@ from typing import Iterator
 
 import duckdb
 
-from wattfleet.aggregator.config.facility import FacilityConfig, month_end
+from wattfleet.aggregator.config.dates import month_end
+from wattfleet.aggregator.config.model import FacilityConfig
 
 _MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 

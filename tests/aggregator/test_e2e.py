@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.agg.backfill import History, Series, whole_hours_ago
 from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.ingest.run import get_watermark, ingest, totals, write_window
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.store.database import open_store

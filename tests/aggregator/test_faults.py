@@ -57,7 +57,7 @@ def test_sigkill_mid_window_then_resume(prom, tmp_path):
     con.close()
     # A rerun over hours that are already complete, killed mid-window: the old window stays whole.
     con = open_store(db)
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     config = load_facility(cfg_path)
     run(con, config, prom.url)
     check_totals(con)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from wattfleet.aggregator.cli import resolve_month
+from wattfleet.aggregator.argtypes import resolve_month
 from wattfleet.aggregator.ingest.embedded import EmbeddedSource
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.ingest.run import get_watermark, ingest, totals
 from wattfleet.aggregator.store.database import open_store, rebuild_month
 from wattfleet.core import catalog

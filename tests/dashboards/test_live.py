@@ -33,7 +33,7 @@ import pytest
 
 import paths
 from promserver import PrometheusServer
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.outputs.serve import AggregatorServer
 from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
 from wattfleet.core import catalog

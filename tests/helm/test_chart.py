@@ -861,7 +861,7 @@ def test_serve_keeps_serving_while_a_job_holds_the_duckdb_lock(chart: Any, tmp_p
 
 
 def test_facility_config_and_grid_data_are_mounted_where_the_config_expects(chart: Any, tmp_path: Path) -> None:
-    facility = pytest.importorskip("wattfleet.aggregator.config.facility")
+    facility = pytest.importorskip("wattfleet.aggregator.config.load")
     config, grid = FACILITY, GRID_LINES
     objects, _ = render(chart, MATRIX["aggregator"])
     (deployment,) = of_kind(objects, "Deployment")

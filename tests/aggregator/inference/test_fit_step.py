@@ -21,7 +21,7 @@ import pytest
 from fixtures.agg.backfill import whole_hours_ago
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.inference.fit_step import (DEFAULT_STEP_SECONDS, ENGINE_REPORT_COLUMNS, engine_report_table,
                                                 run_inference_step, supports)
 from wattfleet.aggregator.ingest.run import ingest

@@ -21,7 +21,7 @@ from fixtures.agg.pipeline import NOW, STATIC_SITE, T0, put_gpu, write_config
 from wattfleet.aggregator.ingest import run as ing
 from wattfleet.aggregator.store import database as store
 from wattfleet.aggregator.ingest.embedded import EmbeddedSource
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.ingest.run import get_watermark, split_by_hour, totals, write_window
 from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store, rollback_after_failure, transaction
 from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry

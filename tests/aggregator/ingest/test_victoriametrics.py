@@ -45,7 +45,7 @@ def vm():
 @pytest.fixture
 def cfg(tmp_path):
     from fixtures.agg.e2e import config_text
-    from wattfleet.aggregator.config.facility import load_facility
+    from wattfleet.aggregator.config.load import load_facility
     p = tmp_path / "facility.yaml"
     p.write_text(config_text())
     return load_facility(p)

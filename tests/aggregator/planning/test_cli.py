@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from wattfleet.aggregator.config.facility import load_facility
-from wattfleet.aggregator.planning.windows import PlanError, plan_json
+from wattfleet.aggregator.config.checker import FacilityConfigError
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.planning.errors import PlanError
+from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.cli import main
 
+from fixtures.agg.planning_inputs import two_site_yaml
 from shared_data import EIA_DIR as DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared EIA-930 data not present")
 
@@ -19,20 +22,7 @@ pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared EIA-930 data n
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     p = tmp_path / "facility.yaml"
-    p.write_text(f"""\
-version: 1
-sites:
-  - name: sfo
-    zone: CISO
-    grid: {{source: eia930, path: {DATA / 'CISO.csv'}, fill: [previous_day_same_hour, linear], replay_year: 2022}}
-    pue: 1.2
-    wue_liters_per_kwh: 1.0
-  - name: chi
-    zone: MISO
-    grid: {{source: eia930, path: {DATA / 'MISO.csv'}, fill: [previous_day_same_hour, linear]}}
-    pue: 1.1
-    wue_liters_per_kwh: 1.0
-""")
+    p.write_text(two_site_yaml(sfo_replay_year=2022))
     return p
 
 
@@ -78,10 +68,6 @@ def test_plan_json_rejects_bad_input(config):
 
 def test_costs_and_flexible_work_from_the_facility_config(config, capsys):
     """`cost_per_kwh` per site and a top-level `flexible:` list, read by the facility loader."""
-    from wattfleet.aggregator.config import facility
-
-    if "cost_per_kwh" not in facility.SITE_KEYS or "flexible" not in facility.TOP_KEYS:
-        pytest.skip("the facility loader does not read cost_per_kwh / flexible yet")
     text = config.read_text().replace("    pue: 1.2\n", "    pue: 1.2\n    cost_per_kwh: 0.12\n", 1)
     config.write_text(text + "flexible:\n  - {namespace: batch-*, window_hours: 24, sites: [sfo, chi]}\n")
     cfg = load_facility(config)
@@ -90,8 +76,8 @@ def test_costs_and_flexible_work_from_the_facility_config(config, capsys):
     assert main(ARGS + ["--config", str(config), "--top", "3"]) == 0
     assert "172.80" in capsys.readouterr().out  # 1,200 kWh x PUE 1.2 x 0.12, from the config
     config.write_text(text + "flexible:\n  - {namespace: batch-*, sites: [sfo, mars]}\n")
-    with pytest.raises(facility.FacilityConfigError, match=r"facility.yaml:\d+: flexible\[0\]\.sites: unknown site"):
+    with pytest.raises(FacilityConfigError, match=r"facility.yaml:\d+: flexible\[0\]\.sites: unknown site"):
         load_facility(config)
     config.write_text(text.replace("cost_per_kwh: 0.12", "cost_per_kwh: -1"))
-    with pytest.raises(facility.FacilityConfigError, match=r"cost_per_kwh: must be >= 0"):
+    with pytest.raises(FacilityConfigError, match=r"cost_per_kwh: must be >= 0"):
         load_facility(config)

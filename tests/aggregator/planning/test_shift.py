@@ -1,15 +1,14 @@
-"""Shift analysis and budget burn on plain inputs (the store wiring is in test_disclosure_store.py)."""
+"""Shift analysis on plain inputs and in the monthly report (the store wiring is in test_disclosure_store.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from wattfleet.aggregator.planning.budgets import BudgetBurn, budget_burn
-from wattfleet.aggregator.config.facility import Budget
-from wattfleet.aggregator.planning.shift import (EnergyHour, FlexibleWorkload, ShiftConfigError, parse_flexible,
-                                        shift_analysis, shift_table_markdown)
+from wattfleet.aggregator.config.flexible import parse_flexible
+from wattfleet.aggregator.config.model import FlexibleWorkload
+from wattfleet.aggregator.planning.shift import EnergyHour, shift_analysis, shift_table_markdown
 
 UTC = timezone.utc
 DAY = datetime(2026, 10, 5, tzinfo=UTC)
@@ -91,30 +90,6 @@ def test_windows_do_not_mix_days():
     assert r.time_shift_kg == pytest.approx(0.15)
 
 
-@pytest.mark.parametrize("items, match", [
-    ({"namespace": "x"}, "must be a list"),
-    ([{"namespace": "a", "team": "b"}], "exactly one"),
-    ([{"namespace": "a", "window_hours": 0}], "window_hours"),
-    ([{"namespace": "a", "allowed_hours_utc": [24]}], "allowed_hours_utc"),
-    ([{"namespace": "a", "sites": "x"}], "sites"),
-    ([{"namespace": "a", "colour": "green"}], "unknown key"),
-])
-def test_flexible_config_errors(items, match):
-    with pytest.raises(ShiftConfigError, match=match):
-        parse_flexible(items)
-
-
-def test_budget_burn_plain_inputs():
-    budgets = [Budget("team", "ml", date(2026, 10, 1), 500.0), Budget("model", "m", date(2026, 10, 1), 0.0)]
-    burns = budget_burn(budgets, {("team", "ml", date(2026, 10, 1)): 250_000.0})
-    assert burns[0] == BudgetBurn("team", "ml", date(2026, 10, 1), 500.0, 250.0)
-    assert burns[0].used_ratio == 0.5 and burns[0].period == "2026-10" and burns[0].scope_owner == "team:ml"
-    assert burns[1].used_kg == 0 and burns[1].used_ratio is None
-    assert burns[0].projected_kg(datetime(2026, 9, 30, tzinfo=UTC)) == 0.0
-    j = burns[0].to_json(datetime(2026, 10, 11, 8, tzinfo=UTC))  # 248 of 744 h: a third of October
-    assert j["projected_kg"] == pytest.approx(750.0, rel=1e-3)
-
-
 def test_monthly_report_shows_shift_section(tmp_path):
     """`wattfleet report` on the fixture fleet: flexible work next to its cleanest hours and site."""
     from fixtures.agg.disclosure_fleet import FACILITY, build
@@ -156,12 +131,3 @@ def test_no_flexible_work_means_no_report_section(tmp_path):
         assert "no flexible work" in md and "no flexible work" in page
     finally:
         con.close()
-
-
-def test_flexible_errors_name_file_line_and_field():
-    def locate(path):
-        return "facility.yaml:40: " + ".".join(map(str, path))
-    with pytest.raises(ShiftConfigError, match=r"^facility.yaml:40: flexible.0.window_hours: must be a whole"):
-        parse_flexible([{"namespace": "a", "window_hours": 1.5}], locate=locate)
-    with pytest.raises(ShiftConfigError, match=r"^flexible\[1\]\.sites: must be a list"):
-        parse_flexible([{"team": "a"}, {"team": "b", "sites": [1]}])

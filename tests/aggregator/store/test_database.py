@@ -9,7 +9,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from wattfleet.aggregator.config.facility import load_facility
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.store.database import (LATEST_VERSION, StoreError, load_dimensions, migrate, open_store,
                                         rebuild_month, schema_version)
 

@@ -1,49 +1,16 @@
-"""Facility config validation: every error names file, line and field."""
+"""Loading a facility config: the shipped example, a good file, and every problem named by file, line and field."""
 
 from __future__ import annotations
 
-from paths import FACILITY_EXAMPLE
+from paths import FACILITY_EXAMPLE as EXAMPLE
 from shared_data import CISO
-
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from wattfleet.aggregator.config.facility import FacilityConfigError, load_facility
-
-EXAMPLE = FACILITY_EXAMPLE
-
-GOOD = """\
-version: 1
-sites:
-  - name: s1
-    zone: CISO
-    grid: {source: eia930, path: CISO.csv}
-    pue: 1.2
-    wue_liters_per_kwh: 1.0
-    nodes: ["a-*"]
-  - name: s2
-    zone: CISO
-    grid: {source: eia930, path: CISO.csv}
-    pue: 1.4
-    wue_liters_per_kwh: 1.0
-instruments:
-  - {name: p1, type: ppa, site: s1, start: 2026-01-01, end: 2026-07-01, mwh: 10, grams_per_kwh: 0}
-  - {name: r1, type: rec, market: CISO, start: 2026-07-01, end: 2027-01-01, mwh: 10, grams_per_kwh: 0}
-"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "facility.yaml"
-    p.write_text(textwrap.dedent(text))
-    return p
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(FacilityConfigError) as exc:
-        load_facility(write(tmp_path, text))
-    return exc.value.problems
+from fixtures.agg.facility_text import GOOD, errors, write
+from wattfleet.aggregator.config.checker import FacilityConfigError
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.grid.sources import zone_check
 
 
 def test_example_loads():
@@ -83,45 +50,6 @@ def test_rejected(tmp_path, old, new, line, field, words):
     assert any(p.startswith(f"{path}:{line}: {field}") and words in p for p in problems), problems
 
 
-def test_negative_grid_factor_and_unknown_site(tmp_path):
-    text = GOOD + "  - {name: x, type: go, site: nope, start: 2025-01-01, end: 2025-02-01, mwh: 1, grams_per_kwh: -3}\n"
-    problems = errors(tmp_path, text)
-    assert any(":17: instruments[2].site: unknown site 'nope'" in p for p in problems), problems
-    assert any(":17: instruments[2].grams_per_kwh: must be >= 0" in p for p in problems), problems
-
-
-def test_pue_meter_below_one_and_missing_default(tmp_path):
-    text = GOOD.replace("pue: 1.4", "pue:\n      meter:\n        - {month: 2026-10, total_kwh: 90, it_kwh: 100}")
-    problems = errors(tmp_path, text)
-    assert any(":14: sites[1].pue.meter[0].total_kwh: PUE below 1" in p for p in problems), problems
-    assert any("sites[1].pue.default" in p and "required" in p for p in problems), problems
-
-
-def test_pue_meter_csv(tmp_path):
-    (tmp_path / "meter.csv").write_text("month,total_kwh,it_kwh\n2026-10,150,100\n2026-11,80,100\n")
-    text = GOOD.replace("pue: 1.4", "pue: {default: 1.4, meter_csv: meter.csv}")
-    problems = errors(tmp_path, text)
-    assert problems == [f"{tmp_path / 'meter.csv'}:3: total_kwh: PUE below 1: total 80 kWh < IT 100 kWh "
-                        "(facility energy includes IT)"]
-
-
-def test_scope1_and_embodied(tmp_path):
-    text = GOOD + textwrap.dedent("""\
-        scope1:
-          diesel:
-            - {site: s1, month: 2026-10, liters: 100}
-            - {site: s1, month: 2026-13, liters: 100}
-          refrigerant:
-            - {site: s2, month: 2026-10, kg: -1, gwp: 2088}
-        embodied:
-          - {gpu_model: "*H100*", kg_co2e: 164, life_years: 0}
-        """)
-    problems = errors(tmp_path, text)
-    assert any(":20: scope1.diesel[1].month: must be a month YYYY-MM" in p for p in problems), problems
-    assert any(":22: scope1.refrigerant[0].kg: must be >= 0" in p for p in problems), problems
-    assert any(":24: embodied[0].life_years: must be > 0" in p for p in problems), problems
-
-
 def test_not_yaml_and_missing_file(tmp_path):
     problems = errors(tmp_path, "sites: [\n  {name: a\n")
     assert "not valid YAML" in problems[0] and str(tmp_path) in problems[0]
@@ -148,7 +76,6 @@ def test_duplicate_key(tmp_path):
 
 def test_example_passes_the_grid_zone_check():
     """`wattfleet aggregate` checks zones against the grid sources: the shipped example must pass."""
-    from wattfleet.aggregator.grid.sources import zone_check
     if not CISO.exists():
         pytest.skip("the example's EIA-930 file (../shared/data) is not next to this checkout")
     cfg = load_facility(EXAMPLE, zone_check=zone_check)

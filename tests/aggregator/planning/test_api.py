@@ -13,11 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from promserver import free_port
 from fixtures.agg.disclosure_fleet import FACILITY, build
+from fixtures.agg.planning_inputs import two_site_yaml
 from shared_data import EIA_DIR as DATA
 from wattfleet.aggregator.planning.budgets import budget_burn_for
-from wattfleet.aggregator.config.facility import Budget, load_facility
-from wattfleet.aggregator.planning.windows import plan_json
-from wattfleet.aggregator.planning.cli import plan_http
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.config.model import Budget
+from wattfleet.aggregator.planning.api import plan_http
+from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.aggregator.outputs.serve import AggregatorServer, render
 from wattfleet.core import catalog
 
@@ -31,20 +33,7 @@ QUERY = {"duration": "6h", "energy": "1.2MWh", "sites": "sfo,chi", "by": "2026-1
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
     cfg_path = d / "facility.yaml"
-    cfg_path.write_text(f"""\
-version: 1
-sites:
-  - name: sfo
-    zone: CISO
-    grid: {{source: eia930, path: {DATA / 'CISO.csv'}, fill: [previous_day_same_hour, linear]}}
-    pue: 1.2
-    wue_liters_per_kwh: 1.0
-  - name: chi
-    zone: MISO
-    grid: {{source: eia930, path: {DATA / 'MISO.csv'}, fill: [previous_day_same_hour, linear]}}
-    pue: 1.1
-    wue_liters_per_kwh: 1.0
-""")
+    cfg_path.write_text(two_site_yaml())
     cfg = load_facility(cfg_path)
     srv = AggregatorServer(d / "absent.duckdb", cfg, "127.0.0.1", free_port(), refresh_seconds=3600)
     srv.start()

@@ -1,0 +1,47 @@
+"""argparse value types shared by the aggregator's commands (aggregate, report, plan, disclose).
+
+A bad value is an argparse usage error naming the flag, before any file or
+database is opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import datetime, timedelta, timezone
+
+from wattfleet.aggregator.config.dates import parse_instant
+
+PREVIOUS_MONTH = "previous"
+
+
+def iso_instant(text: str) -> datetime:
+    """A date or ISO timestamp (naive = UTC) as an aware UTC datetime."""
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)")
+
+
+def month(text: str) -> str:
+    """YYYY-MM, or ``previous`` (resolved when the command runs: the monthly CronJob's last complete month)."""
+    if text != PREVIOUS_MONTH and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month YYYY-MM (or 'previous')")
+    return text
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """KEY=VALUE -> (key, value), both stripped: ``--cost SITE=PRICE``, ``--label LABEL=GLOB``."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    return k.strip(), v.strip()
+
+
+def resolve_month(text: str, now: datetime | None = None) -> str:
+    """``previous`` -> the last complete UTC month before ``now``; YYYY-MM unchanged."""
+    if text != PREVIOUS_MONTH:
+        return text
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    last = now.replace(day=1) - timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"

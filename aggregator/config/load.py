@@ -1,0 +1,106 @@
+"""Read and validate a facility config file into a :class:`FacilityConfig`.
+
+One YAML file describes sites (grid zone and intensity source, PUE, WUE,
+node mapping, unmetered overhead, residual mix), Scope 1 sources, market
+instruments, embodied carbon, budgets and flexible work. It is validated
+completely before anything is computed, because a wrong PUE or a
+double-claimed REC silently corrupts every figure downstream; each error
+names file, line and field. See ``facility.example.yaml`` (next to this
+module) for the documented format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wattfleet.aggregator.config.checker import Checker, FacilityConfigError
+from wattfleet.aggregator.config.flexible import ShiftConfigError, parse_flexible
+from wattfleet.aggregator.config.instruments import parse_instruments
+from wattfleet.aggregator.config.model import DIESEL_KG_PER_LITER, FacilityConfig, FlexibleWorkload, Site
+from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1
+from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
+from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
+
+TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible"}
+DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter"}
+
+
+def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> FacilityConfig:
+    """Read and validate a facility config; raises :class:`FacilityConfigError` listing every problem.
+
+    ``zone_check(grid_spec, zone)`` may return a reason when the grid source
+    does not know the zone (the grid package supplies one).
+    """
+    try:
+        data, lines = load_with_lines(path)
+    except YamlPositionError as exc:
+        raise FacilityConfigError([str(exc)]) from None
+    c = Checker(str(path), lines)
+    top = c.mapping(data, (), TOP_KEYS, {"sites"})
+    if top is None:
+        raise FacilityConfigError(c.problems)
+    version = top.get("version", 1)
+    if version != 1:
+        c.error(("version",), f"unsupported version {version!r} (this wattfleet reads version 1)")
+    upstream_default, diesel_default = _defaults(c, top.get("defaults") or {})
+    sites = _sites(c, top.get("sites"), Path(path).resolve().parent, upstream_default, zone_check)
+    cfg = FacilityConfig(str(path), sites)
+    if "instruments" in top:
+        cfg.instruments = parse_instruments(c, top["instruments"], sites)
+    if "scope1" in top:
+        cfg.scope1 = parse_scope1(c, top["scope1"], sites, diesel_default)
+    if "embodied" in top:
+        cfg.embodied = parse_embodied(c, top["embodied"])
+    if "budgets" in top:
+        cfg.budgets = parse_budgets(c, top["budgets"])
+    if "flexible" in top:
+        cfg.flexible = _flexible(c, top["flexible"])
+    if c.problems:
+        raise FacilityConfigError(c.problems)
+    return cfg
+
+
+def _defaults(c: Checker, raw: Any) -> tuple[float, float]:
+    """(upstream g/kWh, diesel kgCO2e per litre) that entries fall back to."""
+    defaults = c.mapping(raw, ("defaults",), DEFAULT_KEYS) or {}
+    upstream = c.number(defaults, "upstream_grams_per_kwh", ("defaults",), default=0.0) or 0.0
+    diesel = c.number(defaults, "diesel_kg_co2e_per_liter", ("defaults",),
+                      default=DIESEL_KG_PER_LITER) or DIESEL_KG_PER_LITER
+    return upstream, diesel
+
+
+def _sites(c: Checker, raw_sites: Any, base: Path, upstream_default: float, zone_check: ZoneCheck | None
+           ) -> dict[str, Site]:
+    """Valid sites by name; every declared name and zone is noted first, so references to a broken
+    site are not also reported as unknown."""
+    if not isinstance(raw_sites, list) or not raw_sites:
+        c.error(("sites",), "must be a non-empty list of sites")
+        raw_sites = []
+    for raw in raw_sites:
+        if isinstance(raw, dict):
+            c.declared_sites.add(str(raw.get("name")))
+            c.declared_zones.add(str(raw.get("zone")))
+    sites: dict[str, Site] = {}
+    for i, raw in enumerate(raw_sites):
+        site = parse_site(c, raw, ("sites", i), base, upstream_default, zone_check)
+        if site is None:
+            continue
+        if site.name in sites:
+            c.error(("sites", i, "name"), f"site {site.name!r} defined twice")
+        sites[site.name] = site
+    return sites
+
+
+def _flexible(c: Checker, raw: Any) -> list[FlexibleWorkload]:
+    """Flexible workloads; the first malformed entry is reported, then unknown sites of the rest."""
+    try:
+        flexible = parse_flexible(raw, locate=c.where)
+    except ShiftConfigError as exc:
+        c.problems.append(str(exc))
+        return []
+    for i, fw in enumerate(flexible):
+        for s in fw.sites:
+            if s not in c.declared_sites:
+                c.error(("flexible", i, "sites"), f"unknown site {s!r}")
+    return flexible

@@ -1,0 +1,77 @@
+"""A facility's grid spec, checked: known source, allowed keys, required fields, HTTP settings, paths.
+
+Unknown keys are errors, so a typo cannot silently change which data is
+used; every error is a :class:`GridDataError` naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.httpjson import JsonHttp
+
+SPEC = "grid spec"
+COMMON_KEYS = {"source", "zone", "fill", "static_table"}
+_HTTP = {"base_url", "timeout_s", "retries", "backoff_s"}
+# source -> the keys it reads beside COMMON_KEYS
+SOURCE_KEYS: dict[str, set[str]] = {
+    "eia930": {"path"},
+    "electricitymaps": {"path", "emission_factor", "endpoint", "token_env"} | _HTTP,
+    "watttime": {"region", "signal_type", "endpoint", "horizon_hours", "min_points_per_hour"} | _HTTP,
+    "ukcarbon": {"regionid", "postcode"} | _HTTP,
+    "static": {"grams_per_kwh", "path"},
+}
+SOURCES = tuple(SOURCE_KEYS)
+
+
+def check_spec(spec: Any) -> str:
+    """The spec's source name, once it is a mapping naming a known source with only its allowed keys."""
+    if not isinstance(spec, Mapping):
+        raise GridDataError(SPEC, None, None, f"expected a mapping, got {type(spec).__name__}")
+    source = spec.get("source")
+    if source not in SOURCE_KEYS:
+        raise GridDataError(SPEC, None, "source", f"unknown source {source!r}; known: {list(SOURCES)}")
+    unknown = set(spec) - COMMON_KEYS - SOURCE_KEYS[source]
+    if unknown:
+        allowed = sorted(COMMON_KEYS | SOURCE_KEYS[source])
+        raise GridDataError(SPEC, None, ", ".join(sorted(unknown)),
+                            f"unknown key(s) for source {source!r}; allowed: {allowed}")
+    return source
+
+
+def need(spec: Mapping[str, Any], key: str) -> Any:
+    """A field the source cannot do without."""
+    value = spec.get(key)
+    if value in (None, ""):
+        raise GridDataError(SPEC, None, key, f"required for source {spec.get('source')!r}")
+    return value
+
+
+def number(spec: Mapping[str, Any], key: str, default: float, integer: bool = False) -> Any:
+    """A number (or an integer) >= 0, ``default`` when absent."""
+    value = spec.get(key, default)
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or value < 0:
+        kind = "an integer" if integer else "a number"
+        raise GridDataError(SPEC, None, key, f"must be {kind} >= 0, got {value!r}")
+    return value
+
+
+def http_client(spec: Mapping[str, Any]) -> JsonHttp:
+    """The JSON HTTP client an API source uses, with the spec's timeout, retries and backoff."""
+    return JsonHttp(timeout_s=float(number(spec, "timeout_s", 30.0)), retries=number(spec, "retries", 2, True),
+                    backoff_s=float(number(spec, "backoff_s", 1.0)))
+
+
+def pick(spec: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """The given keys that the spec sets, as keyword arguments for a client."""
+    return {k: spec[k] for k in keys if k in spec}
+
+
+def resolve_path(path: Any, base_dir: str | Path | None) -> Path:
+    """A relative path resolves against ``base_dir`` (the facility config's folder)."""
+    p = Path(path)
+    return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
