@@ -4,7 +4,7 @@ Efficiency gains invite more usage (the rebound effect); a budget turns the
 total, not the per-token figure, into something teams see burn down. What
 counts: location-based Scope 2 + Scope 1 + Scope 3 (embodied, upstream) for
 teams and sites, location-based Scope 2 of inference energy for models (see
-``sql/plan_budget_spend.sql``). ``wattfleet serve`` publishes the budgets of
+``sql/queries/plan/budgets.sql``). ``wattfleet serve`` publishes the budgets of
 its config with :func:`budget_burn_for` as catalog CARBON_BUDGET /
 CARBON_BUDGET_USED (grams, labels scope_owner and period); the dashboards'
 burn-rate rule and alert read those two series.
@@ -72,7 +72,7 @@ def budget_spend_g(con: Any) -> dict[tuple[str, str, date], tuple[float, int]]:
     from wattfleet.aggregator.store.database import sql_text
 
     return {(kind, owner, month): (float(used or 0.0), int(n))
-            for kind, owner, month, used, n in con.execute(sql_text("plan_budget_spend.sql")).fetchall()}
+            for kind, owner, month, used, n in con.execute(sql_text("queries/plan/budgets.sql#spend")).fetchall()}
 
 
 def budget_burn_for(con: Any, budgets: Iterable[Any]) -> list[BudgetBurn]:
@@ -91,7 +91,7 @@ def budget_burn_from_store(con: Any) -> list[BudgetBurn]:
 
     from wattfleet.aggregator.store.database import sql_text
 
-    rows = con.execute(sql_text("plan_budgets.sql")).fetchall()
+    rows = con.execute(sql_text("queries/plan/budgets.sql#budgets")).fetchall()
     return budget_burn_for(con, [SimpleNamespace(owner_kind=k, owner=o, month=m, kg_co2e=kg)
                                  for k, o, m, kg in rows])
 

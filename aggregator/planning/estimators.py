@@ -399,7 +399,7 @@ def measured_from_store(con: object, labels: dict[str, str], start: object, end:
     ``inference_break_even(m_train.operational_kg, tokens_per_request=..., wh_per_token=m_serve.it_wh_per_token,
     pue=m_serve.pue, grams_per_kwh=m_serve.grams_per_kwh)``. A site's real PUE is
     ``measured_from_store(con, {"site": name}, start, end).pue``. The selection is the disclosure's
-    (``sql/disclosure_select_*.sql``), so an estimate and a disclosure of the same run agree.
+    (``sql/queries/disclosure/select_*.sql``), so an estimate and a disclosure of the same run agree.
     """
     from wattfleet.aggregator.outputs.disclosure import disclosure_from_store
 

@@ -241,11 +241,11 @@ def shift_table_markdown(rows: Sequence[ShiftRow], title: str = "Shift analysis 
 
 
 def energy_rows_from_store(con: Any, start: datetime, end: datetime) -> list[EnergyHour]:
-    """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/plan_shift_energy.sql)."""
+    """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/queries/plan/shift.sql)."""
     from wattfleet.aggregator.store.database import naive_utc, sql_text
     from wattfleet.aggregator.grid.timeutil import UTC
 
-    rows = con.execute(sql_text("plan_shift_energy.sql"), {"start": naive_utc(start), "end": naive_utc(end)}
+    rows = con.execute(sql_text("queries/plan/shift.sql#energy"), {"start": naive_utc(start), "end": naive_utc(end)}
                        ).fetchall()
     return [EnergyHour(h.replace(tzinfo=UTC), s, ns, t, it, fac or 0.0, g or 0.0) for h, s, ns, t, it, fac, g in rows]
 
@@ -256,7 +256,7 @@ def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> Sit
     from wattfleet.aggregator.grid.timeutil import UTC
 
     table: dict[tuple[str, datetime], float] = {}
-    for zone, hour, g in con.execute(sql_text("plan_zone_intensity.sql"),
+    for zone, hour, g in con.execute(sql_text("queries/plan/shift.sql#zone_intensity"),
                                      {"start": naive_utc(start), "end": naive_utc(end)}).fetchall():
         table[(zone, hour.replace(tzinfo=UTC))] = g
 

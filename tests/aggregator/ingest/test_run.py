@@ -19,10 +19,12 @@ import pytest
 
 from fixtures.agg.pipeline import NOW, STATIC_SITE, T0, put_gpu, write_config
 from wattfleet.aggregator.ingest import run as ing
-from wattfleet.aggregator.store import database as store
+from wattfleet import sql
+from wattfleet.aggregator.store import connection
 from wattfleet.aggregator.ingest.embedded import EmbeddedSource
 from wattfleet.aggregator.config.facility import load_facility
-from wattfleet.aggregator.ingest.run import get_watermark, split_by_hour, totals, write_window
+from wattfleet.aggregator.ingest.run import get_watermark, totals
+from wattfleet.aggregator.ingest.writer import split_by_hour, write_window
 from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store, rollback_after_failure, transaction
 from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry
 
@@ -81,10 +83,12 @@ def test_window_statements_live_in_sql_files():
     code = inspect.getsource(write_window)
     for word in ("INSERT", "DELETE", "UPDATE"):
         assert word not in code
-    for name in ("ingest_insert_energy.sql", "ingest_insert_inference.sql", "ingest_delete_energy.sql",
-                 "ingest_record_window.sql", "ingest_advance_watermark.sql", "ingest_mark_dirty.sql"):
-        assert name in code
-    assert store.sql_text("ingest_insert_energy.sql").count("unnest(") == 11  # set-based: one statement
+    for name in ("insert_energy", "insert_inference", "delete_energy",
+                 "record_window", "advance_watermark", "mark_dirty"):
+        assert f'statement("{name}")' in code
+        assert sql.load(f"staging/ingest.sql#{name}")
+    assert len(sql.statements("staging/ingest.sql#insert_energy")) == 1
+    assert sql.load("staging/ingest.sql#insert_energy").count("unnest(") == 11  # set-based: one statement
 
 
 def test_a_failed_window_leaves_nothing_and_raises_the_original_error():
@@ -192,7 +196,7 @@ def test_locked_database_waits_for_the_holder_then_gives_up_clearly(tmp_path):
 
 def test_cli_commands_report_a_locked_database_without_traceback(tmp_path, capsys, monkeypatch):
     from wattfleet.cli import main
-    monkeypatch.setattr(store, "DEFAULT_LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(connection, "DEFAULT_LOCK_WAIT_SECONDS", 0.2)
     cfg = write_config(tmp_path, STATIC_SITE)
     db = tmp_path / "wf.duckdb"
     con = open_store(db)
@@ -212,7 +216,7 @@ def test_cli_commands_report_a_locked_database_without_traceback(tmp_path, capsy
         assert "database is locked by" in err and "Traceback" not in err
     finally:
         holder.release()
-    monkeypatch.setattr(store, "DEFAULT_LOCK_WAIT_SECONDS", 20.0)
+    monkeypatch.setattr(connection, "DEFAULT_LOCK_WAIT_SECONDS", 20.0)
     holder = Holder(db, "ro")
     threading.Timer(0.5, holder.release).start()
     assert main(agg) == 0  # the reader lets go within the wait: the run goes ahead
@@ -224,7 +228,7 @@ def test_cli_commands_report_a_locked_database_without_traceback(tmp_path, capsy
 
 def test_grid_load_is_one_set_based_replace_last_duplicate_winning(tmp_path):
     from types import SimpleNamespace
-    from wattfleet.aggregator.ingest.run import load_grid
+    from wattfleet.aggregator.ingest.grid_load import load_grid
     cfg = load_facility(write_config(tmp_path, STATIC_SITE))
     con = open_store(":memory:")
 

@@ -57,10 +57,11 @@ def test_training_run_disclosure_traceable_to_facts(fleet):
     assert j["intensity_sources"] == [{"zone": "CISO", "signal": "average", "source": "eia930", "hours": 4,
                                        "filled_hours": 1, "fill_rules": ["linear"]}]
     q = j["provenance"]["queries"]
-    assert q[0]["file"] == "sql/disclosure_select_device.sql" and q[0]["rows"] == 12
+    assert q[0]["file"] == "sql/queries/disclosure/select_device.sql" and q[0]["rows"] == 12
     assert q[0]["params"]["namespace"] == "train-*" and q[0]["params"]["start"] == "2026-10-01T00:00:00Z"
-    assert {x["file"] for x in q[1:]} == {"sql/disclosure_summary.sql", "sql/disclosure_pue_basis.sql",
-                                          "sql/disclosure_sites.sql", "sql/disclosure_intensity_sources.sql"}
+    assert {x["file"] for x in q[1:]} == {"sql/queries/disclosure/summary.sql", "sql/queries/disclosure/pue_basis.sql",
+                                          "sql/queries/disclosure/sites.sql",
+                                          "sql/queries/disclosure/intensity_sources.sql"}
     for x in q:
         assert (REPO / x["file"]).is_file()
 

@@ -217,7 +217,7 @@ def test_training_estimate_with_measured_energy_and_pue_from_duckdb(fleet_con):
     assert m.facility_kwh == pytest.approx(6.84) and m.pue == pytest.approx(1.425)
     assert m.grams_per_kwh == pytest.approx(1692 / 6.84) and m.operational_kg == pytest.approx(1.692)
     assert m.pue_metered_kwh == pytest.approx(1.44) and m.span_hours == 4 and m.gpu_hours == 8
-    assert m.provenance[0]["file"] == "sql/disclosure_select_device.sql" and m.provenance[0]["rows"] == 12
+    assert m.provenance[0]["file"] == "sql/queries/disclosure/select_device.sql" and m.provenance[0]["rows"] == 12
     # The estimator with measured inputs reproduces the accounted footprint exactly.
     e = estimate_training(1e18, H100_PEAK, 0.4, 700, 2, 1.1, 400, measured_it_kwh=m.it_kwh, measured_pue=m.pue)
     assert e.measured == ("it_kwh", "pue") and e.facility_kwh == pytest.approx(6.84)
