@@ -16,7 +16,6 @@ from wattfleet import sql
 from wattfleet.aggregator.outputs.tables import copy_table
 
 REPORT_TABLES = "queries/report/tables.sql"
-HAS_FACTS = "queries/report/month_facts.sql"
 
 # name -> (column names, rows): what the documents and charts are drawn from.
 Tables = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
@@ -35,7 +34,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 def month_fact_rows(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> int:
     """How many device-hour facts the month has (none: nothing to report)."""
-    return int(con.execute(sql.load(HAS_FACTS), {"month_start": start, "month_end": end}).fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM fact_device_hour WHERE hour_utc >= ? AND hour_utc < ?",
+                           [start, end]).fetchone()[0])
 
 
 def run_report_queries(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, out: Path

@@ -29,6 +29,7 @@ from wattfleet.core.http import MetricsServer
 from wattfleet.aggregator.planning.budgets import budget_burn_for
 from wattfleet.aggregator.config.facility import FacilityConfig
 from wattfleet.aggregator.planning.cli import PLAN_PATH, plan_route
+from wattfleet.aggregator.planning.estimators import site_pue_at
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
     for site in cfg.sites.values():
         labels = {"site": site.name, "zone": site.zone}
         _add(fams[catalog.SITE_INFO.name], catalog.SITE_INFO, labels, 1)
-        _add(fams[catalog.SITE_PUE.name], catalog.SITE_PUE, labels, site.pue_at(now))
+        _add(fams[catalog.SITE_PUE.name], catalog.SITE_PUE, labels, site_pue_at(site, now)[0])
         _add(fams[catalog.SITE_WUE.name], catalog.SITE_WUE, labels, site.wue_liters_per_kwh)
 
     if con is not None:

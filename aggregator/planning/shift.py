@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from wattfleet.aggregator.planning.estimators import site_pue_at
+
 KINDS = ("namespace", "team")
 
 
@@ -265,7 +267,7 @@ def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> Sit
         if s is None:
             return None
         g = table.get((s.zone, hour))
-        return None if g is None else (s.pue_at(hour), g)
+        return None if g is None else (site_pue_at(s, hour)[0], g)
     return factor
 
 
