@@ -16,7 +16,6 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 from prometheus_client.core import Metric as PromMetric

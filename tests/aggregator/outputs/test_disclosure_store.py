@@ -12,17 +12,14 @@ from __future__ import annotations
 from paths import REPO
 
 import json
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
 from wattfleet.aggregator.planning.budgets import budget_burn_from_store, catalog_samples
 from wattfleet.aggregator.outputs.disclosure import DisclosureError, disclosure_from_store
-from wattfleet.aggregator.config.facility import load_facility
 from wattfleet.aggregator.planning.shift import (energy_rows_from_store, factor_from_store, parse_flexible,
                                         shift_analysis)
-from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
 from wattfleet.cli import main
 from wattfleet.core import catalog
 

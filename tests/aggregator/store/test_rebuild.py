@@ -6,7 +6,6 @@ from paths import REPO
 
 from datetime import date
 
-import duckdb
 import pytest
 
 from wattfleet.aggregator.config.facility import load_facility
@@ -42,7 +41,6 @@ def test_unmapped_node_and_pue_meter(tmp_path):
 
 def _bench_facts(con, gpus: int = 24, hours: int = 50) -> None:
     """A small month of synthetic facts (the rollup benchmark's generator), spanning three days."""
-    from pathlib import Path
     sql = (REPO / "bench" / "rollup_bench_facts.sql").read_text()
     con.execute(sql, {"gpus": gpus, "hours": hours})
 
