@@ -1,4 +1,4 @@
--- Facts of one month, step 100: the inference-phase facts.
+-- Facts of one month, step 050: the inference-phase facts.
 -- Month bounds: getvariable('month_start') and getvariable('month_end') (store/rebuild.py sets them).
 
 -- Inference phases: GPU energy attributed to prefill/decode (a subset of GPU energy, never added to it),
