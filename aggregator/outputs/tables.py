@@ -14,11 +14,16 @@ import duckdb
 
 from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures
 
-ENGINE_REPORT_COLUMNS = ("engine", "model", "method", "joules_per_prefill_token", "joules_per_decode_token",
-                         "joules_per_request", "tokens_per_joule", "grams_co2e_per_1k_tokens", "requests",
-                         "hours_without_phase_energy", "fit_status", "fit_r_squared", "fit_intervals", "fit_reason")
-_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT",
-          "VARCHAR", "DOUBLE", "BIGINT", "VARCHAR")
+# The per-engine table's columns and their DuckDB types (the CSV/Parquet schema), in one list.
+ENGINE_REPORT_SCHEMA = (
+    ("engine", "VARCHAR"), ("model", "VARCHAR"), ("method", "VARCHAR"),
+    ("joules_per_prefill_token", "DOUBLE"), ("joules_per_decode_token", "DOUBLE"), ("joules_per_request", "DOUBLE"),
+    ("tokens_per_joule", "DOUBLE"), ("grams_co2e_per_1k_tokens", "DOUBLE"), ("requests", "DOUBLE"),
+    ("hours_without_phase_energy", "BIGINT"), ("fit_status", "VARCHAR"), ("fit_r_squared", "DOUBLE"),
+    ("fit_intervals", "BIGINT"), ("fit_reason", "VARCHAR"),
+)
+ENGINE_REPORT_COLUMNS = tuple(name for name, _ in ENGINE_REPORT_SCHEMA)
+_TYPES = tuple(kind for _, kind in ENGINE_REPORT_SCHEMA)
 
 
 def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]

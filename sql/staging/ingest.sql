@@ -52,6 +52,8 @@ DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hou
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
 -- zone, hour and signal, no key twice), as in insert_energy.
-INSERT OR REPLACE INTO stg_grid_intensity (zone, hour_utc, signal, grams_per_kwh, cfe_ratio, source, filled, fill_rule)
-SELECT unnest($zone), unnest($hour_utc), unnest($signal), unnest($grams_per_kwh)::DOUBLE, unnest($cfe_ratio)::DOUBLE,
-       unnest($source), unnest($filled), unnest($fill_rule);
+-- Columns BY NAME: the names are grid_load.INTENSITY_COLUMNS (tests/sql/test_staging.py pins them to the table).
+INSERT OR REPLACE INTO stg_grid_intensity BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal,
+       unnest($grams_per_kwh)::DOUBLE AS grams_per_kwh, unnest($cfe_ratio)::DOUBLE AS cfe_ratio,
+       unnest($source) AS source, unnest($filled) AS filled, unnest($fill_rule) AS fill_rule;

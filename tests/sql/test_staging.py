@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from wattfleet import sql
+from wattfleet.aggregator.ingest.grid_load import INTENSITY_COLUMNS
 from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow
 from wattfleet.aggregator.ingest.writer import ENERGY_COLUMNS, INFERENCE_COLUMNS
 from wattfleet.aggregator.store.connection import open_store
@@ -28,3 +29,12 @@ def test_window_inserts_name_exactly_the_dataclass_columns():
         assert sql.parameters(text) == {*names, "hour", "source"}
         for name in names:
             assert f"unnest(${name})" in text and f" AS {name}" in text
+
+
+def test_grid_insert_names_the_intensity_table_columns():
+    con = open_store(":memory:")
+    assert list(INTENSITY_COLUMNS) == _table_columns(con, "stg_grid_intensity")
+    text = sql.load("staging/ingest.sql#insert_intensity")
+    assert "BY NAME" in text and sql.parameters(text) == set(INTENSITY_COLUMNS)
+    for name in INTENSITY_COLUMNS:
+        assert f"unnest(${name})" in text and f" AS {name}" in text
