@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Iterator
 
 import duckdb
 
@@ -72,11 +72,11 @@ def run(con: duckdb.DuckDBPyConnection, ref: str, params: dict[str, Any] | None 
         con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} if used else None)
 
 
-def files() -> Iterable[str]:
-    """Every ``.sql`` file shipped, as a path relative to the package (``facts/010_node_site.sql``)."""
+def files() -> list[str]:
+    """Every ``.sql`` file shipped, as a path relative to the package (``facts/010_node_site.sql``), sorted."""
     root = resources.files("wattfleet.sql")
 
-    def walk(folder: Any, prefix: str) -> Iterable[str]:
+    def walk(folder: Any, prefix: str) -> Iterator[str]:
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
             if entry.is_dir() and not entry.name.startswith(("_", ".")):
                 yield from walk(entry, f"{prefix}{entry.name}/")
