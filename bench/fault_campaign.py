@@ -282,7 +282,7 @@ class _KillInsideWindow:
 
     def execute(self, sql: str, params: Any = None) -> Any:
         from wattfleet.aggregator.store.database import sql_text
-        if sql == sql_text("ingest_insert_energy.sql") and params["hour"] == self._hour:
+        if sql == sql_text("staging/ingest.sql#insert_energy") and params["hour"] == self._hour:
             os.kill(os.getpid(), signal.SIGKILL)   # the DELETEs of this window are done, its INSERT is not
         return self._con.execute(sql, params)
 

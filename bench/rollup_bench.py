@@ -3,7 +3,7 @@
 Not a test. Builds a month of device-hour facts (10,000 GPUs x 744 h = 7.44M rows)
 with the real schema, then runs, each in its own process so peak memory is its own:
 
-* duckdb: the production rollup step (``store.rebuild_rollups``: ``sql/rollups.sql``, hour, day
+* duckdb: the production rollup step (``store.rebuild_rollups``: ``sql/rollups/month.sql``, hour, day
   and month periods x fleet, site, cluster, node, GPU model, namespace, team, with fixed-point
   integer sums on every DuckDB thread, as production runs it: reruns are bit-identical) on the
   database file;
@@ -87,7 +87,7 @@ def run_pandas(db: Path) -> dict[str, float]:
     df["filled_kwh"] = df["facility_kwh"].where(df["intensity_filled"], 0.0)
     df["measured_kwh"] = df["it_kwh"].where(df["method"] == "measured", 0.0)
     sums = SUMS + ["gpu", "filled_kwh", "measured_kwh"]
-    # Same algorithm as sql/rollups.sql: two groupings of the facts per hour (by node, and by all the
+    # Same algorithm as sql/rollups/month.sql: two groupings of the facts per hour (by node, and by all the
     # small dimensions together), the small dimensions and the fleet from the latter, days and month
     # from the hourly rollups. Rows with a missing key are left out of that dimension (kept in the fleet).
     small = [d for d in DIMENSIONS if d != "node"]

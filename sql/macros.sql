@@ -8,7 +8,7 @@ CREATE OR REPLACE TEMP MACRO joules_to_kwh(j) AS j / 3600000.0;
 -- PUE = total facility energy / IT energy (>= 1 by definition).
 CREATE OR REPLACE TEMP MACRO pue_ratio(total_kwh, it_kwh) AS total_kwh / it_kwh;
 
--- Facility energy = IT energy x PUE. Applied ONCE, in facts.sql, to IT energy only.
+-- Facility energy = IT energy x PUE. Applied ONCE, in facts/, to IT energy only.
 CREATE OR REPLACE TEMP MACRO facility_kwh(it_kwh, pue) AS it_kwh * pue;
 
 -- Scope 2 location-based: facility energy x the hour's average grid intensity.

@@ -41,12 +41,13 @@ AREAS = {
     "wattfleet": "app",
 }
 # What each area may import of wattfleet, besides itself.  The package root (wattfleet/__init__.py, only
-# __version__) runs before any submodule anyway, so it is allowed everywhere.  The aggregator reads the SQL
-# files as resources of wattfleet.sql (importlib.resources), which is no import.
+# __version__) runs before any submodule anyway, so it is allowed everywhere.  The aggregator's SQL lives in
+# wattfleet.sql (files by layer plus the small loader that reads them), its data layer: only the aggregator
+# may import it.
 ALLOWED = {
     "core": {"root"},
     "exporter": {"root", "core"},
-    "aggregator": {"root", "core"},
+    "aggregator": {"root", "core", "sql"},
     "dashboards": {"root", "core"},
     "sql": {"root"},
 }

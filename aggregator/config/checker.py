@@ -8,8 +8,9 @@ as ``file:line: sites[0].pue: message``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any
 
 from wattfleet.aggregator.config.dates import parse_instant
 
@@ -35,7 +36,7 @@ class Checker:
         self.declared_sites: set[str] = set()
         self.declared_zones: set[str] = set()
 
-    def for_file(self, source: str, line: int) -> "Checker":
+    def for_file(self, source: str, line: int) -> Checker:
         """A checker for one row of another file (a meter CSV) that reports into this one's problems."""
         sub = Checker(source, {(): line})
         sub.problems = self.problems

@@ -7,8 +7,8 @@ validated :class:`FlexibleWorkload` values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from wattfleet.aggregator.config.model import FlexibleWorkload
 

@@ -46,14 +46,6 @@ class Site:
     overhead_watts_per_node: float
     cost_per_kwh: float | None = None  # energy price per facility kWh, for `wattfleet plan` (any currency)
 
-    def pue_at(self, hour: datetime) -> float:
-        """The metered PUE for ``hour`` where a meter period covers it, else the constant default."""
-        for m in self.pue_meter:
-            if m.start <= hour < m.end:
-                return m.pue
-        assert self.pue is not None
-        return self.pue
-
 
 @dataclass(frozen=True)
 class Scope1Source:

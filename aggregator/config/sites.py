@@ -8,8 +8,9 @@ knows a zone is asked of the grid package through ``zone_check``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from wattfleet.aggregator.config.checker import Checker, Path_
 from wattfleet.aggregator.config.meters import parse_pue

@@ -6,16 +6,32 @@ direct use and tests.
 """
 
 from wattfleet.aggregator.grid.eia930 import Eia930File, EmptyHour, load_eia930, read_eia930
-from wattfleet.aggregator.grid.electricitymaps import ElectricityMapsClient, load_electricitymaps_csv, parse_carbon_intensity_json
+from wattfleet.aggregator.grid.electricitymaps import (
+    ElectricityMapsClient,
+    load_electricitymaps_csv,
+    parse_carbon_intensity_json,
+)
 from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.gaps import DEFAULT_CHAIN, RULES, Fill, GapReport, fill_gaps, find_missing, parse_chain
 from wattfleet.aggregator.grid.httpjson import JsonHttp
 from wattfleet.aggregator.grid.model import IntensityRow, Signal
 from wattfleet.aggregator.grid.sources import IntensityLoad, load_intensity, zone_check
 from wattfleet.aggregator.grid.spec import SOURCES
-from wattfleet.aggregator.grid.static import DEFAULT_TABLE, AnnualFactor, annual_factor, load_static_table, make_table, static_rows
+from wattfleet.aggregator.grid.static import (
+    DEFAULT_TABLE,
+    AnnualFactor,
+    annual_factor,
+    load_static_table,
+    make_table,
+    static_rows,
+)
 from wattfleet.aggregator.grid.ukcarbon import UkCarbonClient, parse_national_json, parse_regional_json
-from wattfleet.aggregator.grid.watttime import LBS_PER_MWH_TO_G_PER_KWH, WattTimeClient, lbs_per_mwh_to_g_per_kwh, parse_watttime_json
+from wattfleet.aggregator.grid.watttime import (
+    LBS_PER_MWH_TO_G_PER_KWH,
+    WattTimeClient,
+    lbs_per_mwh_to_g_per_kwh,
+    parse_watttime_json,
+)
 
 __all__ = [
     "DEFAULT_CHAIN",

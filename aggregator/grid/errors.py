@@ -8,8 +8,9 @@ URL, which line, which field, and what was wrong.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 
 class GridDataError(ValueError):

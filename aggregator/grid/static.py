@@ -9,9 +9,9 @@ They are average intensities and are never used as a marginal signal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import csv
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path

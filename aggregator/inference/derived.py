@@ -9,8 +9,9 @@ A figure whose denominator is zero is ``None``, never 0 or infinity.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 JOULES_PER_KWH = 3.6e6
 PHASE_IDLE = "idle"
@@ -45,7 +46,7 @@ class PhaseFigures:
     requests: float
 
     @classmethod
-    def from_phase_rows(cls, rows: Iterable[Mapping[str, Any]], requests: float = 0.0) -> "PhaseFigures":
+    def from_phase_rows(cls, rows: Iterable[Mapping[str, Any]], requests: float = 0.0) -> PhaseFigures:
         """Sum per-phase rows of one engine and model (e.g. ``rollup_inference`` for one period).
 
         Each row has ``phase`` (prefill, decode or idle), ``tokens`` and its

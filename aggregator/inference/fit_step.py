@@ -16,8 +16,8 @@ per-phase tokens). It adds what the hourly windows do not carry:
 
 One transaction replaces the window's rows of all three tables and marks its
 months dirty, so re-running a range gives the same rows and a crash leaves
-the previous ones. :func:`engine_report_table` turns the month's sums into
-the report's per-engine columns with :class:`~wattfleet.aggregator.inference.derived.PhaseFigures`.
+the previous ones. The report's per-engine columns are derived from these rows
+in ``aggregator/outputs/tables.py``.
 """
 
 from __future__ import annotations
@@ -25,18 +25,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import duckdb
 
-from wattfleet.core import catalog
-from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures
-
-from wattfleet.aggregator.inference.phase_estimator import (ENGINE_KEY, Declined, EstimatorLimits, TokenFit, fit_summary, interval_queries,
-                              token_fit)
+from wattfleet.aggregator.inference.phase_estimator import (
+    ENGINE_KEY,
+    Declined,
+    EstimatorLimits,
+    TokenFit,
+    fit_summary,
+    interval_queries,
+    token_fit,
+)
 from wattfleet.aggregator.ingest.prometheus import inference_engine_queries
 from wattfleet.aggregator.store.database import sql_text
+from wattfleet.core import catalog
 
 log = logging.getLogger(__name__)
 
@@ -169,18 +173,18 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
     fit_window = {"source": source.name, "start": fit_start, "end": end}
     con.begin()
     try:
-        con.execute(sql_text("inference_fit_delete_engine_hourly.sql"), window)
-        con.execute(sql_text("inference_fit_delete_phase_energy.sql"),
+        con.execute(sql_text("staging/inference_fit.sql#delete_engine_hourly"), window)
+        con.execute(sql_text("staging/inference_fit.sql#delete_phase_energy"),
                     {"fit_source": fit_source, "start": start, "end": end})
-        con.execute(sql_text("inference_fit_delete_summaries.sql"), fit_window)
-        for name, rows in (("inference_fit_insert_engine_hourly.sql", engine_rows),
-                           ("inference_fit_insert_phase_energy.sql", fit_rows),
-                           ("inference_fit_insert_summary.sql", summary_rows)):
+        con.execute(sql_text("staging/inference_fit.sql#delete_summaries"), fit_window)
+        for name, rows in (("staging/inference_fit.sql#insert_engine_hourly", engine_rows),
+                           ("staging/inference_fit.sql#insert_phase_energy", fit_rows),
+                           ("staging/inference_fit.sql#insert_summary", summary_rows)):
             if rows:
                 con.executemany(sql_text(name), rows)
         m = date(start.year, start.month, 1)
         while datetime(m.year, m.month, 1) < end:
-            con.execute(sql_text("inference_fit_mark_dirty.sql"), {"month": m})
+            con.execute(sql_text("staging/inference_fit.sql#mark_dirty"), {"month": m})
             m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
         con.commit()
     except Exception:
@@ -196,61 +200,3 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
             log.warning("token fit %s declined: %s", name, s["reason"])
     result.engine_rows, result.fit_rows, result.summaries = len(engine_rows), len(fit_rows), fit.summaries
     return result
-
-
-# --- report ---------------------------------------------------------------------------------------
-
-ENGINE_REPORT_COLUMNS = ("engine", "model", "method", "joules_per_prefill_token", "joules_per_decode_token",
-                         "joules_per_request", "tokens_per_joule", "grams_co2e_per_1k_tokens", "requests",
-                         "hours_without_phase_energy", "fit_status", "fit_r_squared", "fit_intervals", "fit_reason")
-_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT",
-          "VARCHAR", "DOUBLE", "BIGINT", "VARCHAR")
-
-
-def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
-                        ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Report rows per engine and model from ``inference_engine_inputs`` (sql/report.sql).
-
-    The figures are :class:`PhaseFigures`' (the same definitions as the
-    exporter's derived series): per-token by phase from IT energy, per request
-    and tokens per joule with all the engine's energy (idle included), and
-    gCO2e per 1k tokens from the hourly location-based Scope 2 of that energy.
-    They cover only engine-hours with attributed phase energy (the inputs
-    say how many hours had none); an engine with none at all (its fit
-    declined) gets no figures rather than a misleading 0 J/token.
-    """
-    out = []
-    for row in rows:
-        r = dict(zip(cols, row))
-        fig = PhaseFigures((r["prefill_kwh"] or 0.0) * JOULES_PER_KWH, (r["decode_kwh"] or 0.0) * JOULES_PER_KWH,
-                           (r["idle_kwh"] or 0.0) * JOULES_PER_KWH, r["prefill_tokens"] or 0.0,
-                           r["decode_tokens"] or 0.0, r["attributed_requests"] or 0.0)
-        figures = fig.as_row(grams=r["scope2_location_g"] or 0.0)
-        values = [figures[c] for c in ENGINE_REPORT_COLUMNS[3:8]] if fig.total_joules > 0 else [None] * 5
-        out.append((r["engine"], r["model"], r["methods"] or "-", *values, r["requests"],
-                    r["hours_without_phase_energy"], r["fit_status"], r["fit_r_squared"], r["fit_intervals"],
-                    r["fit_reason"]))
-    return list(ENGINE_REPORT_COLUMNS), out
-
-
-def copy_table(con: duckdb.DuckDBPyConnection, table: str, out: Path, name: str) -> list[Path]:
-    """``table`` as ``out/name.csv`` and ``out/name.parquet``, the formats every report table ships in."""
-    paths = []
-    for fmt, ext in (("CSV, HEADER", "csv"), ("PARQUET", "parquet")):
-        path = out / f"{name}.{ext}"
-        con.execute(f"COPY {table} TO '{str(path).replace(chr(39), chr(39) * 2)}' (FORMAT {fmt})")
-        paths.append(path)
-    return paths
-
-
-def write_table(out: Path, name: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Path]:
-    """CSV and Parquet of a table computed in Python, like the SQL tables next to it."""
-    mem = duckdb.connect()
-    try:
-        types = _TYPES if tuple(cols) == ENGINE_REPORT_COLUMNS else ("VARCHAR",) * len(cols)
-        mem.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in zip(cols, types)) + ")")
-        if rows:
-            mem.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(cols))})", [list(r) for r in rows])
-        return copy_table(mem, "t", out, name)
-    finally:
-        mem.close()

@@ -1,1 +1,1 @@
-"""ingest."""
+"""Ingest: telemetry sources, the window writer, grid loads, and the run that orchestrates them."""

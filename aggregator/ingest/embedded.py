@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
 
 import duckdb
 from prometheus_client.parser import text_string_to_metric_families
 
-from wattfleet.core import catalog
-
-from wattfleet.aggregator.store.database import naive_utc, sql_text
+from wattfleet import sql
 from wattfleet.aggregator.ingest.telemetry import InferenceRow, Telemetry, TelemetrySourceError, energy_row_from_labels
+from wattfleet.aggregator.store.connection import naive_utc
+from wattfleet.core import catalog
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,14 @@ class EmbeddedScraper:
                 continue
             rows += [(ts, target, name, json.dumps(labels, sort_keys=True), value) for name, labels, value in samples]
         if rows:
-            self.con.execute(sql_text("embedded_insert.sql"),
+            self.con.execute(sql.load("staging/embedded.sql#insert_samples"),
                              {"ts": ts, "targets": [r[1] for r in rows], "metrics": [r[2] for r in rows],
                               "labels": [r[3] for r in rows], "values": [r[4] for r in rows]})
         return len(rows)
 
     def prune(self, before: datetime) -> None:
         """Drop samples no longer needed (older than ``before``), keeping the file small."""
-        self.con.execute("DELETE FROM emb_sample WHERE ts < ?", [naive_utc(before)])
+        self.con.execute(sql.load("staging/embedded.sql#prune"), {"before": naive_utc(before)})
 
 
 @dataclass
@@ -98,7 +98,7 @@ class EmbeddedSource:
 
     def fetch(self, start: datetime, end: datetime) -> Telemetry:
         try:
-            result = self.con.execute(sql_text("embedded_hourly.sql"),
+            result = self.con.execute(sql.load("staging/embedded.sql#hourly_increase"),
                                       {"start": naive_utc(start), "end": naive_utc(end)}).fetchall()
         except duckdb.Error as exc:
             raise TelemetrySourceError(f"embedded samples: {exc}") from exc

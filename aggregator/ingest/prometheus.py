@@ -21,10 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from wattfleet.aggregator.ingest.telemetry import (
+    OWNER_LABELS,
+    EnergyRow,
+    InferenceRow,
+    Telemetry,
+    TelemetrySourceError,
+    energy_row_from_labels,
+)
 from wattfleet.core import catalog
-
-from wattfleet.aggregator.ingest.telemetry import (OWNER_LABELS, EnergyRow, InferenceRow, Telemetry, TelemetrySourceError,
-                        energy_row_from_labels)
 
 log = logging.getLogger(__name__)
 

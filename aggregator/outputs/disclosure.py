@@ -20,10 +20,15 @@ estimated energy, default PUE, missing residual mix), rather than hiding it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
+from wattfleet import sql
+from wattfleet.aggregator.store.connection import naive_utc
+
+QUERIES = "queries/disclosure"
 UTC = timezone.utc
 SCHEMA = "wattfleet.disclosure/v1"
 KINDS = ("training_run", "served_model")
@@ -304,15 +309,13 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
     takes its share of the node-hour's market-based, Scope 1/3 and water
     figures in proportion to facility energy.
     """
-    from wattfleet.aggregator.store.database import naive_utc, sql_text
-
     if kind not in KINDS:
         raise DisclosureError(f"kind must be one of {KINDS}, got {kind!r}")
     allowed = DEVICE_LABELS if kind == "training_run" else INFERENCE_LABELS
-    select_file = "disclosure_select_device.sql" if kind == "training_run" else "disclosure_select_inference.sql"
+    select_file = f"{QUERIES}/select_device.sql" if kind == "training_run" else f"{QUERIES}/select_inference.sql"
     params: dict[str, Any] = _params(labels, allowed, kind)
     params.update(start=naive_utc(start), end=naive_utc(end))
-    con.execute(sql_text(select_file), params)
+    con.execute(sql.load(select_file), params)
     prov: list[dict[str, Any]] = []
     n_sel = con.execute("SELECT count(*) FROM _disclosure_rows").fetchone()[0]
     prov.append({"file": f"sql/{select_file}", "params": {k: (_z(v.replace(tzinfo=UTC)) if isinstance(v, datetime)
@@ -320,18 +323,18 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
                  "rows": int(n_sel), "into": "TEMP TABLE _disclosure_rows"})
 
     def run(file: str) -> list[tuple[Any, ...]]:
-        rows = con.execute(sql_text(file)).fetchall()
-        prov.append({"file": f"sql/{file}", "params": {}, "rows": len(rows), "from": "_disclosure_rows"})
+        rows = con.execute(sql.load(f"{QUERIES}/{file}")).fetchall()
+        prov.append({"file": f"sql/{QUERIES}/{file}", "params": {}, "rows": len(rows), "from": "_disclosure_rows"})
         return rows
 
     (rows, it, it_m, fac, s1, s2l, s2m, emb, up, w_on, w_off, cfe, gpu_h, tokens, filled_kwh, missing, unmapped,
-     resid, unalloc, first, last) = run("disclosure_summary.sql")[0]
-    pue_basis = {b: float(k) for b, k in run("disclosure_pue_basis.sql") if k}
+     resid, unalloc, first, last) = run("summary.sql")[0]
+    pue_basis = {b: float(k) for b, k in run("pue_basis.sql") if k}
     sites = [{"site": s, "zone": z, "it_kwh": _r(i), "facility_kwh": _r(f),
               "pue_effective": _r(f / i, 4) if i else None, "rows": int(n)}
-             for s, z, i, f, n in run("disclosure_sites.sql")]
+             for s, z, i, f, n in run("sites.sql")]
     sources = [{"zone": z, "signal": sig, "source": src, "hours": int(h), "filled_hours": int(fh),
-                "fill_rules": fr} for z, sig, src, h, fh, fr in run("disclosure_intensity_sources.sql")]
+                "fill_rules": fr} for z, sig, src, h, fh, fr in run("intensity_sources.sql")]
     inp = DisclosureInput(
         kind=kind, name=name, period_start=start, period_end=end,
         selector={k: v for k, v in labels.items() if v is not None},

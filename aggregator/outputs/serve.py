@@ -16,20 +16,22 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 from prometheus_client.core import Metric as PromMetric
 
+from wattfleet import sql
+from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.planning.api import PLAN_PATH, plan_route
+from wattfleet.aggregator.planning.budgets import budget_burn_for
+from wattfleet.aggregator.planning.estimators import site_pue_at
 from wattfleet.core import catalog
 from wattfleet.core.exposition import Snapshot, render_families
 from wattfleet.core.http import MetricsServer
 
-from wattfleet.aggregator.planning.budgets import budget_burn_for
-from wattfleet.aggregator.config.model import FacilityConfig
-from wattfleet.aggregator.planning.api import PLAN_PATH, plan_route
-
 log = logging.getLogger(__name__)
+
+EXPOSITION = "queries/serve/exposition.sql"
 
 
 def _family(metric: catalog.Metric) -> PromMetric:
@@ -50,14 +52,11 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
     for site in cfg.sites.values():
         labels = {"site": site.name, "zone": site.zone}
         _add(fams[catalog.SITE_INFO.name], catalog.SITE_INFO, labels, 1)
-        _add(fams[catalog.SITE_PUE.name], catalog.SITE_PUE, labels, site.pue_at(now))
+        _add(fams[catalog.SITE_PUE.name], catalog.SITE_PUE, labels, site_pue_at(site, now)[0])
         _add(fams[catalog.SITE_WUE.name], catalog.SITE_WUE, labels, site.wue_liters_per_kwh)
 
     if con is not None:
-        rows = con.execute(
-            "SELECT zone, signal, arg_max(grams_per_kwh, hour_utc), arg_max(source, hour_utc), max(hour_utc) "
-            "FROM stg_grid_intensity WHERE hour_utc <= ? GROUP BY zone, signal ORDER BY zone, signal",
-            [now_naive]).fetchall()
+        rows = con.execute(sql.load(f"{EXPOSITION}#grid_intensity"), {"now": now_naive}).fetchall()
         newest: dict[str, datetime] = {}
         for zone, signal, grams, source, hour in rows:
             _add(fams[catalog.GRID_INTENSITY.name], catalog.GRID_INTENSITY,
@@ -67,14 +66,11 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
             _add(fams[catalog.GRID_INTENSITY_AGE.name], catalog.GRID_INTENSITY_AGE, {"zone": zone},
                  max((now_naive - hour).total_seconds(), 0.0))
 
-        latest = con.execute("SELECT max(period_start) FROM rollup WHERE period = 'month'").fetchone()[0]
+        latest = con.execute(sql.load(f"{EXPOSITION}#latest_month")).fetchone()[0]
         if latest is not None:
             period = latest.strftime("%Y-%m")
             for (site, it, fac, s1, s2l, s2m, s3e, s3u, won, woff, cfe) in con.execute(
-                    "SELECT key, it_kwh, facility_kwh, scope1_g, scope2_location_g, scope2_market_g, "
-                    "scope3_embodied_g, scope3_upstream_g, water_onsite_l, water_offsite_l, cfe_kwh "
-                    "FROM rollup WHERE period = 'month' AND period_start = ? AND dimension = 'site' ORDER BY key",
-                    [latest]).fetchall():
+                    sql.load(f"{EXPOSITION}#site_month"), {"period_start": latest}).fetchall():
                 for kind, kwh in (("it", it), ("facility", fac)):
                     _add(fams[catalog.ROLLUP_ENERGY.name], catalog.ROLLUP_ENERGY,
                          {"site": site, "kind": kind, "period": period}, (kwh or 0) * 3.6e6)
@@ -94,7 +90,7 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
             _add(fams[catalog.CARBON_BUDGET.name], catalog.CARBON_BUDGET, labels, b.budget_kg * 1000)
             _add(fams[catalog.CARBON_BUDGET_USED.name], catalog.CARBON_BUDGET_USED, labels, b.used_kg * 1000)
 
-        wm = con.execute("SELECT max(watermark_utc) FROM ingest_watermark").fetchone()[0]
+        wm = con.execute(sql.load(f"{EXPOSITION}#watermark")).fetchone()[0]
         if wm is not None:
             _add(fams[catalog.AGGREGATOR_WATERMARK.name], catalog.AGGREGATOR_WATERMARK, {},
                  wm.replace(tzinfo=timezone.utc).timestamp())

@@ -4,7 +4,7 @@ Efficiency gains invite more usage (the rebound effect); a budget turns the
 total, not the per-token figure, into something teams see burn down. What
 counts: location-based Scope 2 + Scope 1 + Scope 3 (embodied, upstream) for
 teams and sites, location-based Scope 2 of inference energy for models (see
-``sql/plan_budget_spend.sql``). ``wattfleet serve`` publishes the budgets of
+``sql/queries/plan/budgets.sql``). ``wattfleet serve`` publishes the budgets of
 its config with :func:`budget_burn_for` as catalog CARBON_BUDGET /
 CARBON_BUDGET_USED (grams, labels scope_owner and period); the dashboards'
 burn-rate rule and alert read those two series.
@@ -12,9 +12,10 @@ burn-rate rule and alert read those two series.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from wattfleet.aggregator.config.model import Budget
 from wattfleet.aggregator.store.database import sql_text
@@ -74,7 +75,7 @@ def budget_burn(budgets: Iterable[Budget], used_g: dict[tuple[str, str, date], f
 def budget_spend_g(con: Any) -> dict[tuple[str, str, date], tuple[float, int]]:
     """(owner_kind, owner, month) -> (grams counted against a budget, rollup rows summed)."""
     return {(kind, owner, month): (float(used or 0.0), int(n))
-            for kind, owner, month, used, n in con.execute(sql_text("plan_budget_spend.sql")).fetchall()}
+            for kind, owner, month, used, n in con.execute(sql_text("queries/plan/budgets.sql#spend")).fetchall()}
 
 
 def budget_burn_for(con: Any, budgets: Iterable[Budget]) -> list[BudgetBurn]:
@@ -89,7 +90,7 @@ def budget_burn_for(con: Any, budgets: Iterable[Budget]) -> list[BudgetBurn]:
 
 def budget_burn_from_store(con: Any) -> list[BudgetBurn]:
     """Every budget in ``dim_budget`` (the config the aggregator last loaded) with its burn."""
-    rows = con.execute(sql_text("plan_budgets.sql")).fetchall()
+    rows = con.execute(sql_text("queries/plan/budgets.sql#budgets")).fetchall()
     return budget_burn_for(con, [Budget(k, o, m, kg) for k, o, m, kg in rows])
 
 

@@ -20,8 +20,13 @@ from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.planning.errors import PlanError
 from wattfleet.aggregator.planning.plan import plan_facility
 from wattfleet.aggregator.planning.ranking import Plan
-from wattfleet.aggregator.planning.request import (parse_costs, parse_deadline, parse_duration_hours,
-                                                   parse_earliest, parse_energy_kwh)
+from wattfleet.aggregator.planning.request import (
+    parse_costs,
+    parse_deadline,
+    parse_duration_hours,
+    parse_earliest,
+    parse_energy_kwh,
+)
 
 UTC = timezone.utc
 DEFAULT_CONFIG = os.environ.get("WATTFLEET_CONFIG", "facility.yaml")

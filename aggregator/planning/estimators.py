@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_HOUR = 3600.0
@@ -82,6 +84,24 @@ def pue_ratio(total_facility_kwh: float, it_kwh: float) -> float:
     if pue < 1.0:
         raise EstimateError(f"total facility energy {total_facility_kwh} is below IT energy {it_kwh}: PUE < 1")
     return pue
+
+
+def site_pue_at(site: Any, hour: datetime) -> tuple[float, str]:
+    """(PUE, basis) of a config ``Site`` at ``hour``: the shortest metered period covering it, else the default.
+
+    An hourly reading beats a monthly one, which beats the configured
+    constant; the basis says which (``meter_hour``, ``meter_period``,
+    ``default``). The accounting applies the same precedence in SQL
+    (``sql/facts/030_site_hour_pue.sql``, over the dimension tables), and
+    tests/sql/test_facts.py pins that the two agree;
+    ``serve`` and the shift analysis use this one.
+    """
+    covering = [m for m in site.pue_meter if m.start <= hour < m.end]
+    if not covering:
+        return float(site.pue), "default"
+    best = min(covering, key=lambda m: m.end - m.start)  # first listed among equally short periods
+    basis = "meter_hour" if best.end - best.start <= timedelta(hours=1) else "meter_period"
+    return pue_ratio(best.total_kwh, best.it_kwh), basis
 
 
 def pue_retrofit_savings(it_kw: float, pue_before: float, pue_after: float) -> tuple[float, float]:
@@ -399,7 +419,7 @@ def measured_from_store(con: object, labels: dict[str, str], start: object, end:
     ``inference_break_even(m_train.operational_kg, tokens_per_request=..., wh_per_token=m_serve.it_wh_per_token,
     pue=m_serve.pue, grams_per_kwh=m_serve.grams_per_kwh)``. A site's real PUE is
     ``measured_from_store(con, {"site": name}, start, end).pue``. The selection is the disclosure's
-    (``sql/disclosure_select_*.sql``), so an estimate and a disclosure of the same run agree.
+    (``sql/queries/disclosure/select_*.sql``), so an estimate and a disclosure of the same run agree.
     """
     from wattfleet.aggregator.outputs.disclosure import disclosure_from_store
 

@@ -6,16 +6,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.grid.timeutil import require_aware
 from wattfleet.aggregator.planning.errors import PlanError
 from wattfleet.aggregator.planning.ranking import Plan, SiteOption, rank
-from wattfleet.aggregator.planning.request import (PlanRequest, parse_deadline, parse_duration_hours,
-                                                   parse_earliest, parse_energy_kwh)
+from wattfleet.aggregator.planning.request import (
+    PlanRequest,
+    parse_deadline,
+    parse_duration_hours,
+    parse_earliest,
+    parse_energy_kwh,
+)
 from wattfleet.aggregator.planning.series import Loader, load_site_series
 
 UTC = timezone.utc

@@ -12,9 +12,10 @@ signal for deciding), average otherwise, and the plan says which.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from wattfleet.aggregator.grid.timeutil import HOUR
 from wattfleet.aggregator.planning.errors import PlanError

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
 
 from wattfleet.aggregator.grid.timeutil import ceil_hour, require_aware
 from wattfleet.aggregator.planning.errors import PlanError

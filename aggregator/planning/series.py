@@ -9,10 +9,11 @@ sub-spec (e.g. a WattTime region) is preferred for deciding where given.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from wattfleet.aggregator.grid.eia930 import read_eia930
 from wattfleet.aggregator.grid.electricitymaps import load_electricitymaps_csv
@@ -45,7 +46,7 @@ class HourlySeries:
         return self.start + HOUR * len(self.grams_per_kwh)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[IntensityRow], start: datetime, end: datetime, **kw: Any) -> "HourlySeries":
+    def from_rows(cls, rows: Iterable[IntensityRow], start: datetime, end: datetime, **kw: Any) -> HourlySeries:
         """Series for [start, end) from rows; every hour must be present exactly once per signal."""
         rows = list(rows)
         signals = {r.signal for r in rows}

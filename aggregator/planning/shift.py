@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from wattfleet.aggregator.config.model import FlexibleWorkload
+from wattfleet.aggregator.planning.estimators import site_pue_at
 
 
 @dataclass(frozen=True)
@@ -185,22 +187,22 @@ def shift_table_markdown(rows: Sequence[ShiftRow], title: str = "Shift analysis 
 
 
 def energy_rows_from_store(con: Any, start: datetime, end: datetime) -> list[EnergyHour]:
-    """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/plan_shift_energy.sql)."""
-    from wattfleet.aggregator.store.database import naive_utc, sql_text
+    """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/queries/plan/shift.sql)."""
     from wattfleet.aggregator.grid.timeutil import UTC
+    from wattfleet.aggregator.store.database import naive_utc, sql_text
 
-    rows = con.execute(sql_text("plan_shift_energy.sql"), {"start": naive_utc(start), "end": naive_utc(end)}
+    rows = con.execute(sql_text("queries/plan/shift.sql#energy"), {"start": naive_utc(start), "end": naive_utc(end)}
                        ).fetchall()
     return [EnergyHour(h.replace(tzinfo=UTC), s, ns, t, it, fac or 0.0, g or 0.0) for h, s, ns, t, it, fac, g in rows]
 
 
 def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> SiteHourFactor:
     """(PUE, average g/kWh) per site and hour: PUE from the facility config, intensity from staging."""
-    from wattfleet.aggregator.store.database import naive_utc, sql_text
     from wattfleet.aggregator.grid.timeutil import UTC
+    from wattfleet.aggregator.store.database import naive_utc, sql_text
 
     table: dict[tuple[str, datetime], float] = {}
-    for zone, hour, g in con.execute(sql_text("plan_zone_intensity.sql"),
+    for zone, hour, g in con.execute(sql_text("queries/plan/shift.sql#zone_intensity"),
                                      {"start": naive_utc(start), "end": naive_utc(end)}).fetchall():
         table[(zone, hour.replace(tzinfo=UTC))] = g
 
@@ -209,7 +211,7 @@ def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> Sit
         if s is None:
             return None
         g = table.get((s.zone, hour))
-        return None if g is None else (s.pue_at(hour), g)
+        return None if g is None else (site_pue_at(s, hour)[0], g)
     return factor
 
 

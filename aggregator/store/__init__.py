@@ -1,1 +1,1 @@
-"""store."""
+"""The DuckDB store: connection (lock wait, macros), migrations, dimensions, month rebuild, transactions."""

@@ -7,28 +7,44 @@ intensity is the real CISO EIA-930 file, replayed from 2022.
 
 from __future__ import annotations
 
-import csv
-import textwrap
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixtures.agg.backfill import History, Series, whole_hours_ago
 from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
-from wattfleet.aggregator.config.load import load_facility
-from wattfleet.aggregator.ingest.run import get_watermark, ingest, totals, write_window
-from wattfleet.aggregator.ingest.prometheus import PrometheusSource
-from wattfleet.aggregator.store.database import open_store
+from shared_data import needs_ciso  # noqa: E402
+from wattfleet.aggregator.ingest.run import get_watermark, totals, write_window
 from wattfleet.aggregator.ingest.telemetry import EnergyRow, Telemetry, TelemetrySourceError
+from wattfleet.aggregator.store.database import open_store
 from wattfleet.core import catalog
-
-from shared_data import CISO, needs_ciso  # noqa: E402
 
 pytestmark = [needs_ciso, pytest.mark.prometheus,
               pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
 
-from fixtures.agg.e2e import H0, HOURS, N, GPU, PUE, WUE, OFFSITE, RESIDUAL, UPSTREAM, OVERHEAD, history, IT_PER_HOUR, FAC_PER_HOUR, PPA_KWH, config_text, ciso_2022, prom, cfg, run, expected, check_totals  # noqa: F401 (shared with other tests)
+from fixtures.agg.e2e import (  # noqa: F401 (shared with other tests)
+    FAC_PER_HOUR,
+    GPU,
+    H0,
+    HOURS,
+    IT_PER_HOUR,
+    OFFSITE,
+    OVERHEAD,
+    PPA_KWH,
+    PUE,
+    RESIDUAL,
+    UPSTREAM,
+    WUE,
+    N,
+    cfg,
+    check_totals,
+    ciso_2022,
+    config_text,
+    expected,
+    history,
+    prom,
+    run,
+)
 
 
 def test_end_to_end_totals(prom, cfg, tmp_path):
@@ -140,10 +156,10 @@ def test_prometheus_down_then_back(cfg, tmp_path):
 
 def test_live_exporter_scraped_by_prometheus(cfg, tmp_path):
     """The real exporter (fake NVML) scraped by real Prometheus; PromQL from the catalog finds it."""
-    from wattfleet.sim.fake_nvml import FakeNvml
+    from wattfleet.core.http import MetricsServer
     from wattfleet.exporter.sampler import Sampler
     from wattfleet.exporter.sensors.nvml import NvmlSensor
-    from wattfleet.core.http import MetricsServer
+    from wattfleet.sim.fake_nvml import FakeNvml
 
     fake = FakeNvml.with_gpus(2, watts=300)
     sampler = Sampler([NvmlSensor(fake)], const_labels={"node": "sfo1-live", "cluster": "c1", "site": "sfo1"},

@@ -6,21 +6,19 @@ and no hour may ever be half-written.
 
 from __future__ import annotations
 
-from paths import FIXTURES
-
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from shared_data import needs_ciso
-from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from fixtures.agg.e2e import H0, HOURS, cfg, check_totals, config_text, history, prom, run  # noqa: F401 (fixtures)
+from paths import FIXTURES
+from promserver import PROMTOOL, PrometheusServer, have_prometheus
+from shared_data import needs_ciso
 from wattfleet.aggregator.ingest.run import get_watermark
-from wattfleet.aggregator.store.database import open_store
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
+from wattfleet.aggregator.store.database import open_store
 from wattfleet.core import catalog
 
 pytestmark = [needs_ciso, pytest.mark.prometheus,

@@ -8,26 +8,24 @@ expected figure is computed by hand in the test.
 
 from __future__ import annotations
 
-from paths import REPO
-
 import json
 import subprocess
 import sys
-import textwrap
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from fixtures.agg.pipeline import NOW, STATIC_SITE, T0, put_gpu, write_config  # noqa: F401 (shared with other tests)
+from paths import REPO
+from shared_data import CISO, needs_ciso
 from wattfleet.aggregator.argtypes import resolve_month
-from wattfleet.aggregator.ingest.embedded import EmbeddedSource
 from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.ingest.embedded import EmbeddedSource
 from wattfleet.aggregator.ingest.run import get_watermark, ingest, totals
 from wattfleet.aggregator.store.database import open_store, rebuild_month
 from wattfleet.core import catalog
 
-from shared_data import CISO, needs_ciso
-from fixtures.agg.pipeline import T0, NOW, put_gpu, write_config, STATIC_SITE  # noqa: F401 (shared with other tests)
 
 def test_late_data_reprocesses_its_hours_and_reruns_are_identical(tmp_path):
     cfg = load_facility(write_config(tmp_path, STATIC_SITE))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from paths import FACILITY_EXAMPLE as EXAMPLE
-from shared_data import CISO
-
 import pytest
 
 from fixtures.agg.facility_text import GOOD, errors, write
+from paths import FACILITY_EXAMPLE as EXAMPLE
+from shared_data import CISO
 from wattfleet.aggregator.config.checker import FacilityConfigError
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.grid.sources import zone_check

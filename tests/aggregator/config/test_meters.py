@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from fixtures.agg.facility_text import GOOD, errors, write
 from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.planning.estimators import site_pue_at
 
 
 def test_pue_meter_below_one_and_missing_default(tmp_path):
@@ -40,5 +41,5 @@ def test_metered_pue_is_used_for_its_hours(tmp_path):
     (tmp_path / "meter.csv").write_text("hour,total_kwh,it_kwh\n2026-10-01T05:00Z,125,100\n")
     cfg = load_facility(write(tmp_path, GOOD.replace("pue: 1.4", "pue: {default: 1.4, meter_csv: meter.csv}")))
     s2 = cfg.sites["s2"]
-    assert s2.pue_at(datetime(2026, 10, 1, 5, tzinfo=timezone.utc)) == 1.25
-    assert s2.pue_at(datetime(2026, 10, 1, 6, tzinfo=timezone.utc)) == 1.4
+    assert site_pue_at(s2, datetime(2026, 10, 1, 5, tzinfo=timezone.utc))[0] == 1.25
+    assert site_pue_at(s2, datetime(2026, 10, 1, 6, tzinfo=timezone.utc))[0] == 1.4

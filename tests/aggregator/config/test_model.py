@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wattfleet.aggregator.config.model import FacilityConfig, PueMeter, Scope1Source, Site
+from wattfleet.aggregator.planning.estimators import site_pue_at
 
 UTC = timezone.utc
 H0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -18,9 +19,9 @@ def site(name: str, nodes: tuple[str, ...] = (), meters: tuple[PueMeter, ...] = 
 
 def test_metered_hours_use_the_meter_and_others_the_default():
     s = site("a", meters=(PueMeter(H0, H0 + timedelta(hours=1), 120.0, 100.0),))
-    assert s.pue_at(H0) == pytest.approx(1.2)
-    assert s.pue_at(H0 + timedelta(hours=1)) == 1.5
-    assert s.pue_at(H0 - timedelta(hours=1)) == 1.5
+    assert site_pue_at(s, H0)[0] == pytest.approx(1.2)
+    assert site_pue_at(s, H0 + timedelta(hours=1))[0] == 1.5
+    assert site_pue_at(s, H0 - timedelta(hours=1))[0] == 1.5
 
 
 def test_node_globs_in_file_order_then_the_site_label():

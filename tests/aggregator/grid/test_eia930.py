@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import paths
-
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+import paths
 from wattfleet.aggregator.grid import GridDataError, load_eia930, load_intensity, read_eia930
 
 FIXTURES = paths.FIXTURES / "grid"
 from shared_data import EIA_DIR
+
 UTC = timezone.utc
 Y2022 = datetime(2022, 1, 1, tzinfo=UTC)
 Y2023 = datetime(2023, 1, 1, tzinfo=UTC)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fixtures.grid_api import FIXTURES, ApiServer, Seen, fixture_json
 from wattfleet.aggregator.grid import (
     ElectricityMapsClient,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wattfleet.aggregator.grid import GridDataError, IntensityRow, fill_gaps, find_missing, parse_chain
 
 UTC = timezone.utc

@@ -7,21 +7,12 @@ tested over real sockets, headers and status codes.
 
 from __future__ import annotations
 
-import paths
-
-import json
-import threading
-import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from wattfleet.aggregator.grid import GridDataError, JsonHttp
 
 from fixtures.grid_api import FIXTURES, ApiServer, Seen, fixture_json  # noqa: F401 (shared with other tests)
+from wattfleet.aggregator.grid import GridDataError, JsonHttp
 
 FAST = JsonHttp(timeout_s=5.0, retries=1, backoff_s=0.0)
 

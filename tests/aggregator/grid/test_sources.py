@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
 from fixtures.grid_api import FIXTURES
 from wattfleet.aggregator.grid import GridDataError, load_intensity
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from paths import FIXTURES
-
 import csv
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from paths import FIXTURES
 from wattfleet.aggregator.grid import DEFAULT_TABLE, GridDataError, annual_factor, make_table, static_rows
 
 UTC = timezone.utc

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
 from fixtures.grid_api import ApiServer, Seen, fixture_json
 from wattfleet.aggregator.grid import (
     LBS_PER_MWH_TO_G_PER_KWH,

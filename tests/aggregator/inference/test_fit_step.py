@@ -20,17 +20,15 @@ import pytest
 
 from fixtures.agg.backfill import whole_hours_ago
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
-
 from wattfleet.aggregator.config.load import load_facility
-from wattfleet.aggregator.inference.fit_step import (DEFAULT_STEP_SECONDS, ENGINE_REPORT_COLUMNS, engine_report_table,
-                                                run_inference_step, supports)
-from wattfleet.aggregator.ingest.run import ingest
+from wattfleet.aggregator.inference.derived import JOULES_PER_KWH
+from wattfleet.aggregator.inference.fit_step import DEFAULT_STEP_SECONDS, run_inference_step, supports
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
-from wattfleet.aggregator.outputs.report import write_report
+from wattfleet.aggregator.ingest.run import ingest
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
+from wattfleet.aggregator.outputs.report import write_report
 from wattfleet.aggregator.store.database import LATEST_VERSION, open_store, schema_version
 from wattfleet.core import catalog
-from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures
 
 H0 = whole_hours_ago(4).replace(tzinfo=None)
 HOURS = 3
@@ -318,24 +316,6 @@ def test_rerun_replaces_exactly(aggregated, cfg):
     assert con.execute("SELECT count(*) FROM inference_token_fit").fetchone()[0] == 3
     after = con.execute("SELECT engine, phase, it_kwh, tokens FROM rollup_inference ORDER BY ALL").fetchall()
     assert after == before
-
-
-def test_report_table_matches_phase_figures():
-    cols = ["engine", "model", "methods", "prefill_kwh", "decode_kwh", "idle_kwh", "prefill_tokens",
-            "decode_tokens", "requests", "attributed_requests", "scope2_location_g", "hours_without_phase_energy",
-            "fit_status", "fit_r_squared", "fit_intervals", "fit_reason"]
-    row = ("e", "m", "token_fit", 0.001, 0.002, 0.0005, 100.0, 50.0, 12.0, 10.0, 3.0, 0, "fitted", 0.99, 100, None)
-    declined = ("e", "d", None, None, None, None, 100.0, 50.0, 10.0, None, None, 2, "declined", None, 30, "why")
-    out_cols, out = engine_report_table(cols, [row, declined])
-    assert tuple(out_cols) == ENGINE_REPORT_COLUMNS
-    fig = PhaseFigures(3600.0, 7200.0, 1800.0, 100.0, 50.0, 10.0).as_row(grams=3.0)
-    got = dict(zip(out_cols, out[0]))
-    for k, v in fig.items():
-        assert got[k] == pytest.approx(v)
-    assert got["method"] == "token_fit" and got["requests"] == 12.0
-    got = dict(zip(out_cols, out[1]))
-    assert [got[c] for c in ENGINE_REPORT_COLUMNS[3:8]] == [None] * 5  # never 0 J/token for no energy
-    assert got["method"] == "-" and got["fit_reason"] == "why"
 
 
 def test_prometheus_down_during_fit_leaves_previous_rows(aggregated):

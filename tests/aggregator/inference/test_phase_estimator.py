@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattfleet.aggregator.inference.phase_estimator import (Declined, EstimateDeclined, Interval, PhaseEstimate,
-                                                  estimate_phase_energy, fit_phase_energy, nnls3)
+from wattfleet.aggregator.inference.phase_estimator import (
+    Declined,
+    EstimateDeclined,
+    Interval,
+    PhaseEstimate,
+    estimate_phase_energy,
+    fit_phase_energy,
+    nnls3,
+)
 
 # Ground truth for an 8B model on two H100s: idle 2 x 75 W; decode costs far more per token than prefill.
 IDLE_W, A, B = 150.0, 0.05, 0.45

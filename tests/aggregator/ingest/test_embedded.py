@@ -61,10 +61,10 @@ def test_split_targets():
 
 
 def test_scrapes_real_exporter_and_survives_a_down_target():
-    from wattfleet.sim.fake_nvml import FakeNvml
+    from wattfleet.core.http import MetricsServer
     from wattfleet.exporter.sampler import Sampler
     from wattfleet.exporter.sensors.nvml import NvmlSensor
-    from wattfleet.core.http import MetricsServer
+    from wattfleet.sim.fake_nvml import FakeNvml
 
     fake = FakeNvml.with_gpus(2, watts=250)
     sampler = Sampler([NvmlSensor(fake)], const_labels={"node": "n1", "cluster": "c", "site": "s"}, interval=0.05)

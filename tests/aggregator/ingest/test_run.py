@@ -1,244 +1,27 @@
-"""Writing telemetry windows: set-based inserts, errors that survive a failed COMMIT, a locked file.
-
-The full-disk tests put the database on a real, tiny tmpfs (skipped where it cannot be mounted);
-the lock tests hold the file from a real second process.
-"""
+"""The ingest run's summary: fleet totals from the facts, for every month or one."""
 
 from __future__ import annotations
 
-import inspect
-import shutil
-import subprocess
-import sys
-import threading
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 
-import duckdb
 import pytest
 
 from fixtures.agg.pipeline import NOW, STATIC_SITE, T0, put_gpu, write_config
-from wattfleet.aggregator.ingest import run as ing
-from wattfleet.aggregator.store import database as store
-from wattfleet.aggregator.ingest.embedded import EmbeddedSource
 from wattfleet.aggregator.config.load import load_facility
-from wattfleet.aggregator.ingest.run import get_watermark, split_by_hour, totals, write_window
-from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store, rollback_after_failure, transaction
-from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry
-
-H1 = T0 + timedelta(hours=1)
+from wattfleet.aggregator.ingest.embedded import EmbeddedSource
+from wattfleet.aggregator.ingest.run import ingest, totals
+from wattfleet.aggregator.store.connection import open_store
 
 
-def energy(hour: datetime, node: str, joules: float, namespace: str | None = None) -> EnergyRow:
-    return EnergyRow(hour, node, "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", namespace,
-                     "ml" if namespace else None, joules, "ignored")
-
-
-def inference(hour: datetime, phase: str, joules: float, tokens: float) -> InferenceRow:
-    return InferenceRow(hour, "a-1", "c", "s1", "vllm", "llama", phase, joules, tokens, "ignored")
-
-
-def staged(con) -> list[tuple]:
-    return con.execute("SELECT * FROM stg_energy_hourly ORDER BY hour_utc, node").fetchall()
-
-
-def test_write_window_writes_only_its_hour_exactly_and_replaces_it():
+def test_totals_of_every_month_and_of_one(tmp_path):
     con = open_store(":memory:")
-    page = Telemetry([T0, H1], [energy(T0, "a-1", 3.6e6, "team-ns"), energy(T0, "a-2", 1.5), energy(H1, "a-1", 7.0)],
-                     [inference(T0, "prefill", 10.0, 100.0), inference(H1, "decode", 20.0, 5.0)])
-    assert write_window(con, "prometheus", T0, page) == 3
-    assert staged(con) == [
-        (T0, "a-1", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", "team-ns", "ml", 3.6e6, "prometheus"),
-        (T0, "a-2", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", None, None, 1.5, "prometheus")]
-    assert con.execute("SELECT * FROM stg_inference_hourly").fetchall() == [
-        (T0, "a-1", "c", "s1", "vllm", "llama", "prefill", 10.0, 100.0, "prometheus")]
-    assert con.execute("SELECT source, hour_utc, rows FROM ingest_window").fetchall() == [("prometheus", T0, 3)]
-    assert get_watermark(con, "prometheus") == H1
-    assert con.execute("SELECT month FROM dirty_month").fetchall() == [(T0.date().replace(day=1),)]
-    # Re-running the window replaces it exactly; another source's rows and an older window never move
-    # the watermark back.
-    write_window(con, "embedded", T0, Telemetry([T0], [energy(T0, "b-1", 2.0)], []))
-    assert write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 5.0)], [])) == 1
-    assert [(r[1], r[11], r[12]) for r in staged(con)] == [("a-1", 5.0, "prometheus"), ("b-1", 2.0, "embedded")]
-    assert con.execute("SELECT count(*) FROM stg_inference_hourly").fetchone()[0] == 0
-    write_window(con, "prometheus", H1, page)
-    write_window(con, "prometheus", T0, Telemetry([T0], [], []))  # an hour with no rows is still a window
-    assert con.execute("SELECT rows FROM ingest_window WHERE source = 'prometheus' ORDER BY hour_utc"
-                       ).fetchall() == [(0,), (2,)]
-    assert get_watermark(con, "prometheus") == H1 + timedelta(hours=1)
-
-
-def test_split_by_hour_groups_a_page_once():
-    page = Telemetry([T0, H1], [energy(T0, "a", 1.0), energy(H1, "a", 2.0), energy(T0, "b", 3.0)],
-                     [inference(H1, "decode", 1.0, 1.0)])
-    by_hour = split_by_hour(page)
-    assert sorted(by_hour) == [T0, H1]
-    assert [r.node for r in by_hour[T0].energy] == ["a", "b"] and by_hour[T0].inference == []
-    assert [r.joules for r in by_hour[H1].energy] == [2.0] and len(by_hour[H1].inference) == 1
-
-
-def test_window_statements_live_in_sql_files():
-    code = inspect.getsource(write_window)
-    for word in ("INSERT", "DELETE", "UPDATE"):
-        assert word not in code
-    for name in ("ingest_insert_energy.sql", "ingest_insert_inference.sql", "ingest_delete_energy.sql",
-                 "ingest_record_window.sql", "ingest_advance_watermark.sql", "ingest_mark_dirty.sql"):
-        assert name in code
-    assert store.sql_text("ingest_insert_energy.sql").count("unnest(") == 11  # set-based: one statement
-
-
-def test_a_failed_window_leaves_nothing_and_raises_the_original_error():
-    con = open_store(":memory:")
-    write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 1.0)], []))
-    before = staged(con)
-    with pytest.raises(duckdb.ConstraintException, match="joules"):  # CHECK (joules >= 0)
-        write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 2.0), energy(T0, "a-2", -1.0)], []))
-    assert staged(con) == before and get_watermark(con, "prometheus") == H1
-    rollback_after_failure(con)  # no transaction open: ignored, not raised
-    with pytest.raises(ValueError, match="mine"):
-        with transaction(con):
-            con.execute("DELETE FROM stg_energy_hourly")
-            raise ValueError("mine")
-    assert staged(con) == before
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 8 MiB tmpfs (needs root); skipped where it cannot be mounted."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def fill(disk: Path, leave: int = 16 << 10) -> Path:
-    filler = disk / f"filler-{len(list(disk.glob('filler-*')))}"
-    free = shutil.disk_usage(disk).free
-    filler.write_bytes(b"\0" * max(free - leave, 0))
-    return filler
-
-
-def test_full_disk_shows_the_real_error_and_the_next_run_completes(tiny_disk, tmp_path, capsys):
-    from wattfleet.cli import main
-    db = tiny_disk / "wf.duckdb"
-    con = open_store(db)
     put_gpu(con, "a-1", T0, 2, 1000)
-    con.close()
-    filler = fill(tiny_disk)
-    # Library: the COMMIT's own error, not "cannot rollback - no transaction is active".
-    con = open_store(db)
-    rows = [energy(T0, f"n{i}", 1.0) for i in range(20_000)]
-    with pytest.raises(duckdb.Error, match="No space left on device") as err:
-        write_window(con, "prometheus", T0, Telemetry([T0], rows, []))
-    assert "no transaction is active" not in str(err.value)
-    assert con.execute("SELECT count(*) FROM ingest_window").fetchone()[0] == 0  # the window is not there
-    con.close()
-    # CLI: one line naming the database and the real cause, exit 1, no traceback.
-    more = fill(tiny_disk, leave=0)  # the failed WAL was truncated: take the space back
-    cfg = write_config(tmp_path, STATIC_SITE)
-    args = ["aggregate", "--config", str(cfg), "--db", str(db), "--embedded-targets", "127.0.0.1:1", "--once",
-            "--from", "2022-01-02T00:00Z", "--to", "2022-01-02T02:00Z", "--no-progress"]
-    assert main(args) == 1
-    err_text = capsys.readouterr().err
-    assert f"wattfleet: {db}: " in err_text and "No space left on device" in err_text
-    assert "Traceback" not in err_text and "no transaction is active" not in err_text
-    filler.unlink()  # space freed: the next run completes
-    more.unlink()
-    assert main(args) == 0
-    assert "IT 2.000 kWh" in capsys.readouterr().out
-
-
-HOLDER = ("import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
-          "print('held', flush=True); sys.stdin.read()")
-
-
-class Holder:
-    """A second process holding the database file until released (its stdin closed)."""
-
-    def __init__(self, db: Path, mode: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), mode], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "held"
-
-    def release(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-def test_locked_database_waits_for_the_holder_then_gives_up_clearly(tmp_path):
-    db = tmp_path / "wf.duckdb"
-    open_store(db).close()
-    holder = Holder(db, "ro")  # serve's brief read-only look
-    try:
-        with pytest.raises(StoreLockedError, match=rf"locked by .*\(PID {holder.proc.pid}\); gave up after 0.3 s"):
-            open_store(db, lock_wait_seconds=0.3)
-        assert issubclass(StoreLockedError, StoreError) and issubclass(StoreLockedError, duckdb.IOException)
-        threading.Timer(0.5, holder.release).start()
-        con = open_store(db, lock_wait_seconds=20)  # waits until the reader is done
-        assert holder.proc.returncode == 0
-        con.close()
-    finally:
-        if holder.proc.poll() is None:
-            holder.release()
-    with pytest.raises(duckdb.IOException, match="No such file|directory") as err:  # not a lock: no waiting
-        open_store(tmp_path / "missing" / "wf.duckdb", lock_wait_seconds=30)
-    assert not isinstance(err.value, StoreLockedError)
-
-
-def test_cli_commands_report_a_locked_database_without_traceback(tmp_path, capsys, monkeypatch):
-    from wattfleet.cli import main
-    monkeypatch.setattr(store, "DEFAULT_LOCK_WAIT_SECONDS", 0.2)
-    cfg = write_config(tmp_path, STATIC_SITE)
-    db = tmp_path / "wf.duckdb"
-    con = open_store(db)
-    put_gpu(con, "a-1", T0, 2, 1000)
-    ing.ingest(con, load_facility(cfg), EmbeddedSource(con), T0, T0 + timedelta(hours=2), now=NOW)
-    con.close()
-    holder = Holder(db, "rw")  # a running `aggregate`
-    try:
-        agg = ["aggregate", "--config", str(cfg), "--db", str(db), "--embedded-targets", "127.0.0.1:1", "--once",
-               "--from", "2022-01-02T00:00Z", "--to", "2022-01-02T02:00Z", "--no-progress"]
-        assert main(agg) == 2
-        err = capsys.readouterr().err
-        assert f"wattfleet: {db}: database is locked by" in err and f"(PID {holder.proc.pid})" in err
-        assert "Traceback" not in err
-        assert main(["report", "--month", "2022-01", "--db", str(db), "--out", str(tmp_path / "r")]) == 1
-        err = capsys.readouterr().err
-        assert "database is locked by" in err and "Traceback" not in err
-    finally:
-        holder.release()
-    monkeypatch.setattr(store, "DEFAULT_LOCK_WAIT_SECONDS", 20.0)
-    holder = Holder(db, "ro")
-    threading.Timer(0.5, holder.release).start()
-    assert main(agg) == 0  # the reader lets go within the wait: the run goes ahead
-    assert "IT 2.000 kWh" in capsys.readouterr().out
-    con = open_store(db, read_only=True)
-    assert totals(con)["it_kwh"] == pytest.approx(2.0) and get_watermark(con, "embedded") == T0 + timedelta(hours=2)
-    con.close()
-
-
-def test_grid_load_is_one_set_based_replace_last_duplicate_winning(tmp_path):
-    from types import SimpleNamespace
-    from wattfleet.aggregator.ingest.run import load_grid
-    cfg = load_facility(write_config(tmp_path, STATIC_SITE))
-    con = open_store(":memory:")
-
-    def row(hour, grams, filled=False):
-        return SimpleNamespace(hour_utc=hour, signal="average", grams_per_kwh=grams, cfe_ratio=None, source="t",
-                               filled=filled, fill_rule="previous_day_same_hour" if filled else None)
-
-    def loader(rows):
-        return lambda spec, start, end: SimpleNamespace(rows=rows, report=SimpleNamespace(notes=[]))
-
-    end = T0 + timedelta(hours=3)
-    load_grid(con, cfg, T0, end, loader([row(T0, 1.0), row(H1, 2.0), row(H1 + timedelta(hours=1), 3.0)]))
-    n, filled, _ = load_grid(con, cfg, T0, end, loader([row(T0, 5.0), row(H1, 6.0), row(H1, 7.0, filled=True)]))
-    assert (n, filled) == (2, 1)  # H1 twice: the last row wins, as row-by-row INSERT OR REPLACE did
-    assert con.execute("SELECT zone, hour_utc, grams_per_kwh, cfe_ratio, filled, fill_rule FROM stg_grid_intensity "
-                       "ORDER BY hour_utc").fetchall() == [
-        ("ZA", T0, 5.0, None, False, None), ("ZA", H1, 7.0, None, True, "previous_day_same_hour")]  # 02:00 gone
+    ingest(con, load_facility(write_config(tmp_path, STATIC_SITE)), EmbeddedSource(con), T0, T0 + timedelta(hours=2),
+           now=NOW)
+    every = totals(con)
+    assert every["it_kwh"] == pytest.approx(2.0) and every["rows"] > 0
+    assert totals(con, date(T0.year, T0.month, 1)) == every
+    assert totals(con, date(T0.year + 1, T0.month, 1))["rows"] == 0.0
+    assert list(every) == ["it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g",
+                           "scope3_embodied_g", "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh",
+                           "rows"]

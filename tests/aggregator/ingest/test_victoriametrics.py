@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared_data import needs_ciso
-from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
 from fixtures.agg.e2e import GPU, H0, HOURS, check_totals, history, run
+from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
+from shared_data import needs_ciso
 from wattfleet.aggregator.ingest.run import get_watermark
 from wattfleet.aggregator.store.database import open_store
 from wattfleet.core import catalog

@@ -9,24 +9,20 @@ number the disclosure prints is checked against a direct SUM over the facts.
 
 from __future__ import annotations
 
-from paths import REPO
-
 import json
-from datetime import date, datetime, timezone
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
-from wattfleet.aggregator.planning.budgets import budget_burn_from_store, catalog_samples
-from wattfleet.aggregator.outputs.disclosure import DisclosureError, disclosure_from_store
-from wattfleet.aggregator.config.load import load_facility
+from fixtures.agg.disclosure_fleet import CISO, FACILITY, H100, NOV, OCT, UTC, build, fleet  # noqa: F401 (shared with other tests)
+from paths import REPO
 from wattfleet.aggregator.config.flexible import parse_flexible
+from wattfleet.aggregator.outputs.disclosure import DisclosureError, disclosure_from_store
+from wattfleet.aggregator.planning.budgets import budget_burn_from_store, catalog_samples
 from wattfleet.aggregator.planning.shift import energy_rows_from_store, factor_from_store, shift_analysis
-from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
 from wattfleet.cli import main
 from wattfleet.core import catalog
 
-from fixtures.agg.disclosure_fleet import UTC, OCT, NOV, FACILITY, CISO, H100, build, fleet  # noqa: F401 (shared with other tests)
 
 def direct(con, expr: str, where: str) -> float:
     return con.execute(f"SELECT {expr} FROM fact_device_hour WHERE {where}").fetchone()[0]
@@ -57,10 +53,11 @@ def test_training_run_disclosure_traceable_to_facts(fleet):
     assert j["intensity_sources"] == [{"zone": "CISO", "signal": "average", "source": "eia930", "hours": 4,
                                        "filled_hours": 1, "fill_rules": ["linear"]}]
     q = j["provenance"]["queries"]
-    assert q[0]["file"] == "sql/disclosure_select_device.sql" and q[0]["rows"] == 12
+    assert q[0]["file"] == "sql/queries/disclosure/select_device.sql" and q[0]["rows"] == 12
     assert q[0]["params"]["namespace"] == "train-*" and q[0]["params"]["start"] == "2026-10-01T00:00:00Z"
-    assert {x["file"] for x in q[1:]} == {"sql/disclosure_summary.sql", "sql/disclosure_pue_basis.sql",
-                                          "sql/disclosure_sites.sql", "sql/disclosure_intensity_sources.sql"}
+    assert {x["file"] for x in q[1:]} == {"sql/queries/disclosure/summary.sql", "sql/queries/disclosure/pue_basis.sql",
+                                          "sql/queries/disclosure/sites.sql",
+                                          "sql/queries/disclosure/intensity_sources.sql"}
     for x in q:
         assert (REPO / x["file"]).is_file()
 

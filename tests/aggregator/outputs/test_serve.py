@@ -9,13 +9,12 @@ from datetime import date, datetime, timezone
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from paths import FACILITY_EXAMPLE as EXAMPLE
 from promserver import PROMTOOL, free_port, have_prometheus
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.outputs.serve import AggregatorServer, render
 from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
 from wattfleet.core import catalog
-
-from paths import FACILITY_EXAMPLE as EXAMPLE
 
 
 @pytest.fixture

@@ -11,16 +11,16 @@ from urllib.parse import urlencode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from promserver import free_port
 from fixtures.agg.disclosure_fleet import FACILITY, build
 from fixtures.agg.planning_inputs import two_site_yaml
+from promserver import free_port
 from shared_data import EIA_DIR as DATA
-from wattfleet.aggregator.planning.budgets import budget_burn_for
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.config.model import Budget
-from wattfleet.aggregator.planning.api import plan_http
-from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.aggregator.outputs.serve import AggregatorServer, render
+from wattfleet.aggregator.planning.api import plan_http
+from wattfleet.aggregator.planning.budgets import budget_burn_for
+from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.core import catalog
 
 UTC = timezone.utc

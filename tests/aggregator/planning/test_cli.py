@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.agg.planning_inputs import two_site_yaml
+from shared_data import EIA_DIR as DATA
 from wattfleet.aggregator.config.checker import FacilityConfigError
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.planning.errors import PlanError
 from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.cli import main
 
-from fixtures.agg.planning_inputs import two_site_yaml
-from shared_data import EIA_DIR as DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared EIA-930 data not present")
 
 

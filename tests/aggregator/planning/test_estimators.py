@@ -9,9 +9,23 @@ from __future__ import annotations
 import pytest
 
 from wattfleet.aggregator.planning.estimators import (
-    EstimateError, compare_dense_moe, compare_placements, efficiency_metrics, embodied_share, emissions_kg,
-    estimate_training, estimate_training_from_params, facility_kwh, inference_break_even, inference_grams,
-    job_energy_kwh, kwh_per_request_from_power, pue_ratio, pue_retrofit_savings, training_flops, water_liters,
+    EstimateError,
+    compare_dense_moe,
+    compare_placements,
+    efficiency_metrics,
+    embodied_share,
+    emissions_kg,
+    estimate_training,
+    estimate_training_from_params,
+    facility_kwh,
+    inference_break_even,
+    inference_grams,
+    job_energy_kwh,
+    kwh_per_request_from_power,
+    pue_ratio,
+    pue_retrofit_savings,
+    training_flops,
+    water_liters,
 )
 
 H100_PEAK = 989e12  # BF16 dense FLOP/s
@@ -217,7 +231,7 @@ def test_training_estimate_with_measured_energy_and_pue_from_duckdb(fleet_con):
     assert m.facility_kwh == pytest.approx(6.84) and m.pue == pytest.approx(1.425)
     assert m.grams_per_kwh == pytest.approx(1692 / 6.84) and m.operational_kg == pytest.approx(1.692)
     assert m.pue_metered_kwh == pytest.approx(1.44) and m.span_hours == 4 and m.gpu_hours == 8
-    assert m.provenance[0]["file"] == "sql/disclosure_select_device.sql" and m.provenance[0]["rows"] == 12
+    assert m.provenance[0]["file"] == "sql/queries/disclosure/select_device.sql" and m.provenance[0]["rows"] == 12
     # The estimator with measured inputs reproduces the accounted footprint exactly.
     e = estimate_training(1e18, H100_PEAK, 0.4, 700, 2, 1.1, 400, measured_it_kwh=m.it_kwh, measured_pue=m.pue)
     assert e.measured == ("it_kwh", "pue") and e.facility_kwh == pytest.approx(6.84)

@@ -7,8 +7,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wattfleet.aggregator.planning.errors import PlanError
-from wattfleet.aggregator.planning.request import (PlanRequest, parse_costs, parse_deadline, parse_duration_hours,
-                                                   parse_earliest, parse_energy_kwh)
+from wattfleet.aggregator.planning.request import (
+    PlanRequest,
+    parse_costs,
+    parse_deadline,
+    parse_duration_hours,
+    parse_earliest,
+    parse_energy_kwh,
+)
 
 UTC = timezone.utc
 

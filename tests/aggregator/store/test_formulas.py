@@ -1,17 +1,17 @@
 """DOMAIN.md's worked examples, recomputed through the SQL formula macros (sql/macros.sql).
 
-The macros are what facts.sql uses, so these tests check the numbers the
+The macros are what sql/facts/ uses, so these tests check the numbers the
 reports will print, not a Python re-implementation of them.
 """
 
 from __future__ import annotations
 
 import re
-from importlib import resources
 
 import pytest
 
-from wattfleet.aggregator.store.database import open_store
+from wattfleet import sql
+from wattfleet.aggregator.store.connection import open_store
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +113,8 @@ def test_joules_to_kwh(con):
 
 
 def _sql_files() -> dict[str, str]:
-    root = resources.files("wattfleet.sql")
-    out = {e.name: e.read_text() for e in root.iterdir() if e.name.endswith(".sql")}
-    out.update({f"migrations/{e.name}": e.read_text() for e in root.joinpath("migrations").iterdir()
-                if e.name.endswith(".sql")})
-    return out
+    """Every shipped SQL file by its path in the package (``facts/040_facility.sql``, ``schema/...``)."""
+    return {path: sql.file_text(path) for path in sql.files()}
 
 
 def test_pue_applied_exactly_once_in_sql():
@@ -133,5 +130,5 @@ def test_pue_applied_exactly_once_in_sql():
             assert not re.search(r"\*\s*\w*\.?pue\b", body), f"{name} multiplies by pue outside facility_kwh()"
     assert uses, "facility_kwh() is never used"
     for name, arg in uses:
-        assert name in ("facts.sql", "macros.sql"), (name, arg)
+        assert name.startswith("facts/") or name == "macros.sql", (name, arg)
         assert "facility" not in arg, f"{name}: facility_kwh() applied to an already facility-level {arg!r}"

@@ -1,0 +1,83 @@
+"""Write one telemetry window (source, hour) into staging, with its bookkeeping, atomically.
+
+A window is replaced (delete + insert) together with its ``ingest_window``
+record, its watermark and its month's dirty mark in ONE transaction, so a
+crash leaves either the whole window or none of it. The statements are the
+blocks of ``sql/staging/ingest.sql``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from wattfleet import sql
+from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry
+from wattfleet.aggregator.store.transactions import transaction
+
+HOUR = timedelta(hours=1)
+INGEST_SQL = "staging/ingest.sql"
+
+# The per-row columns of a window's insert: the row dataclasses' fields less the window's own
+# (hour_utc, source), which the statement takes once. tests/sql/test_staging.py pins them to the tables.
+_WINDOW_FIELDS = ("hour_utc", "source")
+ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDOW_FIELDS)
+INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
+
+
+def month_of(dt: datetime) -> date:
+    return date(dt.year, dt.month, 1)
+
+
+def statement(block: str) -> str:
+    """One statement of ``sql/staging/ingest.sql`` (cached)."""
+    return sql.load(f"{INGEST_SQL}#{block}")
+
+
+def mark_dirty(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> None:
+    """Mark every month touching [start, end) for a rebuild at the end of the run."""
+    m = month_of(start)
+    while datetime(m.year, m.month, 1) < end:
+        con.execute(statement("mark_dirty"), {"month": m})
+        m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+
+
+def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
+    """Each hour's rows of a page, in one pass: a window never re-scans the whole page."""
+    out: dict[datetime, Telemetry] = {}
+    for r in telemetry.energy:
+        out.setdefault(r.hour_utc, Telemetry([r.hour_utc], [], [])).energy.append(r)
+    for i in telemetry.inference:
+        out.setdefault(i.hour_utc, Telemetry([i.hour_utc], [], [])).inference.append(i)
+    return out
+
+
+def columns(rows: list[Any], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows as parallel lists, one per column: the parameters of a set-based ``unnest`` insert."""
+    return {name: [getattr(r, name) for r in rows] for name in names}
+
+
+def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, telemetry: Telemetry) -> int:
+    """Replace one hour of one source, its bookkeeping and watermark, atomically.
+
+    ``telemetry`` may hold other hours too (only ``hour``'s rows are written);
+    pass one hour's rows (:func:`split_by_hour`) to avoid scanning a page per hour.
+    Rows go in with one set-based statement per table (``sql/staging/ingest.sql``).
+    """
+    energy = [r for r in telemetry.energy if r.hour_utc == hour]
+    inference = [r for r in telemetry.inference if r.hour_utc == hour]
+    window = {"source": source, "hour": hour}
+    with transaction(con):
+        con.execute(statement("delete_energy"), window)
+        con.execute(statement("delete_inference"), window)
+        if energy:
+            con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
+        if inference:
+            con.execute(statement("insert_inference"), {**window, **columns(inference, INFERENCE_COLUMNS)})
+        con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
+        con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
+        con.execute(statement("mark_dirty"), {"month": month_of(hour)})
+    return len(energy) + len(inference)

@@ -1,0 +1,67 @@
+"""report.md and report.html: the sections, notes and charts around the report tables."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from wattfleet.aggregator.outputs.markup import html_table, md_table
+from wattfleet.aggregator.outputs.queries import Tables
+from wattfleet.aggregator.planning.budgets import BudgetBurn
+
+BUDGET_NOTE = ("Used: location-based Scope 2 + Scope 1 + Scope 3 for teams and sites, location-based Scope 2 "
+               "of inference energy for models (the figures `wattfleet serve` publishes).")
+EMPTY_NOTES = {
+    "inference": "No inference telemetry this month: point the exporters at the serving engines "
+                 "(`wattfleet exporter --inference-config`).",
+    "inference_engines": "No inference telemetry this month.",
+}
+SECTIONS = (
+    ("ghg_summary", "GHG Protocol summary (tCO2e)",
+     "Scope 2 is reported location-based and market-based side by side (GHG Protocol Scope 2 Guidance)."),
+    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy."),
+    ("per_unit", "Per GPU-hour (SCI-style)", "SCI = (E x I + M) per R with location-based intensity."),
+    ("inference", "Inference per phase (SCI per 1k tokens)", ""),
+    ("inference_engines", "Inference per engine and model",
+     "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
+     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
+    ("top_emitters", "Top emitting nodes", ""),
+    ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
+)
+
+
+def write_documents(month: str, tables: Tables,
+               charts: list[tuple[str, str]], out: Path, burns: list[BudgetBurn],
+               shift: tuple[str, str] | None = None) -> list[Path]:
+    md = [f"# wattfleet monthly report: {month}", ""]
+    body = [f"<h1>wattfleet monthly report: {html.escape(month)}</h1>"]
+    for name, title, note in SECTIONS:
+        cols, rows = tables[name]
+        if not rows:  # say so rather than print a header over nothing
+            note = f"{note} {EMPTY_NOTES.get(name, 'Nothing this month.')}".strip()
+        md += [f"## {title}", "", note, "", md_table(cols, rows), ""] if note else \
+            [f"## {title}", "", md_table(cols, rows), ""]
+        body += [f"<h2>{html.escape(title)}</h2>", f"<p>{html.escape(note)}</p>" if note else "",
+                 html_table(cols, rows)]
+    if burns:
+        cols = ["kind", "owner", "month", "budget_kg", "used_kg", "used_ratio"]
+        rows = [(b.owner_kind, b.owner, b.period, b.budget_kg, b.used_kg, b.used_ratio) for b in burns]
+        md += ["## Carbon budgets (kgCO2e)", "", BUDGET_NOTE, "", md_table(cols, rows), ""]
+        body += ["<h2>Carbon budgets (kgCO2e)</h2>", f"<p>{html.escape(BUDGET_NOTE)}</p>", html_table(cols, rows)]
+    if shift is not None:
+        md += [shift[0]]
+        body.append(shift[1])
+    md += ["## Charts", ""]
+    body.append("<h2>Charts</h2>")
+    for name, title in charts:
+        md += [f"![{title}]({name})", ""]
+        body.append(f'<figure><img src="{name}" alt="{html.escape(title)}"><figcaption>{html.escape(title)}'
+                    "</figcaption></figure>")
+    md += ["Tables are also written as CSV and Parquet next to this file.", ""]
+    md_path, html_path = out / "report.md", out / "report.html"
+    md_path.write_text("\n".join(md))
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}")
+    html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>wattfleet {html.escape(month)}"
+                         f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    return [md_path, html_path]

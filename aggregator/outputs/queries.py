@@ -1,0 +1,53 @@
+"""The report's SQL tables: each ``-- name:`` block of ``sql/queries/report/tables.sql``, run once.
+
+Each query runs once into a temp table; the Markdown/HTML tables, the CSV and
+the Parquet file all read that one result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from wattfleet import sql
+from wattfleet.aggregator.outputs.tables import copy_table
+
+REPORT_TABLES = "queries/report/tables.sql"
+
+# name -> (column names, rows): what the documents and charts are drawn from.
+Tables = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+
+
+def report_queries() -> dict[str, str]:
+    """``-- name: X`` blocks of sql/queries/report/tables.sql, in report order."""
+    return sql.blocks(REPORT_TABLES)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """[first instant, first instant of the next month) of ``YYYY-MM``, naive UTC."""
+    y, m = (int(x) for x in month.split("-"))
+    return datetime(y, m, 1), datetime(y + (m == 12), m % 12 + 1, 1)
+
+
+def month_fact_rows(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> int:
+    """How many device-hour facts the month has (none: nothing to report)."""
+    return int(con.execute("SELECT count(*) FROM fact_device_hour WHERE hour_utc >= ? AND hour_utc < ?",
+                           [start, end]).fetchone()[0])
+
+
+def run_report_queries(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, out: Path
+                       ) -> tuple[Tables, list[Path]]:
+    """Every report table of [start, end): its rows, and its CSV and Parquet files in ``out``."""
+    params = {"month_start": start, "month_end": end}
+    tables: Tables = {}
+    written: list[Path] = []
+    for name, query in report_queries().items():
+        used = {k: v for k, v in params.items() if k in sql.parameters(query)}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE report_table AS ({query})", used)
+        rel = con.execute("SELECT * FROM report_table")
+        tables[name] = ([d[0] for d in rel.description], rel.fetchall())
+        written += copy_table(con, "report_table", out, name)
+    return tables, written

@@ -1,0 +1,71 @@
+"""Open the DuckDB file: wait for another process's lock, migrate, load the formula macros.
+
+DuckDB admits one writing process or several reading ones, and ``serve``
+reads the file for a moment on every refresh, so opening waits (within
+bounds) for a lock rather than failing a scheduled run on a collision of
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from wattfleet import sql
+from wattfleet.aggregator.store.errors import StoreLockedError
+from wattfleet.aggregator.store.migrations import migrate
+
+DEFAULT_LOCK_WAIT_SECONDS = 30.0
+_LOCKED = "Could not set lock on file"
+_HOLDER_RE = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _connect_waiting(path: str, read_only: bool, lock_wait_seconds: float) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, retried while another process holds the file's lock."""
+    deadline = time.monotonic() + lock_wait_seconds
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if _LOCKED not in str(exc):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                held = _HOLDER_RE.search(str(exc))
+                holder = f"{held.group(1)} (PID {held.group(2)})" if held else "another process"
+                raise StoreLockedError(f"database is locked by {holder}; gave up after {lock_wait_seconds:g} s. "
+                                       "DuckDB admits one writing process or several reading ones at a time: "
+                                       "run again when the other aggregate, report or serve is done") from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
+
+def open_store(path: str | Path, read_only: bool = False, migrate_to: int | None = None,
+               lock_wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the database at ``path``, migrated and with the formula macros loaded.
+
+    Waits up to ``lock_wait_seconds`` (default ``DEFAULT_LOCK_WAIT_SECONDS``)
+    for another process's lock on the file, then raises :class:`StoreLockedError`.
+    """
+    wait = DEFAULT_LOCK_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
+    con = _connect_waiting(str(path), read_only, wait)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        migrate(con, migrate_to)
+    load_macros(con)
+    return con
+
+
+def load_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Formula macros are TEMP: always the shipped version, never stale copies in the file."""
+    con.execute(sql.load("macros.sql"))
+
+
+def naive_utc(dt: datetime) -> datetime:
+    """DuckDB TIMESTAMP columns hold naive UTC."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt

@@ -1,0 +1,62 @@
+"""Transactions and thread settings around groups of statements.
+
+A failed write must leave nothing behind and report its own error; a
+rebuilt month must sum in the same order every time. Both are settings of
+the connection around a block, so they live together here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+_NO_TRANSACTION = "no transaction is active"
+
+
+def rollback_after_failure(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed statement or COMMIT, without hiding the failure.
+
+    A COMMIT that fails (e.g. ``No space left on device`` writing the WAL) has
+    already been rolled back by DuckDB, and a second ``rollback()`` raises
+    ``cannot rollback - no transaction is active``, which would replace the
+    real error the user needs to see. Only that case is ignored.
+    """
+    try:
+        con.rollback()
+    except duckdb.TransactionException as exc:
+        if _NO_TRANSACTION not in str(exc):
+            raise
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT around the block; on any failure roll back and re-raise the ORIGINAL error."""
+    con.begin()
+    try:
+        yield
+        con.commit()
+    except BaseException:
+        rollback_after_failure(con)
+        raise
+
+
+@contextmanager
+def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the enclosed statements on one DuckDB thread, then restore the setting.
+
+    Floating-point sums depend on the order of additions, and a parallel
+    hash aggregate adds in whatever order threads pick up row groups: on a
+    month of a large fleet two builds of the same facts differed in the last
+    bits of thousands of rollup rows. One thread adds in storage order, so
+    re-running a month gives bit-identical facts and totals. (The rollups
+    sum fixed-point integers instead, which is exact in any order, so they
+    run on every thread: see ``store.rebuild``.)
+    """
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")

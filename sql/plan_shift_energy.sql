@@ -1,8 +1,0 @@
--- Shift analysis input: hourly energy per site, namespace and team from the facts (shift.py).
--- Params: $start, $end (naive UTC TIMESTAMP), the accounted period [start, end).
-SELECT hour_utc, site, namespace, team,
-       sum(it_kwh) AS it_kwh, sum(facility_kwh) AS facility_kwh, sum(scope2_location_g) AS scope2_location_g
-  FROM fact_device_hour
- WHERE hour_utc >= $start AND hour_utc < $end AND site IS NOT NULL
- GROUP BY ALL
- ORDER BY hour_utc, site, namespace, team;

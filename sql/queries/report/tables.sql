@@ -1,0 +1,153 @@
+-- Monthly report queries. Each block starts with "-- name: <table>"; parameters $month_start and
+-- $month_end (TIMESTAMP, UTC) bound the month. Every figure comes from the facts or rollups:
+-- nothing is recomputed here except sums and ratios of stored figures.
+
+-- name: ghg_summary
+-- GHG-Protocol-shaped summary: Scope 2 location- and market-based side by side, never one for the other.
+WITH f AS (SELECT * FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end)
+SELECT * FROM (VALUES
+    ('Scope 1', 'Direct: generator diesel and refrigerant leaks', (SELECT fsum(scope1_g) FROM f) / 1e6),
+    ('Scope 2 (location-based)', 'Facility energy x hourly grid average intensity',
+        (SELECT fsum(scope2_location_g) FROM f) / 1e6),
+    ('Scope 2 (market-based)', 'Contractual instruments, residual mix for the rest',
+        (SELECT fsum(scope2_market_g) FROM f) / 1e6),
+    ('Scope 3 cat. 2 (embodied)', 'Hardware manufacturing amortized by hours of service',
+        (SELECT fsum(scope3_embodied_g) FROM f) / 1e6),
+    ('Scope 3 cat. 3 (upstream energy)', 'T&D losses and fuel- and energy-related activities',
+        (SELECT fsum(scope3_upstream_g) FROM f) / 1e6),
+    ('Total (location-based)', 'Scope 1 + Scope 2 location + Scope 3',
+        (SELECT fsum(scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) FROM f) / 1e6),
+    ('Total (market-based)', 'Scope 1 + Scope 2 market + Scope 3',
+        (SELECT fsum(scope1_g + scope2_market_g + scope3_embodied_g + scope3_upstream_g) FROM f) / 1e6)
+) t(line, definition, tco2e);
+
+-- name: sites
+SELECT key AS site, it_kwh, it_kwh_measured, it_kwh_estimated, facility_kwh,
+       facility_kwh / nullif(it_kwh, 0) AS effective_pue,
+       scope1_g / 1000 AS scope1_kg, scope2_location_g / 1000 AS scope2_location_kg,
+       scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS scope3_embodied_kg,
+       scope3_upstream_g / 1000 AS scope3_upstream_kg, water_onsite_l, water_offsite_l,
+       cfe_kwh / nullif(facility_kwh, 0) AS cfe_ratio, gpu_hours
+  FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'site' ORDER BY site;
+
+-- name: daily
+SELECT CAST(period_start AS DATE) AS day, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
+       scope2_market_g / 1000 AS scope2_market_kg, water_onsite_l + water_offsite_l AS water_l
+  FROM rollup WHERE period = 'day' AND dimension = 'fleet' AND period_start >= $month_start
+   AND period_start < $month_end ORDER BY day;
+
+-- name: cfe_by_hour_of_day
+SELECT site, hour(hour_utc) AS hour_of_day_utc, fsum(cfe_kwh) / nullif(fsum(facility_kwh), 0) AS cfe_ratio,
+       fsum(facility_kwh) AS facility_kwh
+  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end AND site IS NOT NULL
+ GROUP BY ALL ORDER BY site, hour_of_day_utc;
+
+-- name: top_emitters
+SELECT key AS node, facility_kwh, (scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) / 1000
+         AS total_location_kg, scope2_location_g / 1000 AS scope2_location_kg,
+       scope3_embodied_g / 1000 AS scope3_embodied_kg
+  FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'node'
+ ORDER BY total_location_kg DESC, node LIMIT 10;
+
+-- name: by_dimension
+SELECT dimension, key, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
+       scope2_market_g / 1000 AS scope2_market_kg,
+       (scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) / 1000 AS total_location_kg,
+       gpu_hours
+  FROM rollup WHERE period = 'month' AND period_start = $month_start
+ ORDER BY dimension, key;
+
+-- name: inference
+-- SCI-style per-unit figures: (E x I + M) per 1k tokens, location-based intensity only. M is the
+-- embodied carbon of the node's GPUs in the hour, shared by the phase's share of GPU energy.
+WITH gpu AS (
+    SELECT hour_utc, node, fsum(it_kwh) AS kwh, fsum(scope3_embodied_g) AS embodied_g
+      FROM fact_device_hour WHERE component = 'gpu' AND hour_utc >= $month_start AND hour_utc < $month_end
+     GROUP BY ALL
+), i AS (
+    SELECT f.engine, f.model, f.phase, f.it_kwh, f.facility_kwh, f.scope2_location_g, f.tokens,
+           coalesce(g.embodied_g * least(f.it_kwh / nullif(g.kwh, 0), 1), 0) AS embodied_g
+      FROM fact_inference_hour f LEFT JOIN gpu g ON g.hour_utc = f.hour_utc AND g.node = f.node
+     WHERE f.hour_utc >= $month_start AND f.hour_utc < $month_end
+)
+SELECT engine, model, phase, fsum(it_kwh) AS it_kwh, fsum(facility_kwh) AS facility_kwh,
+       fsum(tokens) AS tokens, fsum(scope2_location_g) AS scope2_location_g, fsum(embodied_g) AS embodied_g,
+       -- a phase with no attributed energy (token fit declined) has no per-token figure, not 0
+       CASE WHEN fsum(it_kwh) > 0 THEN (fsum(scope2_location_g) + fsum(embodied_g)) / nullif(fsum(tokens) / 1000, 0)
+       END AS sci_g_per_1k_tokens,
+       CASE WHEN fsum(it_kwh) > 0 THEN fsum(it_kwh) * 3.6e6 / nullif(fsum(tokens), 0) END AS it_joules_per_token
+  FROM i GROUP BY ALL ORDER BY engine, model, phase;
+
+-- name: inference_engine_inputs
+-- Per engine and model: the month's phase energy (IT, as attributed), tokens, requests, Scope 2 of that
+-- energy, the attribution method(s), and the token fit (latest run per node overlapping the month).
+-- Figures use only the engine-hours that have attributed energy: an hour whose fit declined has tokens
+-- but no phase energy, and counting its tokens would make energy per token look smaller than it is.
+-- aggregator/outputs/tables.engine_report_table derives the per-engine figures from these sums.
+WITH eh AS (
+    SELECT hour_utc, node, engine, model, fsum(it_kwh) AS kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'prefill') AS prefill_kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'decode') AS decode_kwh,
+           fsum(it_kwh) FILTER (WHERE phase = 'idle') AS idle_kwh,
+           fsum(tokens) FILTER (WHERE phase = 'prefill') AS prefill_tokens,
+           fsum(tokens) FILTER (WHERE phase = 'decode') AS decode_tokens,
+           fsum(scope2_location_g) AS scope2_location_g
+      FROM fact_inference_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), rq AS (
+    SELECT hour_utc, node, engine, model, fsum(requests) AS requests
+      FROM stg_inference_engine_hourly WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), ph AS (
+    SELECT eh.engine, eh.model, fsum(prefill_kwh) FILTER (WHERE kwh > 0) AS prefill_kwh,
+           fsum(decode_kwh) FILTER (WHERE kwh > 0) AS decode_kwh, fsum(idle_kwh) FILTER (WHERE kwh > 0) AS idle_kwh,
+           fsum(prefill_tokens) FILTER (WHERE kwh > 0) AS prefill_tokens,
+           fsum(decode_tokens) FILTER (WHERE kwh > 0) AS decode_tokens,
+           fsum(rq.requests) FILTER (WHERE kwh > 0) AS attributed_requests,
+           fsum(eh.scope2_location_g) FILTER (WHERE kwh > 0) AS scope2_location_g,
+           count(*) FILTER (WHERE coalesce(kwh, 0) = 0) AS hours_without_phase_energy
+      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model) GROUP BY ALL
+), req AS (
+    SELECT engine, model, fsum(requests) AS requests FROM rq GROUP BY ALL
+), meth AS (
+    SELECT engine, model, string_agg(DISTINCT m, ',' ORDER BY m) AS methods
+      FROM (SELECT engine, model, unnest(string_split(methods, ',')) AS m FROM stg_inference_engine_hourly
+             WHERE methods IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
+     GROUP BY ALL
+), fit AS (
+    SELECT engine, model,
+           CASE WHEN count(*) FILTER (WHERE status = 'declined') = 0 THEN 'fitted'
+                WHEN count(*) FILTER (WHERE status = 'fitted') = 0 THEN 'declined'
+                ELSE 'fitted on ' || count(*) FILTER (WHERE status = 'fitted') || ' of ' || count(*) || ' nodes'
+           END AS fit_status,
+           min(r_squared) FILTER (WHERE status = 'fitted') AS fit_r_squared, sum(n_intervals) AS fit_intervals,
+           min(reason) FILTER (WHERE status = 'declined') AS fit_reason
+      FROM (SELECT * FROM inference_token_fit
+             WHERE window_start < $month_end AND window_end > $month_start
+           QUALIFY row_number() OVER (PARTITION BY source, node, cluster, site_label, engine, model
+                                      ORDER BY window_end DESC, fitted_at DESC) = 1)
+     GROUP BY ALL
+), k AS (SELECT engine, model FROM ph UNION SELECT engine, model FROM req UNION SELECT engine, model FROM fit)
+SELECT k.engine, k.model, meth.methods, ph.prefill_kwh, ph.decode_kwh, ph.idle_kwh, ph.prefill_tokens,
+       ph.decode_tokens, req.requests, ph.attributed_requests, ph.scope2_location_g,
+       ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
+       fit.fit_intervals, fit.fit_reason
+  FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
+  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model)
+ ORDER BY k.engine, k.model;
+
+-- name: per_unit
+SELECT fsum(scope2_location_g + scope3_embodied_g) / nullif(count(*) FILTER (WHERE component = 'gpu'), 0)
+         AS sci_g_per_gpu_hour,
+       fsum(it_kwh) FILTER (WHERE component = 'gpu') / nullif(count(*) FILTER (WHERE component = 'gpu'), 0)
+         AS gpu_kwh_per_gpu_hour,
+       count(*) FILTER (WHERE component = 'gpu') AS gpu_hours
+  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end;
+
+-- name: data_quality
+SELECT count(DISTINCT hour_utc) AS hours_with_data,
+       count(DISTINCT (zone, hour_utc)) FILTER (WHERE intensity_filled) AS zone_hours_filled_intensity,
+       count(DISTINCT (zone, hour_utc)) FILTER (WHERE intensity_missing) AS zone_hours_missing_intensity,
+       fsum(it_kwh) FILTER (WHERE method <> 'measured') / nullif(fsum(it_kwh), 0) AS estimated_share,
+       count(DISTINCT node) FILTER (WHERE site_unmapped) AS unmapped_nodes,
+       count(DISTINCT site) FILTER (WHERE residual_mix_missing) AS sites_without_residual_mix,
+       count(DISTINCT (site, hour_utc)) FILTER (WHERE pue_source <> 'default') AS site_hours_metered_pue
+  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end;

@@ -1,0 +1,36 @@
+-- The facility dimensions, replaced from the config on every run (aggregator/store/dimensions.py),
+-- in one transaction: the facts are rebuilt against exactly the config that was loaded.
+-- Positional parameters follow the columns of schema/001_initial.sql and later migrations.
+
+-- name: clear
+DELETE FROM dim_site;
+DELETE FROM dim_site_pue;
+DELETE FROM dim_node_pattern;
+DELETE FROM dim_instrument;
+DELETE FROM dim_scope1;
+DELETE FROM dim_embodied;
+DELETE FROM dim_budget;
+
+-- name: insert_site
+-- (site, zone, pue_default, wue, offsite water, residual mix, upstream, overhead ratio, overhead W per node)
+INSERT INTO dim_site VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_site_pue
+-- One PUE meter reading: (site, start_utc, end_utc, total_kwh, it_kwh).
+INSERT INTO dim_site_pue VALUES (?, ?, ?, ?, ?);
+
+-- name: insert_node_pattern
+-- (site, glob, ord): the first matching glob in file order wins (facts/010_node_site.sql).
+INSERT INTO dim_node_pattern VALUES (?, ?, ?);
+
+-- name: insert_instrument
+INSERT INTO dim_instrument VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_scope1
+INSERT INTO dim_scope1 VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: insert_embodied
+INSERT INTO dim_embodied VALUES (?, ?, ?, ?, ?);
+
+-- name: insert_budget
+INSERT INTO dim_budget VALUES (?, ?, ?, ?);

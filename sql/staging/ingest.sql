@@ -1,0 +1,59 @@
+-- The ingest writes. A telemetry window (source, hour) is replaced together with its bookkeeping,
+-- watermark and dirty mark in one transaction (aggregator/ingest/writer.py); a grid load replaces
+-- the zone's hours (aggregator/ingest/grid_load.py). Each block is one statement.
+
+-- name: delete_energy
+-- One telemetry window (source, hour) is replaced, never appended to: drop its energy rows first.
+DELETE FROM stg_energy_hourly WHERE source = $source AND hour_utc = $hour;
+
+-- name: delete_inference
+-- One telemetry window (source, hour) is replaced, never appended to: drop its inference rows first.
+DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc = $hour;
+
+-- name: insert_energy
+-- One hour window's energy rows in a single statement. Parameters are parallel lists (one element
+-- per row; $hour and $source are the window's): set-based, about 100x faster than a row-at-a-time
+-- executemany, with no DataFrame library needed.
+-- Columns BY NAME: the names are EnergyRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_energy_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($device) AS device, unnest($component) AS component, unnest($domain) AS domain,
+       unnest($gpu_model) AS gpu_model, unnest($method) AS method, unnest($namespace) AS namespace,
+       unnest($team) AS team, unnest($joules)::DOUBLE AS joules, $source AS source;
+
+-- name: insert_inference
+-- One hour window's inference rows (energy and tokens per engine, model and phase) in a single
+-- statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are InferenceRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_inference_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($engine) AS engine, unnest($model) AS model, unnest($phase) AS phase,
+       unnest($energy_joules)::DOUBLE AS energy_joules, unnest($tokens)::DOUBLE AS tokens, $source AS source;
+
+-- name: record_window
+-- The window's bookkeeping: which hour of which source was written, with how many rows, and when.
+INSERT OR REPLACE INTO ingest_window VALUES ($source, $hour, $rows, now());
+
+-- name: advance_watermark
+-- The source's watermark only moves forward: re-running an old range never moves it back.
+INSERT INTO ingest_watermark VALUES ($source, $watermark, now())
+ON CONFLICT (source) DO UPDATE SET
+    watermark_utc = greatest(ingest_watermark.watermark_utc, excluded.watermark_utc),
+    updated_at = excluded.updated_at;
+
+-- name: mark_dirty
+-- The month's facts and rollups are rebuilt from staging at the end of the run (store.rebuild_dirty).
+INSERT OR IGNORE INTO dirty_month VALUES ($month);
+
+-- name: delete_intensity
+-- A grid load replaces the zone's hours in [$start, $end) exactly: rows the source no longer has go too.
+DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_intensity
+-- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
+-- zone, hour and signal, no key twice), as in insert_energy.
+-- Columns BY NAME: the names are grid_load.INTENSITY_COLUMNS (tests/sql/test_staging.py pins them to the table).
+INSERT OR REPLACE INTO stg_grid_intensity BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal,
+       unnest($grams_per_kwh)::DOUBLE AS grams_per_kwh, unnest($cfe_ratio)::DOUBLE AS cfe_ratio,
+       unnest($source) AS source, unnest($filled) AS filled, unnest($fill_rule) AS fill_rule;
