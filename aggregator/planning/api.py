@@ -113,7 +113,11 @@ class PlanEndpoint:
         outcome: dict[str, Any] = {}
         worker = threading.Thread(target=self._work, args=(query, guard, outcome, done), name="wattfleet-plan",
                                   daemon=True)
-        worker.start()  # the slot is released by the worker, so a plan cut short still counts until it stops
+        try:
+            worker.start()  # the slot is released by the worker, so a plan cut short still counts until it stops
+        except RuntimeError:  # no thread to be had: the slot was never handed over
+            self._slots.release()
+            raise
         return self._wait(request, guard, outcome, done)
 
     def _work(self, query: PlanQuery, guard: WorkGuard, outcome: dict[str, Any], done: threading.Event) -> None:

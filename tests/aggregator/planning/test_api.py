@@ -295,7 +295,7 @@ def test_a_client_that_leaves_stops_the_work(tmp_path):
         assert endpoint.stats["abandoned"] == 1
         stopped_at = loader.calls
         time.sleep(MANY * 0.3)  # as long as the whole plan would have taken
-        assert loader.calls == stopped_at <= 4
+        assert loader.calls == stopped_at <= 5  # of 10, with room for a busy machine
         assert endpoint.stats["ok"] == 0
         # the slot is free again: a next plan runs
         loader.seconds = 0.0
@@ -313,7 +313,7 @@ def test_a_plan_past_its_deadline_is_503_and_stops(tmp_path):
     assert (code, ctype) == (503, "application/json")
     assert "did not finish within 0.5 s" in json.loads(body)["error"]
     time.sleep(0.5)
-    assert loader.calls <= 4 and endpoint.stats["timed_out"] == 1
+    assert loader.calls <= 5 and endpoint.stats["timed_out"] == 1  # of 10
 
 
 def test_concurrent_plans_are_bounded_with_429(tmp_path):
