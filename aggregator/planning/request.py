@@ -30,6 +30,8 @@ def parse_duration_hours(text: str) -> float:
         raise PlanError(f"--duration: not a duration {text!r} (use e.g. 6h, 90m, 1.5d)")
     value, unit = float(m.group(1)), (m.group(2) or "h").lower()
     hours = value / 60.0 if unit in ("m", "min") else value * 24.0 if unit == "d" else value
+    if not math.isfinite(hours):
+        raise PlanError(f"--duration: not a finite duration {text!r}")
     if hours <= 0:
         raise PlanError(f"--duration: must be > 0, got {text!r}")
     return hours
@@ -41,6 +43,8 @@ def parse_energy_kwh(text: str) -> float:
     if not m:
         raise PlanError(f"--energy: not an energy {text!r} (use e.g. 1.2MWh, 800kWh)")
     kwh = float(m.group(1)) * _ENERGY_KWH[(m.group(2) or "kwh").lower()]
+    if not math.isfinite(kwh):  # '1e400' overflows to inf, which no JSON can carry back
+        raise PlanError(f"--energy: not a finite energy {text!r}")
     if kwh <= 0:
         raise PlanError(f"--energy: must be > 0, got {text!r}")
     return kwh
@@ -50,7 +54,10 @@ def parse_deadline(text: str) -> datetime:
     """A date means the END of that UTC day ("by 2026-11-30" includes the 30th); a timestamp is exact."""
     s = str(text).strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-        return _utc_instant(s, "--by", text) + timedelta(days=1)
+        day = _utc_instant(s, "--by", text)
+        if day.date() == datetime.max.date():  # its end is past the last representable instant
+            raise PlanError(f"--by: out of range: {text!r}")
+        return day + timedelta(days=1)
     return _utc_instant(s, "--by", text)
 
 
@@ -65,9 +72,11 @@ def _utc_instant(s: str, flag: str, text: str) -> datetime:
         s = s[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(s)
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     except ValueError:
         raise PlanError(f"{flag}: not a date or ISO timestamp: {text!r}") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00-01:00 moved to UTC
+        raise PlanError(f"{flag}: out of range: {text!r}") from None
 
 
 def parse_costs(pairs: Iterable[tuple[str, str]]) -> dict[str, float]:
@@ -78,7 +87,7 @@ def parse_costs(pairs: Iterable[tuple[str, str]]) -> dict[str, float]:
             value = float(price)
         except ValueError:
             value = -1.0
-        if not site.strip() or not value >= 0:  # also rejects NaN
+        if not site.strip() or not value >= 0 or not math.isfinite(value):  # also rejects NaN and inf
             raise PlanError(f"cost {site}={price}: expected SITE and a price >= 0")
         out[site.strip()] = value
     return out

@@ -785,7 +785,7 @@ def test_tokens_come_from_a_secret(chart: Any) -> None:
     objects, _ = render(chart, MATRIX["everything-on"])
     secret = [s for s in of_kind(objects, "Secret") if s["metadata"]["name"].endswith("aggregator-tokens")][0]
     assert set(secret["data"]) == {"electricityMapsToken", "wattTimeUsername", "wattTimePassword"}
-    for w in aggregator_workloads(objects):
+    for w in aggregate_cronjobs(objects):  # the only workload that reads them (see test_each_pod_gets_...)
         (container,) = pod_spec(w)["containers"]
         env = {e["name"]: e for e in container["env"]}
         for name in ("ELECTRICITYMAPS_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD"):
@@ -806,7 +806,7 @@ def test_secret_variables_are_the_ones_the_code_reads(chart: Any, monkeypatch: p
     from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 
     objects, _ = render(chart, MATRIX["everything-on"])
-    for w in aggregator_workloads(objects):
+    for w in aggregate_cronjobs(objects):
         (container,) = pod_spec(w)["containers"]
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
         assert {electricitymaps.TOKEN_ENV, watttime.USERNAME_ENVS[0], watttime.PASSWORD_ENV} <= set(refs)
@@ -931,7 +931,8 @@ def test_dashboards_are_configmaps_for_the_grafana_sidecar(chart: Any) -> None:
 
 def test_network_policies_admit_only_the_served_ports(chart: Any) -> None:
     objects, _ = render(chart, MATRIX["everything-on"])
-    policies = {p["metadata"]["labels"]["app.kubernetes.io/component"]: p for p in of_kind(objects, "NetworkPolicy")}
+    policies = {p["metadata"]["labels"]["app.kubernetes.io/component"]: p for p in of_kind(objects, "NetworkPolicy")
+                if "wattfleet.io/job" not in p["spec"]["podSelector"]["matchLabels"]}  # one job's egress: see below
     assert set(policies) == {"exporter", "aggregator", "aggregator-job"}
     assert policies["exporter"]["spec"]["ingress"] == [{
         "ports": [{"port": "metrics", "protocol": "TCP"}],
@@ -1306,3 +1307,164 @@ def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any
     written = [Path(line) for line in outputs["report"].splitlines() if line.strip()]
     assert written and all(p.is_file() and out_dir in p.parents for p in written)
     assert (out_dir.parent / values["dbFile"]).is_file()  # the DuckDB file lives on the volume
+
+
+# ---------------------------------------------------------------- least privilege per workload: secrets, network
+
+GRID_TOKEN_ENVS = {"ELECTRICITYMAPS_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD"}
+PROMETHEUS_ENVS = {"WATTFLEET_PROMETHEUS_TOKEN", "WATTFLEET_PROMETHEUS_USER", "WATTFLEET_PROMETHEUS_PASSWORD"}
+DNS = {(53, "UDP"), (53, "TCP")}
+# Default ingress sources: the release's namespace and the monitoring namespace, never "any".
+DEFAULT_SOURCES = [{"podSelector": {}},
+                   {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+def job_name(workload: dict[str, Any]) -> str:
+    """serve, aggregate or report."""
+    if workload["kind"] == "Deployment":
+        return "serve"
+    return str(workload["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]["wattfleet.io/job"])
+
+
+def aggregate_cronjobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [w for w in of_kind(objects, "CronJob") if job_name(w) == "aggregate"]
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    template = (workload["spec"]["jobTemplate"]["spec"]["template"] if workload["kind"] == "CronJob"
+                else workload["spec"]["template"])
+    return dict(template["metadata"]["labels"])
+
+
+def selecting(objects: list[dict[str, Any]], workload: dict[str, Any], direction: str) -> list[dict[str, Any]]:
+    """The NetworkPolicies that select the workload's pods for ``direction`` (Ingress or Egress)."""
+    labels = pod_labels(workload)
+    return [p for p in of_kind(objects, "NetworkPolicy")
+            if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+            and direction in p["spec"]["policyTypes"]]
+
+
+def egress_rules(objects: list[dict[str, Any]], workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the pod may reach: the union of the egress rules of every policy selecting it (none: unrestricted)."""
+    policies = selecting(objects, workload, "Egress")
+    assert policies, f"{workload['metadata']['name']}: egress is not restricted"
+    return [rule for p in policies for rule in p["spec"].get("egress", [])]
+
+
+def egress_ports(objects: list[dict[str, Any]], workload: dict[str, Any]) -> set[tuple[Any, str]]:
+    rules = egress_rules(objects, workload)
+    assert all(rule.get("ports") for rule in rules), "an egress rule without ports opens every port"
+    return {(port["port"], port["protocol"]) for rule in rules for port in rule["ports"]}
+
+
+def test_each_pod_gets_only_the_secrets_it_uses(chart: Any) -> None:
+    """serve and report read the DuckDB file: no grid-API token, no Prometheus credential; aggregate gets both."""
+    objects, _ = render(chart, MATRIX["everything-on"])
+    (secret,) = [s for s in of_kind(objects, "Secret") if s["metadata"]["name"].endswith("aggregator-tokens")]
+    by_job = {job_name(w): w for w in aggregator_workloads(objects)}
+    assert set(by_job) == {"serve", "aggregate", "report"}
+    for job, workload in by_job.items():
+        spec = pod_spec(workload)
+        (container,) = spec["containers"]
+        env = {e["name"]: e for e in container.get("env", [])}
+        refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values()
+                if "secretKeyRef" in e.get("valueFrom", {})}
+        assert "envFrom" not in container
+        assert not [v for v in spec["volumes"] if "secret" in v or "projected" in v], job  # no secret files either
+        if job == "aggregate":
+            assert GRID_TOKEN_ENVS | PROMETHEUS_ENVS <= set(env)
+            assert refs == {secret["metadata"]["name"], "thanos-reader"}
+        else:
+            assert not (GRID_TOKEN_ENVS | PROMETHEUS_ENVS) & set(env), job
+            assert refs == set(), job
+            assert set(env) == {"HOME", "MPLCONFIGDIR", "TZ"}, job  # TZ: everything-on's extraEnv
+    # serve no longer restarts when the tokens change: it does not read them.
+    assert "checksum/tokens" not in pod_template_annotations(by_job["serve"])
+    # report needs none: its code path opens the DuckDB file and the config, no grid source, no Prometheus.
+    from wattfleet.aggregator.outputs import report
+    source = Path(report.__file__).read_text()
+    assert "wattfleet.aggregator.grid" not in source and "wattfleet.aggregator.ingest" not in source
+
+
+def test_network_policies_admit_scrapes_only_from_configured_sources(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["aggregator"])
+    ingress = {p["metadata"]["name"]: p["spec"].get("ingress", []) for p in of_kind(objects, "NetworkPolicy")}
+    assert ingress[f"{RELEASE}-wattfleet-exporter"] == ingress[f"{RELEASE}-wattfleet-aggregator"] == [
+        {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": DEFAULT_SOURCES}]
+    # every pod is covered for ingress; no rule anywhere admits any source
+    for case in sorted(MATRIX):
+        objects, _ = render(chart, MATRIX[case])
+        for workload in of_kind(objects, "DaemonSet") + aggregator_workloads(objects):
+            if MATRIX[case].get("networkPolicy", {}).get("enabled", True):
+                assert selecting(objects, workload, "Ingress"), (case, workload["metadata"]["name"])
+        for policy in of_kind(objects, "NetworkPolicy"):
+            for rule in policy["spec"].get("ingress", []):
+                assert rule.get("from") and rule.get("ports"), (case, policy["metadata"]["name"])
+    # another monitoring namespace, or none: the release's namespace only
+    for namespace, sources in (("observability", [DEFAULT_SOURCES[0], {"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "observability"}}}]), ("", DEFAULT_SOURCES[:1])):
+        objects, _ = render(chart, merged(MATRIX["aggregator"], {"networkPolicy": {"monitoringNamespace": namespace}}))
+        for policy in of_kind(objects, "NetworkPolicy"):
+            for rule in policy["spec"].get("ingress", []):
+                assert rule["from"] == sources
+
+
+def test_network_policies_limit_egress_to_what_each_workload_uses(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["aggregator"])
+    by_job = {job_name(w): w for w in aggregator_workloads(objects)}
+    assert egress_ports(objects, by_job["serve"]) == DNS  # it only reads DuckDB
+    assert egress_ports(objects, by_job["report"]) == DNS
+    assert egress_ports(objects, by_job["aggregate"]) == DNS | {(9090, "TCP"), (443, "TCP")}  # Prometheus, grid APIs
+    for daemonset in of_kind(objects, "DaemonSet"):
+        assert egress_ports(objects, daemonset) == DNS  # no inference engines configured
+    kube_dns = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    for workload in list(by_job.values()) + of_kind(objects, "DaemonSet"):
+        dns_rules = [r for r in egress_rules(objects, workload) if r["ports"][0]["port"] == 53]
+        assert dns_rules and all(r["to"] == kube_dns for r in dns_rules)
+    # the exporter reaches its inference engines: their ports, and their address when the URL has an IP
+    engines = [{"engine": "vllm", "url": "http://10.1.2.3:8000/metrics", "gpus": [0]},
+               {"engine": "tgi", "url": "https://tgi.serving.svc/metrics", "gpus": [1]}]
+    objects, _ = render(chart, merged(MATRIX["defaults"], {"exporter": {"inferenceEngines": engines}}))
+    for daemonset in of_kind(objects, "DaemonSet"):
+        rules = [r for r in egress_rules(objects, daemonset) if r["ports"][0]["port"] != 53]
+        assert rules == [{"ports": [{"port": 8000, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}]},
+                         {"ports": [{"port": 443, "protocol": "TCP"}]}]
+
+
+@pytest.mark.parametrize("url, port", [("https://thanos.example.com", 443), ("http://mimir.svc", 80),
+                                       ("https://thanos.example.com:10902/prefix", 10902)])
+def test_aggregate_egress_follows_the_prometheus_url_and_overrides(chart: Any, url: str, port: int) -> None:
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "thanos"}}}]
+    extra = {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": [{"port": 8443, "protocol": "TCP"}]}
+    values = merged(MATRIX["aggregator"], {
+        "aggregator": {"prometheusUrl": url},
+        "networkPolicy": {"prometheusTo": prometheus, "gridApi": {"ports": []}, "dns": {"to": [], "port": 5353},
+                          "extraEgress": {"serve": [extra], "report": [extra]}}})
+    objects, _ = render(chart, values)
+    by_job = {job_name(w): w for w in aggregator_workloads(objects)}
+    dns = {(5353, "UDP"), (5353, "TCP")}
+    assert egress_ports(objects, by_job["aggregate"]) == dns | {(port, "TCP")}  # no grid API ports: files only
+    assert [r for r in egress_rules(objects, by_job["aggregate"]) if r["ports"] == [
+        {"port": port, "protocol": "TCP"}]] == [{"ports": [{"port": port, "protocol": "TCP"}], "to": prometheus}]
+    for job in ("serve", "report"):
+        assert egress_ports(objects, by_job[job]) == dns | {(8443, "TCP")}
+        assert extra in egress_rules(objects, by_job[job])
+    assert all("to" not in r for r in egress_rules(objects, by_job["serve"]) if r["ports"][0]["port"] == 5353)
+    for policy in of_kind(objects, "NetworkPolicy"):
+        kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("values", [
+    {"networkPolicy": {"extraEgress": {"serve": [{}]}}},
+    {"networkPolicy": {"extraEgress": {"serve": [{"ports": [{"port": 443, "protocol": "HTTP"}]}]}}},
+    {"networkPolicy": {"extraEgress": {"web": []}}},
+    {"networkPolicy": {"gridApi": {"ports": [0]}}},
+    {"networkPolicy": {"dns": {"to": [{}]}}},
+    {"networkPolicy": {"monitoringNamespace": "Not A Namespace"}},
+    {"networkPolicy": {"prometheusTo": "monitoring"}},
+], ids=["empty rule", "bad protocol", "unknown workload", "port 0", "empty peer", "bad namespace", "peers not a list"])
+def test_invalid_network_policy_values_fail_the_schema(chart: Any, values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)

@@ -140,39 +140,6 @@ basic auth or a required client certificate they fall back to a TCP check.
 {{- printf "%s/%s" .Values.aggregator.persistence.mountPath .Values.aggregator.dbFile }}
 {{- end }}
 
-{{/* Environment every aggregator container gets: grid-API tokens and Prometheus credentials from Secrets, writable HOME and caches in /tmp. */}}
-{{- define "wattfleet.aggregator.env" -}}
-- name: HOME
-  value: /tmp
-- name: MPLCONFIGDIR
-  value: /tmp/matplotlib
-{{- if or .Values.aggregator.tokens.create .Values.aggregator.tokens.existingSecret }}
-{{- $secret := include "wattfleet.aggregator.secretName" . }}
-{{- range $env, $key := dict "ELECTRICITYMAPS_TOKEN" "electricityMapsToken" "WATTTIME_USERNAME" "wattTimeUsername" "WATTTIME_PASSWORD" "wattTimePassword" }}
-- name: {{ $env }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $secret }}
-      key: {{ $key }}
-      optional: true
-{{- end }}
-{{- end }}
-{{- with .Values.aggregator.prometheusAuth.existingSecret }}
-{{- $auth := $.Values.aggregator.prometheusAuth }}
-{{- range $env, $key := dict "WATTFLEET_PROMETHEUS_TOKEN" $auth.tokenKey "WATTFLEET_PROMETHEUS_USER" $auth.usernameKey "WATTFLEET_PROMETHEUS_PASSWORD" $auth.passwordKey }}
-- name: {{ $env }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $.Values.aggregator.prometheusAuth.existingSecret }}
-      key: {{ $key }}
-      optional: true
-{{- end }}
-{{- end }}
-{{- with .Values.aggregator.extraEnv }}
-{{ toYaml . }}
-{{- end }}
-{{- end }}
-
 {{/* Volumes every aggregator pod mounts. */}}
 {{- define "wattfleet.aggregator.volumes" -}}
 - name: data
