@@ -27,7 +27,7 @@ from wattfleet.aggregator.ingest.run import IngestResult, ingest, totals
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.outputs.report import ReportError, write_report
 from wattfleet.aggregator.outputs.serve import AggregatorServer
-from wattfleet.aggregator.store.database import StoreError, open_store
+from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store
 from wattfleet.core.http import parse_listen_address
 from wattfleet.core.signals import wait_for_stop_signal
 
@@ -175,9 +175,12 @@ def run_report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
         return 1
-    except StoreError as exc:
+    except StoreLockedError as exc:  # transient: another process holds the file; run again later
         print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
         return 1
+    except StoreError as exc:  # a database this wattfleet cannot use (damaged, newer): like a bad argument
+        print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
+        return 2
     for p in paths:
         print(p)
     return 0

@@ -25,6 +25,10 @@ class FacilityConfigError(ValueError):
         super().__init__("invalid facility config:\n  " + "\n  ".join(problems))
 
 
+DEFAULT_MAX_PUE = 3.0
+"""Above any data centre measured in practice (air-cooled enterprise rooms reach about 2.5): a typo, not a site."""
+
+
 class Checker:
     """Typed field readers that record an error (and return a default) instead of raising."""
 
@@ -35,11 +39,14 @@ class Checker:
         # "unknown site" errors everywhere it is referenced.
         self.declared_sites: set[str] = set()
         self.declared_zones: set[str] = set()
+        # Physical bounds the file's `defaults` may tighten or widen; values past them are errors.
+        self.max_pue = DEFAULT_MAX_PUE
 
     def for_file(self, source: str, line: int) -> Checker:
         """A checker for one row of another file (a meter CSV) that reports into this one's problems."""
         sub = Checker(source, {(): line})
         sub.problems = self.problems
+        sub.max_pue = self.max_pue
         return sub
 
     def where(self, path: Path_) -> str:
@@ -77,7 +84,8 @@ class Checker:
                 yield (section, i), d
 
     def number(self, d: dict[str, Any], key: str, path: Path_, minimum: float | None = 0.0,
-               default: float | None = None, strict_min: bool = False, what: str = "") -> float | None:
+               default: float | None = None, strict_min: bool = False, what: str = "",
+               maximum: float | None = None) -> float | None:
         if key not in d or d[key] is None:
             return default
         v = d[key]
@@ -91,6 +99,9 @@ class Checker:
         if minimum is not None and (v < minimum or (strict_min and v == minimum)):
             rel = ">" if strict_min else ">="
             self.error(path + (key,), f"must be {rel} {minimum:g}{what}, got {v:g}")
+            return default
+        if maximum is not None and v > maximum:
+            self.error(path + (key,), f"{v:g} is above the plausible maximum {maximum:g}{what}")
             return default
         return v
 

@@ -23,7 +23,7 @@ from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
 TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible"}
-DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter"}
+DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter", "max_pue"}
 
 
 def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> FacilityConfig:
@@ -65,6 +65,7 @@ def _defaults(c: Checker, raw: Any) -> tuple[float, float]:
     """(upstream g/kWh, diesel kgCO2e per litre) that entries fall back to."""
     defaults = c.mapping(raw, ("defaults",), DEFAULT_KEYS) or {}
     upstream = c.number(defaults, "upstream_grams_per_kwh", ("defaults",), default=0.0) or 0.0
+    c.max_pue = c.number(defaults, "max_pue", ("defaults",), minimum=1.0, default=c.max_pue) or c.max_pue
     diesel = c.number(defaults, "diesel_kg_co2e_per_liter", ("defaults",),
                       default=DIESEL_KG_PER_LITER) or DIESEL_KG_PER_LITER
     return upstream, diesel

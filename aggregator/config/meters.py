@@ -18,6 +18,7 @@ from wattfleet.aggregator.config.model import PueMeter
 PUE_KEYS = {"default", "meter", "meter_csv"}
 METER_KEYS = {"month", "hour", "total_kwh", "it_kwh"}
 _PUE_MIN = " (facility energy >= IT energy)"
+_PUE_MAX = " (raise defaults.max_pue if a site really runs above it)"
 
 
 def read_meter_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -39,11 +40,17 @@ def _csv_value(v: str | None) -> Any:
 def parse_pue(c: Checker, value: Any, path: Path_, base: Path) -> tuple[float | None, tuple[PueMeter, ...]]:
     """(constant default PUE, metered periods sorted by start) from a site's ``pue`` field."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return c.number({"pue": value}, "pue", path[:-1], minimum=1.0, what=_PUE_MIN), ()
+        pue = c.number({"pue": value}, "pue", path[:-1], minimum=1.0, what=_PUE_MIN)
+        if pue is not None and pue > c.max_pue:
+            c.error(path, f"{pue:g} is above the plausible maximum {c.max_pue:g}{_PUE_MAX}")
+            return None, ()
+        return pue, ()
     d = c.mapping(value, path, PUE_KEYS)
     if d is None:
         return None, ()
     default = c.number(d, "default", path, minimum=1.0, what=_PUE_MIN)
+    if default is not None and default > c.max_pue:
+        c.error(path + ("default",), f"{default:g} is above the plausible maximum {c.max_pue:g}{_PUE_MAX}")
     meters = [m for checker, rpath, row in _meter_rows(c, d, path, base)
               if (m := _meter_from_row(checker, row, rpath)) is not None]
     meters.sort(key=lambda m: m.start)
@@ -78,6 +85,9 @@ def _meter_from_row(c: Checker, row: Any, path: Path_) -> PueMeter | None:
     if total is not None and it is not None and total < it:
         c.error(path + ("total_kwh",),
                 f"PUE below 1: total {total:g} kWh < IT {it:g} kWh (facility energy includes IT)")
+    elif total is not None and it is not None and total > c.max_pue * it:
+        c.error(path + ("total_kwh",), f"PUE {total / it:g} (total {total:g} / IT {it:g} kWh) is above the "
+                                       f"plausible maximum {c.max_pue:g}{_PUE_MAX}")
         return None
     if period is None or total is None or it is None:
         return None

@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from wattfleet.aggregator.grid.errors import GridDataError, csv_number, open_csv, read_header
+from wattfleet.aggregator.grid.errors import (
+    DEFAULT_MAX_GRAMS_PER_KWH,
+    GridDataError,
+    csv_number,
+    open_csv,
+    plausible_intensity,
+    read_header,
+)
 from wattfleet.aggregator.grid.model import IntensityRow
 from wattfleet.aggregator.grid.timeutil import parse_utc
 
@@ -78,7 +85,8 @@ def _cfe_ratio(fuels: list[float | None]) -> float | None:
     return clean / total
 
 
-def read_eia930(path: str | Path, zone: str | None = None) -> Eia930File:
+def read_eia930(path: str | Path, zone: str | None = None,
+                max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH) -> Eia930File:
     """Parse one file: rows for hours with an intensity, plus the empty hours."""
     path = Path(path)
     zone = zone or path.stem
@@ -128,9 +136,8 @@ def read_eia930(path: str | Path, zone: str | None = None) -> Eia930File:
                 present = tuple(c for c, v in zip(FUEL_COLUMNS, fuels) if v is not None)
                 empty.append(EmptyHour(hour, line, present))
                 continue
-            ci = csv_number(ci_text, path, line, INTENSITY_COLUMN)
-            if ci < 0.0:
-                raise GridDataError(str(path), line, INTENSITY_COLUMN, f"negative intensity {ci}")
+            ci = plausible_intensity(csv_number(ci_text, path, line, INTENSITY_COLUMN), max_grams_per_kwh, path,
+                                     line, INTENSITY_COLUMN)
             rows.append(IntensityRow(zone=zone, hour_utc=hour, grams_per_kwh=ci, signal="average",
                                      source=SOURCE, cfe_ratio=_cfe_ratio(fuels)))
     rows.sort(key=lambda r: r.hour_utc)

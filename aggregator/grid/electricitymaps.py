@@ -36,7 +36,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from wattfleet.aggregator.grid.errors import GridDataError, csv_number, open_csv, read_header
+from wattfleet.aggregator.grid.errors import (
+    DEFAULT_MAX_GRAMS_PER_KWH,
+    GridDataError,
+    csv_number,
+    open_csv,
+    plausible_intensity,
+    read_header,
+)
 from wattfleet.aggregator.grid.hourly import group_by_hour, mean
 from wattfleet.aggregator.grid.httpjson import JsonHttp, build_url
 from wattfleet.aggregator.grid.model import IntensityRow
@@ -78,7 +85,8 @@ def _check_factor(factor: str) -> None:
 
 
 def load_electricitymaps_csv(
-    path: str | Path, zone: str | None = None, emission_factor: EmissionFactor = "direct"
+    path: str | Path, zone: str | None = None, emission_factor: EmissionFactor = "direct",
+    max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH,
 ) -> list[IntensityRow]:
     """Hourly rows of one Electricity Maps CSV export; empty intensities are gaps."""
     _check_factor(emission_factor)
@@ -118,9 +126,8 @@ def load_electricitymaps_csv(
             ci_text = rec[idx[emission_factor]].strip()
             if not ci_text:
                 continue  # no value for this hour: a gap for gaps.py, never a guess
-            ci = csv_number(ci_text, path, line, names[emission_factor])
-            if ci < 0:
-                raise GridDataError(str(path), line, names[emission_factor], f"negative intensity {ci}")
+            ci = plausible_intensity(csv_number(ci_text, path, line, names[emission_factor]), max_grams_per_kwh,
+                                     path, line, names[emission_factor])
             cfe = None
             if "cfe_percent" in idx and rec[idx["cfe_percent"]].strip():
                 pct = csv_number(rec[idx["cfe_percent"]].strip(), path, line, names["cfe_percent"])

@@ -48,6 +48,22 @@ def read_header(reader: Iterator[list[str]], path: str | Path) -> list[str]:
     return header
 
 
+DEFAULT_MAX_GRAMS_PER_KWH = 2000.0
+"""Above any grid's hourly average (oil- and lignite-heavy grids stay under about 1,300 g/kWh): a bad row."""
+
+
+def plausible_intensity(value: float, max_grams_per_kwh: float, path: str | Path, line: int | None,
+                        column: str) -> float:
+    """``value`` when it is a possible grid intensity in gCO2e/kWh; else an error naming where it came from."""
+    if value < 0.0:
+        raise GridDataError(str(path), line, column, f"negative intensity {value}")
+    if value > max_grams_per_kwh:
+        raise GridDataError(str(path), line, column,
+                            f"intensity {value:g} g/kWh is above the plausible maximum {max_grams_per_kwh:g} "
+                            "(the grid spec's max_grams_per_kwh)")
+    return value
+
+
 def csv_number(text: str, path: str | Path, line: int, column: str) -> float:
     """A finite number from a CSV cell; anything else is an error naming file, line and column."""
     try:

@@ -17,7 +17,7 @@ from wattfleet.aggregator.grid.eia930 import read_eia930
 from wattfleet.aggregator.grid.electricitymaps import ElectricityMapsClient, load_electricitymaps_csv
 from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.model import IntensityRow, Signal
-from wattfleet.aggregator.grid.spec import SPEC, http_client, need, number, pick, resolve_path
+from wattfleet.aggregator.grid.spec import SPEC, http_client, max_intensity, need, number, pick, resolve_path
 from wattfleet.aggregator.grid.static import AnnualFactor, load_static_table, static_rows
 from wattfleet.aggregator.grid.ukcarbon import UkCarbonClient
 from wattfleet.aggregator.grid.watttime import SIGNALS, WattTimeClient
@@ -48,7 +48,7 @@ class SourceRows:
 
 def _eia930(spec: Mapping[str, Any], w: Window) -> SourceRows:
     path = resolve_path(need(spec, "path"), w.base_dir)
-    parsed = read_eia930(path, spec.get("zone"))
+    parsed = read_eia930(path, spec.get("zone"), max_intensity(spec))
     notes = [f"{path.name}:{e.line}: {e.hour_utc.isoformat()} has no intensity"
              + (f" (only {', '.join(e.present_columns)})" if e.present_columns else " (empty row)")
              for e in parsed.empty if w.start <= e.hour_utc < w.end]
@@ -78,7 +78,8 @@ def _electricitymaps_csv(spec: Mapping[str, Any], w: Window) -> SourceRows:
     zone = spec.get("zone")
     rows: list[IntensityRow] = []
     for p in paths:
-        rows += load_electricitymaps_csv(resolve_path(p, w.base_dir), zone, spec.get("emission_factor", "direct"))
+        rows += load_electricitymaps_csv(resolve_path(p, w.base_dir), zone, spec.get("emission_factor", "direct"),
+                                         max_intensity(spec))
     return SourceRows(rows, zone, ", ".join(str(p) for p in paths))
 
 

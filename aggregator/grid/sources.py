@@ -30,11 +30,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.errors import GridDataError, plausible_intensity
 from wattfleet.aggregator.grid.gaps import FillStep, GapReport, fill_gaps, parse_chain
 from wattfleet.aggregator.grid.loaders import LOADERS, Window
 from wattfleet.aggregator.grid.model import IntensityRow
-from wattfleet.aggregator.grid.spec import SOURCE_KEYS, SOURCES, SPEC, check_spec, resolve_path
+from wattfleet.aggregator.grid.spec import SOURCE_KEYS, SOURCES, SPEC, check_spec, max_intensity, resolve_path
 from wattfleet.aggregator.grid.static import load_static_table, make_table
 from wattfleet.aggregator.grid.timeutil import ceil_hour, floor_hour, require_aware
 
@@ -71,6 +71,10 @@ def load_intensity(
     window = Window(start, end, start - NEIGHBOUR_MARGIN, max(end, min(end + NEIGHBOUR_MARGIN, ceil_hour(now))),
                     base_dir, table)
     got = LOADERS[source](spec, window)
+    bound = max_intensity(spec)
+    for row in got.rows:  # API sources have no file line: the origin, zone and hour name the row
+        plausible_intensity(row.grams_per_kwh, bound, got.origin, None,
+                            f"{row.zone} {row.hour_utc.isoformat()} grams_per_kwh")
     filled, report = fill_gaps(got.rows, start, end, chain, zone=got.zone, signal=got.signal, static_table=table)
     report.notes = got.notes + report.notes
     _require_complete(report, chain, got.origin)
@@ -79,7 +83,8 @@ def load_intensity(
 
 def _require_complete(report: GapReport, chain: list[FillStep], origin: str) -> None:
     """Raise when hours stay missing and the chain does not accept gaps (end in ``none``): an incomplete
-    series would quietly under-count Scope 2."""
+    series would quietly under-count Scope 2. Planning may accept gaps; accounting never does
+    (:func:`wattfleet.aggregator.ingest.grid_load.load_grid` refuses a window with any)."""
     if not report.unfilled or chain[-1].rule == "none":
         return
     first = report.unfilled[0]

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.errors import DEFAULT_MAX_GRAMS_PER_KWH, GridDataError
 from wattfleet.aggregator.grid.httpjson import JsonHttp
 
 SPEC = "grid spec"
-COMMON_KEYS = {"source", "zone", "fill", "static_table"}
+COMMON_KEYS = {"source", "zone", "fill", "static_table", "max_grams_per_kwh"}
 _HTTP = {"base_url", "timeout_s", "retries", "backoff_s"}
 # source -> the keys it reads beside COMMON_KEYS
 SOURCE_KEYS: dict[str, set[str]] = {
@@ -75,3 +75,8 @@ def resolve_path(path: Any, base_dir: str | Path | None) -> Path:
     """A relative path resolves against ``base_dir`` (the facility config's folder)."""
     p = Path(path)
     return p if p.is_absolute() or base_dir is None else Path(base_dir) / p
+
+
+def max_intensity(spec: Mapping[str, Any]) -> float:
+    """The spec's bound on a plausible hourly intensity (gCO2e/kWh); rows above it are refused."""
+    return float(number(spec, "max_grams_per_kwh", DEFAULT_MAX_GRAMS_PER_KWH))

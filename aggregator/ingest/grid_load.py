@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.ingest.writer import HOUR, mark_dirty, statement
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.aggregator.store.transactions import transaction
@@ -86,6 +87,7 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
                 t += HOUR
             rows = [r for group in by_hour.values() for r in group]
         notes += [f"{zone}: {n}" for n in getattr(load.report, "notes", [])]
+        _require_every_hour(zone, rows, start_aware, end_aware)
         for r in rows:
             rows_out.append((zone, naive_utc(r.hour_utc), r.signal, r.grams_per_kwh, r.cfe_ratio, r.source,
                              r.filled, r.fill_rule))
@@ -100,3 +102,24 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
             con.execute(statement("insert_intensity"), columns)
         mark_dirty(con, start, end)
     return len(rows_out), sum(1 for r in rows_out if r[6]), notes
+
+
+def _require_every_hour(zone: str, rows: list[Any], start: datetime, end: datetime) -> None:
+    """Refuse the window when an hour has no average intensity (``fill: [none]`` leaves gaps).
+
+    A missing hour would carry energy but no emissions into the facts: Scope 2
+    under-counted without a word. Planning may work around gaps; accounting
+    stops and says which hours, so a fill rule or better data can be added.
+    """
+    have = {naive_utc(r.hour_utc) for r in rows if r.signal == "average"}
+    missing = []
+    t = start
+    while t < end:
+        if naive_utc(t) not in have:
+            missing.append(t)
+        t += HOUR
+    if missing:
+        raise GridDataError(f"grid zone {zone}", None, None,
+                            f"{len(missing)} hour(s) without an average intensity (first {missing[0].isoformat()}); "
+                            "the window is refused rather than under-count Scope 2: add a fill rule such as "
+                            "'linear' or 'static_annual' before 'none'")

@@ -9,18 +9,14 @@ each response stays small. The PromQL is built from the metric catalog.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
+import math
 import os
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
     OWNER_LABELS,
     EnergyRow,
@@ -78,13 +74,15 @@ def inference_engine_queries() -> dict[str, str]:
 
 @dataclass
 class PrometheusSource:
-    """Reads hourly energy through ``/api/v1/query_range``.
+    """Reads hourly energy through ``/api/v1/query_range`` (HTTP details in :mod:`.store_client`).
 
     ``retries`` with exponential backoff ride out a restarting server; after
     that :class:`TelemetrySourceError` stops the run before the window is
-    written, so nothing partial is stored. Credentials: ``bearer_token`` or
-    ``basic_auth`` (user, password), defaulting to the environment variables
-    WATTFLEET_PROMETHEUS_TOKEN / WATTFLEET_PROMETHEUS_USER / _PASSWORD.
+    written, so nothing partial is stored. Credentials come from ``auth``;
+    ``bearer_token`` / ``basic_auth`` and the environment variables
+    WATTFLEET_PROMETHEUS_TOKEN / WATTFLEET_PROMETHEUS_USER / _PASSWORD still
+    fill it where it leaves them unset. ``timeout`` is the deadline of one
+    whole request.
     """
 
     url: str
@@ -95,50 +93,33 @@ class PrometheusSource:
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
     name: str = "prometheus"
-    queries_made: int = field(default=0, init=False)
+    auth: StoreAuth = field(default_factory=StoreAuth)
+    max_response_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
         if not 1 <= self.page_hours <= MAX_POINTS_PER_SERIES:
             raise ValueError(f"page_hours must be 1..{MAX_POINTS_PER_SERIES}")
-        self.bearer_token = self.bearer_token or os.environ.get("WATTFLEET_PROMETHEUS_TOKEN")
-        if self.basic_auth is None and os.environ.get("WATTFLEET_PROMETHEUS_USER"):
-            self.basic_auth = (os.environ["WATTFLEET_PROMETHEUS_USER"],
+        auth = self.auth
+        auth.bearer_token = auth.bearer_token or self.bearer_token or os.environ.get("WATTFLEET_PROMETHEUS_TOKEN")
+        if auth.basic_auth is None:
+            auth.basic_auth = self.basic_auth
+        if auth.basic_auth is None and os.environ.get("WATTFLEET_PROMETHEUS_USER"):
+            auth.basic_auth = (os.environ["WATTFLEET_PROMETHEUS_USER"],
                                os.environ.get("WATTFLEET_PROMETHEUS_PASSWORD", ""))
+        self.client = StoreClient(self.url, auth, deadline_seconds=self.timeout,
+                                  max_response_bytes=self.max_response_bytes, retries=self.retries,
+                                  backoff_seconds=self.backoff_seconds)
 
-    # --- HTTP ----------------------------------------------------------------
+    @property
+    def queries_made(self) -> int:
+        return self.client.requests_made
+
     def _request(self, path: str, params: dict[str, Any]) -> Any:
-        body = urllib.parse.urlencode(params).encode()
-        req = urllib.request.Request(f"{self.url}/api/v1/{path}", data=body, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-        if self.bearer_token:
-            req.add_header("Authorization", f"Bearer {self.bearer_token}")
-        elif self.basic_auth:
-            token = base64.b64encode(f"{self.basic_auth[0]}:{self.basic_auth[1]}".encode()).decode()
-            req.add_header("Authorization", f"Basic {token}")
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                self.queries_made += 1
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    payload = json.load(r)
-                break
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:500]
-                if exc.code < 500 and exc.code != 429:  # bad query, auth: retrying will not help
-                    raise TelemetrySourceError(f"{self.url}: HTTP {exc.code} for {params.get('query')!r}: "
-                                               f"{detail}") from None
-                last = TelemetrySourceError(f"{self.url}: HTTP {exc.code}: {detail}")
-            except (OSError, ValueError) as exc:  # refused, timeout, reset, bad JSON
-                last = exc
-            log.warning("query to %s failed (attempt %d/%d): %s", self.url, attempt + 1, self.retries + 1, last)
-        else:
-            raise TelemetrySourceError(f"{self.url} unreachable after {self.retries + 1} attempts: {last}")
-        if payload.get("status") != "success":
-            raise TelemetrySourceError(f"{self.url}: {payload.get('errorType')}: {payload.get('error')}")
-        return payload["data"]
+        data = self.client.post(path, params)
+        if not isinstance(data, dict):
+            raise TelemetrySourceError(f"{self.url}: answer has no data object for {params.get('query')!r}")
+        return data
 
     def query_range(self, expr: str, first_end: datetime, last_end: datetime) -> list[dict[str, Any]]:
         steps = int((last_end - first_end) / HOUR) + 1
@@ -194,7 +175,8 @@ class PrometheusSource:
             for series in self.query_range(expr, first_end, last_end):
                 labels = series["metric"]
                 for ts, value in series["values"]:
-                    row = energy_row_from_labels(metric, labels, _hour_start(ts), _float(value), self.name)
+                    joules = self._energy_value(value, labels, ts)
+                    row = energy_row_from_labels(metric, labels, _hour_start(ts), joules, self.name)
                     if row is not None:
                         energy.append(row)
         inference: dict[tuple[Any, ...], list[float]] = {}
@@ -206,9 +188,28 @@ class PrometheusSource:
                     key = (_hour_start(ts), m.get("node", ""), m.get("cluster", ""), m.get("site", ""),
                            m.get("engine", ""), m.get("model", ""), m.get("phase", ""))
                     slot = inference.setdefault(key, [0.0, 0.0])
-                    slot[1 if is_tokens else 0] += max(_float(value), 0.0)
+                    slot[1 if is_tokens else 0] += self._energy_value(value, m, ts)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
         return Telemetry(hours, energy, rows)
+
+
+    def _energy_value(self, value: str, labels: dict[str, str], ts: float) -> float:
+        """An hourly increase as stored; anything not finite or below zero stops the window, named.
+
+        ``increase()`` of a counter is never negative and never infinite; such a
+        value means a broken series (an exporter that re-exported +Inf, a
+        counter written by hand), and summing it would corrupt every total
+        after it. Nothing of the window is written; the message names the
+        series, the hour and the store so it can be deleted or fixed there.
+        """
+        v = _float(value)
+        if not math.isfinite(v) or v < 0:
+            hour = _hour_start(ts).strftime("%Y-%m-%d %H:00 UTC")
+            series = "{" + ", ".join(f'{k}="{val}"' for k, val in sorted(labels.items())) + "}"
+            raise TelemetrySourceError(f"{self.url} ({self.name}): series {series}, hour {hour}: "
+                                       f"increase is {value}, not a finite non-negative amount; "
+                                       "nothing written for this window")
+        return v
 
 
 def _unix(dt: datetime) -> float:

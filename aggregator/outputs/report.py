@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.outputs.charts import write_charts
 from wattfleet.aggregator.outputs.documents import write_documents
@@ -35,11 +33,8 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start, end = month_bounds(month)
-    try:
-        con = open_store(db, read_only=True)
-        con.execute("SET threads = 1")  # same sums in the same order: the same month reports identically
-    except duckdb.Error as exc:
-        raise ReportError(f"{db}: cannot open: {exc}") from exc
+    con = open_store(db, read_only=True)  # StoreError: unusable, locked or newer than this wattfleet
+    con.execute("SET threads = 1")  # same sums in the same order: the same month reports identically
     try:
         if not month_fact_rows(con, start, end):
             raise ReportError(f"{db}: no facts for {month}; run `wattfleet aggregate --from {month}-01` first")

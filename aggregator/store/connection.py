@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 
 from wattfleet import sql
-from wattfleet.aggregator.store.errors import StoreLockedError
-from wattfleet.aggregator.store.migrations import migrate
+from wattfleet.aggregator.store.errors import StoreError, StoreLockedError, StoreUnusableError
+from wattfleet.aggregator.store.migrations import LATEST_VERSION, migrate, schema_version
 
 DEFAULT_LOCK_WAIT_SECONDS = 30.0
 _LOCKED = "Could not set lock on file"
@@ -33,7 +33,7 @@ def _connect_waiting(path: str, read_only: bool, lock_wait_seconds: float) -> du
             return duckdb.connect(path, read_only=read_only)
         except duckdb.IOException as exc:
             if _LOCKED not in str(exc):
-                raise
+                raise  # not a lock: open_store says what is wrong with the file
             left = deadline - time.monotonic()
             if left <= 0:
                 held = _HOLDER_RE.search(str(exc))
@@ -53,12 +53,33 @@ def open_store(path: str | Path, read_only: bool = False, migrate_to: int | None
     for another process's lock on the file, then raises :class:`StoreLockedError`.
     """
     wait = DEFAULT_LOCK_WAIT_SECONDS if lock_wait_seconds is None else lock_wait_seconds
-    con = _connect_waiting(str(path), read_only, wait)
-    con.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        migrate(con, migrate_to)
-    load_macros(con)
+    try:
+        con = _connect_waiting(str(path), read_only, wait)
+    except StoreError:
+        raise
+    except duckdb.Error as exc:  # not a DuckDB file, a damaged one, an incompatible storage version
+        if not Path(path).parent.is_dir():
+            raise  # a wrong path, not a wrong file: DuckDB's own message says it best
+        raise StoreUnusableError(_unusable(exc)) from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if read_only:
+            version = schema_version(con)
+            if version > LATEST_VERSION:  # a reader must not misread tables a newer wattfleet laid out
+                raise StoreError(f"database schema version {version} is newer than this wattfleet "
+                                 f"({LATEST_VERSION}): upgrade wattfleet to read it")
+        else:
+            migrate(con, migrate_to)
+        load_macros(con)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _unusable(exc: Exception) -> str:
+    return (f"cannot open as a wattfleet database ({type(exc).__name__}: {str(exc).splitlines()[0]}): "
+            "not a DuckDB file, damaged, or written by an incompatible DuckDB version")
 
 
 def load_macros(con: duckdb.DuckDBPyConnection) -> None:

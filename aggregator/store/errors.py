@@ -15,3 +15,10 @@ class StoreLockedError(StoreError, duckdb.IOException):
     Also a ``duckdb.IOException``, what DuckDB raises for a lock it cannot take
     at once, so callers that catch DuckDB's errors keep working.
     """
+
+
+class StoreUnusableError(StoreError, duckdb.IOException):
+    """The file is not a DuckDB database this wattfleet can open (damaged, foreign, incompatible).
+
+    Also a ``duckdb.IOException`` (what DuckDB raised), so callers catching DuckDB's errors keep working.
+    """

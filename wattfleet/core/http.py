@@ -62,6 +62,7 @@ class Request:
     query: str
     headers: Message
     client_gone: Callable[[], bool] = field(default=lambda: False, compare=False)
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ NOT_FOUND = Response(404, b"Not Found\n")
 # Kubernetes probes cannot send credentials, and these answer only "alive" / "ready".
 PROBE_PATHS = frozenset({"/-/healthy", "/-/ready"})
 UNAUTHORIZED = Response(401, b"Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="wattfleet"'})
+MAX_BODY_BYTES = 1 << 20
 TOO_MANY = Response(429, b"Too Many Requests\n", headers={"Retry-After": "1"})
 
 
@@ -243,9 +245,18 @@ def _handler_class(routes: Routes, web: WebConfig, limits: Limits) -> type[BaseH
             if handler is None:
                 self._send(NOT_FOUND)
                 return
-            self._send(handler(Request(self.command, path, query, self.headers, self._client_gone)))
+            body = b""
+            if self.command == "POST":
+                length = self.headers.get("Content-Length", "")
+                if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                    self._send(Response(413 if length.isdigit() else 411, b"body missing or too large\n"))
+                    self.close_connection = True
+                    return
+                body = self.rfile.read(int(length))
+            self._send(handler(Request(self.command, path, query, self.headers, self._client_gone, body)))
 
         do_HEAD = do_GET
+        do_POST = do_GET  # form posts (PromQL-style APIs); the body is read here, bounded
 
     return RequestHandler
 
