@@ -107,6 +107,7 @@ class PrometheusSource:
         if auth.basic_auth is None and os.environ.get("WATTFLEET_PROMETHEUS_USER"):
             auth.basic_auth = (os.environ["WATTFLEET_PROMETHEUS_USER"],
                                os.environ.get("WATTFLEET_PROMETHEUS_PASSWORD", ""))
+        self.bearer_token, self.basic_auth = auth.bearer_token, auth.basic_auth  # what is in effect
         self.client = StoreClient(self.url, auth, deadline_seconds=self.timeout,
                                   max_response_bytes=self.max_response_bytes, retries=self.retries,
                                   backoff_seconds=self.backoff_seconds)
