@@ -24,6 +24,7 @@ from typing import Any
 from wattfleet.aggregator.ingest.telemetry import (
     OWNER_LABELS,
     EnergyRow,
+    InferenceKey,
     InferenceRow,
     Telemetry,
     TelemetrySourceError,
@@ -197,7 +198,7 @@ class PrometheusSource:
                     row = energy_row_from_labels(metric, labels, _hour_start(ts), _float(value), self.name)
                     if row is not None:
                         energy.append(row)
-        inference: dict[tuple[Any, ...], list[float]] = {}
+        inference: dict[InferenceKey, list[float]] = {}
         for metric_name, expr in inference_queries().items():
             is_tokens = metric_name == catalog.INFERENCE_TOKENS.name
             for series in self.query_range(expr, first_end, last_end):

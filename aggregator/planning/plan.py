@@ -35,6 +35,8 @@ def site_options(cfg: FacilityConfig, names: Sequence[str], costs: Mapping[str, 
         site = cfg.sites.get(name)
         if site is None:
             raise PlanError(f"--sites: unknown site {name!r} in {cfg.path} (sites: {', '.join(cfg.sites)})")
+        if site.pue is None:  # only a config that failed its checks lacks the default PUE
+            raise PlanError(f"--sites: site {name!r} in {cfg.path} has no default PUE")
         cost = (costs or {}).get(name, getattr(site, "cost_per_kwh", None))
         out.append(SiteOption(name, site.zone, float(site.pue), None if cost is None else float(cost)))
     return out
