@@ -129,8 +129,8 @@ class Fleet:
     # --- serving ---------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0, mode: str = "paths", base_port: int = 0,
               web: WebConfig | None = None) -> None:
-        """Start HTTP: one server with /nodes/<name>/metrics (and /sim/status), plus per-node ports in ``ports``
-        mode."""
+        """Start HTTP: one server with /nodes/<name>/metrics (and /sim/status), plus per-node ports in
+        ``ports`` mode."""
         if mode not in ("paths", "ports"):
             raise ValueError(f"serve mode {mode!r} must be paths or ports")
         # hundreds of targets may connect at once after a Prometheus restart: a deep backlog
