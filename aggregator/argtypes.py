@@ -19,8 +19,8 @@ def iso_instant(text: str) -> datetime:
     """A date or ISO timestamp (naive = UTC) as an aware UTC datetime."""
     try:
         return parse_instant(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or timestamp (e.g. 2026-10-01T00:00Z)") from err
 
 
 def month(text: str) -> str:

@@ -70,7 +70,7 @@ DCGM_ENERGY = "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"
 GAUGE_PERIOD = 30
 HOUR = 3600
 
-# Server CPU (about a 205 W TDP part) and H100 SXM figures; see DOMAIN.md.
+# Server CPU (about a 205 W TDP part) and H100 SXM figures (700 W TDP, typical idle 50-80 W: docs/accounting.md).
 PKG_IDLE_W, PKG_MAX_W = 35.0, 205.0
 GPU_IDLE_W, GPU_BUSY_W = 80.0, 650.0
 GPU_BURST_SECONDS = 3.0   # mean busy-burst length; duty cycle follows the hourly load

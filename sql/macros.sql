@@ -1,5 +1,5 @@
 -- The formula layer: every figure in the facts is computed through these macros, so the
--- chain in DOMAIN.md exists once, in one place, and the unit tests exercise exactly it.
+-- chain in docs/accounting.md exists once, in one place, and the unit tests exercise exactly it.
 -- Energies in kWh, intensities in gCO2e/kWh, emissions in grams, water in litres.
 
 -- Hardware counters are joules; accounting is kWh.

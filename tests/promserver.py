@@ -92,13 +92,17 @@ class LocalServer:
                 self.proc.wait()
         self.proc = None
 
+    def close(self) -> None:
+        """Stop the server and remove its temp dir (a ``workdir`` given to the constructor is kept)."""
+        self.stop()
+        if self._dir is not None:
+            self._dir.cleanup()
+
     def __enter__(self):  # -> Self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-        if self._dir is not None:
-            self._dir.cleanup()
+        self.close()
 
 
 class PrometheusServer(LocalServer):

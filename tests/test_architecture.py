@@ -28,8 +28,6 @@ from paths import REPO
 # tomllib is Python 3.11+; wattfleet itself supports 3.10, where these tests are skipped.
 tomllib = pytest.importorskip("tomllib")
 
-CONCURRENT = "fixed by the concurrent restructuring; lead removes this marker after merging"
-
 # Areas of wattfleet, most specific prefix first; "app" is what composes everything (cli, demo, __main__).
 AREAS = {
     "wattfleet.exporter": "exporter",
@@ -256,9 +254,7 @@ def test_no_import_cycles(graph: dict[str, Module], part: str) -> None:
     assert not cycles, "modules importing each other in a cycle:\n" + "\n".join(", ".join(c) for c in cycles)
 
 
-# The areas other engineers are restructuring right now, whose function-level imports still lack a reason.
-@pytest.mark.parametrize("part", [pytest.param(part, marks=pytest.mark.xfail(strict=False, reason=CONCURRENT))
-                                  if part in ("aggregator", "app") else part for part in PARTS])
+@pytest.mark.parametrize("part", PARTS)
 def test_function_level_imports_say_why(graph: dict[str, Module], part: str) -> None:
     """(c) an import inside a function has a comment on its line or the line above giving the reason."""
     offenders = sorted(f"{m.path.relative_to(REPO)}:{line}" for m in graph.values() if area(m.name) == part

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -36,9 +33,11 @@ def _quick_start_commands() -> tuple[str, str]:
     """README's set-up command (the first code block of Quick start) and its marked test command."""
     readme = (ROOT / "README.md").read_text()
     quick = readme[readme.index("## Quick start"):]
-    setup = re.search(r"```(?:sh|bash)?\n(.+?)\n```", quick, re.S).group(1).strip()
-    command = re.search(r"<!-- test-command -->\s*```(?:sh|bash)?\n(.+?)\n```", readme, re.S).group(1).strip()
-    return setup, command
+    setup = re.search(r"```(?:sh|bash)?\n(.+?)\n```", quick, re.S)
+    command = re.search(r"<!-- test-command -->\s*```(?:sh|bash)?\n(.+?)\n```", readme, re.S)
+    assert setup, "README.md's Quick start has no code block"
+    assert command, "README.md has no <!-- test-command --> block"
+    return setup.group(1).strip(), command.group(1).strip()
 
 
 def test_ci_runs_the_readme_test_command() -> None:

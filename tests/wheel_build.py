@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
-from functools import lru_cache
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import pytest
+
 from paths import REPO
+
+# tomllib is Python 3.11+; wattfleet itself supports 3.10, where the tests that build the wheel are skipped.
+tomllib = pytest.importorskip("tomllib")
 
 
 def _backend_installed() -> bool:
     """Whether this interpreter's setuptools meets pyproject's build requirement (then no isolation)."""
     try:
-        import setuptools
-    except ImportError:
+        installed = version("setuptools")
+    except PackageNotFoundError:
         return False
     need = next(r for r in tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
                 if r.startswith("setuptools"))
     minimum = tuple(int(x) for x in need.split(">=")[1].split("."))
-    have = tuple(int(x) for x in setuptools.__version__.split(".")[:len(minimum)] if x.isdigit())
+    have = tuple(int(x) for x in installed.split(".")[:len(minimum)] if x.isdigit())
     return have >= minimum
 
 
-@lru_cache(maxsize=None)
+@cache
 def build_wheel(dest: Path) -> Path:
     """``pip wheel`` the checkout into ``dest``; build isolation (PyPI) only if setuptools here is too old."""
     isolation = [] if not _backend_installed() else ["--no-build-isolation"]

@@ -28,6 +28,10 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from wattfleet import data
+from wattfleet.sim.config import FleetConfig
+from wattfleet.sim.fleet import Fleet
+
 log = logging.getLogger(__name__)
 
 GRID_YEAR = 2022
@@ -57,7 +61,6 @@ def prepare_grid(out: Path, explicit: str | os.PathLike[str] | None = None) -> t
     user = find_grid_dir(explicit)
     if user is not None:
         return user.resolve(), f"{user} (yours)"
-    from wattfleet import data
     grid_dir = data.extract_grid(out / data.GRID_DIR_NAME).resolve()
     return grid_dir, f"{data.GRID_SOURCE}; shipped with wattfleet, decompressed to {grid_dir}"
 
@@ -78,7 +81,6 @@ def prepare_trace(out: Path, start: datetime, explicit: str | os.PathLike[str] |
     chosen = explicit or os.environ.get("WATTFLEET_WORKLOAD_TRACE")
     if chosen:
         return Path(chosen), f"{chosen} (yours)"
-    from wattfleet import data
     header, rows = data.trace_excerpt()
     first = hour_of_year(start) - 24
     rotated = [""] * len(rows)
@@ -136,16 +138,16 @@ def _next_month(start: datetime) -> datetime:
 def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds: int,
              days: float | None, progress: bool = True, grid: str | None = None,
              trace: str | None = None) -> int:
-    from tqdm import tqdm
+    # Imported here, not at the top: these need the optional extras ([all]: aggregator, report,
+    # dashboards), and `wattfleet demo --help` must work without them (tests/test_cli.py).
+    from tqdm import tqdm  # lazy: optional dependency (aggregator extra)
 
-    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
-    from wattfleet.aggregator.config.load import load_facility
-    from wattfleet.aggregator.ingest.run import ingest, totals
-    from wattfleet.aggregator.outputs.report import write_report
-    from wattfleet.aggregator.store.database import open_store
-    from wattfleet.dashboards import build as dashboards_build
-    from wattfleet.sim.config import FleetConfig
-    from wattfleet.sim.fleet import Fleet
+    from wattfleet.aggregator.config.load import load_facility  # lazy: needs the aggregator extra
+    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource  # lazy: aggregator extra
+    from wattfleet.aggregator.ingest.run import ingest, totals  # lazy: needs the aggregator extra
+    from wattfleet.aggregator.outputs.report import write_report  # lazy: needs the aggregator extra
+    from wattfleet.aggregator.store.database import open_store  # lazy: needs the aggregator extra
+    from wattfleet.dashboards import build as dashboards_build  # lazy: needs the dashboards extra
 
     out.mkdir(parents=True, exist_ok=True)
     start = _month_start(month)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ class Checker:
     def error(self, path: Path_, message: str) -> None:
         self.problems.append(f"{self.where(path)}: {message}")
 
-    def mapping(self, value: Any, path: Path_, allowed: set[str], required: set[str] = frozenset()
+    def mapping(self, value: Any, path: Path_, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()
                 ) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping, got {type(value).__name__}")
@@ -72,7 +73,7 @@ class Checker:
             self.error(path, f"missing required field {key!r}")
         return value
 
-    def entries(self, raw: Any, section: str, allowed: set[str], required: set[str] = frozenset()
+    def entries(self, raw: Any, section: str, allowed: AbstractSet[str], required: AbstractSet[str] = frozenset()
                 ) -> Iterator[tuple[Path_, dict[str, Any]]]:
         """(path, mapping) for each well-formed entry of a list section such as ``budgets``."""
         if not isinstance(raw, list):

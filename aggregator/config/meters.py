@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def parse_pue(c: Checker, value: Any, path: Path_, base: Path) -> tuple[float | 
     meters = [m for checker, rpath, row in _meter_rows(c, d, path, base)
               if (m := _meter_from_row(checker, row, rpath)) is not None]
     meters.sort(key=lambda m: m.start)
-    for a, b in zip(meters, meters[1:]):
+    for a, b in pairwise(meters):
         if b.start < a.end:
             c.error(path, f"meter periods overlap at {b.start.isoformat()}")
     if default is None:

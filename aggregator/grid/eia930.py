@@ -128,12 +128,12 @@ def read_eia930(path: str | Path, zone: str | None = None,
             seen[hour] = line
 
             fuels: list[float | None] = []
-            for col, idx in zip(FUEL_COLUMNS, i_fuels):
+            for col, idx in zip(FUEL_COLUMNS, i_fuels, strict=True):
                 text = rec[idx].strip()
                 fuels.append(csv_number(text, path, line, col) if text else None)
             ci_text = rec[i_ci].strip()
             if not ci_text:
-                present = tuple(c for c, v in zip(FUEL_COLUMNS, fuels) if v is not None)
+                present = tuple(c for c, v in zip(FUEL_COLUMNS, fuels, strict=True) if v is not None)
                 empty.append(EmptyHour(hour, line, present))
                 continue
             ci = plausible_intensity(csv_number(ci_text, path, line, INTENSITY_COLUMN), max_grams_per_kwh, path,

@@ -33,6 +33,7 @@ import csv
 import math
 import os
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,11 +140,11 @@ def load_electricitymaps_csv(
             rows.append(IntensityRow(zone=row_zone, hour_utc=hour, grams_per_kwh=ci, signal="average",
                                      source=_source(emission_factor, estimated), cfe_ratio=cfe))
     rows.sort(key=lambda r: r.hour_utc)
-    for a, b in zip(rows, rows[1:]):
+    for a, b in pairwise(rows):
         if a.zone != b.zone:
             raise GridDataError(str(path), None, names.get("zone", "Zone Id"),
                                 f"file mixes zones {a.zone!r} and {b.zone!r}; export one zone per file")
-    if len(seen) >= 2 and min(b - a for a, b in zip(sorted(seen), sorted(seen)[1:])) > HOUR:
+    if len(seen) >= 2 and min(b - a for a, b in pairwise(sorted(seen))) > HOUR:
         raise GridDataError(str(path), None, names["datetime"],
                             "rows are more than one hour apart: not an hourly export (daily/monthly files "
                             "cannot be used as hourly intensity)")

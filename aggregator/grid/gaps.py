@@ -128,7 +128,8 @@ def parse_chain(chain: ChainSpec, where: str = "fill") -> list[FillStep]:
         elif isinstance(item, Mapping) and isinstance(item.get("rule"), str):
             rule, params = item["rule"], {k: v for k, v in item.items() if k != "rule"}
         else:
-            raise GridDataError("grid spec", None, f"{where}[{i}]", f"expected a rule name or {{'rule': ...}}, got {item!r}")
+            raise GridDataError("grid spec", None, f"{where}[{i}]",
+                                f"expected a rule name or {{'rule': ...}}, got {item!r}")
         if rule not in _PARAMS:
             raise GridDataError("grid spec", None, f"{where}[{i}]", f"unknown fill rule {rule!r}; known: {list(RULES)}")
         unknown = set(params) - set(_PARAMS[rule])
@@ -138,11 +139,13 @@ def parse_chain(chain: ChainSpec, where: str = "fill") -> list[FillStep]:
         if rule == "linear" and "max_gap_hours" in params:
             gap = params["max_gap_hours"]
             if isinstance(gap, bool) or not isinstance(gap, int) or gap < 1:
-                raise GridDataError("grid spec", None, f"{where}[{i}].max_gap_hours", f"must be an integer >= 1, got {gap!r}")
+                raise GridDataError("grid spec", None, f"{where}[{i}].max_gap_hours",
+                                    f"must be an integer >= 1, got {gap!r}")
         if rule == "static_annual" and "grams_per_kwh" in params:
             g = params["grams_per_kwh"]
             if isinstance(g, bool) or not isinstance(g, (int, float)) or g < 0:
-                raise GridDataError("grid spec", None, f"{where}[{i}].grams_per_kwh", f"must be a number >= 0, got {g!r}")
+                raise GridDataError("grid spec", None, f"{where}[{i}].grams_per_kwh",
+                                    f"must be a number >= 0, got {g!r}")
         if rule == "none" and i != len(chain) - 1:
             raise GridDataError("grid spec", None, f"{where}[{i}]", "'none' must be the last rule of the chain")
         steps.append(FillStep(rule, params))
@@ -210,7 +213,8 @@ _RULES: dict[str, _Rule] = {
 }
 
 
-def _index(rows: Iterable[IntensityRow], zone: str | None) -> tuple[dict[datetime, IntensityRow], str | None, Signal | None]:
+def _index(rows: Iterable[IntensityRow], zone: str | None
+           ) -> tuple[dict[datetime, IntensityRow], str | None, Signal | None]:
     observed: dict[datetime, IntensityRow] = {}
     signal: Signal | None = None
     for row in rows:

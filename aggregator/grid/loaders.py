@@ -116,6 +116,7 @@ def _static(spec: Mapping[str, Any], w: Window) -> SourceRows:
     """The annual table, flat over the window; a site's own table (``path``) is authoritative: no default
     fallback."""
     zone = need(spec, "zone")
+    table: Mapping[str, AnnualFactor]
     if spec.get("path"):
         origin = str(resolve_path(spec["path"], w.base_dir))
         table = load_static_table(origin)

@@ -78,7 +78,7 @@ def load_static_table(path: str | Path) -> dict[str, AnnualFactor]:
             line = reader.line_num
             if len(rec) != len(header):
                 raise GridDataError(str(path), line, None, f"expected {len(header)} columns, found {len(rec)}")
-            row = dict(zip(header, (c.strip() for c in rec)))
+            row = dict(zip(header, (c.strip() for c in rec), strict=True))
             zone = row["zone"]
             if not zone:
                 raise GridDataError(str(path), line, "zone", "empty zone")
@@ -87,7 +87,8 @@ def load_static_table(path: str | Path) -> dict[str, AnnualFactor]:
             try:
                 value = float(row["grams_per_kwh"])
             except ValueError:
-                raise GridDataError(str(path), line, "grams_per_kwh", f"not a number: {row['grams_per_kwh']!r}") from None
+                raise GridDataError(str(path), line, "grams_per_kwh",
+                                    f"not a number: {row['grams_per_kwh']!r}") from None
             if not math.isfinite(value) or value < 0:
                 raise GridDataError(str(path), line, "grams_per_kwh", f"must be a finite number >= 0, got {value}")
             lines[zone] = line

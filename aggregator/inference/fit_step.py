@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import duckdb
 
@@ -48,6 +48,7 @@ HOUR = timedelta(hours=1)
 DEFAULT_CONTEXT_HOURS = 24  # the fit reads at least this much history (see run_inference_step)
 DEFAULT_STEP_SECONDS = 120.0  # several samples per step at 15-60 s scrapes; divides an hour
 FIT_SOURCE_SUFFIX = "/token_fit"
+DEFAULT_LIMITS = EstimatorLimits()  # frozen, so one instance can be every call's default
 
 
 class RangeQuerySource(Protocol):
@@ -69,7 +70,7 @@ class InferenceFitResult:
     summaries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def supports(source: object) -> bool:
+def supports(source: object) -> TypeGuard[RangeQuerySource]:
     """Only PromQL sources can be asked for arbitrary steps; the embedded store is left alone."""
     return callable(getattr(source, "query_range_step", None)) and callable(getattr(source, "query_range", None))
 
@@ -129,7 +130,7 @@ def _unfittable(answers: dict[str, list[dict[str, Any]]], summaries: list[dict[s
 
 def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource, start: datetime,
                        end: datetime, *, step_seconds: float = DEFAULT_STEP_SECONDS,
-                       limits: EstimatorLimits = EstimatorLimits(), context_hours: int = DEFAULT_CONTEXT_HOURS,
+                       limits: EstimatorLimits = DEFAULT_LIMITS, context_hours: int = DEFAULT_CONTEXT_HOURS,
                        now: datetime | None = None) -> InferenceFitResult:
     """Stage requests/methods and the token fit for whole hours [start, end) (naive UTC) of ``source``.
 

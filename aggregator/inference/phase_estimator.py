@@ -135,7 +135,8 @@ def fit_phase_energy(intervals: Sequence[Interval], limits: EstimatorLimits = Es
     if n < limits.min_intervals:
         return Declined(f"too few intervals: {n} < {limits.min_intervals}", n)
     bad = [i for i, iv in enumerate(intervals)
-           if not all(math.isfinite(v) and v >= 0 for v in (iv.seconds, iv.prefill_tokens, iv.decode_tokens, iv.joules))]
+           if not all(math.isfinite(v) and v >= 0
+                      for v in (iv.seconds, iv.prefill_tokens, iv.decode_tokens, iv.joules))]
     if bad:
         return Declined(f"intervals {bad[:5]} have negative or non-finite values", n)
     for name, values in (("prefill", [iv.prefill_tokens for iv in intervals]),
@@ -241,7 +242,7 @@ def interval_queries() -> dict[str, str]:
     }
 
 
-Matrix = list[Mapping[str, Any]]  # Prometheus query_range result: [{"metric": {...}, "values": [[t, "v"], ...]}]
+Matrix = Sequence[Mapping[str, Any]]  # Prometheus query_range result: [{"metric": {...}, "values": [[t, "v"], ...]}]
 
 
 def intervals_from_matrix(energy: Matrix, tokens: Matrix) -> dict[tuple[str, ...], list[Interval]]:
@@ -266,7 +267,7 @@ def intervals_from_matrix(energy: Matrix, tokens: Matrix) -> dict[tuple[str, ...
             continue
         steps = sorted(set.intersection(*(set(v) for v in parts.values())))
         intervals = []
-        for t0, t1 in zip(steps, steps[1:]):
+        for t0, t1 in itertools.pairwise(steps):
             d = {name: values[t1] - values[t0] for name, values in parts.items()}
             if all(v >= 0 and math.isfinite(v) for v in d.values()):
                 intervals.append(Interval(t1 - t0, d["prefill"], d["decode"], d["energy"], t1))
@@ -323,7 +324,7 @@ def fit_summary(key: tuple[str, ...], result: PhaseEstimate | Declined) -> dict[
     ``joules_per_decode_token``, ``n_intervals``, ``r_squared``,
     ``residual_rms_joules``, ``condition_number`` (None where not computed).
     """
-    row: dict[str, Any] = dict(zip(ENGINE_KEY, key))
+    row: dict[str, Any] = dict(zip(ENGINE_KEY, key, strict=True))
     quality = result.quality
     row.update(status="fitted" if isinstance(result, PhaseEstimate) else "declined",
                reason=result.reason if isinstance(result, Declined) else "",
@@ -371,7 +372,7 @@ def token_fit(query_range: Callable[[str], Matrix], limits: EstimatorLimits = Es
             continue
         for hour, phases in sorted(hourly_phase_energy(intervals, result).items()):
             for phase, (joules, tokens) in phases.items():
-                hourly.append({**dict(zip(ENGINE_KEY, key)), "hour_start": hour, "phase": phase,
+                hourly.append({**dict(zip(ENGINE_KEY, key, strict=True)), "hour_start": hour, "phase": phase,
                                "energy_joules": joules, "tokens": tokens,
                                "method": catalog.PHASE_METHOD_TOKEN_FIT})
     return TokenFit(summaries, hourly)

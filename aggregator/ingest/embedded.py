@@ -19,7 +19,14 @@ import duckdb
 from prometheus_client.parser import text_string_to_metric_families
 
 from wattfleet import sql
-from wattfleet.aggregator.ingest.telemetry import InferenceRow, Telemetry, TelemetrySourceError, energy_row_from_labels
+from wattfleet.aggregator.ingest.telemetry import (
+    EnergyRow,
+    InferenceKey,
+    InferenceRow,
+    Telemetry,
+    TelemetrySourceError,
+    energy_row_from_labels,
+)
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.core import catalog
 
@@ -107,7 +114,8 @@ class EmbeddedSource:
         while t < naive_utc(end):
             hours.append(t)
             t += HOUR
-        energy, inference = [], {}
+        energy: list[EnergyRow] = []
+        inference: dict[InferenceKey, list[float]] = {}
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             labels = json.loads(labels_json)

@@ -98,7 +98,7 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
         for zone in specs:
             con.execute(statement("delete_intensity"), {"zone": zone, "start": start, "end": end})
         if rows_out:
-            columns = dict(zip(INTENSITY_COLUMNS, map(list, zip(*rows_out))))
+            columns = dict(zip(INTENSITY_COLUMNS, map(list, zip(*rows_out, strict=True)), strict=True))
             con.execute(statement("insert_intensity"), columns)
         mark_dirty(con, start, end)
     return len(rows_out), sum(1 for r in rows_out if r[6]), notes

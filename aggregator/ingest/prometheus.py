@@ -20,6 +20,7 @@ from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
     OWNER_LABELS,
     EnergyRow,
+    InferenceKey,
     InferenceRow,
     Telemetry,
     TelemetrySourceError,
@@ -180,7 +181,7 @@ class PrometheusSource:
                     row = energy_row_from_labels(metric, labels, _hour_start(ts), joules, self.name)
                     if row is not None:
                         energy.append(row)
-        inference: dict[tuple[Any, ...], list[float]] = {}
+        inference: dict[InferenceKey, list[float]] = {}
         for metric_name, expr in inference_queries().items():
             is_tokens = metric_name == catalog.INFERENCE_TOKENS.name
             for series in self.query_range(expr, first_end, last_end):

@@ -29,6 +29,7 @@ from wattfleet.aggregator.ingest.writer import HOUR, month_of, split_by_hour, wr
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.rebuild import rebuild_dirty
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.aggregator.store.transactions import single_threaded
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,6 @@ def totals(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict[st
     """Fleet totals from the facts (for tests, logs and the CLI summary)."""
     start = datetime(month.year, month.month, 1) if month is not None else None
     with single_threaded(con):  # bit-identical on every run (see store.transactions.single_threaded)
-        row = con.execute(sql.load(TOTALS), {"month": start}).fetchone()
+        row = one_row(con, sql.load(TOTALS), {"month": start})
         names = [d[0] for d in con.description]  # read before the thread setting is restored
-    return {name: float(v) for name, v in zip(names, row)}
+    return {name: float(v) for name, v in zip(names, row, strict=True)}

@@ -52,6 +52,10 @@ class InferenceRow:
     source: str
 
 
+# (hour_utc, node, cluster, site_label, engine, model, phase): the fields of an InferenceRow before its figures.
+InferenceKey = tuple[datetime, str, str, str, str, str, str]
+
+
 @dataclass
 class Telemetry:
     """Rows for a span of hours; ``hours`` lists every hour the source answered for (even with no rows)."""

@@ -12,9 +12,9 @@ def write_charts(tables: Tables, out: Path) -> list[tuple[str, str]]:
     """Draw the charts into ``out``; returns (file name, title) of each, in report order."""
     # Imported here, as before the split: importing pyplot is slow and selects a backend for the
     # whole process, which only drawing the report should do (files only: Agg, never a display).
-    import matplotlib
+    import matplotlib  # lazy: optional dependency (report extra), and importing pyplot is slow
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after use("Agg"), so the backend is chosen before pyplot loads
 
     charts: list[tuple[str, str]] = []
 
@@ -43,7 +43,7 @@ def write_charts(tables: Tables, out: Path) -> list[tuple[str, str]]:
                        ("scope3_embodied_kg", "Scope 3 embodied"), ("scope3_upstream_kg", "Scope 3 upstream")):
         vals = [r[c[key]] or 0.0 for r in rows]
         ax.bar(sites, vals, bottom=bottom, label=label)
-        bottom = [b + v for b, v in zip(bottom, vals)]
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
     ax.set_ylabel("kgCO2e")
     ax.legend()
     save(fig, "scopes.png", "Scope 1/2/3 by site (location-based Scope 2)")

@@ -14,6 +14,7 @@ import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.outputs.tables import copy_table
+from wattfleet.aggregator.store.rows import one_row
 
 REPORT_TABLES = "queries/report/tables.sql"
 
@@ -34,8 +35,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 def month_fact_rows(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> int:
     """How many device-hour facts the month has (none: nothing to report)."""
-    return int(con.execute("SELECT count(*) FROM fact_device_hour WHERE hour_utc >= ? AND hour_utc < ?",
-                           [start, end]).fetchone()[0])
+    return int(one_row(con, "SELECT count(*) FROM fact_device_hour WHERE hour_utc >= ? AND hour_utc < ?",
+                       [start, end])[0])
 
 
 def run_report_queries(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, out: Path

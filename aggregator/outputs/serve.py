@@ -25,6 +25,7 @@ from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.planning.api import PLAN_PATH, plan_route
 from wattfleet.aggregator.planning.budgets import budget_burn_for
 from wattfleet.aggregator.planning.estimators import site_pue_at
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 from wattfleet.core.exposition import Snapshot, render_families
 from wattfleet.core.http import MetricsServer
@@ -66,7 +67,7 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
             _add(fams[catalog.GRID_INTENSITY_AGE.name], catalog.GRID_INTENSITY_AGE, {"zone": zone},
                  max((now_naive - hour).total_seconds(), 0.0))
 
-        latest = con.execute(sql.load(f"{EXPOSITION}#latest_month")).fetchone()[0]
+        latest = one_row(con, sql.load(f"{EXPOSITION}#latest_month"))[0]
         if latest is not None:
             period = latest.strftime("%Y-%m")
             for (site, it, fac, s1, s2l, s2m, s3e, s3u, won, woff, cfe) in con.execute(
@@ -90,7 +91,7 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
             _add(fams[catalog.CARBON_BUDGET.name], catalog.CARBON_BUDGET, labels, b.budget_kg * 1000)
             _add(fams[catalog.CARBON_BUDGET_USED.name], catalog.CARBON_BUDGET_USED, labels, b.used_kg * 1000)
 
-        wm = con.execute(sql.load(f"{EXPOSITION}#watermark")).fetchone()[0]
+        wm = one_row(con, sql.load(f"{EXPOSITION}#watermark"))[0]
         if wm is not None:
             _add(fams[catalog.AGGREGATOR_WATERMARK.name], catalog.AGGREGATOR_WATERMARK, {},
                  wm.replace(tzinfo=timezone.utc).timestamp())

@@ -41,7 +41,7 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
     """
     out = []
     for row in rows:
-        r = dict(zip(cols, row))
+        r = dict(zip(cols, row, strict=True))
         fig = PhaseFigures((r["prefill_kwh"] or 0.0) * JOULES_PER_KWH, (r["decode_kwh"] or 0.0) * JOULES_PER_KWH,
                            (r["idle_kwh"] or 0.0) * JOULES_PER_KWH, r["prefill_tokens"] or 0.0,
                            r["decode_tokens"] or 0.0, r["attributed_requests"] or 0.0)
@@ -68,7 +68,7 @@ def write_table(out: Path, name: str, cols: Sequence[str], rows: Sequence[Sequen
     mem = duckdb.connect()
     try:
         types = _TYPES if tuple(cols) == ENGINE_REPORT_COLUMNS else ("VARCHAR",) * len(cols)
-        mem.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in zip(cols, types)) + ")")
+        mem.execute("CREATE TABLE t (" + ", ".join(f'"{c}" {t}' for c, t in zip(cols, types, strict=True)) + ")")
         if rows:
             mem.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(cols))})", [list(r) for r in rows])
         return copy_table(mem, "t", out, name)

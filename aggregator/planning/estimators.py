@@ -10,7 +10,7 @@ apart.
 Units: energy in kWh, power in watts, intensity in gCO2e/kWh, emissions in kg
 CO2e unless the name says grams, compute in FLOPs and FLOP/s, time in hours.
 
-The chain follows DOMAIN.md, each step once: IT energy -> x PUE (facility
+The chain follows docs/accounting.md, each step once: IT energy -> x PUE (facility
 energy) -> x intensity (operational carbon); embodied carbon is amortized by
 hours of service and kept separate until the last sum.
 """
@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from wattfleet.aggregator.outputs.disclosure import disclosure_from_store
 
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_HOUR = 3600.0
@@ -421,8 +423,6 @@ def measured_from_store(con: object, labels: dict[str, str], start: object, end:
     ``measured_from_store(con, {"site": name}, start, end).pue``. The selection is the disclosure's
     (``sql/queries/disclosure/select_*.sql``), so an estimate and a disclosure of the same run agree.
     """
-    from wattfleet.aggregator.outputs.disclosure import disclosure_from_store
-
     d = disclosure_from_store(con, kind, "estimator input", labels, start, end)  # type: ignore[arg-type]
     i = d.inp
     if i.rows == 0 or i.it_kwh <= 0 or i.facility_kwh <= 0:

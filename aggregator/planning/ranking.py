@@ -193,10 +193,11 @@ def rank(request: PlanRequest, sites: Sequence[SiteOption], series: Mapping[str,
                                                                    for sp in plans)
                      + "): marginal and average intensities are not directly comparable")
     for sp in plans:
-        if sp.series.mode == "history":
+        shift_days = _shift_days(sp.series)  # None only outside history mode, which always records the replay
+        if sp.series.mode == "history" and shift_days is not None:
             notes.append(f"{sp.site.name}: HISTORY mode, no intensity for the requested hours; "
                          f"{_z(sp.series.start)}..{_z(sp.series.end)} replayed from "
-                         f"{_z(sp.series.replayed_from)} (shifted {-_shift_days(sp.series)} days, whole weeks, "
+                         f"{_z(sp.series.replayed_from)} (shifted {-shift_days} days, whole weeks, "
                          f"same weekday and hour)")
         nfilled = sum(sp.series.filled) if sp.series.filled else 0
         if nfilled:

@@ -19,6 +19,7 @@ the DuckDB facts (:func:`energy_rows_from_store`) or on anything else.
 from __future__ import annotations
 
 import fnmatch
+import html
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wattfleet.aggregator.config.model import FlexibleWorkload
+from wattfleet.aggregator.grid.timeutil import UTC
 from wattfleet.aggregator.planning.estimators import site_pue_at
+from wattfleet.aggregator.store.database import naive_utc, sql_text
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,6 @@ def shift_table_markdown(rows: Sequence[ShiftRow], title: str = "Shift analysis 
 
 def energy_rows_from_store(con: Any, start: datetime, end: datetime) -> list[EnergyHour]:
     """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/queries/plan/shift.sql)."""
-    from wattfleet.aggregator.grid.timeutil import UTC
-    from wattfleet.aggregator.store.database import naive_utc, sql_text
-
     rows = con.execute(sql_text("queries/plan/shift.sql#energy"), {"start": naive_utc(start), "end": naive_utc(end)}
                        ).fetchall()
     return [EnergyHour(h.replace(tzinfo=UTC), s, ns, t, it, fac or 0.0, g or 0.0) for h, s, ns, t, it, fac, g in rows]
@@ -198,9 +198,6 @@ def energy_rows_from_store(con: Any, start: datetime, end: datetime) -> list[Ene
 
 def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> SiteHourFactor:
     """(PUE, average g/kWh) per site and hour: PUE from the facility config, intensity from staging."""
-    from wattfleet.aggregator.grid.timeutil import UTC
-    from wattfleet.aggregator.store.database import naive_utc, sql_text
-
     table: dict[tuple[str, datetime], float] = {}
     for zone, hour, g in con.execute(sql_text("queries/plan/shift.sql#zone_intensity"),
                                      {"start": naive_utc(start), "end": naive_utc(end)}).fetchall():
@@ -217,8 +214,6 @@ def factor_from_store(con: Any, cfg: Any, start: datetime, end: datetime) -> Sit
 
 def shift_table_html(rows: Sequence[ShiftRow], title: str = "Shift analysis (flexible work)") -> str:
     """The same table as :func:`shift_table_markdown`, for the HTML report."""
-    import html
-
     head = ("Workload", "IT kWh", "Emitted kgCO2e", "Cleanest hours kgCO2e", "Cleanest site", "Site kgCO2e",
             "Saving")
     body = []
@@ -243,8 +238,6 @@ def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[
     emitted figure come from ``fact_device_hour``, counterfactual intensity
     from the staged average intensity of each allowed site's zone.
     """
-    from wattfleet.aggregator.grid.timeutil import UTC
-
     flexible = list(getattr(cfg, "flexible", None) or []) if cfg is not None else []
     if not flexible:
         return None
@@ -255,8 +248,6 @@ def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[
     notes = [f"- {r.kind}={r.key}: {n}" for r in rows for n in r.notes]
     html_text = shift_table_html(rows)
     if notes:
-        import html
-
         md += "\n" + "\n".join(notes) + "\n"
         html_text += "<ul>" + "".join(f"<li>{html.escape(n[2:])}</li>" for n in notes) + "</ul>"
     return md, html_text

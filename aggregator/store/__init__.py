@@ -1,1 +1,1 @@
-"""The DuckDB store: connection (lock wait, macros), migrations, dimensions, month rebuild, transactions."""
+"""The DuckDB store: connection (lock wait, macros), migrations, dimensions, month rebuild, transactions, rows."""

@@ -13,6 +13,7 @@ import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.store.errors import StoreError
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.aggregator.store.transactions import transaction
 
 SCHEMA_FOLDER = "schema"
@@ -38,11 +39,10 @@ LATEST_VERSION = len(migrations())
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-                         ).fetchone()[0]
+    exists = one_row(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")[0]
     if not exists:
         return 0
-    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+    return int(one_row(con, "SELECT coalesce(max(version), 0) FROM schema_version")[0])
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import duckdb
 
+from wattfleet.aggregator.store.rows import one_row
+
 _NO_TRANSACTION = "no transaction is active"
 
 
@@ -54,7 +56,7 @@ def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     sum fixed-point integers instead, which is exact in any order, so they
     run on every thread: see ``store.rebuild``.)
     """
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = one_row(con, "SELECT current_setting('threads')")[0]
     con.execute("SET threads = 1")
     try:
         yield

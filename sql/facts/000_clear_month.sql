@@ -1,7 +1,7 @@
 -- Facts of one month, step 000: the month's facts are replaced all at once, inside the caller's transaction.
 -- Month bounds: getvariable('month_start') and getvariable('month_end') (store/rebuild.py sets them).
--- The chain follows DOMAIN.md, each step once: IT -> facility (x PUE) -> Scope 2 / water / Scope 3;
--- the steps run in name order and hand on TEMP tables (_node_site, _energy, _site_hour).
+-- The chain follows docs/accounting.md, each step once: IT -> facility (x PUE) -> Scope 2 / water / Scope 3.
+-- The steps run in name order and hand on TEMP tables (_node_site, _energy, _site_hour).
 
 DELETE FROM fact_device_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');

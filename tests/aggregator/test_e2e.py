@@ -10,41 +10,33 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
+import duckdb
 import pytest
 
-from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
-from shared_data import needs_ciso  # noqa: E402
-from wattfleet.aggregator.ingest.run import get_watermark, totals, write_window
-from wattfleet.aggregator.ingest.telemetry import EnergyRow, Telemetry, TelemetrySourceError
-from wattfleet.aggregator.store.database import open_store
-from wattfleet.core import catalog
-
-pytestmark = [needs_ciso, pytest.mark.prometheus,
-              pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
-
-from fixtures.agg.e2e import (  # noqa: F401 (shared with other tests)
+from fixtures.agg.e2e import (
     FAC_PER_HOUR,
     GPU,
     H0,
     HOURS,
-    IT_PER_HOUR,
-    OFFSITE,
     OVERHEAD,
-    PPA_KWH,
     PUE,
-    RESIDUAL,
-    UPSTREAM,
-    WUE,
-    N,
-    cfg,
     check_totals,
     ciso_2022,
     config_text,
     expected,
     history,
-    prom,
     run,
 )
+from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
+from shared_data import needs_ciso
+from wattfleet.aggregator.ingest.run import get_watermark, totals, write_window
+from wattfleet.aggregator.ingest.telemetry import EnergyRow, Telemetry, TelemetrySourceError
+from wattfleet.aggregator.store.database import open_store
+from wattfleet.aggregator.store.rows import one_row
+from wattfleet.core import catalog
+
+pytestmark = [needs_ciso, pytest.mark.prometheus,
+              pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")]
 
 
 def test_end_to_end_totals(prom, cfg, tmp_path):
@@ -63,8 +55,7 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     assert it[f"gpu_model:{GPU}"] == pytest.approx(0.75 * HOURS)
     assert it["node:sfo1-n1"] == pytest.approx(0.62 * 1.1 * HOURS)
     # Measured vs estimated: the overhead line is the only estimate.
-    est = con.execute("SELECT sum(it_kwh_estimated) FROM rollup WHERE period='month' AND dimension='fleet'"
-                      ).fetchone()[0]
+    est = one_row(con, "SELECT sum(it_kwh_estimated) FROM rollup WHERE period='month' AND dimension='fleet'")[0]
     assert est == pytest.approx(0.95 * OVERHEAD * HOURS)
     # Hourly CFE: PPA 0.25 kWh/h hourly matched + the grid's carbon-free share of the rest.
     cfe = con.execute("SELECT g.cfe_ratio FROM stg_grid_intensity g WHERE zone='CISO' AND hour_utc >= ? "
@@ -88,8 +79,8 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     decode_g = sum(0.15 * PUE * ciso_2022(H0 + timedelta(hours=h)) for h in range(HOURS))
     assert per["decode"][2] == pytest.approx(decode_g / (5 * 3600 * HOURS / 1000))
     # Data quality: every hour had intensity; no unmapped nodes.
-    flags = con.execute("SELECT count(*) FILTER (WHERE intensity_missing OR site_unmapped) FROM fact_device_hour"
-                        ).fetchone()[0]
+    flags = one_row(con, "SELECT count(*) FILTER (WHERE intensity_missing OR site_unmapped) "
+                         "FROM fact_device_hour")[0]
     assert flags == 0
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=HOURS)).replace(tzinfo=None)
 
@@ -101,7 +92,7 @@ def test_duplicate_runs_give_identical_totals(prom, cfg, tmp_path):
     run(con, cfg, prom.url)
     run(con, cfg, prom.url, start=H0 + timedelta(hours=1), end=H0 + timedelta(hours=3))  # partial re-run
     assert totals(con) == first
-    n = con.execute("SELECT count(*) FROM stg_energy_hourly").fetchone()[0]
+    n = one_row(con, "SELECT count(*) FROM stg_energy_hourly")[0]
     assert n == HOURS * 6  # 3 GPUs + package and dram on n1 + package on n2, no duplicates
 
 
@@ -115,7 +106,7 @@ def test_killed_between_windows_then_resumed(prom, cfg, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(con, cfg, prom.url, on_window=die_after_second)
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=2)).replace(tzinfo=None)
-    assert con.execute("SELECT count(DISTINCT hour_utc) FROM stg_energy_hourly").fetchone()[0] == 2
+    assert one_row(con, "SELECT count(DISTINCT hour_utc) FROM stg_energy_hourly")[0] == 2
     # Resume from the watermark (no --from): only the missing hours plus the lookback.
     result = run(con, cfg, prom.url, start=None, lookback_hours=1)
     assert result.start == (H0 + timedelta(hours=1)).replace(tzinfo=None)
@@ -126,13 +117,13 @@ def test_crash_inside_a_window_leaves_it_untouched(prom, cfg, tmp_path):
     con = open_store(tmp_path / "wf.duckdb")
     run(con, cfg, prom.url)
     hour = (H0 + timedelta(hours=1)).replace(tzinfo=None)
-    before = con.execute("SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour]).fetchone()
+    before = one_row(con, "SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour])
     bad = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "0", "gpu", "gpu", GPU, "measured", None, None, 5.0, "prometheus")
     bad_row = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "1", "gpu", "gpu", GPU, "measured", None, None, -1.0,
                         "prometheus")  # violates CHECK after the delete already ran
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.ConstraintException, match="CHECK constraint"):
         write_window(con, "prometheus", hour, Telemetry([hour], [bad, bad_row], []))
-    after = con.execute("SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour]).fetchone()
+    after = one_row(con, "SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour])
     assert after == before
 
 
@@ -144,14 +135,13 @@ def test_prometheus_down_then_back(cfg, tmp_path):
         with pytest.raises(TelemetrySourceError, match="unreachable"):
             run(con, cfg, server.url, retries=1)  # not started yet
         assert get_watermark(con, "prometheus") is None
-        assert con.execute("SELECT count(*) FROM ingest_window").fetchone()[0] == 0
+        assert one_row(con, "SELECT count(*) FROM ingest_window")[0] == 0
         server.start()
         server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
         run(con, cfg, server.url)
         check_totals(con)
     finally:
-        server.stop()
-        server._dir.cleanup()
+        server.close()
 
 
 def test_live_exporter_scraped_by_prometheus(cfg, tmp_path):
@@ -188,11 +178,10 @@ def test_live_exporter_scraped_by_prometheus(cfg, tmp_path):
         server.stop()
         sampler.stop()
     assert [r[:3] for r in rows] == [("0", GPU, "measured"), ("1", GPU, "measured")]
-    for (_, _, _, joules), true_j in zip(rows, truth):
+    for (_, _, _, joules), true_j in zip(rows, truth, strict=True):
         assert true_j > 300  # at least a second of 300 W
         assert joules == pytest.approx(true_j, rel=0.2)  # increase() extrapolates half a scrape interval
-    fact = con.execute("SELECT sum(facility_kwh) / sum(it_kwh) FROM fact_device_hour WHERE component='gpu'"
-                       ).fetchone()[0]
+    fact = one_row(con, "SELECT sum(facility_kwh) / sum(it_kwh) FROM fact_device_hour WHERE component='gpu'")[0]
     assert fact == pytest.approx(PUE)
 
 
@@ -217,16 +206,15 @@ def test_cli_aggregate_then_report(prom, tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
     assert "Scope 2 (location-based)" in md and "Scope 2 (market-based)" in md
-    import duckdb
-    ghg = dict(duckdb.sql(f"SELECT line, tco2e FROM '{out / 'ghg_summary.parquet'}'").fetchall())
+    ghg = dict(duckdb.execute(f"SELECT line, tco2e FROM '{out / 'ghg_summary.parquet'}'").fetchall())
     exp = expected()
     assert ghg["Scope 2 (location-based)"] == pytest.approx(exp["scope2_location_g"] / 1e6)
     assert ghg["Scope 1"] == pytest.approx(exp["scope1_g"] / 1e6)
-    per_gpu_hour = duckdb.sql(f"SELECT sci_g_per_gpu_hour, gpu_hours FROM '{out / 'per_unit.csv'}'").fetchall()[0]
+    per_gpu_hour = duckdb.execute(f"SELECT sci_g_per_gpu_hour, gpu_hours FROM '{out / 'per_unit.csv'}'").fetchall()[0]
     assert per_gpu_hour[1] == 3 * HOURS
     assert per_gpu_hour[0] == pytest.approx((exp["scope2_location_g"] + exp["scope3_embodied_g"]) / (3 * HOURS))
-    inf = duckdb.sql(f"SELECT phase, sci_g_per_1k_tokens, tokens FROM '{out / 'inference.csv'}' ORDER BY phase"
-                     ).fetchall()
+    inf = duckdb.execute(f"SELECT phase, sci_g_per_1k_tokens, tokens FROM '{out / 'inference.csv'}' ORDER BY phase"
+                         ).fetchall()
     assert [r[0] for r in inf] == ["decode", "prefill"] and all(r[1] > 0 for r in inf)
     # Bad config and missing month are clear errors, not tracebacks.
     assert main(["report", "--month", "1999-01", "--db", str(db), "--out", str(out)]) == 1

@@ -12,13 +12,14 @@ from datetime import timedelta
 
 import pytest
 
-from fixtures.agg.e2e import H0, HOURS, cfg, check_totals, config_text, history, prom, run  # noqa: F401 (fixtures)
+from fixtures.agg.e2e import H0, HOURS, check_totals, config_text, history, run
 from paths import FIXTURES
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from shared_data import needs_ciso
 from wattfleet.aggregator.ingest.run import get_watermark
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.store.database import open_store
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
 pytestmark = [needs_ciso, pytest.mark.prometheus,
@@ -29,8 +30,8 @@ h0 = H0.replace(tzinfo=None)
 
 
 def window_state(con, hour):
-    return (con.execute("SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour]).fetchone(),
-            con.execute("SELECT count(*) FROM ingest_window WHERE hour_utc = ?", [hour]).fetchone()[0])
+    return (one_row(con, "SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour]),
+            one_row(con, "SELECT count(*) FROM ingest_window WHERE hour_utc = ?", [hour])[0])
 
 
 def kill_run(db, cfg_path, url, kill_hour):
@@ -51,7 +52,7 @@ def test_sigkill_mid_window_then_resume(prom, tmp_path):
     assert window_state(con, kill_hour) == ((0, None), 0)  # nothing of the killed window
     assert window_state(con, h0 + timedelta(hours=1))[1] == 1
     assert get_watermark(con, "prometheus") == kill_hour
-    assert con.execute("SELECT count(*) FROM dirty_month").fetchone()[0] == 1  # facts not yet rebuilt
+    assert one_row(con, "SELECT count(*) FROM dirty_month")[0] == 1  # facts not yet rebuilt
     con.close()
     # A rerun over hours that are already complete, killed mid-window: the old window stays whole.
     con = open_store(db)
@@ -67,7 +68,7 @@ def test_sigkill_mid_window_then_resume(prom, tmp_path):
     # Resume from the watermark (no --from): totals are the hand-computed ones.
     run(con, config, prom.url, start=None, end=h0 + timedelta(hours=HOURS), lookback_hours=HOURS)
     check_totals(con)
-    assert con.execute("SELECT count(*) FROM dirty_month").fetchone()[0] == 0
+    assert one_row(con, "SELECT count(*) FROM dirty_month")[0] == 0
 
 
 def test_prometheus_dies_mid_run_then_resume(cfg, tmp_path):  # noqa: F811
@@ -85,12 +86,11 @@ def test_prometheus_dies_mid_run_then_resume(cfg, tmp_path):  # noqa: F811
         with pytest.raises(TelemetrySourceError, match="unreachable"):
             run(con, cfg, server.url, page_hours=1, retries=1, on_window=stop_after_first)
         assert get_watermark(con, "prometheus") == h0 + timedelta(hours=1)
-        assert con.execute("SELECT count(*) FROM ingest_window").fetchone()[0] == 1
+        assert one_row(con, "SELECT count(*) FROM ingest_window")[0] == 1
         server.start()  # back, same data and port
         server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
         result = run(con, cfg, server.url, start=None, end=h0 + timedelta(hours=HOURS), lookback_hours=0)
         assert result.start == h0 + timedelta(hours=1) and result.windows == HOURS - 1
         check_totals(con)
     finally:
-        server.stop()
-        server._dir.cleanup()
+        server.close()

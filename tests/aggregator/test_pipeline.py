@@ -24,6 +24,7 @@ from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.ingest.embedded import EmbeddedSource
 from wattfleet.aggregator.ingest.run import get_watermark, ingest, totals
 from wattfleet.aggregator.store.database import open_store, rebuild_month
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
 
@@ -41,8 +42,8 @@ def test_late_data_reprocesses_its_hours_and_reruns_are_identical(tmp_path):
     t = totals(con)
     assert t["it_kwh"] == pytest.approx(4.0 + 2.0) and t["facility_kwh"] == pytest.approx(6.0 * 1.5)
     assert t["scope2_location_g"] == pytest.approx(6.0 * 1.5 * 300)
-    hour1 = con.execute("SELECT it_kwh FROM rollup WHERE period = 'hour' AND dimension = 'fleet' AND period_start = ?",
-                        [T0 + timedelta(hours=1)]).fetchone()[0]
+    hour1 = one_row(con, "SELECT it_kwh FROM rollup WHERE period = 'hour' AND dimension = 'fleet' AND period_start = ?",
+                         [T0 + timedelta(hours=1)])[0]
     assert hour1 == pytest.approx(3.0)
     assert get_watermark(con, "embedded") == T0 + timedelta(hours=4)
     # The same month again, by ingest and by a bare rebuild: bit-identical facts, rollups and totals.
@@ -92,8 +93,7 @@ def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
         assert grams == pytest.approx(ciso_value(hour - timedelta(days=1) if filled else hour))
     expected = sum(1.5 * g for _, g, _ in rows)
     assert totals(con)["scope2_location_g"] == pytest.approx(expected)
-    filled_kwh = con.execute("SELECT filled_intensity_kwh FROM rollup WHERE period='month' AND dimension='fleet'"
-                             ).fetchone()[0]
+    filled_kwh = one_row(con, "SELECT filled_intensity_kwh FROM rollup WHERE period='month' AND dimension='fleet'")[0]
     assert filled_kwh == pytest.approx(2 * 1.5)
 
 
@@ -101,8 +101,8 @@ def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
 def test_malformed_grid_file_and_unknown_zone_are_clear_cli_errors(tmp_path, capsys):
     from wattfleet.cli import main
     path = gappy_ciso(tmp_path, set(), bad="2022-01-02 03")
-    cfg = write_config(tmp_path, STATIC_SITE.replace(
-        "zone: ZA\n  grid: {source: static, grams_per_kwh: 300}", "zone: CISO\n  grid: {source: eia930, path: CISO.csv}"))
+    cfg = write_config(tmp_path, STATIC_SITE.replace("zone: ZA\n  grid: {source: static, grams_per_kwh: 300}",
+                                                     "zone: CISO\n  grid: {source: eia930, path: CISO.csv}"))
     db = tmp_path / "wf.duckdb"
     args = ["aggregate", "--config", str(cfg), "--db", str(db), "--embedded-targets", "127.0.0.1:1", "--once",
             "--from", "2022-01-02T00:00Z", "--to", "2022-01-02T06:00Z", "--no-progress"]

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sim_fixtures import JAN1_2022, fleet_config
+
 from wattfleet.core import catalog
 from wattfleet.sim.backfill import write_backfill
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sim_fixtures import fleet_config
+
 from wattfleet.sim.faults import Fault
 from wattfleet.sim.fleet import Fleet
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from sim_fixtures import fleet_config, series_values
+
 from wattfleet.core import catalog
 from wattfleet.sim.fleet import Fleet
 

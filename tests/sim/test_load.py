@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from wattfleet.sim.load import (GPU_MODELS, GpuWorkload, TraceError, TraceLoad, default_trace_path,
-                                               gpu_model, hour_of_year, load_trace)
+from wattfleet.sim.load import (
+    GPU_MODELS,
+    GpuWorkload,
+    TraceError,
+    TraceLoad,
+    default_trace_path,
+    gpu_model,
+    hour_of_year,
+    load_trace,
+)
 
 JAN1_2022 = 1640995200.0  # 2022-01-01T00:00:00Z
 

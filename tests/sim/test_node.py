@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from sim_fixtures import fleet_config, one_value, series_values
+
 from wattfleet.core import catalog
 from wattfleet.sim.config import FleetConfig
 from wattfleet.sim.faults import Fault

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sim_fixtures import JAN1_2022
+
 from wattfleet.sim.timespec import parse_duration, parse_time
 
 

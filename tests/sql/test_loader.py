@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from wattfleet import sql
+from wattfleet.aggregator.store.rows import one_row
 
 
 def test_load_reads_a_file_or_one_named_block():
@@ -27,7 +28,7 @@ def test_run_passes_each_statement_only_the_parameters_it_names():
     con = duckdb.connect()
     con.execute("CREATE TABLE dirty_month (month DATE PRIMARY KEY)")
     sql.run(con, "staging/ingest.sql#mark_dirty", {"month": "2026-01-01", "unused": 1})
-    assert con.execute("SELECT count(*) FROM dirty_month").fetchone()[0] == 1
+    assert one_row(con, "SELECT count(*) FROM dirty_month")[0] == 1
     assert sql.parameters("SELECT $a, $b_c FROM t WHERE x = $a") == {"a", "b_c"}
 
 

@@ -13,9 +13,10 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO
 
 from wattfleet.core import catalog
 from wattfleet.sim.config import FleetConfig

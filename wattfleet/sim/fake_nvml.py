@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pynvml
 
@@ -141,7 +141,7 @@ class FakeNvml:
 
     @classmethod
     def with_gpus(cls, count: int, watts: float = 75.0, clock: Callable[[], float] = time.monotonic,
-                  name: str = "NVIDIA H100 80GB HBM3") -> "FakeNvml":
+                  name: str = "NVIDIA H100 80GB HBM3") -> FakeNvml:
         return cls([FakeGpu(uuid=f"GPU-fake-{i:04d}-0000-0000-0000-000000000000", name=name,
                             power_watts=watts, clock=clock) for i in range(count)])
 

@@ -16,9 +16,9 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 # A common Intel value: 2^32 energy-status units of 61.035 uJ.
 DEFAULT_MAX_ENERGY_RANGE_UJ = 262143328850

@@ -10,8 +10,9 @@ restarts, clock skew); :class:`~wattfleet.sim.node.SimNode` applies them at ever
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from wattfleet.sim.timespec import parse_duration
 
@@ -54,7 +55,7 @@ class Fault:
         return self.at <= elapsed < self.at + self.duration
 
     @classmethod
-    def parse(cls, spec: str) -> "Fault":
+    def parse(cls, spec: str) -> Fault:
         """``KIND:node=N[,gpu=I][,sensor=nvml|rapl][,at=DUR][,for=DUR][,seconds=S][,range_joules=J]``."""
         kind, _, rest = spec.partition(":")
         kwargs: dict[str, Any] = {"kind": kind.strip()}

@@ -20,8 +20,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wattfleet.core.http import JSON, NOT_FOUND, HttpServer, MetricsServer, Request, Response, Routes, snapshot_routes
 from wattfleet.core.webconfig import WebConfig
@@ -58,7 +59,8 @@ class Fleet:
         for i, name in enumerate(names):
             site, zone = config.sites[i % len(config.sites)]
             model = gpu_model(config.gpu_models[i % len(config.gpu_models)])
-            estimated = config.estimated_cpu_every and (i % config.estimated_cpu_every == config.estimated_cpu_every - 1)
+            every = config.estimated_cpu_every
+            estimated = every and (i % every == every - 1)
             root = None if estimated else self.workdir / name
             stateful = any(f.kind == "exporter_restart" and f.state for f in faults[name])
             state_path = self.workdir / f"{name}.exporter-state.json" if stateful else None
@@ -127,7 +129,8 @@ class Fleet:
     # --- serving ---------------------------------------------------------------
     def serve(self, host: str = "127.0.0.1", port: int = 0, mode: str = "paths", base_port: int = 0,
               web: WebConfig | None = None) -> None:
-        """Start HTTP: one server with /nodes/<name>/metrics (and /sim/status), plus per-node ports in ``ports`` mode."""
+        """Start HTTP: one server with /nodes/<name>/metrics (and /sim/status), plus per-node ports in
+        ``ports`` mode."""
         if mode not in ("paths", "ports"):
             raise ValueError(f"serve mode {mode!r} must be paths or ports")
         # hundreds of targets may connect at once after a Prometheus restart: a deep backlog
@@ -188,7 +191,7 @@ class Fleet:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "Fleet":
+    def __enter__(self) -> Fleet:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,10 +16,10 @@ import csv
 import math
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 # Inference phases (power as a fraction of the TDP-idle span; durations in seconds).
 PREFILL_SPAN_FRACTION = (0.85, 1.0)
@@ -35,7 +35,7 @@ MIN_LOAD = 0.01
 
 @dataclass(frozen=True)
 class GpuModel:
-    """A board type: NVML name, TDP and idle draw (DOMAIN.md: H100 700 W, A100 400 W)."""
+    """A board type: NVML name, TDP and idle draw (docs/accounting.md, GPU boards: H100 700 W, A100 400 W)."""
 
     key: str
     nvml_name: str

@@ -15,9 +15,10 @@ exporter's counters are checked against.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wattfleet import __version__
 from wattfleet.core import catalog
@@ -168,7 +169,7 @@ class SimNode:
                 rapl_error = True
             elif f.kind == "clock_skew":
                 self.skew += f.seconds
-        for gpu, now_lost in zip(self.gpus, lost):
+        for gpu, now_lost in zip(self.gpus, lost, strict=True):
             if gpu.lost and not now_lost:
                 gpu.driver_reload()  # a lost board comes back only after a reset: NVML's counter restarts
             gpu.lost = now_lost
@@ -191,7 +192,7 @@ class SimNode:
 
     def _set_draw(self, t0: float, t1: float) -> None:
         """Set every board's and zone's power for ``[t0, t1)`` from the workload; the fakes integrate it."""
-        for gpu, workload in zip(self.gpus, self.workloads):
+        for gpu, workload in zip(self.gpus, self.workloads, strict=True):
             watts, util = workload.advance(t0, t1)
             gpu.set_power(watts, util)
             gpu.memory_utilization = util * 0.6
@@ -211,7 +212,7 @@ class SimNode:
 
     def true_gpu_joules(self) -> float:
         """Energy all boards drew since the node's first sample."""
-        return sum(g.true_joules() - b for g, b in zip(self.gpus, self._gpu_baseline))
+        return sum(g.true_joules() - b for g, b in zip(self.gpus, self._gpu_baseline, strict=True))
 
     def true_cpu_joules(self) -> float:
         """RAPL package + dram energy since the first sample (as of the last tick)."""

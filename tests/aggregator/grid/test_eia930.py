@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import paths
+from shared_data import EIA_DIR
 from wattfleet.aggregator.grid import GridDataError, load_eia930, load_intensity, read_eia930
 
 FIXTURES = paths.FIXTURES / "grid"
-from shared_data import EIA_DIR
 
 UTC = timezone.utc
 Y2022 = datetime(2022, 1, 1, tzinfo=UTC)
@@ -46,7 +46,8 @@ def test_real_ciso_empty_rows_yield_no_row_but_are_listed() -> None:
         (108, "2022-01-05T10:00:00+00:00"), (3284, "2022-05-17T18:00:00+00:00"), (3932, "2022-06-13T18:00:00+00:00")]
     first = parsed.rows[0]
     # (WND+SUN+WAT+NUC) / all eight fuels, from the first data line
-    assert first.cfe_ratio == pytest.approx((3130 + 1367 + 2304 + 2265) / (3130 + 1367 + 2304 + 44 + 6764 + 19 + 2265 + 189))
+    assert first.cfe_ratio == pytest.approx((3130 + 1367 + 2304 + 2265)
+                                            / (3130 + 1367 + 2304 + 44 + 6764 + 19 + 2265 + 189))
     assert first.grams_per_kwh == pytest.approx(222.29592090536002)
 
 

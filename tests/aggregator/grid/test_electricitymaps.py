@@ -51,7 +51,8 @@ OLD_HEADER = (FIXTURES / "em_FR_2022_hourly_excerpt.csv").read_text(encoding="ut
         (["2022-01-01 00:00:00,France,France,FR,3,1,101,1,x,false,"], 2, "Low Carbon Percentage", "out of 0..100"),
         (["2022-01-01 00:00:00,France,France,FR,3,1,1,1,x,false,", "yesterday,France,France,FR,3,1,1,1,x,false,"], 3,
          "Datetime (UTC)", "not a timestamp"),
-        (["2022-01-01 00:00:00,France,France,FR,3,1,1,1,x,false,", "2022-01-02 00:00:00,France,France,FR,3,1,1,1,x,false,"],
+        (["2022-01-01 00:00:00,France,France,FR,3,1,1,1,x,false,",
+          "2022-01-02 00:00:00,France,France,FR,3,1,1,1,x,false,"],
          None, "Datetime (UTC)", "not an hourly export"),
     ],
 )
@@ -105,7 +106,7 @@ def _past_range(seen: Seen) -> tuple[int, Any]:
     return 200, {"zone": seen.query["zone"], "temporalGranularity": "hourly", "data": data}
 
 
-def _authed(route):  # type: ignore[no-untyped-def]
+def _authed(route):
     def wrapped(seen: Seen) -> tuple[int, Any]:
         if seen.headers.get("auth-token") != "em-secret":
             return 401, {"status": "error", "message": "Invalid authentication token"}
@@ -176,6 +177,7 @@ def test_load_intensity_api_and_csv(monkeypatch: pytest.MonkeyPatch) -> None:
     assert api.requests[0].query["start"] == "2024-05-02T00:00:00Z"
     assert api.requests[0].query["end"] == "2024-05-06T00:00:00Z"
     csv_load = load_intensity({"source": "electricitymaps", "path": str(FIXTURES / "em_FR_2022_hourly_excerpt.csv"),
-                               "fill": ["linear"]}, datetime(2022, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, 4, tzinfo=UTC))
+                               "fill": ["linear"]},
+                              datetime(2022, 1, 1, tzinfo=UTC), datetime(2022, 1, 1, 4, tzinfo=UTC))
     assert [r.filled for r in csv_load.rows] == [False, False, True, False]
     assert csv_load.rows[2].grams_per_kwh == pytest.approx((50.01 + 48.77) / 2)

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattfleet.aggregator.grid import GridDataError, IntensityRow, fill_gaps, find_missing, parse_chain
+from wattfleet.aggregator.grid import GridDataError, IntensityRow, Signal, fill_gaps, find_missing, parse_chain
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
-def series(values: dict[int, float], zone: str = "FR", signal: str = "average") -> list[IntensityRow]:
+def series(values: dict[int, float], zone: str = "FR", signal: Signal = "average") -> list[IntensityRow]:
     return [IntensityRow(zone=zone, hour_utc=T0 + i * H, grams_per_kwh=v, signal=signal, source="test",
                          cfe_ratio=0.5) for i, v in values.items()]
 

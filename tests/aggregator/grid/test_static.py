@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from paths import FIXTURES
+from shared_data import EIA_DIR
 from wattfleet.aggregator.grid import DEFAULT_TABLE, GridDataError, annual_factor, make_table, static_rows
 
 UTC = timezone.utc
-from shared_data import EIA_DIR
 
 
 def test_domain_reference_values() -> None:

@@ -72,7 +72,8 @@ def _national(seen: Seen) -> tuple[int, Any]:
     t = start.replace(minute=0 if start.minute < 30 else 30)
     data = []
     while t < end:
-        data.append({"from": t.strftime("%Y-%m-%dT%H:%MZ"), "to": (t + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ"),
+        data.append({"from": t.strftime("%Y-%m-%dT%H:%MZ"),
+                     "to": (t + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%MZ"),
                      "intensity": {"forecast": 200, "actual": 190 if t.minute == 0 else 210, "index": "moderate"}})
         t += timedelta(minutes=30)
     return 200, {"data": data}

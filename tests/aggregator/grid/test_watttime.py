@@ -78,7 +78,7 @@ class WattTimeApi(ApiServer):
             self.logins += 1
             return 200, {"token": f"{TOKEN}-{self.logins}"}
 
-        def bearer(route):  # type: ignore[no-untyped-def]
+        def bearer(route):
             def wrapped(seen: Seen) -> tuple[int, Any]:
                 token = seen.headers.get("authorization", "")
                 if not token.startswith(f"Bearer {TOKEN}-") or (self.expire_first and token.endswith("-1")):

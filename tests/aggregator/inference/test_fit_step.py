@@ -15,6 +15,7 @@ import subprocess
 import textwrap
 from datetime import datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ from wattfleet.aggregator.ingest.run import ingest
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.outputs.report import write_report
 from wattfleet.aggregator.store.database import LATEST_VERSION, open_store, schema_version
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
 H0 = whole_hours_ago(4).replace(tzinfo=None)
@@ -181,7 +183,8 @@ def aggregated(prom, tmp_path_factory):
 def fits(con) -> dict[str, dict]:
     cur = con.execute("SELECT * FROM inference_token_fit ORDER BY engine")
     cols = [d[0] for d in cur.description]
-    return {f"{r[cols.index('engine')]}/{r[cols.index('model')]}": dict(zip(cols, r)) for r in cur.fetchall()}
+    return {f"{r[cols.index('engine')]}/{r[cols.index('model')]}": dict(zip(cols, r, strict=True))
+            for r in cur.fetchall()}
 
 
 def test_fit_recovers_truth_within_5_percent(aggregated):
@@ -219,8 +222,8 @@ def test_declined_when_only_one_phase_is_active(aggregated):
     s = fits(aggregated.con)["sglang/qwen-7b"]
     assert s["status"] == "declined" and "prefill active in only 0" in s["reason"]
     assert s["joules_per_prefill_token"] is None
-    n = aggregated.con.execute("SELECT count(*) FROM stg_inference_hourly WHERE engine = 'sglang' "
-                              "AND source LIKE '%/token_fit'").fetchone()[0]
+    n = one_row(aggregated.con, "SELECT count(*) FROM stg_inference_hourly WHERE engine = 'sglang' "
+                                "AND source LIKE '%/token_fit'")[0]
     assert n == 0  # no estimate, no attributed energy
 
 
@@ -233,9 +236,9 @@ def test_fitted_energy_adds_up_per_hour_and_tokens_are_not_duplicated(aggregated
     con = aggregated.con
     for h in range(HOURS):
         hour = H0 + timedelta(hours=h)
-        joules, tokens = con.execute(
-            "SELECT sum(energy_joules), sum(tokens) FROM stg_inference_hourly WHERE engine = 'vllm' "
-            "AND source = 'prometheus/token_fit' AND hour_utc = ?", [hour]).fetchone()
+        joules, tokens = one_row(
+            con, "SELECT sum(energy_joules), sum(tokens) FROM stg_inference_hourly WHERE engine = 'vllm' "
+            "AND source = 'prometheus/token_fit' AND hour_utc = ?", [hour])
         assert joules == pytest.approx(sum(TRUTH["e"][i] for i in _minutes_of_hour(h)), rel=1e-9)
         assert tokens == 0
         staged = dict(con.execute("SELECT phase, sum(tokens) FROM stg_inference_hourly WHERE engine = 'vllm' "
@@ -313,24 +316,31 @@ def test_rerun_replaces_exactly(aggregated, cfg):
     before = con.execute("SELECT engine, phase, it_kwh, tokens FROM rollup_inference ORDER BY ALL").fetchall()
     run_inference_step(con, source, H0, H0 + timedelta(hours=HOURS))
     ingest(con, cfg, source, start=H0, end=H0 + timedelta(hours=HOURS))
-    assert con.execute("SELECT count(*) FROM inference_token_fit").fetchone()[0] == 3
+    assert one_row(con, "SELECT count(*) FROM inference_token_fit")[0] == 3
     after = con.execute("SELECT engine, phase, it_kwh, tokens FROM rollup_inference ORDER BY ALL").fetchall()
     assert after == before
+
+
+class _GoneMidFit(PrometheusSource):
+    """Answers the ingest's queries but fails the token fit's raw range queries."""
+
+    def query_range_step(self, expr: str, start: datetime, end: datetime, step_seconds: float
+                         ) -> list[dict[str, Any]]:
+        raise TelemetrySourceError("gone mid-fit")
 
 
 def test_prometheus_down_during_fit_leaves_previous_rows(aggregated):
     con, source = aggregated.con, aggregated.source
     before = con.execute("SELECT * FROM inference_token_fit ORDER BY ALL").fetchall()
-    staged = con.execute("SELECT count(*), sum(requests) FROM stg_inference_engine_hourly").fetchone()
+    staged = one_row(con, "SELECT count(*), sum(requests) FROM stg_inference_engine_hourly")
     down = PrometheusSource("http://127.0.0.1:1", retries=0)
     with pytest.raises(TelemetrySourceError):
         run_inference_step(con, down, H0, H0 + timedelta(hours=HOURS))
-    broken = PrometheusSource(source.url, retries=0)
-    broken.query_range_step = lambda *a, **k: (_ for _ in ()).throw(TelemetrySourceError("gone mid-fit"))
+    broken = _GoneMidFit(source.url, retries=0)
     with pytest.raises(TelemetrySourceError, match="mid-fit"):
         run_inference_step(con, broken, H0, H0 + timedelta(hours=HOURS))
     assert con.execute("SELECT * FROM inference_token_fit ORDER BY ALL").fetchall() == before
-    assert con.execute("SELECT count(*), sum(requests) FROM stg_inference_engine_hourly").fetchone() == staged
+    assert one_row(con, "SELECT count(*), sum(requests) FROM stg_inference_engine_hourly") == staged
 
 
 def test_step_must_divide_an_hour(aggregated):
@@ -354,4 +364,4 @@ def test_v4_file_upgrades_to_token_fit_tables(tmp_path):
     assert schema_version(con) == LATEST_VERSION >= 5
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert {"stg_inference_engine_hourly", "inference_token_fit"} <= tables
-    assert con.execute("SELECT sum(tokens) FROM stg_inference_hourly").fetchone()[0] == 10
+    assert one_row(con, "SELECT sum(tokens) FROM stg_inference_hourly")[0] == 10

@@ -138,7 +138,7 @@ def matrix(intervals: list[Interval], start: float = 7200.0, labels: dict[str, s
     return energy, tokens
 
 
-def fake_query_range(energy: list, tokens: list, measured: list | None = None):  # type: ignore[no-untyped-def]
+def fake_query_range(energy: list, tokens: list, measured: list | None = None):
     from wattfleet.aggregator.inference.phase_estimator import interval_queries
 
     q = interval_queries()
@@ -184,7 +184,7 @@ def test_token_fit_declines_in_a_summary_row_and_skips_measured_engines() -> Non
 
 
 @pytest.mark.prometheus
-def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
     """promtool evaluates the queries: the engine's GPUs (and only those) make its energy; the LLM's model
     label replaces the board's; engines with measured phase energy are listed."""
     import subprocess

@@ -10,6 +10,7 @@ import pytest
 from promserver import free_port
 from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, parse_exposition, split_targets
 from wattfleet.aggregator.store.database import open_store
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
 LABELS = {"node": "n1", "cluster": "c", "site": "s", "gpu": "0", "uuid": "u", "model": "H100", "method": "measured",
@@ -45,15 +46,18 @@ def test_hourly_deltas_with_reset_and_boundary_split():
 
 
 def test_psys_and_core_are_never_stored():
+    cpu = ('wattfleet_cpu_energy_joules_total{node="n",cluster="",site="",socket="0",domain="%s",'
+           'method="measured",source="rapl"}')
     text = "\n".join([
         "# TYPE wattfleet_cpu_energy_joules counter",
-        'wattfleet_cpu_energy_joules_total{node="n",cluster="",site="",socket="0",domain="package",method="measured",source="rapl"} 10',
-        'wattfleet_cpu_energy_joules_total{node="n",cluster="",site="",socket="0",domain="psys",method="measured",source="rapl"} 99',
-        'wattfleet_cpu_energy_joules_total{node="n",cluster="",site="",socket="0",domain="core",method="measured",source="rapl"} 5',
+        cpu % "package" + " 10",
+        cpu % "psys" + " 99",
+        cpu % "core" + " 5",
         "# TYPE wattfleet_gpu_power_watts gauge",
         'wattfleet_gpu_power_watts{node="n",gpu="0"} 300',
         ""])
-    assert [(n, l["domain"], v) for n, l, v in parse_exposition(text)] == [(catalog.CPU_ENERGY.name, "package", 10.0)]
+    assert [(n, labels["domain"], v) for n, labels, v in parse_exposition(text)] == [
+        (catalog.CPU_ENERGY.name, "package", 10.0)]
 
 
 def test_split_targets():
@@ -87,8 +91,7 @@ def test_scrapes_real_exporter_and_survives_a_down_target():
     assert first is not None
     tel = EmbeddedSource(con).fetch(datetime(2026, 10, 1, 0), datetime(2026, 10, 1, 2))
     total = sum(r.joules for r in tel.energy)
-    stored = con.execute("SELECT sum(v) FROM (SELECT max(value) - min(value) AS v FROM emb_sample GROUP BY labels)"
-                         ).fetchone()[0]
+    stored = one_row(con, "SELECT sum(v) FROM (SELECT max(value) - min(value) AS v FROM emb_sample GROUP BY labels)")[0]
     assert total == pytest.approx(stored)
     hours = {r.hour_utc for r in tel.energy}
     assert hours == {datetime(2026, 10, 1, 0), datetime(2026, 10, 1, 1)}  # split across the boundary

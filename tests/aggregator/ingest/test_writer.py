@@ -20,6 +20,7 @@ from wattfleet.aggregator.ingest.run import get_watermark
 from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry
 from wattfleet.aggregator.ingest.writer import split_by_hour, write_window
 from wattfleet.aggregator.store.connection import open_store
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.aggregator.store.transactions import rollback_after_failure, transaction
 
 H1 = T0 + timedelta(hours=1)
@@ -56,7 +57,7 @@ def test_write_window_writes_only_its_hour_exactly_and_replaces_it():
     write_window(con, "embedded", T0, Telemetry([T0], [energy(T0, "b-1", 2.0)], []))
     assert write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 5.0)], [])) == 1
     assert [(r[1], r[11], r[12]) for r in staged(con)] == [("a-1", 5.0, "prometheus"), ("b-1", 2.0, "embedded")]
-    assert con.execute("SELECT count(*) FROM stg_inference_hourly").fetchone()[0] == 0
+    assert one_row(con, "SELECT count(*) FROM stg_inference_hourly")[0] == 0
     write_window(con, "prometheus", H1, page)
     write_window(con, "prometheus", T0, Telemetry([T0], [], []))  # an hour with no rows is still a window
     assert con.execute("SELECT rows FROM ingest_window WHERE source = 'prometheus' ORDER BY hour_utc"
@@ -134,7 +135,7 @@ def test_full_disk_shows_the_real_error_and_the_next_run_completes(tiny_disk, tm
     with pytest.raises(duckdb.Error, match="No space left on device") as err:
         write_window(con, "prometheus", T0, Telemetry([T0], rows, []))
     assert "no transaction is active" not in str(err.value)
-    assert con.execute("SELECT count(*) FROM ingest_window").fetchone()[0] == 0  # the window is not there
+    assert one_row(con, "SELECT count(*) FROM ingest_window")[0] == 0  # the window is not there
     con.close()
     # CLI: one line naming the database and the real cause, exit 1, no traceback.
     more = fill(tiny_disk, leave=0)  # the failed WAL was truncated: take the space back

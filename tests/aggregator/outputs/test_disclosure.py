@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ T0, T1 = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def record(**kw) -> DisclosureInput:
-    base = dict(
+    base: dict[str, Any] = dict(
         kind="training_run", name="llm-7b-v2", period_start=T0, period_end=T1, selector={"namespace": "train-*"},
         it_kwh=1000.0, it_kwh_measured=900.0, facility_kwh=1250.0, scope1_g=2_000.0,
         scope2_location_g=500_000.0, scope2_market_g=100_000.0, scope3_embodied_g=30_000.0,

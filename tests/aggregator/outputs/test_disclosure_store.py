@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pytest
 
-from fixtures.agg.disclosure_fleet import CISO, FACILITY, H100, NOV, OCT, UTC, build, fleet  # noqa: F401 (shared with other tests)
+from fixtures.agg.disclosure_fleet import FACILITY, NOV, OCT, UTC, build
 from paths import REPO
 from wattfleet.aggregator.config.flexible import parse_flexible
 from wattfleet.aggregator.outputs.disclosure import DisclosureError, disclosure_from_store
@@ -118,7 +118,7 @@ def test_budget_burn_from_rollups(fleet):
     ml = burns["team:ml"]
     # location Scope 2 + Scope 1 + embodied + upstream of team ml = 1.692 + 0 + 8 x 164/35,040 + 0 kg
     assert ml.used_kg == pytest.approx(1.692 + 8 * 164 / 35040, rel=1e-6)
-    assert ml.used_ratio > 1 and ml.rollup_rows == 1
+    assert ml.used_ratio is not None and ml.used_ratio > 1 and ml.rollup_rows == 1
     assert burns["model:llama-3-70b"].used_kg == pytest.approx(0.0264)
     assert burns["team:idle"].used_kg == 0 and burns["team:idle"].rollup_rows == 0
     assert ml.projected_kg(datetime(2026, 10, 16, 12, tzinfo=UTC)) == pytest.approx(ml.used_kg * 2)

@@ -17,11 +17,11 @@ def test_report_table_matches_phase_figures():
     out_cols, out = engine_report_table(cols, [row, declined])
     assert tuple(out_cols) == ENGINE_REPORT_COLUMNS
     fig = PhaseFigures(3600.0, 7200.0, 1800.0, 100.0, 50.0, 10.0).as_row(grams=3.0)
-    got = dict(zip(out_cols, out[0]))
+    got = dict(zip(out_cols, out[0], strict=True))
     for k, v in fig.items():
         assert got[k] == pytest.approx(v)
     assert got["method"] == "token_fit" and got["requests"] == 12.0
-    got = dict(zip(out_cols, out[1]))
+    got = dict(zip(out_cols, out[1], strict=True))
     assert [got[c] for c in ENGINE_REPORT_COLUMNS[3:8]] == [None] * 5  # never 0 J/token for no energy
     assert got["method"] == "-" and got["fit_reason"] == "why"
 

@@ -1,6 +1,6 @@
-"""Planning estimators on the worked examples, each recomputed by hand (DOMAIN.md and the seeds).
+"""Planning estimators on the worked examples, each recomputed by hand (docs/accounting.md, section 17).
 
-Where a seed's printed output is wrong, the comment gives the printed value
+Where a source text's printed output is wrong, the comment gives the printed value
 and the test the recomputed one.
 """
 
@@ -32,7 +32,7 @@ H100_PEAK = 989e12  # BF16 dense FLOP/s
 
 
 def test_training_70b_first_principles():
-    # 6 x 70e9 x 1.4e12 = 5.88e23 FLOPs; / (989e12 x 0.40 x 3600) = 412,875 GPU-h (seed prints 414,141.4);
+    # 6 x 70e9 x 1.4e12 = 5.88e23 FLOPs; / (989e12 x 0.40 x 3600) = 412,875 GPU-h (source text prints 414,141.4);
     # / 2,048 = 201.6 h (prints 202.2); x 700 W = 289,012 kWh (prints 289,898,989.9: 1000x off);
     # x 1.1 = 317,914 kWh; x 400 g/kWh = 127,165 kg = 127.2 t (prints 127.6 t).
     assert training_flops(70e9, 1.4e12) == pytest.approx(5.88e23)
@@ -57,8 +57,9 @@ def test_training_takes_measured_energy_and_pue():
 
 
 def test_llama2_efficiency_metrics():
-    # 7B: 400 W x 256 x 480 h = 49,152 kWh x 1.1 = 54,067.2 kWh (seed prints 53,760,000); 21.6 t (prints 21,504 t);
-    # 6N = 4.2e10 FLOPs/token; 0.0077 Wh/param (prints 7,680); 2e12 / 54,067.2 = 36,991,004 tokens/kWh (prints 37).
+    # 7B: 400 W x 256 x 480 h = 49,152 kWh x 1.1 = 54,067.2 kWh (source text prints 53,760,000);
+    # 21.6 t (prints 21,504 t); 6N = 4.2e10 FLOPs/token; 0.0077 Wh/param (prints 7,680);
+    # 2e12 / 54,067.2 = 36,991,004 tokens/kWh (prints 37).
     fac = facility_kwh(job_energy_kwh(480, 256, 400), 1.1)
     assert fac == pytest.approx(54_067.2)
     assert emissions_kg(fac, 400) / 1000 == pytest.approx(21.627, rel=1e-4)
@@ -73,7 +74,7 @@ def test_llama2_efficiency_metrics():
 
 
 def test_dense_vs_moe_by_active_parameters():
-    # 70B dense vs Mixtral-style 13B active of 47B, 2T tokens: 454,162 vs 84,344 kWh (seed prints 738,636 and
+    # 70B dense vs Mixtral-style 13B active of 47B, 2T tokens: 454,162 vs 84,344 kWh (source text prints 738,636 and
     # 137,175), 181.7 vs 33.7 t; the saving 1 - 13/70 = 81.4% is printed right.
     c = compare_dense_moe(70e9, 13e9, 2e12)
     assert c.dense.facility_kwh == pytest.approx(454_162.45, rel=1e-6)
@@ -154,7 +155,7 @@ def test_lifecycle_napkin_math():
     fac = facility_kwh(1971.2 * 24 * 30, 1.12)
     assert fac == pytest.approx(1_589_575.68)
     op = emissions_kg(fac, 429)
-    emb = embodied_share(164, 2048, 720, 3).kg * (26280 / 36) / 720  # the seed's 1/36 of the 3 years
+    emb = embodied_share(164, 2048, 720, 3).kg * (26280 / 36) / 720  # the source text's 1/36 of the 3 years
     assert round(op / 1000, 1) == 681.9
     assert round((op + emb) / 1000, 1) == 691.3
 
@@ -165,7 +166,7 @@ def test_inference_break_even_examples():
     b = inference_break_even(5700, kwh_per_request=0.001, grams_per_kwh=429, requests_per_day=10e6)
     assert b.kg_per_request == pytest.approx(0.000429)
     assert b.requests == pytest.approx(5700 / 0.000429)
-    assert round(b.days, 2) == 1.33
+    assert b.days is not None and round(b.days, 2) == 1.33
     assert 10e6 * 0.001 * 365 * 0.429 == pytest.approx(1_565_850)
     # N_break = C_train / (T_out x e_tok): 200 tokens x 0.3 Wh, PUE 1.1, 400 g -> 26.4 g per request.
     b2 = inference_break_even(127_165.49, tokens_per_request=200, wh_per_token=0.3, pue=1.1, grams_per_kwh=400)

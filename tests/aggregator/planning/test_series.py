@@ -20,10 +20,12 @@ def test_history_mode_replays_same_weekday_and_hour():
     s = load_site_series(spec("CISO"), "CISO", start, end, mode="auto")
     assert s.mode == "history"
     assert s.start == start
-    assert s.replayed_from.year == 2022
-    assert s.replayed_from.weekday() == start.weekday() and s.replayed_from.hour == start.hour
-    assert (s.replayed_from - start) % timedelta(days=7) == timedelta(0)
-    direct = load_intensity(spec("CISO"), s.replayed_from, s.replayed_from + (end - start), now=YEAR_END).rows
+    replayed = s.replayed_from
+    assert replayed is not None
+    assert replayed.year == 2022
+    assert replayed.weekday() == start.weekday() and replayed.hour == start.hour
+    assert (replayed - start) % timedelta(days=7) == timedelta(0)
+    direct = load_intensity(spec("CISO"), replayed, replayed + (end - start), now=YEAR_END).rows
     assert s.grams_per_kwh == [r.grams_per_kwh for r in direct]
     plan = rank(PlanRequest(6, 1200, start, end), [SiteOption("sfo", "CISO", 1.2)], {"sfo": s})
     assert any("HISTORY mode" in n for n in plan.notes)
@@ -36,8 +38,10 @@ def test_history_mode_replays_same_weekday_and_hour():
 def test_history_window_at_year_end_moves_back_into_the_data():
     start, end = datetime(2026, 12, 27, tzinfo=UTC), datetime(2027, 1, 4, tzinfo=UTC)
     s = load_site_series(spec("MISO"), "MISO", start, end, mode="history")
-    assert s.replayed_from + (end - start) <= YEAR_END
-    assert s.replayed_from.weekday() == start.weekday()
+    replayed = s.replayed_from
+    assert replayed is not None
+    assert replayed + (end - start) <= YEAR_END
+    assert replayed.weekday() == start.weekday()
     assert len(s.grams_per_kwh) == 8 * 24
 
 

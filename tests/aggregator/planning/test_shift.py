@@ -127,7 +127,9 @@ def test_no_flexible_work_means_no_report_section(tmp_path):
         assert report_section(con, cfg, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
         assert report_section(con, None, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
         cfg.flexible = parse_flexible([{"namespace": "nothing-*"}])
-        md, page = report_section(con, cfg, datetime(2026, 10, 1), datetime(2026, 11, 1))
+        section = report_section(con, cfg, datetime(2026, 10, 1), datetime(2026, 11, 1))
+        assert section is not None
+        md, page = section
         assert "no flexible work" in md and "no flexible work" in page
     finally:
         con.close()

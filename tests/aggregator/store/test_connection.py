@@ -33,9 +33,11 @@ class Holder:
     def __init__(self, db: Path, mode: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), mode], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None  # PIPE
         assert self.proc.stdout.readline().strip() == "held"
 
     def release(self) -> None:
+        assert self.proc.stdin is not None  # PIPE
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
 

@@ -1,4 +1,4 @@
-"""DOMAIN.md's worked examples, recomputed through the SQL formula macros (sql/macros.sql).
+"""docs/accounting.md's worked examples, recomputed through the SQL formula macros (sql/macros.sql).
 
 The macros are what sql/facts/ uses, so these tests check the numbers the
 reports will print, not a Python re-implementation of them.

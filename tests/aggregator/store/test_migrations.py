@@ -9,6 +9,7 @@ from wattfleet.aggregator.store import migrations as store_migrations
 from wattfleet.aggregator.store.connection import open_store
 from wattfleet.aggregator.store.errors import StoreError
 from wattfleet.aggregator.store.migrations import LATEST_VERSION, migrate, schema_version
+from wattfleet.aggregator.store.rows import one_row
 
 
 def tables(con) -> set[str]:
@@ -34,7 +35,7 @@ def test_v1_file_upgrades_and_keeps_data(tmp_path):
     assert "stg_inference_hourly" in tables(con)
     assert "marginal_grams_per_kwh" in {r[0] for r in con.execute("DESCRIBE fact_device_hour").fetchall()}
     assert "rollup_inference_per_token" in tables(con)  # 004: the per-phase view
-    assert con.execute("SELECT sum(joules) FROM stg_energy_hourly").fetchone()[0] == 3600000
+    assert one_row(con, "SELECT sum(joules) FROM stg_energy_hourly")[0] == 3600000
     assert [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()] == \
         list(range(1, LATEST_VERSION + 1))
     migrate(con)  # idempotent
@@ -53,8 +54,8 @@ def test_newer_file_is_refused(tmp_path):
 def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     con = duckdb.connect(str(tmp_path / "x.duckdb"))
     real = store_migrations.migrations()
-    monkeypatch.setattr(store_migrations, "migrations", lambda: real[:1] + [(2, "broken", "CREATE TABLE ok_table (a INT); "
-                                                                             "SELECT * FROM no_such_table;")])
+    broken = (2, "broken", "CREATE TABLE ok_table (a INT); SELECT * FROM no_such_table;")
+    monkeypatch.setattr(store_migrations, "migrations", lambda: real[:1] + [broken])
     with pytest.raises(StoreError, match="002_broken"):
         migrate(con)
     assert schema_version(con) == 1

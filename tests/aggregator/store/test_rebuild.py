@@ -13,6 +13,7 @@ from wattfleet.aggregator.store.connection import open_store
 from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.errors import StoreError
 from wattfleet.aggregator.store.rebuild import rebuild_month, rebuild_rollups
+from wattfleet.aggregator.store.rows import one_row
 
 
 def test_unmapped_node_and_pue_meter(tmp_path):
@@ -34,7 +35,7 @@ def test_unmapped_node_and_pue_meter(tmp_path):
     assert gpu[8] == pytest.approx(1.33 * 300)
     # rebuilding again is a replace, not an append
     rebuild_month(con, date(2026, 9, 1))
-    assert con.execute("SELECT count(*) FROM fact_device_hour").fetchone()[0] == len(rows)
+    assert one_row(con, "SELECT count(*) FROM fact_device_hour")[0] == len(rows)
 
 
 def _bench_facts(con, gpus: int = 24, hours: int = 50) -> None:
@@ -53,24 +54,24 @@ def test_rollups_are_bit_identical_on_any_thread_count_and_exact_to_the_facts():
         rebuild_rollups(con, date(2026, 10, 1))
         snapshots.append(con.execute("SELECT * FROM rollup ORDER BY ALL").fetchall())
     assert all(s == snapshots[0] for s in snapshots[1:]) and len(snapshots[0]) > 0
-    n = con.execute("SELECT count(*) FROM fact_device_hour").fetchone()[0]
-    facts = con.execute("SELECT sum(it_kwh), sum(scope2_location_g), sum(water_offsite_l), count(*) "
-                        "FROM fact_device_hour").fetchone()
+    n = one_row(con, "SELECT count(*) FROM fact_device_hour")[0]
+    facts = one_row(con, "SELECT sum(it_kwh), sum(scope2_location_g), sum(water_offsite_l), count(*) "
+                         "FROM fact_device_hour")
     for period in ("hour", "day", "month"):
         for dim in ("fleet", "site", "node", "team"):
-            got = con.execute("SELECT sum(it_kwh), sum(scope2_location_g), sum(water_offsite_l), sum(gpu_hours) "
-                              "FROM rollup WHERE period = ? AND dimension = ?", [period, dim]).fetchone()
+            got = one_row(con, "SELECT sum(it_kwh), sum(scope2_location_g), sum(water_offsite_l), sum(gpu_hours) "
+                               "FROM rollup WHERE period = ? AND dimension = ?", [period, dim])
             # each fact row rounds to the unit once: 1e-12 kWh, 1e-9 g, 1e-9 L
             assert got[0] == pytest.approx(facts[0], rel=1e-12, abs=n * 1e-12)
             assert got[1] == pytest.approx(facts[1], rel=1e-12, abs=n * 1e-9)
             assert got[2] == pytest.approx(facts[2], rel=1e-12, abs=n * 1e-9)
             assert got[3] == facts[3]
-    days = con.execute("SELECT count(DISTINCT period_start) FROM rollup WHERE period = 'day'").fetchone()[0]
+    days = one_row(con, "SELECT count(DISTINCT period_start) FROM rollup WHERE period = 'day'")[0]
     assert days == 3
     # day and month are sums of the hourly fixed-point figures, so they agree exactly with them
-    hour_sum, month = con.execute("SELECT sum(it_kwh) FILTER (WHERE period = 'hour'), "
-                                  "max(it_kwh) FILTER (WHERE period = 'month') FROM rollup "
-                                  "WHERE dimension = 'fleet'").fetchone()
+    hour_sum, month = one_row(con, "SELECT sum(it_kwh) FILTER (WHERE period = 'hour'), "
+                                   "max(it_kwh) FILTER (WHERE period = 'month') FROM rollup "
+                                   "WHERE dimension = 'fleet'")
     assert month == pytest.approx(hour_sum, rel=1e-14)
 
 
