@@ -178,7 +178,8 @@ class StoreClient:
         length = response.getheader("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.max_response_bytes:
             raise TelemetrySourceError(self._too_big(int(length)))
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             chunk = response.read(_CHUNK)
             if not chunk:

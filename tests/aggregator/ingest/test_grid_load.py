@@ -32,7 +32,7 @@ def test_grid_load_is_one_set_based_replace_last_duplicate_winning(tmp_path):
     # An hour without intensity refuses the window before anything is deleted or written.
     with pytest.raises(GridDataError, match=r"1 hour\(s\) without an average intensity"):
         load_grid(con, cfg, T0, end, loader([row(T0, 5.0), row(H1, 6.0), row(H1, 7.0, filled=True)]))
-    assert con.execute("SELECT count(*) FROM stg_grid_intensity").fetchone()[0] == 3
+    assert con.execute("SELECT count(*) FROM stg_grid_intensity").fetchall() == [(3,)]
     h2 = H1 + timedelta(hours=1)
     n, filled, _ = load_grid(con, cfg, T0, end, loader([row(T0, 5.0), row(H1, 6.0), row(H1, 7.0, filled=True),
                                                         row(h2, 8.0)]))

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import bcrypt
 import pytest
+from tls_fixtures import client_ca, client_cert, self_signed
 
 from fixtures.agg.backfill import History, Series, whole_hours_ago
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
-from tls_fixtures import client_ca, client_cert, self_signed
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
@@ -158,14 +159,13 @@ def test_a_non_finite_increase_stops_the_window_and_names_series_hour_and_store(
     text = history.openmetrics().replace("# EOF\n", "")
     bad_t = int((h0 + timedelta(minutes=90)).timestamp())
     lines = [ln for ln in text.splitlines() if not ln.endswith(f" {bad_t}")]
-    lines.append(f'{catalog.GPU_ENERGY.series}{{{",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))}}} '
-                 f"+Inf {bad_t}")
+    label_text = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    lines.append(f"{catalog.GPU_ENERGY.series}{{{label_text}}} +Inf {bad_t}")
     lines.sort(key=lambda ln: int(ln.rsplit(" ", 1)[1]) if not ln.startswith("#") else -1)
     server = PrometheusServer(targets=[])
     src = server.dir / "bad.om"
     src.write_text("\n".join(lines) + "\n# EOF\n")
     (server.dir / "data").mkdir(parents=True, exist_ok=True)
-    import subprocess
     subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(src), str(server.dir / "data")],
                    check=True, capture_output=True, timeout=120)
     with server:
