@@ -19,7 +19,8 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from wattfleet import __version__
 

@@ -27,7 +27,7 @@ from wattfleet.aggregator.planning.limits import PlanLimits
 from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.aggregator.planning.query import PLAN_PARAMS, PlanQuery, parse_plan_query
 from wattfleet.aggregator.planning.series import Loader
-from wattfleet.core.http import JSON, Request, Response
+from wattfleet.core.routes import JSON, Request, Response
 
 __all__ = ["PLAN_PARAMS", "PLAN_PATH", "PlanEndpoint", "plan_http", "plan_route"]
 

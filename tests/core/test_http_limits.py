@@ -17,7 +17,9 @@ import pytest
 from tls_fixtures import self_signed
 
 from wattfleet.core.exposition import Snapshot
-from wattfleet.core.http import HttpServer, Limits, MetricsServer, Request, Response, Routes, parse_listen_address
+from wattfleet.core.http import HttpServer, MetricsServer, parse_listen_address
+from wattfleet.core.routes import Request, Response, Routes
+from wattfleet.core.serving import Limits
 from wattfleet.core.webconfig import WebConfig, load_web_config
 
 BODY = b"# HELP x_total x\n# TYPE x_total counter\nx_total 1.0\n"

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wattfleet.core.http import JSON, NOT_FOUND, HttpServer, MetricsServer, Request, Response, Routes, snapshot_routes
+from wattfleet.core.http import HttpServer, MetricsServer
+from wattfleet.core.routes import JSON, NOT_FOUND, Request, Response, Routes, snapshot_routes
 from wattfleet.core.webconfig import WebConfig
 from wattfleet.sim.config import FleetConfig
 from wattfleet.sim.faults import faults_by_node

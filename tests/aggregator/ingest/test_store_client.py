@@ -25,7 +25,8 @@ from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.core import catalog
-from wattfleet.core.http import JSON, HttpServer, Request, Response, Routes
+from wattfleet.core.http import HttpServer
+from wattfleet.core.routes import JSON, Request, Response, Routes
 from wattfleet.core.webconfig import load_web_config
 
 OK = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}}).encode()

@@ -27,7 +27,8 @@ from wattfleet.aggregator.planning.budgets import budget_burn_for
 from wattfleet.aggregator.planning.limits import PlanLimits
 from wattfleet.aggregator.planning.plan import plan_json
 from wattfleet.core import catalog
-from wattfleet.core.http import HttpServer, Routes
+from wattfleet.core.http import HttpServer
+from wattfleet.core.routes import Routes
 
 UTC = timezone.utc
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared EIA-930 data not present")
