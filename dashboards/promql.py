@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from wattfleet.core import catalog
 from wattfleet.core.catalog import Metric
+from wattfleet.core.units import JOULES_PER_KWH
 
 # Dashboard template variables, as the label they filter and Grafana's syntax.
 VAR_CLUSTER, VAR_SITE, VAR_NODE, VAR_GPU = "$cluster", "$site", "$node", "$gpu"
@@ -22,7 +23,6 @@ INTERVAL = "$__interval"
 INTERVAL_MS = "$__interval_ms"
 
 # Joules in one kilowatt-hour: W x g/kWh / 3.6e6 = g/s.
-JOULES_PER_KWH = 3.6e6
 
 # Grid intensity used for location-based carbon: the hourly average signal.
 AVERAGE_SIGNAL = "average"
@@ -124,7 +124,12 @@ def intensity_by_zone() -> str:
 
 
 def with_pue(expr: str) -> str:
-    """Facility-level: ``expr`` (labels include ``site``) x PUE, gaining ``zone``."""
+    """Facility-level: ``expr`` (labels include ``site``) x PUE, gaining ``zone``.
+
+    The live, PromQL twin of the accounting formula ``facility_kwh`` (``sql/macros.sql``, where
+    the facts apply it); the PUE it multiplies by is the one ``wattfleet serve`` publishes,
+    chosen by ``estimators.site_pue_at``, which tests pin to the facts' own choice.
+    """
     return f"({expr}) * on(site) group_left(zone) {pue_by_site_zone()}"
 
 

@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from wattfleet import data
+from wattfleet.core.units import JOULES_PER_KWH
 from wattfleet.sim.config import FleetConfig
 from wattfleet.sim.fleet import Fleet
 
@@ -195,7 +196,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     if dash_dir.exists():
         shutil.rmtree(dash_dir)
     dash_files = dashboards_build.write(dash_dir, dashboards_build.render())
-    true_kwh = sum(v["gpu_joules"] + v["cpu_joules"] for v in truth.values()) / 3.6e6
+    true_kwh = sum(v["gpu_joules"] + v["cpu_joules"] for v in truth.values()) / JOULES_PER_KWH
     print(f"simulated {nodes} nodes x {gpus_per_node} GPUs over {start:%Y-%m-%d}..{end:%Y-%m-%d} "
           f"({steps} steps of {step_seconds} s) and ingested {result.windows} hours "
           f"in {time.monotonic() - started:.0f} s")

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-JOULES_PER_KWH = 3.6e6
+from wattfleet.core.units import JOULES_PER_KWH
+
 PHASE_IDLE = "idle"
 COLUMNS: tuple[str, ...] = ("joules_per_prefill_token", "joules_per_decode_token", "joules_per_request",
                             "tokens_per_joule", "grams_co2e_per_1k_tokens")

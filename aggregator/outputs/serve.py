@@ -29,6 +29,7 @@ from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 from wattfleet.core.exposition import Snapshot, render_families
 from wattfleet.core.http import MetricsServer
+from wattfleet.core.units import JOULES_PER_KWH
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
                     sql.load(f"{EXPOSITION}#site_month"), {"period_start": latest}).fetchall():
                 for kind, kwh in (("it", it), ("facility", fac)):
                     _add(fams[catalog.ROLLUP_ENERGY.name], catalog.ROLLUP_ENERGY,
-                         {"site": site, "kind": kind, "period": period}, (kwh or 0) * 3.6e6)
+                         {"site": site, "kind": kind, "period": period}, (kwh or 0) * JOULES_PER_KWH)
                 for scope, g in (("scope1", s1), ("scope2_location", s2l), ("scope2_market", s2m),
                                  ("scope3", (s3e or 0) + (s3u or 0))):
                     _add(fams[catalog.ROLLUP_EMISSIONS.name], catalog.ROLLUP_EMISSIONS,

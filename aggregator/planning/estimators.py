@@ -23,10 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from wattfleet.aggregator.outputs.disclosure import disclosure_from_store
+from wattfleet.core.units import JOULES_PER_KWH
 
 HOURS_PER_YEAR = 8760.0
 SECONDS_PER_HOUR = 3600.0
-JOULES_PER_KWH = 3.6e6
 FLOPS_PER_PARAM_TOKEN_TRAINING = 6.0  # forward (2) + backward (4) per parameter and token
 FLOPS_PER_PARAM_TOKEN_INFERENCE = 2.0  # forward only
 
