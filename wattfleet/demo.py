@@ -28,6 +28,8 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from wattfleet.core.progress import progress as show_progress
+
 log = logging.getLogger(__name__)
 
 GRID_YEAR = 2022
@@ -136,10 +138,8 @@ def _next_month(start: datetime) -> datetime:
 def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds: int,
              days: float | None, progress: bool = True, grid: str | None = None,
              trace: str | None = None) -> int:
-    from tqdm import tqdm
-
-    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
     from wattfleet.aggregator.config.load import load_facility
+    from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource
     from wattfleet.aggregator.ingest.run import ingest, totals
     from wattfleet.aggregator.outputs.report import write_report
     from wattfleet.aggregator.store.database import open_store
@@ -178,9 +178,12 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
             urls = [f"{fleet.url}/nodes/{name}/metrics" for name, _, _ in fleet.targets]
             scraper = EmbeddedScraper(con, urls)
             scraper.scrape_once(now=datetime.fromtimestamp(fleet.clock.now, timezone.utc))
-            for _ in tqdm(range(steps), desc="simulate+scrape", unit="step", disable=not progress):
+            bar = show_progress(steps, "simulate+scrape", "step", enabled=progress)
+            for _ in range(steps):
                 fleet.step()
                 scraper.scrape_once(now=datetime.fromtimestamp(fleet.clock.now, timezone.utc))
+                bar.update(1)
+            bar.close()
             truth = fleet.ground_truth()
         # The scrapes end at the last step; ingest whole hours up to it.
         result = ingest(con, cfg, EmbeddedSource(con), start, end, progress=progress)
