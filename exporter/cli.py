@@ -52,6 +52,9 @@ class CollectorSwitch(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
         self.collector = collector
 
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
         disabled = [c for c in getattr(namespace, self.dest, None) or [] if c != self.collector]

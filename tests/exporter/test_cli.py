@@ -82,6 +82,7 @@ def test_help_hides_the_deprecated_spellings() -> None:
     for flag in ("--web.listen-address", "--web.config.file", "--collector.nvml, --no-collector.nvml",
                  "--log.level", "--log.format"):
         assert flag in out
+    assert "[--collector.nvml | --no-collector.nvml]" in " ".join(out.split())  # usage names both
     words = set(re.split(r"[\s\[\],]+", out))
     assert not words & {"--listen-address", "--web-config-file", "--disable-collector"}
 
