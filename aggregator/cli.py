@@ -28,8 +28,12 @@ from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.outputs.report import ReportError, write_report
 from wattfleet.aggregator.outputs.serve import AggregatorServer
 from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store
+from wattfleet.core.addresses import listen_address
+from wattfleet.core.flags import add_deprecated_alias
 from wattfleet.core.http import parse_listen_address
+from wattfleet.core.logs import add_log_arguments
 from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.core.webconfig import WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,9 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
                    help="embedded mode: seconds between scrapes (default 15)")
     p.add_argument("--once", action="store_true",
                    help="embedded mode: scrape once, ingest completed hours and exit (default: run until stopped)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress: neither a bar (terminal) nor periodic progress log lines (elsewhere)")
+    add_log_arguments(p)
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,10 +79,17 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True, metavar="FILE", help="DuckDB database written by `wattfleet aggregate`")
     p.add_argument("--config", required=True, metavar="FILE", help="facility config (sites, PUE, WUE, budgets)")
-    p.add_argument("--listen-address", default=f":{DEFAULT_SERVE_PORT}", metavar="HOST:PORT",
-                   help=f"address to serve /metrics on (default :{DEFAULT_SERVE_PORT})")
+    p.add_argument("--web.listen-address", dest="listen_address", type=listen_address,
+                   default=f":{DEFAULT_SERVE_PORT}", metavar="HOST:PORT",
+                   help=f"address to serve /metrics on: HOST:PORT, [IPv6]:PORT, or :PORT for every IPv4 and IPv6 "
+                        f"address (default :{DEFAULT_SERVE_PORT})")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                   help="TLS and basic-auth config in the Prometheus exporter-toolkit web config format "
+                        "(the exporter's format)")
     p.add_argument("--refresh-seconds", type=float, default=60.0, metavar="SECONDS",
                    help="how often the database is re-read (default 60)")
+    add_log_arguments(p)
+    add_deprecated_alias(p, "--listen-address", "--web.listen-address")  # the spelling before, for one release
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -190,10 +203,21 @@ def run_serve(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config)
     if cfg is None:
         return 2
-    host, port = parse_listen_address(args.listen_address)
-    server = AggregatorServer(args.db, cfg, host, port, refresh_seconds=args.refresh_seconds)
+    try:
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except WebConfigError as exc:
+        print(f"wattfleet serve: {exc}", file=sys.stderr)
+        return 2
+    host, port = parse_listen_address(args.listen_address)  # checked by argparse already
+    try:
+        # AggregatorServer joins host and port again: an IPv6 host needs its brackets back.
+        server = AggregatorServer(args.db, cfg, f"[{host}]" if ":" in host else host, port,
+                                  refresh_seconds=args.refresh_seconds, web=web)
+    except OSError as exc:
+        print(f"wattfleet serve: cannot listen on {args.listen_address}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     server.start()
-    print(f"serving aggregator metrics on http://{host}:{server.port}/metrics", file=sys.stderr)
+    print(f"serving aggregator metrics on {server.http.url}", file=sys.stderr)
     try:
         wait_for_stop_signal()
     finally:

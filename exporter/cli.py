@@ -11,12 +11,18 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from wattfleet import __version__
+from wattfleet.core.addresses import listen_address
+from wattfleet.core.flags import DeprecatedAlias, add_deprecated_alias, note_deprecated
 from wattfleet.core.http import MetricsServer
+from wattfleet.core.logs import add_log_arguments
 from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.core.webconfig import WebConfigError, load_web_config
 from wattfleet.exporter.inference.config import InferenceConfigError
+from wattfleet.exporter.process_metrics import with_process_metrics
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor, SensorUnavailable
 from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
@@ -27,14 +33,58 @@ from wattfleet.exporter.state import StateError, StateFile
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9880
-COLLECTORS = ("nvml", "rapl", "host", "inference")
+COLLECTOR_HELP = {
+    "nvml": "GPU energy, power and utilization from NVML",
+    "rapl": "CPU package and DRAM energy from the RAPL powercap tree",
+    "host": "host utilization, and estimated CPU/DRAM energy (see --estimate-cpu)",
+    "inference": "LLM serving engines' token and phase counters (see --inference-config)",
+}
+COLLECTORS = tuple(COLLECTOR_HELP)
+
+
+class CollectorSwitch(argparse.Action):
+    """``--collector.NAME`` turns a collector on, ``--no-collector.NAME`` off (node_exporter's spelling).
+
+    Both edit one list, ``disable_collector``, so the last flag given for a collector wins.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, collector: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.collector = collector
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        disabled = [c for c in getattr(namespace, self.dest, None) or [] if c != self.collector]
+        if option_string is not None and option_string.startswith("--no-"):
+            disabled.append(self.collector)
+        setattr(namespace, self.dest, disabled)
+
+
+class DisableCollector(DeprecatedAlias):
+    """The deprecated ``--disable-collector NAME``: the same as ``--no-collector.NAME``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        disabled = [c for c in getattr(namespace, self.dest, None) or [] if c != values] + [values]
+        setattr(namespace, self.dest, disabled)
+        note_deprecated(namespace, option_string or "--disable-collector", f"--no-collector.{values}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--listen-address", default=f":{DEFAULT_PORT}", metavar="HOST:PORT",
-                   help=f"address to serve /metrics on (default :{DEFAULT_PORT}, all interfaces)")
-    p.add_argument("--web-config-file", metavar="FILE",
-                   help="TLS and basic-auth config in the Prometheus exporter web config format")
+    p.add_argument("--web.listen-address", dest="listen_address", type=listen_address, default=f":{DEFAULT_PORT}",
+                   metavar="HOST:PORT",
+                   help=f"address to serve /metrics on: HOST:PORT, [IPv6]:PORT, or :PORT for every IPv4 and IPv6 "
+                        f"address (default :{DEFAULT_PORT})")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                   help="TLS and basic-auth config in the Prometheus exporter-toolkit web config format")
+    for name, what in COLLECTOR_HELP.items():
+        p.add_argument(f"--collector.{name}", f"--no-collector.{name}", dest="disable_collector",
+                       action=CollectorSwitch, collector=name, help=f"{what} (default: enabled)")
+    p.set_defaults(disable_collector=[])
+    add_log_arguments(p)
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="sampling period; scrapes serve the last sample (default 1.0)")
     p.add_argument("--sysfs-root", default="/sys", metavar="DIR",
@@ -42,8 +92,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", default=socket.gethostname(), help="value of the node label (default: hostname)")
     p.add_argument("--cluster", default="", help="value of the cluster label")
     p.add_argument("--site", default="", help="value of the site label (joins PUE, WUE and grid zone)")
-    p.add_argument("--disable-collector", action="append", default=[], choices=COLLECTORS, metavar="NAME",
-                   help=f"turn a collector off; repeatable; one of {', '.join(COLLECTORS)}")
     p.add_argument("--rapl-max-watts", type=float, default=5000.0, metavar="WATTS",
                    help="plausibility bound that tells a RAPL wrap from a reset (default 5000)")
     p.add_argument("--estimate-cpu", choices=("auto", "always", "never"), default="auto",
@@ -64,6 +112,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "exporter was down is kept; an unusable file gives a warning and counters from 0 "
                         "(default: none, counters start at 0 on every start; ignored with --once)")
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
+    # The spellings before the exporter conventions, for one release.
+    add_deprecated_alias(p, "--listen-address", "--web.listen-address")
+    add_deprecated_alias(p, "--web-config-file", "--web.config.file")
+    p.add_argument("--disable-collector", dest="disable_collector", action=DisableCollector, choices=COLLECTORS,
+                   replacement="--no-collector.NAME")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,8 +193,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(snapshot.body.decode())
         return 0
     try:
-        server = MetricsServer(args.listen_address, lambda: sampler.snapshot, web, ready=sampler.readiness)
-    except ValueError as exc:  # a malformed --listen-address: a usage error, not a traceback
+        server = MetricsServer(args.listen_address, with_process_metrics(lambda: sampler.snapshot), web,
+                               ready=sampler.readiness)
+    except ValueError as exc:  # a malformed --web.listen-address: a usage error, not a traceback
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         sampler.stop()
         return 2

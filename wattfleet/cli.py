@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from wattfleet import __version__
+from wattfleet.core import logs
+from wattfleet.core.flags import add_deprecated_alias, warn_deprecated
+from wattfleet.core.logs import add_log_arguments
 
 
 class Component(NamedTuple):
@@ -105,8 +107,8 @@ def build_parser(command: str | None = None, *, every: bool = True) -> argparse.
         epilog="The exporter needs only the base install; the other subcommands need extras: "
                "pip install 'wattfleet[all]' (or [aggregator], [report], [dashboards]).")
     parser.add_argument("--version", action="version", version=f"wattfleet {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="logging verbosity (default: INFO)")
+    add_log_arguments(parser, defaults=True)
+    add_deprecated_alias(parser, "--log-level", "--log.level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for component in COMPONENTS:
         names = [c for c, _ in component.commands]
@@ -131,6 +133,10 @@ def build_parser(command: str | None = None, *, every: bool = True) -> argparse.
     return parser
 
 
+# Top-level flags followed by a separate value word (``--log.level debug``).
+VALUE_FLAGS = {"--log.level", "--log.format", "--log-level"}
+
+
 def _command_in(argv: Sequence[str]) -> str | None:
     """The subcommand named in ``argv`` (the first positional word), if any."""
     known = {c for component in COMPONENTS for c, _ in component.commands}
@@ -138,7 +144,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
     for word in argv:
         if skip_value:
             skip_value = False
-        elif word == "--log-level":
+        elif word in VALUE_FLAGS:
             skip_value = True
         elif word == "--":
             return None
@@ -156,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level, args.log_format)
+    warn_deprecated(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from wattfleet import data
+from wattfleet.core.progress import progress as show_progress
 from wattfleet.core.units import JOULES_PER_KWH
 from wattfleet.sim.config import FleetConfig
 from wattfleet.sim.fleet import Fleet
@@ -141,8 +142,6 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
              trace: str | None = None) -> int:
     # Imported here, not at the top: these need the optional extras ([all]: aggregator, report,
     # dashboards), and `wattfleet demo --help` must work without them (tests/test_cli.py).
-    from tqdm import tqdm  # lazy: optional dependency (aggregator extra)
-
     from wattfleet.aggregator.config.load import load_facility  # lazy: needs the aggregator extra
     from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource  # lazy: aggregator extra
     from wattfleet.aggregator.ingest.run import ingest, totals  # lazy: needs the aggregator extra
@@ -181,9 +180,12 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
             urls = [f"{fleet.url}/nodes/{name}/metrics" for name, _, _ in fleet.targets]
             scraper = EmbeddedScraper(con, urls)
             scraper.scrape_once(now=datetime.fromtimestamp(fleet.clock.now, timezone.utc))
-            for _ in tqdm(range(steps), desc="simulate+scrape", unit="step", disable=not progress):
+            bar = show_progress(steps, "simulate+scrape", "step", enabled=progress)
+            for _ in range(steps):
                 fleet.step()
                 scraper.scrape_once(now=datetime.fromtimestamp(fleet.clock.now, timezone.utc))
+                bar.update(1)
+            bar.close()
             truth = fleet.ground_truth()
         # The scrapes end at the last step; ingest whole hours up to it.
         result = ingest(con, cfg, EmbeddedSource(con), start, end, progress=progress)

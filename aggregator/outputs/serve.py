@@ -30,6 +30,7 @@ from wattfleet.core import catalog
 from wattfleet.core.exposition import Snapshot, render_families
 from wattfleet.core.http import MetricsServer
 from wattfleet.core.units import JOULES_PER_KWH
+from wattfleet.core.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +106,12 @@ class AggregatorServer:
     """Re-renders from the database every ``refresh_seconds`` and serves the last rendering."""
 
     def __init__(self, db: str | Path, cfg: FacilityConfig, host: str = "0.0.0.0", port: int = 9881,
-                 refresh_seconds: float = 60.0) -> None:
+                 refresh_seconds: float = 60.0, web: WebConfig | None = None) -> None:
         self.db, self.cfg, self.refresh_seconds = str(db), cfg, refresh_seconds
         self._snapshot: Snapshot | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.http = MetricsServer(f"{host}:{port}", lambda: self._snapshot, title="wattfleet serve")
+        self.http = MetricsServer(f"{host}:{port}", lambda: self._snapshot, web, title="wattfleet serve")
         self.http.routes.exact[PLAN_PATH] = plan_route(cfg)  # the planner as JSON, next to /metrics
 
     @property

@@ -78,6 +78,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "everything-on": {
         "imagePullSecrets": [{"name": "regcred"}],
         "logLevel": "DEBUG",
+        "logFormat": "json",
         "image": {"digest": "sha256:" + "ab" * 32},
         "commonLabels": {"team": "energy"},
         "exporter": {
@@ -86,6 +87,8 @@ MATRIX: dict[str, dict[str, Any]] = {
             "extraArgs": ["--estimate-cpu=always"],
             "extraEnv": [{"name": "TZ", "value": "UTC"}],
             "nodeSelector": {"pool": "compute"},
+            # The GPU Operator's set-up: GPU nodes labelled by feature discovery, the `nvidia` runtime class.
+            "gpu": {"runtimeClassName": "nvidia", "nodeSelector": {"nvidia.com/gpu.present": "true"}},
             "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoExecute"}],
             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
@@ -216,7 +219,8 @@ def check_operator_object(obj: dict[str, Any]) -> None:
         assert spec["groups"] and all(g["name"] and g["rules"] for g in spec["groups"])
         return
     endpoints = spec["podMetricsEndpoints" if obj["kind"] == "PodMonitor" else "endpoints"]
-    allowed = {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig", "basicAuth", "relabelings"}
+    allowed = {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig", "basicAuth", "relabelings",
+               "metricRelabelings"}
     for ep in endpoints:
         assert set(ep) <= allowed, set(ep) - allowed
         assert ep["port"] == "metrics" and ep["scheme"] in ("http", "https")
@@ -474,15 +478,23 @@ NOT_RENDERED = {
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
                   "--page-hours": "request size tuning (extraArgs)"},
-    "serve": {},
+    "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
+                                   "chart yet (Secret wiring is separate work)"},
     "report": {},
 }
 
 
+def flag_family(flag: str) -> str:
+    """``--collector.X`` and ``--no-collector.X`` are one family, rendered from ``exporter.disableCollectors``."""
+    return re.sub(r"^--(no-)?collector\..*$", "--[no-]collector.NAME", flag)
+
+
 def subcommand_flags(name: str) -> set[str]:
+    """The flags a command documents; deprecated aliases (hidden from --help) are not rendered."""
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return {o for a in sub.choices[name]._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
+    return {flag_family(o) for a in sub.choices[name]._actions if a.help != argparse.SUPPRESS
+            for o in a.option_strings if o.startswith("--") and o != "--help"}
 
 
 def test_every_flag_is_rendered_or_deliberately_left_out(chart: Any) -> None:
@@ -496,7 +508,7 @@ def test_every_flag_is_rendered_or_deliberately_left_out(chart: Any) -> None:
             (container,) = pod_spec(w)["containers"]
             args = container["args"]
             command = next(a for a in args if a in rendered)
-            rendered[command] |= {a.split("=")[0] for a in args[args.index(command) + 1:]
+            rendered[command] |= {flag_family(a.split("=")[0]) for a in args[args.index(command) + 1:]
                                   if a.startswith("--") and a not in extra}
     for name, left_out in NOT_RENDERED.items():
         flags = subcommand_flags(name)
@@ -545,8 +557,11 @@ def check_gpu_variant(ds: dict[str, Any], spec: dict[str, Any], container: dict[
 
 def test_gpu_and_cpu_daemonsets_follow_the_gpu_switch(chart: Any) -> None:
     kinds = {c: sorted(d["metadata"]["labels"]["wattfleet.io/node-type"] for d in exporter_daemonsets(chart, MATRIX[c]))
-             for c in ("defaults", "no-gpus", "gpu-nodes-only")}
-    assert kinds == {"defaults": ["cpu", "gpu"], "no-gpus": ["cpu"], "gpu-nodes-only": ["gpu"]}
+             for c in ("defaults", "no-gpus", "gpu-nodes-only", "everything-on")}
+    # Without a GPU node label (the NVIDIA container toolkit alone) one DaemonSet runs everywhere;
+    # with one (the GPU Operator's, in everything-on) GPU and CPU nodes get their own.
+    assert kinds == {"defaults": ["gpu"], "no-gpus": ["cpu"], "gpu-nodes-only": ["gpu"],
+                     "everything-on": ["cpu", "gpu"]}
     (gpu,) = exporter_daemonsets(chart, MATRIX["gpu-nodes-only"])
     assert "runtimeClassName" not in pod_spec(gpu)  # empty: the node's default runtime
     # User affinity terms are kept and each gains the "not a GPU node" rule.
@@ -572,7 +587,7 @@ def test_probes_use_the_health_endpoints_with_the_right_scheme(chart: Any) -> No
     for live, ready in probes(chart, "tls"):
         assert live["httpGet"]["scheme"] == ready["httpGet"]["scheme"] == "HTTPS"
     # The probe paths answer without basic auth, so HTTP probes (and a stale snapshot fails readiness) ...
-    for live, ready in probes(chart, "basic-auth"):
+    for _live, ready in probes(chart, "basic-auth"):
         assert ready["httpGet"] == {"path": "/-/ready", "port": "metrics", "scheme": "HTTP"}
     # ... but kubelet cannot present a client certificate: TCP checks under mTLS.
     for case in ("operator-servicemonitor-mtls-basic-auth", "everything-on"):
@@ -1468,3 +1483,174 @@ def test_aggregate_egress_follows_the_prometheus_url_and_overrides(chart: Any, u
 def test_invalid_network_policy_values_fail_the_schema(chart: Any, values: dict[str, Any]) -> None:
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema(values)
+
+
+# ---------------------------------------------------------------- flags, logs, GPU scheduling, monitors
+
+
+def documented_values() -> list[tuple[str, str]]:
+    """(dotted key, description) of every `# --` documented key in values.yaml, in file order."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    comment: list[str] = []
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment.append(stripped)
+            continue
+        if not stripped or stripped.startswith("- ") or ":" not in stripped:
+            comment = []
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if stack and any(path == "#documented" for _, path in stack):
+            comment = []
+            continue
+        key = stripped.split(":", 1)[0]
+        path = ".".join([p for _, p in stack if p != "#documented"] + [key])
+        doc = [c for c in comment if c.startswith("# --")]
+        if doc:
+            first = comment.index(doc[0])
+            text = " ".join(c.lstrip("#").strip() for c in comment[first:])[2:].strip()
+            out.append((path, text))
+            stack.append((indent, key))
+            stack.append((indent, "#documented"))
+        else:
+            stack.append((indent, key))
+        comment = []
+    return out
+
+
+def values_table() -> str:
+    """The README's values table, regenerated from values.yaml (paste it when a value is added)."""
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    rows = ["| Key | Default | Description |", "|---|---|---|"]
+    for path, text in documented_values():
+        value: Any = defaults
+        for part in path.split("."):
+            value = value[part]
+        shown = json.dumps(value)
+        shown = f"`{shown}`" if len(shown) <= 40 else "see values.yaml"
+        rows.append(f"| `{path}` | {shown} | {text.replace('|', '&#124;')} |")
+    return "\n".join(rows)
+
+
+def test_readme_documents_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    missing = [row for row in values_table().splitlines()[2:] if row.split(" | ")[0][2:] not in readme]
+    assert not missing, "add these rows to the Values table of helm/wattfleet/README.md:\n" + "\n".join(missing)
+
+
+def test_log_flags_follow_the_values_on_every_container(chart: Any) -> None:
+    for case in ("aggregator", "everything-on"):
+        values = values_with_defaults(chart, MATRIX[case])
+        objects, _ = render(chart, MATRIX[case])
+        for w in of_kind(objects, "DaemonSet") + aggregator_workloads(objects):
+            (container,) = pod_spec(w)["containers"]
+            args = parse_container_args(container)
+            assert (args.log_level, args.log_format) == (values["logLevel"], values["logFormat"])
+            assert not getattr(args, "deprecated_flags", None), f"{container['args']} uses deprecated flags"
+            # Long-running commands take the log flags themselves; report (a one-shot job) before it.
+            first = container["args"][0]
+            assert first == ("--log.level" if args.command == "report" else args.command)
+
+
+def test_schema_log_enums_match_the_code() -> None:
+    from wattfleet.core import logs
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert set(schema["properties"]["logFormat"]["enum"]) == set(logs.FORMATS)
+    assert set(schema["properties"]["logLevel"]["enum"]) == set(logs.LEVELS)
+
+
+def test_gpu_defaults_work_with_the_container_toolkit_alone(chart: Any) -> None:
+    """No runtime class and no GPU Operator label required; NVML injected by env; GPU taints tolerated."""
+    (ds,) = exporter_daemonsets(chart, MATRIX["defaults"])
+    spec = pod_spec(ds)
+    (container,) = spec["containers"]
+    assert "runtimeClassName" not in spec and "nodeSelector" not in spec
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "all" and env["NVIDIA_DRIVER_CAPABILITIES"] == "utility"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert "nvidia.com/gpu" not in json.dumps(container["resources"])
+    assert "nvml" not in parse_container_args(container).disable_collector
+
+
+def test_gpu_node_selection_and_affinity_are_configurable(chart: Any) -> None:
+    term = {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "Exists"}]}
+    values = {"exporter": {"gpu": {"runtimeClassName": "nvidia", "nodeSelector": {"gpu": "yes"},
+                                   "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                                       "nodeSelectorTerms": [term]}}}}}}
+    objects, _ = render(chart, values)
+    by_type = {d["metadata"]["labels"]["wattfleet.io/node-type"]: pod_spec(d) for d in of_kind(objects, "DaemonSet")}
+    assert set(by_type) == {"gpu", "cpu"}
+    gpu, cpu = by_type["gpu"], by_type["cpu"]
+    assert gpu["runtimeClassName"] == "nvidia" and gpu["nodeSelector"] == {"gpu": "yes"}
+    assert gpu["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"] == [term]
+    assert "runtimeClassName" not in cpu
+    (cpu_term,) = cpu["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert cpu_term["matchExpressions"] == [{"key": "gpu", "operator": "NotIn", "values": ["yes"]}]
+    for obj in objects:
+        if obj["kind"] not in OPERATOR_KINDS:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+
+
+def test_exporter_runs_the_exporter_only_image(chart: Any) -> None:
+    objects, _ = render(chart, MATRIX["aggregator"])
+    (ds,) = of_kind(objects, "DaemonSet")
+    appversion = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert pod_spec(ds)["containers"][0]["image"] == f"ghcr.io/wattfleet/wattfleet-exporter:{appversion}"
+    for w in aggregator_workloads(objects):
+        assert pod_spec(w)["containers"][0]["image"] == f"ghcr.io/wattfleet/wattfleet:{appversion}"
+    digest = "sha256:" + "cd" * 32
+    objects, _ = render(chart, {"image": {"exporterDigest": digest, "tag": "9.9"}})
+    (ds,) = of_kind(objects, "DaemonSet")
+    assert pod_spec(ds)["containers"][0]["image"] == f"ghcr.io/wattfleet/wattfleet-exporter@{digest}"
+    objects, _ = render(chart, {"image": {"exporterRepository": "", "tag": "9.9"}})
+    (ds,) = of_kind(objects, "DaemonSet")
+    assert pod_spec(ds)["containers"][0]["image"] == "ghcr.io/wattfleet/wattfleet:9.9"
+
+
+RELABEL: dict[str, Any] = {"prometheus": {"operator": {
+    "enabled": True,
+    "relabelings": [{"sourceLabels": ["__meta_kubernetes_pod_label_team"], "targetLabel": "team"}],
+    "metricRelabelings": [{"sourceLabels": ["__name__"], "regex": "process_.*", "action": "drop"}]}}}
+
+
+@pytest.mark.parametrize("kind", ["PodMonitor", "ServiceMonitor"])
+def test_monitors_take_user_relabelings(chart: Any, kind: str) -> None:
+    values = merged(AGGREGATOR, RELABEL, {"prometheus": {"operator": {"monitorKind": kind}}})
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    assert report["errors"] == []
+    objects, _ = render(chart, values)
+    monitors = of_kind(objects, kind)
+    assert len(monitors) == 2
+    ops = RELABEL["prometheus"]["operator"]
+    for monitor in monitors:
+        check_operator_object(monitor)
+        (ep,) = monitor["spec"]["podMetricsEndpoints" if kind == "PodMonitor" else "endpoints"]
+        assert ep["relabelings"][-1] == ops["relabelings"][0]
+        assert ep["metricRelabelings"] == ops["metricRelabelings"]
+        if monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "exporter":
+            # The chart's own relabeling comes first and stays.
+            assert ep["relabelings"][0]["targetLabel"] == "kubernetes_node"
+
+
+def test_monitors_without_user_relabelings_are_unchanged(chart: Any) -> None:
+    objects, _ = render(chart, merged(AGGREGATOR, {"prometheus": {"operator": {"enabled": True}}}))
+    for monitor in of_kind(objects, "PodMonitor"):
+        (ep,) = monitor["spec"]["podMetricsEndpoints"]
+        assert "metricRelabelings" not in ep
+        if monitor["metadata"]["labels"]["app.kubernetes.io/component"] == "aggregator":
+            assert "relabelings" not in ep
+
+
+def test_bad_relabelings_fail_the_schema(chart: Any) -> None:
+    for bad in ([{"action": "explode"}], [{"sourceLabels": ["not a label"]}], [{"target_label": "x"}]):
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema({"prometheus": {"operator": {"relabelings": bad}}})
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema({"prometheus": {"operator": {"metricRelabelings": bad}}})

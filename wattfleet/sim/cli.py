@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from wattfleet.core.logs import add_log_arguments
 from wattfleet.core.signals import wait_for_stop_signal
 from wattfleet.sim.backfill import write_backfill
 from wattfleet.sim.config import DEFAULT_SITES, FleetConfig, parse_sites
@@ -70,6 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--replicas", type=int, default=1, metavar="N",
                    help="write each simulated node's series N times under node names <node>-rNNN "
                         "(scale a store's load without simulating every node; default 1)")
+    add_log_arguments(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -120,7 +122,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"load it with: promtool tsdb create-blocks-from openmetrics {args.backfill_openmetrics} DATA_DIR")
         return 0
     fleet = Fleet(config)
-    fleet.serve(args.listen_host, args.port, args.serve, args.base_port)
+    try:
+        fleet.serve(args.listen_host, args.port, args.serve, args.base_port)
+    except (ValueError, OSError) as exc:  # a bad --listen-host or a port in use: a usage error, not a traceback
+        print(f"wattfleet simulate: cannot listen on {args.listen_host}: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
+        return 2
     if args.dump_file_sd:
         fleet.dump_file_sd(args.dump_file_sd)
     fleet.start()

@@ -81,6 +81,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The exporter's image: the exporter-only build (Dockerfile.exporter: no DuckDB, no report stack). */}}
+{{- define "wattfleet.exporterImage" -}}
+{{- $repo := default .Values.image.repository .Values.image.exporterRepository }}
+{{- if .Values.image.exporterDigest }}
+{{- printf "%s@%s" $repo .Values.image.exporterDigest }}
+{{- else }}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
 {{/* ---------------- exporter ---------------- */}}
 
 {{/* True (non-empty) when the exporter serves HTTPS. */}}
