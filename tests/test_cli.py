@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,8 @@ def test_subcommand_without_its_extra_names_the_extra(command: str, extra: str, 
 def test_help_lines_match_what_the_components_register() -> None:
     """cli.COMPONENTS repeats each subcommand's help so that --help imports nothing: keep them equal."""
     parser = cli.build_parser()
-    sub = next(a for a in parser._actions if getattr(a, "_choices_actions", None))
+    # argparse keeps the subcommands' help in a private list; no public API lists it
+    sub: Any = next(a for a in parser._actions if getattr(a, "_choices_actions", None))
     registered = [(a.dest, a.help) for a in sub._choices_actions]
     listed = [c for component in cli.COMPONENTS for c in component.commands]
     assert registered == listed

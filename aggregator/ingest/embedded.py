@@ -1,6 +1,6 @@
 """Embedded mode: for a small fleet without Prometheus, scrape exporters directly.
 
-Samples of the energy and inference counters are stored raw in DuckDB
+Samples of the energy, inference and collector-error counters are stored raw in DuckDB
 (``emb_sample``); hourly energy is computed in SQL from counter deltas
 (``sql/embedded_hourly.sql``) with reset handling, so the rest of the
 pipeline sees exactly what the Prometheus source would give it.
@@ -20,11 +20,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wattfleet import sql
 from wattfleet.aggregator.ingest.telemetry import (
+    CollectorErrorRow,
     EnergyRow,
     InferenceKey,
     InferenceRow,
     Telemetry,
     TelemetrySourceError,
+    collector_error_row_from_labels,
     energy_row_from_labels,
 )
 from wattfleet.aggregator.store.connection import naive_utc
@@ -33,8 +35,10 @@ from wattfleet.core import catalog
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
-# The counters embedded mode keeps: IT energy and per-phase inference figures.
-KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS)
+# The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
+# exporter rejected or failed to take (counted in the report, never summed).
+KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
+        catalog.COLLECTOR_ERRORS)
 
 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -116,10 +120,15 @@ class EmbeddedSource:
             t += HOUR
         energy: list[EnergyRow] = []
         inference: dict[InferenceKey, list[float]] = {}
+        errors: list[CollectorErrorRow] = []
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             labels = json.loads(labels_json)
-            if metric in (catalog.GPU_ENERGY, catalog.CPU_ENERGY):
+            if metric is catalog.COLLECTOR_ERRORS:
+                error = collector_error_row_from_labels(labels, hour, increase, self.name)
+                if error is not None:
+                    errors.append(error)
+            elif metric in (catalog.GPU_ENERGY, catalog.CPU_ENERGY):
                 row = energy_row_from_labels(metric, labels, hour, increase, self.name)
                 if row is not None:
                     energy.append(row)
@@ -132,7 +141,7 @@ class EmbeddedSource:
                 else:  # one phase's energy under two attribution methods is one energy: max, as the PromQL does
                     slot[0] = max(slot[0], increase)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows)
+        return Telemetry(hours, energy, rows, errors)
 
 
 def split_targets(values: Iterable[str]) -> list[str]:

@@ -19,11 +19,13 @@ from typing import Any
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
     OWNER_LABELS,
+    CollectorErrorRow,
     EnergyRow,
     InferenceKey,
     InferenceRow,
     Telemetry,
     TelemetrySourceError,
+    collector_error_row_from_labels,
     energy_row_from_labels,
 )
 from wattfleet.core import catalog
@@ -48,6 +50,16 @@ def energy_queries() -> dict[str, str]:
         catalog.CPU_ENERGY.name: f'max by ({_by(*cpu_labels)}) '
                                  f'(increase({catalog.CPU_ENERGY.series}{{domain=~"{domains}"}}[1h]))',
     }
+
+
+def collector_errors_query() -> str:
+    """Readings rejected or failed per node, collector and reason and hour; hours without any are left out.
+
+    ``max by`` as for energy (an HA pair scrapes each exporter twice). The
+    reason is kept whatever it is, so new reasons need no change here.
+    """
+    labels = _by(*catalog.COLLECTOR_ERRORS.all_labels)
+    return f"max by ({labels}) (increase({catalog.COLLECTOR_ERRORS.series}[1h])) > 0"
 
 
 def inference_queries() -> dict[str, str]:
@@ -192,7 +204,19 @@ class PrometheusSource:
                     slot = inference.setdefault(key, [0.0, 0.0])
                     slot[1 if is_tokens else 0] += self._energy_value(value, m, ts)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows)
+        return Telemetry(hours, energy, rows, self._collector_errors(first_end, last_end))
+
+    def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
+        """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""
+        out = []
+        for series in self.query_range(collector_errors_query(), first_end, last_end):
+            labels = series["metric"]
+            for ts, value in series["values"]:
+                row = collector_error_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),
+                                                      self.name)
+                if row is not None:
+                    out.append(row)
+        return out
 
 
     def _energy_value(self, value: str, labels: dict[str, str], ts: float) -> float:

@@ -50,6 +50,7 @@ class IngestResult:
     windows: int = 0
     energy_rows: int = 0
     inference_rows: int = 0
+    collector_error_rows: int = 0
     intensity_rows: int = 0
     filled_intensity_hours: int = 0
     months_rebuilt: list[date] = field(default_factory=list)
@@ -108,6 +109,7 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
                 result.windows += 1
                 result.energy_rows += len(window.energy)
                 result.inference_rows += len(window.inference)
+                result.collector_error_rows += len(window.collector_errors)
                 bar.update(1)
                 if on_window is not None:
                     on_window(hour)

@@ -9,7 +9,7 @@ package, and psys overlaps both, so adding any of them would double count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -56,6 +56,24 @@ class InferenceRow:
 InferenceKey = tuple[datetime, str, str, str, str, str, str]
 
 
+@dataclass(frozen=True)
+class CollectorErrorRow:
+    """Readings one collector of one node rejected or failed to take over the hour, for one reason.
+
+    The hourly increase of ``wattfleet_collector_errors_total``: none of these
+    readings is in any energy row, so the report can say how many were left out.
+    """
+
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    collector: str
+    reason: str
+    readings: float
+    source: str
+
+
 @dataclass
 class Telemetry:
     """Rows for a span of hours; ``hours`` lists every hour the source answered for (even with no rows)."""
@@ -63,6 +81,7 @@ class Telemetry:
     hours: list[datetime]
     energy: list[EnergyRow]
     inference: list[InferenceRow]
+    collector_errors: list[CollectorErrorRow] = field(default_factory=list)
 
 
 class TelemetrySource(Protocol):
@@ -100,3 +119,16 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
     return EnergyRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device,
                      component, domain, model, labels.get("method") or catalog.METHOD_MEASURED,
                      labels.get("namespace") or None, labels.get("team") or None, max(float(joules), 0.0), source)
+
+
+def collector_error_row_from_labels(labels: dict[str, str], hour_utc: datetime, readings: float, source: str
+                                    ) -> CollectorErrorRow | None:
+    """Map one ``collector_errors`` series' hourly increase to a row; None when nothing was rejected.
+
+    Any collector and reason is kept as named, so a reason added to the
+    exporter later reaches the report without a change here.
+    """
+    if not readings > 0:
+        return None
+    return CollectorErrorRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                             labels.get("collector", ""), labels.get("reason", ""), float(readings), source)

@@ -28,6 +28,26 @@ SECTIONS = (
     ("top_emitters", "Top emitting nodes", ""),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
+# A part of the data-quality section: what the exporters left out, counted rather than summed.
+REJECTIONS_TITLE = "Rejected and failed readings"
+REJECTIONS_NOTE = ("Readings the exporters rejected as implausible or failed to take, per site, node, collector "
+                   "and reason (wattfleet_collector_errors_total); these readings were not summed into any figure "
+                   "of this report.")
+REJECTIONS_NONE = "No reading was rejected or failed this month."
+
+
+def rejections_markdown(cols: list[str], rows: list[tuple[object, ...]]) -> list[str]:
+    """The rejected-readings part of the data-quality section; one line when there were none."""
+    if not rows:
+        return [f"### {REJECTIONS_TITLE}", "", REJECTIONS_NONE, ""]
+    return [f"### {REJECTIONS_TITLE}", "", REJECTIONS_NOTE, "", md_table(cols, rows), ""]
+
+
+def rejections_html(cols: list[str], rows: list[tuple[object, ...]]) -> str:
+    """The same part as HTML."""
+    if not rows:
+        return f"<h3>{REJECTIONS_TITLE}</h3><p>{REJECTIONS_NONE}</p>"
+    return f"<h3>{REJECTIONS_TITLE}</h3><p>{html.escape(REJECTIONS_NOTE)}</p>{html_table(cols, rows)}"
 
 
 def write_documents(month: str, tables: Tables,
@@ -43,6 +63,9 @@ def write_documents(month: str, tables: Tables,
             [f"## {title}", "", md_table(cols, rows), ""]
         body += [f"<h2>{html.escape(title)}</h2>", f"<p>{html.escape(note)}</p>" if note else "",
                  html_table(cols, rows)]
+        if name == "data_quality":
+            md += rejections_markdown(*tables["rejections"])
+            body.append(rejections_html(*tables["rejections"]))
     if burns:
         cols = ["kind", "owner", "month", "budget_kg", "used_kg", "used_ratio"]
         rows = [(b.owner_kind, b.owner, b.period, b.budget_kg, b.used_kg, b.used_ratio) for b in burns]

@@ -1,5 +1,5 @@
 -- Embedded mode (aggregator/ingest/embedded.py): scraped counter samples are stored, then read
--- back as hourly energy like any other telemetry source.
+-- back as hourly energy (and hourly rejected or failed readings) like any other telemetry source.
 
 -- name: insert_samples
 -- Embedded mode: store one scrape's kept counter samples in a single statement.
@@ -8,7 +8,8 @@ INSERT INTO emb_sample (ts, target, metric, labels, value)
 SELECT $ts, unnest($targets), unnest($metrics), unnest($labels), unnest($values);
 
 -- name: hourly_increase
--- Hourly increase of every embedded-mode counter series over [$start, $end).
+-- Hourly increase of every embedded-mode counter series over [$start, $end): energy, inference and
+-- collector errors alike (embedded.KEPT says which families are stored).
 -- Counter resets (exporter restart: value drops) count the new value from 0; a delta whose two
 -- samples straddle an hour boundary is split between the hours in proportion to time.
 WITH s AS (

@@ -151,3 +151,24 @@ SELECT count(DISTINCT hour_utc) AS hours_with_data,
        count(DISTINCT site) FILTER (WHERE residual_mix_missing) AS sites_without_residual_mix,
        count(DISTINCT (site, hour_utc)) FILTER (WHERE pue_source <> 'default') AS site_hours_metered_pue
   FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end;
+
+-- name: rejections
+-- Readings the exporters rejected (implausible) or failed to take (timeout, read error, lost GPU, ...),
+-- per site, node, collector and reason: the month's increase of wattfleet_collector_errors_total. None
+-- of them is in any figure above. The site is the facts' (config globs first, else the exporter's site
+-- label if it names a site; NULL when unmapped). Hourly increases are summed, then rounded to whole
+-- readings (Prometheus extrapolates increase() to the hour's edges).
+WITH r AS (
+    SELECT node, site_label, collector, reason, fsum(readings) AS readings
+      FROM stg_collector_errors_hourly WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), by_glob AS (
+    SELECT n.node, n.site_label, arg_min(p.site, p.ord) AS site
+      FROM (SELECT DISTINCT node, site_label FROM r) n JOIN dim_node_pattern p ON n.node GLOB p.pattern
+     GROUP BY ALL
+)
+SELECT coalesce(g.site, s.site) AS site, r.node, r.collector, r.reason,
+       CAST(round(fsum(r.readings)) AS BIGINT) AS readings
+  FROM r LEFT JOIN by_glob g ON g.node = r.node AND g.site_label IS NOT DISTINCT FROM r.site_label
+  LEFT JOIN dim_site s ON s.site = r.site_label
+ GROUP BY ALL HAVING round(fsum(r.readings)) > 0
+ ORDER BY site NULLS LAST, r.node, r.collector, r.reason;

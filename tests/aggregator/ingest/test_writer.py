@@ -17,10 +17,9 @@ import pytest
 from fixtures.agg.pipeline import STATIC_SITE, T0, put_gpu, write_config
 from wattfleet import sql
 from wattfleet.aggregator.ingest.run import get_watermark
-from wattfleet.aggregator.ingest.telemetry import EnergyRow, InferenceRow, Telemetry
+from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry
 from wattfleet.aggregator.ingest.writer import split_by_hour, write_window
 from wattfleet.aggregator.store.connection import open_store
-from wattfleet.aggregator.store.rows import one_row
 from wattfleet.aggregator.store.transactions import rollback_after_failure, transaction
 
 H1 = T0 + timedelta(hours=1)
@@ -57,7 +56,7 @@ def test_write_window_writes_only_its_hour_exactly_and_replaces_it():
     write_window(con, "embedded", T0, Telemetry([T0], [energy(T0, "b-1", 2.0)], []))
     assert write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 5.0)], [])) == 1
     assert [(r[1], r[11], r[12]) for r in staged(con)] == [("a-1", 5.0, "prometheus"), ("b-1", 2.0, "embedded")]
-    assert one_row(con, "SELECT count(*) FROM stg_inference_hourly")[0] == 0
+    assert con.execute("SELECT count(*) FROM stg_inference_hourly").fetchall() == [(0,)]
     write_window(con, "prometheus", H1, page)
     write_window(con, "prometheus", T0, Telemetry([T0], [], []))  # an hour with no rows is still a window
     assert con.execute("SELECT rows FROM ingest_window WHERE source = 'prometheus' ORDER BY hour_utc"
@@ -74,11 +73,39 @@ def test_split_by_hour_groups_a_page_once():
     assert [r.joules for r in by_hour[H1].energy] == [2.0] and len(by_hour[H1].inference) == 1
 
 
+def rejected(hour: datetime, node: str, reason: str, readings: float) -> CollectorErrorRow:
+    return CollectorErrorRow(hour, node, "c", "s1", "nvml", reason, readings, "ignored")
+
+
+def test_collector_errors_are_replaced_with_their_window():
+    con = open_store(":memory:")
+    page = Telemetry([T0, H1], [energy(T0, "a-1", 1.0)], [],
+                     [rejected(T0, "a-1", "implausible_reading", 3.0), rejected(H1, "a-1", "timeout", 1.0)])
+    by_hour = split_by_hour(page)
+    assert [r.reason for r in by_hour[H1].collector_errors] == ["timeout"] and by_hour[H1].energy == []
+    write_window(con, "prometheus", T0, by_hour[T0])
+    write_window(con, "prometheus", H1, by_hour[H1])
+    errors = "SELECT * FROM stg_collector_errors_hourly ORDER BY hour_utc, source"
+    assert con.execute(errors).fetchall() == [
+        (T0, "a-1", "c", "s1", "nvml", "implausible_reading", 3.0, "prometheus"),
+        (H1, "a-1", "c", "s1", "nvml", "timeout", 1.0, "prometheus")]
+    # Rewriting a window replaces its rejections exactly (a window with none drops them); other
+    # sources and hours are untouched.
+    write_window(con, "embedded", T0, Telemetry([T0], [], [], [rejected(T0, "b-1", "read_error", 2.0)]))
+    write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 1.0)], []))
+    assert [(r[0], r[1], r[5], r[7]) for r in con.execute(errors).fetchall()] == [
+        (T0, "b-1", "read_error", "embedded"), (H1, "a-1", "timeout", "prometheus")]
+    with pytest.raises(duckdb.ConstraintException, match="readings"):  # CHECK (readings >= 0): nothing written
+        write_window(con, "prometheus", H1, Telemetry([H1], [], [], [rejected(H1, "a-1", "timeout", -1.0)]))
+    assert len(con.execute(errors).fetchall()) == 2
+
+
 def test_window_statements_live_in_sql_files():
     code = inspect.getsource(write_window)
     for word in ("INSERT", "DELETE", "UPDATE"):
         assert word not in code
-    for name in ("insert_energy", "insert_inference", "delete_energy",
+    for name in ("insert_energy", "insert_inference", "delete_energy", "insert_collector_errors",
+                 "delete_collector_errors",
                  "record_window", "advance_watermark", "mark_dirty"):
         assert f'statement("{name}")' in code
         assert sql.load(f"staging/ingest.sql#{name}")
@@ -135,7 +162,7 @@ def test_full_disk_shows_the_real_error_and_the_next_run_completes(tiny_disk, tm
     with pytest.raises(duckdb.Error, match="No space left on device") as err:
         write_window(con, "prometheus", T0, Telemetry([T0], rows, []))
     assert "no transaction is active" not in str(err.value)
-    assert one_row(con, "SELECT count(*) FROM ingest_window")[0] == 0  # the window is not there
+    assert con.execute("SELECT count(*) FROM ingest_window").fetchall() == [(0,)]  # the window is not there
     con.close()
     # CLI: one line naming the database and the real cause, exit 1, no traceback.
     more = fill(tiny_disk, leave=0)  # the failed WAL was truncated: take the space back
