@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import duckdb
-from tqdm import tqdm
 
 from wattfleet import sql
 from wattfleet.aggregator.config.model import FacilityConfig
@@ -31,6 +30,7 @@ from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.rebuild import rebuild_dirty
 from wattfleet.aggregator.store.rows import one_row
 from wattfleet.aggregator.store.transactions import single_threaded
+from wattfleet.core.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     result.intensity_rows, result.filled_intensity_hours, result.grid_notes = \
         load_grid(con, cfg, start, end, grid_loader)
     total_hours = int((end - start) / HOUR)
-    bar = tqdm(total=total_hours, unit="h", desc=f"ingest {source.name}", disable=not progress)
+    bar = progress_bar(total_hours, f"ingest {source.name}", "h", enabled=progress)
     try:
         page = start
         while page < end:
