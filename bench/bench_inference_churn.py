@@ -114,7 +114,8 @@ def run(models: int, ticks: int) -> dict[str, Any]:
     return {"labels_seen": engine.hits * models, "rss_start_mb": rss_start * mb, "rss_end_mb": rss[-1] * mb,
             "rss_peak_mb": max(rss) * mb, "sample_seconds_p50": percentile(sample_seconds, 50),
             "sample_seconds_max": max(sample_seconds), "sample_seconds_last": sample_seconds[-1],
-            "series_exported_last_tick": series}
+            "series_exported_last_tick": series, "rss_mb_per_tick": [round(r * mb, 1) for r in rss],
+            "sample_ms_per_tick": [round(t * 1000, 2) for t in sample_seconds]}
 
 
 def main(argv: list[str] | None = None) -> int:
