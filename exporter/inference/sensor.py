@@ -117,6 +117,7 @@ class EngineState:
     steps: float | None = None
     last_tick_time: float | None = None  # tick time of the last applied scrape's tag: the interval's start
     last_scrape_wall: float | None = None  # Unix time the last good scrape began
+    first_tick_time: float | None = None  # tick time of the first good scrape: busy time is bounded since then
     phase_joules: dict[tuple[str, str], float] = field(default_factory=dict)
     marked_joules: dict[tuple[str, str], float] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -215,6 +216,9 @@ class InferenceSensor:
         # The interval this scrape covers is at most from the previous scrape's kick to now (it finished by now).
         elapsed = now - e.last_tick_time if e.last_tick_time is not None else 0.0
         e.last_tick_time = self._tick_times.get(outcome.tag, now)
+        if e.first_tick_time is None:
+            e.first_tick_time = e.last_tick_time
+        lifetime = now - e.first_tick_time
         restarted, suspect = self._restart_evidence(e, reading)
         e.up = 1
         expired = e.models.expire(now)
@@ -234,7 +238,10 @@ class InferenceSensor:
                 counter = e.counters.get((model, key))
                 if counter is None:
                     counter = e.counters[(model, key)] = EngineCounter()
-                step = counter.update(raw, e.limits.max_increase(key[0], elapsed), restarted)
+                bound = e.limits.max_increase(key[0], elapsed)
+                if key[0] == BUSY:  # engine time: never more than the GPUs' time since first seen (one slack)
+                    bound = min(bound, e.limits.max_increase(BUSY, lifetime) - counter.total)
+                step = counter.update(raw, bound, restarted)
                 if step.reason is not None:
                     e.rejected[step.reason] += 1
                     suspect = suspect or step.reason == COUNTER_DIP

@@ -312,3 +312,20 @@ def test_sensor_state_alone_never_holds_a_non_finite_total() -> None:
         assert_all_finite(r)
     finally:
         sensor.close()
+
+
+def test_busy_time_never_exceeds_the_gpus_time_since_first_seen(servers: list[EngineServer]) -> None:
+    """A batch may end in a later interval than it began (slack per interval), but the slack is spent once:
+    an engine adding 4 s of busy time every second keeps only what one GPU's time allows."""
+    tgi = serve(servers, "tgi.txt", requests_in=1, requests=1, prefill_calls=10, decode_calls=10, prefill_s=0.0,
+                decode_s=0.0, prompt=10, gen=10)
+    sensor = sensor_for(EngineConfig("tgi", tgi.url, ("0",), model="m"))
+    try:
+        r = tick(sensor, 0.0)
+        for t in range(1, 21):
+            tgi.values.update(decode_s=4.0 * t, decode_calls=10 + t)
+            r = tick(sensor, float(t))
+            assert one(r, catalog.INFERENCE_PHASE_BUSY, phase="decode") <= t + 5.0  # 1 GPU x (t + slack)
+        assert rejected(r, "implausible_rate") >= 10
+    finally:
+        sensor.close()
