@@ -52,9 +52,10 @@ class ReplicaDetector:
                              f"already running at the previous scrape ({previous_scrape_wall:.0f}), not a restart")
         return self.replicated
 
-    def scrape(self, dipped: bool, restarted: bool) -> bool:
-        """Record one scrape; True once decreases or restarts repeat within the window."""
-        self._suspect.append(dipped or restarted)
+    def scrape(self, suspect: bool) -> bool:
+        """Record one scrape (``suspect``: a counter went down, or restarted with no start time to tell);
+        True once such scrapes repeat within the window."""
+        self._suspect.append(suspect)
         count = sum(self._suspect)
         if self.evidence is None and count > self.max_suspect:
             self.evidence = (f"counters went down or restarted in {count} of the last {len(self._suspect)} "

@@ -251,7 +251,7 @@ class InferenceSensor:
                 suspect = suspect or (step.restart and not restarted)
                 if key[0] == MARKED_ENERGY and step.added > 0:
                     marked[(model, key[1])] = marked.get((model, key[1]), 0.0) + step.added
-        if e.replicas.scrape(dipped=suspect, restarted=False):
+        if e.replicas.scrape(suspect):
             self._refuse(e, result)
         if self.energy_source is not None:
             e.marked_pending.append(MarkedInterval(self._tag, marked, elapsed))

@@ -24,7 +24,7 @@ def test_a_start_time_before_the_previous_scrape_is_not_a_restart() -> None:
 def test_repeated_decreases_within_the_window_refuse_the_endpoint() -> None:
     d = ReplicaDetector(window=10, max_suspect=2)
     for suspect in (True, False, False, False, False, False, False, False, False, False, True):
-        assert not d.scrape(dipped=suspect, restarted=False)  # the first one left the window
-    assert d.scrape(dipped=False, restarted=True) is False
-    assert d.scrape(dipped=True, restarted=False) is True
+        assert not d.scrape(suspect)  # the first one left the window
+    assert d.scrape(True) is False
+    assert d.scrape(True) is True
     assert d.evidence is not None and "3 of the last 10" in d.evidence
