@@ -7,6 +7,10 @@ A YAML list, one entry per engine endpoint::
       gpus: ["0", "1"]                   # NVML indices (or "GPU-<uuid>") the engine runs on
       model: meta-llama/Llama-3.1-8B     # optional: overrides the model the engine reports
       timeout_seconds: 0.5               # optional, default 0.5
+      max_tokens_per_second: 2000000     # optional plausibility bounds, default per GPU x gpus
+      max_requests_per_second: 20000     #   (see wattfleet.exporter.inference.limits)
+      max_models: 100                    # optional: model label values tracked, default 100
+      model_expiry_seconds: 600          # optional: a model unseen this long is forgotten
 
 The GPU mapping cannot be discovered from the engine's metrics, and a wrong
 mapping silently moves energy between engines, so it is validated fully and
@@ -30,10 +34,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
+from wattfleet.exporter.inference.limits import EngineLimits
 
 ENGINES: tuple[str, ...] = ("vllm", "sglang", "tgi")
 DEFAULT_TIMEOUT_SECONDS = 0.5
-_FIELDS = {"engine", "url", "gpus", "model", "timeout_seconds"}
+_LIMIT_FIELDS = ("max_tokens_per_second", "max_requests_per_second", "max_models", "model_expiry_seconds")
+_FIELDS = {"engine", "url", "gpus", "model", "timeout_seconds", *_LIMIT_FIELDS}
 ENV_VAR = "WATTFLEET_INFERENCE_CONFIG"
 # Looked at in order when --inference-config is not given; the Helm chart mounts the third.
 DEFAULT_LOCATIONS: tuple[str, ...] = ("/etc/wattfleet/inference.yaml", "/etc/wattfleet/inference.d",
@@ -55,11 +61,21 @@ class EngineConfig:
     gpus: tuple[str, ...]
     model: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_tokens_per_second: float | None = None
+    max_requests_per_second: float | None = None
+    max_models: int | None = None
+    model_expiry_seconds: float | None = None
 
     @property
     def endpoint(self) -> str:
         """``host:port`` for the ``endpoint`` label (the path adds nothing to identify it)."""
         return urlparse(self.url).netloc
+
+    @property
+    def limits(self) -> EngineLimits:
+        """The plausibility bounds of this engine: the configured ones, defaults scaled by its GPUs."""
+        return EngineLimits.for_gpus(len(self.gpus), self.max_tokens_per_second, self.max_requests_per_second,
+                                     self.max_models, self.model_expiry_seconds)
 
 
 def discover_config_path(environ: Mapping[str, str] = os.environ,
@@ -204,9 +220,25 @@ def _load_file(path: Path) -> list[EngineConfig]:
             problems.append(f"{where(*at, 'timeout_seconds')}: engine {i}: field 'timeout_seconds' must be a "
                             f"number of seconds in (0, 30], got {timeout!r}")
             timeout = DEFAULT_TIMEOUT_SECONDS
+        limits = {key: _limit(entry, key, problems, f"{where(*at, key)}: engine {i}") for key in _LIMIT_FIELDS}
         if not problems:
             engines.append(EngineConfig(str(engine), str(url), tuple(gpu_list),
-                                        model.strip() if isinstance(model, str) else None, float(timeout)))
+                                        model.strip() if isinstance(model, str) else None, float(timeout),
+                                        **limits))  # type: ignore[arg-type]
     if problems:
         raise InferenceConfigError(problems)
     return engines
+
+
+def _limit(entry: dict[str, Any], key: str, problems: list[str], at: str) -> float | int | None:
+    """An optional positive bound; ``max_models`` must be a whole number."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    whole = key == "max_models"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf") \
+            or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        problems.append(f"{at}: field {key!r} must be {kind} above 0, got {value!r}")
+        return None
+    return int(value) if whole else float(value)

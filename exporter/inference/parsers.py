@@ -75,6 +75,7 @@ class EngineReading:
     models: dict[str, ModelReading]
     start_time: float | None = None  # process_start_time_seconds: a change means the engine restarted
     steps: float | None = None       # cumulative engine steps / forward passes: a drop means a restart
+    rejected: dict[str, int] = field(default_factory=dict)  # samples left out of the reading, by reason
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ def _samples(text: str) -> list[_Sample]:
     out = []
     for family in families:
         for s in family.samples:
-            # NaN and +-Inf are never a usable count or gauge: one would poison a re-exported counter forever.
-            if s.name.endswith("_created") or not isinstance(s.value, (int, float)) or not math.isfinite(s.value):
+            # NaN and +-Inf stay in: the collector rejects and counts them (_Collect), never sums them.
+            if s.name.endswith("_created") or not isinstance(s.value, (int, float)):
                 continue
             # prometheus_client appends _total to counters typed without it (TGI): match both.
             key = s.name[:-6] if s.name.endswith("_total") else s.name
@@ -101,8 +102,17 @@ def _samples(text: str) -> list[_Sample]:
     return out
 
 
+def _invalid(value: float) -> str | None:
+    """Why ``value`` cannot be a count or a gauge (NaN or +-Inf would poison a re-exported counter for good)."""
+    if not math.isfinite(value):
+        return "not_finite"
+    if value < 0:
+        return "negative"
+    return None
+
+
 class _Collect:
-    """Sums samples into per-model readings."""
+    """Sums samples into per-model readings; a counter with one invalid sample is left out whole and counted."""
 
     def __init__(self, samples: list[_Sample], model_of: Callable[[dict[str, str]], str]) -> None:
         self.by_key: dict[str, list[_Sample]] = defaultdict(list)
@@ -110,6 +120,17 @@ class _Collect:
             self.by_key[s.key].append(s)
         self.model_of = model_of
         self.models: dict[str, ModelReading] = {}
+        self.rejected: dict[str, int] = defaultdict(int)
+        self._poisoned: set[tuple[str, CounterKey]] = set()
+
+    def _add(self, model: str, ckey: CounterKey, value: float) -> None:
+        reason = _invalid(value)
+        if reason is not None:
+            self.rejected[reason] += 1
+            self._poisoned.add((model, ckey))  # a sum missing one rank's value would read as a dip
+            return
+        m = self.model(model).counters
+        m[ckey] = m.get(ckey, 0.0) + value
 
     def model(self, name: str) -> ModelReading:
         return self.models.setdefault(name, ModelReading())
@@ -120,14 +141,17 @@ class _Collect:
     def counter(self, key: str, ckey: CounterKey, where: Callable[[dict[str, str]], bool] = lambda _: True) -> None:
         for s in self.by_key.get(key, ()):
             if where(s.labels):
-                m = self.model(self.model_of(s.labels)).counters
-                m[ckey] = m.get(ckey, 0.0) + max(s.value, 0.0)
+                self._add(self.model_of(s.labels), ckey, s.value)
 
     def gauge(self, keys: Iterable[str], attr: str, combine: Callable[[float, float], float]) -> None:
         for key in keys:
             found = False
             for s in self.by_key.get(key, ()):
                 found = True
+                reason = _invalid(s.value)
+                if reason is not None:
+                    self.rejected[reason] += 1
+                    continue
                 m = self.model(self.model_of(s.labels))
                 old = getattr(m, attr)
                 setattr(m, attr, s.value if old is None else combine(old, s.value))
@@ -137,12 +161,22 @@ class _Collect:
     def total(self, key: str) -> float | None:
         """Sum of every sample named ``key`` over all labels, None when the page has none."""
         found = self.by_key.get(key)
-        return sum(s.value for s in found) if found else None
+        if not found or any(_invalid(s.value) for s in found):
+            return None
+        total = sum(s.value for s in found)
+        return total if math.isfinite(total) else None  # finite values can still add up past the float range
 
     def finish(self, samples: list[_Sample], steps_key: str | None = None) -> EngineReading:
         self._marked()
+        for model, ckey in self._poisoned:
+            if model in self.models:
+                self.models[model].counters.pop(ckey, None)
         start = next((s.value for s in samples if s.key == "process_start_time_seconds"), None)
-        return EngineReading(self.models, start, self.total(steps_key) if steps_key else None)
+        start_invalid = _invalid(start) if start is not None else None
+        if start_invalid is not None:
+            self.rejected[start_invalid] += 1
+            start = None
+        return EngineReading(self.models, start, self.total(steps_key) if steps_key else None, dict(self.rejected))
 
     def _marked(self) -> None:
         default = next(iter(self.models)) if len(self.models) == 1 else UNKNOWN_MODEL
@@ -150,9 +184,7 @@ class _Collect:
             for s in self.by_key.get(metric.name, ()):
                 if s.labels.get("method") != catalog.PHASE_METHOD_MARKED or not s.labels.get("phase"):
                     continue
-                m = self.model(s.labels.get("model") or default).counters
-                key = (kind, s.labels["phase"])
-                m[key] = m.get(key, 0.0) + max(s.value, 0.0)
+                self._add(s.labels.get("model") or default, (kind, s.labels["phase"]), s.value)
 
 
 def _sum(a: float, b: float) -> float:

@@ -90,6 +90,7 @@ class ScrapeOutcome:
     reading: EngineReading | None
     error: str | None = None
     detail: str = ""
+    wall_time: float | None = None  # Unix time the scrape began: a restarted engine's start time is later
 
 
 class EngineScraper:
@@ -131,13 +132,14 @@ class EngineScraper:
         return out
 
     def scrape_once(self, tag: int) -> ScrapeOutcome:
+        wall = time.time()
         try:
             reading = self.parse(self.fetch(self.cfg.url, self.cfg.timeout_seconds))
             if self._info_model is None:
                 self._info_model = self.model_from_info()
             if self._info_model and UNKNOWN_MODEL in reading.models:
                 reading.models[self._info_model] = reading.models.pop(UNKNOWN_MODEL)
-            outcome = ScrapeOutcome(tag, reading)
+            outcome = ScrapeOutcome(tag, reading, wall_time=wall)
         except (FetchError, ParseError) as exc:
             outcome = ScrapeOutcome(tag, None, exc.reason, str(exc))
         except Exception as exc:  # a parser bug must not kill the thread

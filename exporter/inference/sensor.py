@@ -13,29 +13,47 @@ phase time between the scrapes tagged p and k: both sides of the division
 cover the same interval. Phase energy is published one tick after the scrape
 it uses; counters are cumulative, so nothing is lost.
 
-Engine counters restart at 0 when an engine restarts; they are re-exported
-through :class:`~wattfleet.exporter.counters.MonotonicCounter` so rate() and
-increase() stay right. A restart is recognised by a changed
-``process_start_time_seconds``, else (pages without it) by a drop in the
-engine's step count (TGI forward passes, vLLM iterations), else by the counter
-itself dropping; the first two also catch a counter that grew past its old
-value between two scrapes. Two engines of one kind serving the same model on
-one node are summed (their series would collide otherwise); KV-cache fill
-takes the fuller one.
+Engine counters restart at 0 when an engine restarts; each re-exported
+counter is an :class:`~wattfleet.exporter.inference.engine_counter.EngineCounter`,
+which adds only plausible increases. A restart needs evidence: a later
+``process_start_time_seconds`` (after the previous scrape: an older one is
+another process behind the same URL), else (pages without it) the engine's step
+count (TGI forward passes, vLLM iterations) falling to near zero, else the
+counter itself falling to near zero; the first two also catch a counter that
+grew past its old value between two scrapes. Any other decrease is a dip,
+rejected. Every value an engine page gives is checked before it is summed
+(:mod:`~wattfleet.exporter.inference.limits`): NaN, infinities, negatives,
+values past exact float counting, increases faster than the engine's GPUs
+allow, and ``marked`` phase energy above what its GPUs drew are rejected and
+counted in ``wattfleet_inference_rejected_samples_total{engine, endpoint,
+reason}`` (per engine and endpoint, which ``collector_errors_total`` cannot
+say; and a rejected value is a fault of the engine's page, not a failed
+sample, so the collector stays up). An endpoint answered by several engine
+processes is refused (:mod:`~wattfleet.exporter.inference.replicas`), and
+each engine tracks a bounded set of models
+(:mod:`~wattfleet.exporter.inference.models`). Two engines of one kind
+serving the same model on one node are summed (their series would collide
+otherwise); KV-cache fill takes the fuller one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattfleet.core import catalog
-from wattfleet.exporter.counters import MonotonicCounter
-from wattfleet.exporter.inference.attribution import split_by_phase_time
+from wattfleet.exporter.inference.attribution import (
+    cap_to_measured,
+    marked_energy_cap,
+    split_by_phase_time,
+)
 from wattfleet.exporter.inference.config import EngineConfig
+from wattfleet.exporter.inference.engine_counter import COUNTER_DIP, NEAR_ZERO_FRACTION, EngineCounter
+from wattfleet.exporter.inference.limits import EngineLimits
+from wattfleet.exporter.inference.models import ModelTable
 from wattfleet.exporter.inference.parsers import (
     BUSY,
     MARKED_ENERGY,
@@ -47,6 +65,7 @@ from wattfleet.exporter.inference.parsers import (
     EngineReading,
     ModelReading,
 )
+from wattfleet.exporter.inference.replicas import ReplicaDetector
 from wattfleet.exporter.inference.scraper import EngineScraper, ScrapeOutcome, fetch_metrics
 from wattfleet.exporter.sensors.base import SensorResult
 
@@ -54,6 +73,10 @@ log = logging.getLogger(__name__)
 
 EnergySource = Callable[[], dict[str, float]]
 ENERGY_HISTORY = 256  # ticks of energy snapshots kept for scrapes still in flight
+
+# Rejection reasons decided here (the counter's own are in engine_counter, the page's in parsers).
+MODEL_LIMIT, MARKED_ABOVE_GPU_ENERGY, REPLICATED_ENDPOINT = (
+    "model_limit", "marked_above_gpu_energy", "replicated_endpoint")
 
 
 def merge_models(reading: EngineReading, model: str) -> EngineReading:
@@ -67,7 +90,16 @@ def merge_models(reading: EngineReading, model: str) -> EngineReading:
                 setattr(merged, attr, (getattr(merged, attr) or 0.0) + getattr(m, attr))
         if m.kv_cache_ratio is not None:
             merged.kv_cache_ratio = max(merged.kv_cache_ratio or 0.0, m.kv_cache_ratio)
-    return EngineReading({model: merged}, reading.start_time, reading.steps)
+    return EngineReading({model: merged}, reading.start_time, reading.steps, reading.rejected)
+
+
+@dataclass
+class MarkedInterval:
+    """Marked joules one scrape added, waiting for the GPUs' energy of the tick that collected it."""
+
+    tag: int
+    joules: dict[tuple[str, str], float]
+    elapsed_seconds: float
 
 
 @dataclass
@@ -76,16 +108,39 @@ class EngineState:
 
     cfg: EngineConfig
     scraper: EngineScraper
+    limits: EngineLimits
+    models: ModelTable
     up: int = 0
-    counters: dict[tuple[str, CounterKey], MonotonicCounter] = field(default_factory=dict)
+    counters: dict[tuple[str, CounterKey], EngineCounter] = field(default_factory=dict)
     gauges: dict[str, ModelReading] = field(default_factory=dict)
-    models: set[str] = field(default_factory=set)
     start_time: float | None = None
     steps: float | None = None
+    last_tick_time: float | None = None  # tick time of the last applied scrape's tag: the interval's start
+    last_scrape_wall: float | None = None  # Unix time the last good scrape began
+    first_tick_time: float | None = None  # tick time of the first good scrape: busy time is bounded since then
     phase_joules: dict[tuple[str, str], float] = field(default_factory=dict)
+    marked_joules: dict[tuple[str, str], float] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    replicas: ReplicaDetector = field(default_factory=ReplicaDetector)
     pending: list[tuple[int, dict[tuple[str, str], float]]] = field(default_factory=list)  # (tag, busy) to pair
+    marked_pending: list[MarkedInterval] = field(default_factory=list)
     _last_tag: int | None = None
     _last_busy: dict[tuple[str, str], float] = field(default_factory=dict)
+    _marked_tag: int | None = None
+
+    @classmethod
+    def of(cls, cfg: EngineConfig, scraper: EngineScraper) -> EngineState:
+        limits = cfg.limits
+        return cls(cfg, scraper, limits, ModelTable(limits.max_models, limits.model_expiry_seconds))
+
+    def forget(self, models: list[str]) -> None:
+        """Drop every series of ``models`` (expired): their memory is freed, their series end."""
+        gone = set(models)
+        self.counters = {k: c for k, c in self.counters.items() if k[0] not in gone}
+        self.phase_joules = {k: j for k, j in self.phase_joules.items() if k[0] not in gone}
+        self.marked_joules = {k: j for k, j in self.marked_joules.items() if k[0] not in gone}
+        for model in gone:
+            self.gauges.pop(model, None)
 
 
 class InferenceSensor:
@@ -98,9 +153,10 @@ class InferenceSensor:
                  sync_wait: float = 0.05) -> None:
         self.energy_source = energy_source
         self.sync_wait = sync_wait
-        self.engines = [EngineState(cfg, EngineScraper(cfg, fetch)) for cfg in engines]
+        self.engines = [EngineState.of(cfg, EngineScraper(cfg, fetch)) for cfg in engines]
         self._tag = 0
         self._energy: OrderedDict[int, tuple[float, dict[str, float]]] = OrderedDict()
+        self._tick_times: OrderedDict[int, float] = OrderedDict()
         self._warned: set[str] = set()
         if start:
             for e in self.engines:
@@ -111,6 +167,9 @@ class InferenceSensor:
         """Kick every engine, wait at most ``sync_wait`` for them, fold in what arrived, render."""
         result = SensorResult()
         self._tag += 1
+        self._tick_times[self._tag] = now
+        while len(self._tick_times) > ENERGY_HISTORY:
+            self._tick_times.popitem(last=False)
         for e in self.engines:
             e.scraper.kick(self._tag)
         if self.sync_wait > 0:
@@ -119,6 +178,7 @@ class InferenceSensor:
             for outcome in e.scraper.drain():
                 self._apply(e, outcome, now, result)
             self._attribute_pending(e, result)
+            self._cap_marked_pending(e)
         self._render(result)
         return result
 
@@ -145,33 +205,120 @@ class InferenceSensor:
             e.gauges = {}
             result.errors.append(outcome.error or "scrape_error")
             return
+        previous_wall, e.last_scrape_wall = e.last_scrape_wall, outcome.wall_time
+        if e.replicas.replicated or e.replicas.start_time_changed_to_an_older_process(
+                outcome.reading.start_time, previous_wall):
+            self._refuse(e, result)
+            return
         reading = merge_models(outcome.reading, e.cfg.model) if e.cfg.model else outcome.reading
-        if reading.start_time is not None:
-            restarted = e.start_time is not None and reading.start_time != e.start_time
-        else:  # no start time on the page: the step count is the witness (a false alarm would double count)
-            restarted = e.steps is not None and reading.steps is not None and reading.steps < e.steps
-        if reading.start_time is not None:
-            e.start_time = reading.start_time
-        e.steps = reading.steps
+        for reason, n in reading.rejected.items():
+            e.rejected[reason] += n
+        # The interval this scrape covers is at most from the previous scrape's kick to now (it finished by now).
+        elapsed = now - e.last_tick_time if e.last_tick_time is not None else 0.0
+        e.last_tick_time = self._tick_times.get(outcome.tag, now)
+        if e.first_tick_time is None:
+            e.first_tick_time = e.last_tick_time
+        lifetime = now - e.first_tick_time
+        restarted, suspect = self._restart_evidence(e, reading)
         e.up = 1
-        e.gauges = reading.models
+        expired = e.models.expire(now)
+        if expired:
+            e.forget(expired)
+        e.gauges = {}
+        marked: dict[tuple[str, str], float] = {}
         for model, m in reading.models.items():
-            e.models.add(model)
+            if not e.models.admit(model, now):
+                e.rejected[MODEL_LIMIT] += 1
+                self._warn(f"models:{e.cfg.url}", "%s tracks at most %d models (max_models); model %r and any "
+                           "further new ones are dropped and counted (reason model_limit)", e.cfg.url,
+                           e.limits.max_models, model)
+                continue
+            e.gauges[model] = m
             for key, raw in m.counters.items():
                 counter = e.counters.get((model, key))
                 if counter is None:
-                    counter = e.counters[(model, key)] = MonotonicCounter()
-                    if restarted:
-                        counter.update(0, now)  # first seen after a restart: all of it is new
-                    counter.update(raw, now)  # type: ignore[arg-type]
-                elif restarted:
-                    counter.restart(raw, now)
-                else:
-                    counter.update(raw, now)  # type: ignore[arg-type]
+                    counter = e.counters[(model, key)] = EngineCounter()
+                bound = e.limits.max_increase(key[0], elapsed)
+                if key[0] == BUSY:  # engine time: never more than the GPUs' time since first seen (one slack)
+                    bound = min(bound, e.limits.max_increase(BUSY, lifetime) - counter.total)
+                step = counter.update(raw, bound, restarted)
+                if step.reason is not None:
+                    e.rejected[step.reason] += 1
+                    suspect = suspect or step.reason == COUNTER_DIP
+                    self._warn(f"{step.reason}:{e.cfg.url}", "%s: %s %s of model %r rejected (%s); it is "
+                               "counted in %s", e.cfg.url, key[0], key[1], model, step.reason,
+                               catalog.INFERENCE_REJECTED.series)
+                suspect = suspect or (step.restart and not restarted)
+                if key[0] == MARKED_ENERGY and step.added > 0:
+                    marked[(model, key[1])] = marked.get((model, key[1]), 0.0) + step.added
+        if e.replicas.scrape(suspect):
+            self._refuse(e, result)
+        if self.energy_source is not None:
+            e.marked_pending.append(MarkedInterval(self._tag, marked, elapsed))
+            del e.marked_pending[:-ENERGY_HISTORY]
+        elif marked:
+            self._add_marked(e, marked, e.limits.max_increase(MARKED_ENERGY, elapsed))
         if e.cfg.engine in PHASE_TIME_ENGINES and self.energy_source is not None:
             busy = {(model, key[1]): c.total for (model, key), c in e.counters.items() if key[0] == BUSY}
             e.pending.append((outcome.tag, busy))
             del e.pending[:-ENERGY_HISTORY]
+
+    @staticmethod
+    def _restart_evidence(e: EngineState, reading: EngineReading) -> tuple[bool, bool]:
+        """(restarted, suspect): whether the engine restarted since the last scrape, and whether the page
+        behaved as only a replicated endpoint does (steps going down without falling to near zero, or a
+        restart told by nothing but the step count)."""
+        if reading.start_time is not None:
+            restarted = e.start_time is not None and reading.start_time != e.start_time
+            e.start_time = reading.start_time
+            e.steps = reading.steps
+            return restarted, False
+        # No start time on the page: the step count is the witness (a false alarm would double count).
+        if e.steps is None or reading.steps is None or reading.steps >= e.steps:
+            e.steps = reading.steps if reading.steps is not None else e.steps
+            return False, False
+        if reading.steps <= NEAR_ZERO_FRACTION * e.steps:
+            e.steps = reading.steps
+            return True, True
+        return False, True  # the high-water mark stays: only a later climb past it is progress
+
+    def _refuse(self, e: EngineState, result: SensorResult) -> None:
+        """The endpoint is several engine processes: down, its counters held, never counted again."""
+        e.up = 0
+        e.gauges = {}
+        e.rejected[REPLICATED_ENDPOINT] += 1
+        result.errors.append(REPLICATED_ENDPOINT)
+        self._warn(f"replicated:{e.cfg.url}", "%s engine at %s looks like a load-balanced Service over several "
+                   "engine processes (%s); refused (engine_up 0, reason replicated_endpoint): configure one entry "
+                   "per engine process (its pod IP or per-replica URL), then restart the exporter",
+                   e.cfg.engine, e.cfg.url, e.replicas.evidence)
+
+    def _cap_marked_pending(self, e: EngineState) -> None:
+        """Cap each scrape's marked joules by what the engine's GPUs drew since the previous scrape."""
+        while e.marked_pending and (e.marked_pending[0].tag in self._energy
+                                    or (self._energy and e.marked_pending[0].tag < next(iter(self._energy)))):
+            interval = e.marked_pending.pop(0)
+            start, e._marked_tag = e._marked_tag, interval.tag
+            if not interval.joules:
+                continue
+            cap = e.limits.max_increase(MARKED_ENERGY, interval.elapsed_seconds)  # no GPU reading to compare
+            if start is not None and start in self._energy and interval.tag in self._energy:
+                energy0, energy1 = self._energy[start][1], self._energy[interval.tag][1]
+                if all(g in energy0 and g in energy1 for g in e.cfg.gpus):
+                    measured = sum(max(0.0, energy1[g] - energy0[g]) for g in e.cfg.gpus)
+                    cap = marked_energy_cap(measured, len(e.cfg.gpus))
+            self._add_marked(e, interval.joules, cap)
+
+    def _add_marked(self, e: EngineState, joules: dict[tuple[str, str], float], cap: float) -> None:
+        capped, excess = cap_to_measured(joules, cap)
+        if excess > 0:
+            e.rejected[MARKED_ABOVE_GPU_ENERGY] += 1
+            self._warn(f"marked:{e.cfg.url}", "%s reports %.1f J of marked phase energy more than its GPUs %s "
+                       "drew; the excess is rejected (reason %s)", e.cfg.url, excess, ",".join(e.cfg.gpus),
+                       MARKED_ABOVE_GPU_ENERGY)
+        for key, j in capped.items():
+            if key[0] in e.models:  # a model expired meanwhile has no series left to add to
+                e.marked_joules[key] = e.marked_joules.get(key, 0.0) + j
 
     def _attribute_pending(self, e: EngineState, result: SensorResult) -> None:
         """Pair each scrape whose tick's energy is recorded with the previous one, oldest first."""
@@ -199,7 +346,7 @@ class InferenceSensor:
             result.errors.append("gpu_not_found")
             return
         joules = sum(max(0.0, energy1[g] - energy0[g]) for g in e.cfg.gpus)
-        (model,) = e.models
+        (model,) = e.models.names()
         busy = {phase: busy_now.get((model, phase), 0.0) - last_busy.get((model, phase), 0.0)
                 for phase in catalog.PHASES}
         for phase, j in split_by_phase_time(joules, t1 - t0, busy).items():
@@ -219,12 +366,14 @@ class InferenceSensor:
         for e in self.engines:
             engine = e.cfg.engine
             result.add(catalog.INFERENCE_ENGINE_UP.name, e.up, engine=engine, endpoint=e.cfg.endpoint)
+            for reason, n in sorted(e.rejected.items()):
+                result.add(catalog.INFERENCE_REJECTED.name, n, engine=engine, endpoint=e.cfg.endpoint, reason=reason)
             for (model, key), c in e.counters.items():
-                if key[0] == MARKED_ENERGY:
-                    k = (engine, model, key[1], catalog.PHASE_METHOD_MARKED)
-                    energy[k] = energy.get(k, 0.0) + c.total
-                else:
+                if key[0] != MARKED_ENERGY:
                     counters[(engine, model, key)] = counters.get((engine, model, key), 0.0) + c.total
+            for (model, phase), j in e.marked_joules.items():
+                k = (engine, model, phase, catalog.PHASE_METHOD_MARKED)
+                energy[k] = energy.get(k, 0.0) + j
             for (model, phase), j in e.phase_joules.items():
                 k = (engine, model, phase, catalog.PHASE_METHOD_TIME)
                 energy[k] = energy.get(k, 0.0) + j
@@ -234,7 +383,7 @@ class InferenceSensor:
                     v = getattr(m, attr)
                     if v is not None:
                         g[attr] = combine(g[attr], v) if attr in g else v
-            for model in e.models:
+            for model in e.models.names():
                 gpus.update((engine, model, gpu) for gpu in e.cfg.gpus)
         metric_of = {TOKENS: catalog.INFERENCE_TOKENS, REQUESTS: catalog.INFERENCE_REQUESTS,
                      BUSY: catalog.INFERENCE_PHASE_BUSY, REQUEST_SECONDS: catalog.INFERENCE_REQUEST_PHASE_SECONDS}

@@ -150,6 +150,10 @@ INFERENCE_REQUEST_PHASE_SECONDS = _m("inference_request_phase_seconds", "counter
                                      "Request-seconds in each phase summed over requests (vLLM per-request prefill "
                                      "and decode time); concurrent requests overlap, so this is not engine time.",
                                      ENGINE_LABELS + ("phase",), "inference")
+INFERENCE_REJECTED = _m("inference_rejected_samples", "counter", "",
+                        "Engine page values rejected and never summed (not finite, negative, too large, implausible "
+                        "rate, counter dip, marked energy above the GPUs' energy, model limit, replicated endpoint).",
+                        ("engine", "endpoint", "reason"), "inference")
 # Phase label value for energy in no phase (engine idle or between forward passes).
 PHASE_IDLE = "idle"
 # Values of ``method`` on INFERENCE_PHASE_ENERGY: split by engine-reported phase time (TGI), marked

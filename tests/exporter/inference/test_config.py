@@ -111,3 +111,31 @@ def test_local_config_discovery(tmp_path: Path) -> None:
     f.write_text("- {engine: tgi, url: 'http://127.0.0.1:8080/metrics', gpus: [0]}\n")
     assert discover_config_path({}, locations) == f                     # first location wins
     assert discover_config_path({ENV_VAR: str(tmp_path / "x.yaml")}, locations) == tmp_path / "x.yaml"
+
+
+def test_plausibility_bounds_and_model_limit_are_optional_fields(tmp_path: Path) -> None:
+    p = write(tmp_path, """\
+- engine: vllm
+  url: http://127.0.0.1:8000/metrics
+  gpus: ["0", "1"]
+  max_tokens_per_second: 5000
+  max_requests_per_second: 2.5
+  max_models: 10
+  model_expiry_seconds: 60
+""")
+    (e,) = load_inference_config(p)
+    assert (e.max_tokens_per_second, e.max_requests_per_second, e.max_models, e.model_expiry_seconds) == (
+        5000.0, 2.5, 10, 60.0)
+    assert e.limits.max_tokens_per_second == 5000 and e.limits.max_models == 10 and e.limits.gpus == 2
+    default = EngineConfig("vllm", "http://h:1/metrics", ("0", "1")).limits
+    assert default.max_tokens_per_second == 2_000_000 and default.max_models == 100
+
+
+@pytest.mark.parametrize("field, value", [("max_tokens_per_second", "0"), ("max_requests_per_second", "-3"),
+                                          ("max_models", "2.5"), ("model_expiry_seconds", ".inf"),
+                                          ("max_models", "true")])
+def test_bad_bounds_name_file_line_and_field(tmp_path: Path, field: str, value: str) -> None:
+    p = write(tmp_path, f"- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n  {field}: {value}\n")
+    with pytest.raises(InferenceConfigError) as err:
+        load_inference_config(p)
+    assert f"{p}:4" in str(err.value) and f"field {field!r}" in str(err.value)

@@ -121,3 +121,19 @@ def test_non_finite_values_are_ignored_not_propagated() -> None:
             'vllm:num_requests_running{model_name="m"} -Inf\n')
     m = parse_vllm(text).models["m"]
     assert m.counters == {(REQUESTS, ""): 3} and m.running is None
+
+
+def test_invalid_counter_samples_are_counted_and_leave_the_whole_counter_out() -> None:
+    """One bad rank of a summed counter would make the sum dip: the counter is left out of this reading."""
+    text = ('vllm:prompt_tokens_total{engine="0",model_name="m"} 100\n'
+            'vllm:prompt_tokens_total{engine="1",model_name="m"} -4\n'
+            'vllm:generation_tokens_total{engine="0",model_name="m"} NaN\n'
+            'vllm:request_success_total{model_name="m",finished_reason="stop"} 3\n'
+            'vllm:num_requests_running{model_name="m"} +Inf\n'
+            'vllm:iteration_tokens_total_count{engine="0",model_name="m"} 1e308\n'
+            'vllm:iteration_tokens_total_count{engine="1",model_name="m"} 1e308\n'
+            'process_start_time_seconds NaN\n')
+    reading = parse_vllm(text)
+    assert reading.models["m"].counters == {(REQUESTS, ""): 3}
+    assert reading.rejected == {"negative": 1, "not_finite": 3}
+    assert reading.start_time is None and reading.steps is None  # 2e308 overflows: no step count

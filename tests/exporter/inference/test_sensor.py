@@ -4,7 +4,6 @@ and TGI phase-time attribution against the fake GPUs' energy."""
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from string import Template
@@ -12,10 +11,20 @@ from string import Template
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fixtures.inference_engines import LLAMA, V1, EngineServer, one, sensor_for, serve, tick, values
+from fixtures.inference_engines import (
+    LLAMA,
+    V1,
+    EngineServer,
+    one,
+    poll_metrics,
+    running_exporter,
+    sensor_for,
+    serve,
+    tick,
+    values,
+)
 from promserver import free_port
 from wattfleet.core import catalog
-from wattfleet.core.http import MetricsServer
 from wattfleet.exporter.inference.attach import attach_inference
 from wattfleet.exporter.inference.config import EngineConfig
 from wattfleet.exporter.sampler import Sampler
@@ -38,14 +47,14 @@ def test_vllm_counters_reexported_monotonic_across_engine_restarts(servers: list
         assert one(r, catalog.INFERENCE_KV_CACHE, engine="vllm", model=LLAMA) == 0.42
         assert one(r, catalog.INFERENCE_ENGINE_UP, engine="vllm", endpoint=eng.url.split("/")[2]) == 1
         assert one(r, catalog.INFERENCE_ENGINE_GPUS, engine="vllm", model=LLAMA, gpu="0") == 1
-        # Restart: counters start again from 0 (values drop).
-        eng.values.update(start=1.76e9, prompt0=500, gen0=50, stop0=1)
+        # Restart: counters start again from 0 (values drop); the new process started after the last scrape.
+        eng.values.update(start=time.time(), prompt0=500, gen0=50, stop0=1)
         tick(sensor, 4.0)
         r = tick(sensor, 5.0)
         assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="prefill") == 2500
         assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="decode") == 350
         # Restart between two scrapes that already passed the old value: the start time tells.
-        eng.values.update(start=1.77e9, prompt0=900, gen0=80, stop0=2)
+        eng.values.update(start=time.time() + 1, prompt0=900, gen0=80, stop0=2)
         tick(sensor, 6.0)
         r = tick(sensor, 7.0)
         assert one(r, catalog.INFERENCE_TOKENS, engine="vllm", model=LLAMA, phase="prefill") == 3400
@@ -181,20 +190,9 @@ def test_exporter_endpoint_serves_inference_series_and_survives_a_dead_engine(
     cfg = tmp_path / "engines.yaml"
     cfg.write_text(f"- {{engine: sglang, url: '{eng.url}', gpus: ['0']}}\n"
                    f"- {{engine: vllm, url: '{dead}', gpus: ['1'], timeout_seconds: 0.2}}\n")
-    nvml = FakeNvml.with_gpus(2, watts=200.0)
-    sampler = Sampler([NvmlSensor(nvml)], {"node": "n1", "cluster": "c", "site": "s"}, interval=0.1)
-    sensor = attach_inference(sampler, cfg)
-    server = MetricsServer("127.0.0.1:0", lambda: sampler.snapshot)
-    sampler.start()
-    server.start()
-    try:
-        deadline = time.monotonic() + 5
-        text = ""
-        while time.monotonic() < deadline:
-            text = urllib.request.urlopen(server.url, timeout=5).read().decode()
-            if catalog.INFERENCE_TOKENS.series in text and 'reason="connection_refused"' in text:
-                break
-            time.sleep(0.05)
+    with running_exporter(cfg, 2, {"node": "n1", "cluster": "c", "site": "s"}) as (sampler, sensor, url):
+        text = poll_metrics(url, lambda t: catalog.INFERENCE_TOKENS.series in t
+                            and 'reason="connection_refused"' in t)
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for f in text_string_to_metric_families(text) for s in f.samples}
         names = {n for n, _ in samples}
@@ -206,9 +204,6 @@ def test_exporter_endpoint_serves_inference_series_and_survives_a_dead_engine(
                                                     ("site", "s")))] == 1.0
         assert 'collector="inference",node="n1",reason="connection_refused"' in text
         assert sensor in sampler.sensors
-    finally:
-        server.stop()
-        sampler.stop()
 
 
 def test_tgi_restart_without_start_time_is_told_by_its_forward_pass_count(servers: list[EngineServer]) -> None:
@@ -282,7 +277,7 @@ def test_marked_phases_reach_the_exporter_exactly_through_the_engine_page(server
         run("idle", 90.0, 0.5)
         tick(sensor, 2.0)
         holder["t"] = PhaseTracker(nvml, clock=clock)      # the serving process restarted:
-        eng.values.update(start=V1["start"] + 60)           # its marked counters grew, yet all of it is new
+        eng.values.update(start=time.time())                # its marked counters grew, yet all of it is new
         with holder["t"].phase("decode"):
             run("decode", 380.0, 2.0)
         r = tick(sensor, 3.0)
