@@ -46,6 +46,8 @@ class RuleConfig:
     snapshot_stale_for: str = "2m"
     collector_timeout_window: str = "5m"
     collector_timeout_for: str = "2m"
+    inference_rejected_window: str = "15m"
+    inference_rejected_for: str = "5m"
     reset_window: str = "15m"
     reset_storm_count: int = 3
     idle_utilization_ratio: float = 0.05
@@ -139,6 +141,15 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                "Samples of the {{ $labels.collector }} collector run past their deadline (a hung driver, such as "
                "a GPU falling off the bus): it is reported down with its counters held; the energy it misses is "
                f"added when it answers again ({catalog.ENERGY_RECOVERED.series})."),
+        _alert("WattfleetInferenceSamplesRejected",
+               f"sum by (cluster, site, node, engine, endpoint, reason) "
+               f"(increase({q.selector(catalog.INFERENCE_REJECTED)}[{cfg.inference_rejected_window}])) > 0",
+               cfg.inference_rejected_for, "warning",
+               "engine {{ $labels.engine }} on {{ $labels.node }}: values rejected ({{ $labels.reason }})",
+               "The exporter refuses values of this engine's metrics page that cannot be real (not finite, "
+               "negative, faster than its GPUs allow, counters dipping, a load-balanced endpoint over several "
+               "replicas): they are not counted, so its tokens or phase energy are short. For "
+               "replicated_endpoint, list one engine entry per process (pod IP)."),
         _alert("WattfleetCounterResetStorm", f"{resets} > {cfg.reset_storm_count}", "0s", "warning",
                "energy counters on {{ $labels.node }} reset {{ $value }} times",
                f"More than {cfg.reset_storm_count} hardware energy counter resets in {cfg.reset_window} "

@@ -178,6 +178,9 @@ def alert_input() -> list[dict[str, str]]:
         # nvml on n1 starts timing out at 3m
         series(catalog.COLLECTOR_ERRORS, {**N1, "collector": "nvml", "reason": "timeout", **SCRAPE}, "0 0 0 1+1x28"),
         series(catalog.COLLECTOR_ERRORS, {**N1, "collector": "rapl", "reason": "read_error", **SCRAPE}, "0+1x31"),
+        # the vLLM endpoint of n1 is a load-balanced Service: refused from 3m on
+        series(catalog.INFERENCE_REJECTED, {**N1, "engine": "vllm", "endpoint": "http://svc:8000/metrics",
+                                            "reason": "replicated_endpoint", **SCRAPE}, "0 0 0 1+1x28"),
         series(catalog.COUNTER_RESETS, {**N1, "sensor": "rapl", "device": "intel-rapl:0", **SCRAPE}, "0+0x31"),
         series(catalog.GPU_POWER, GPU0, "300x90"),
         series(catalog.GPU_UTILIZATION, GPU0, "0x90"),
@@ -241,6 +244,13 @@ def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
         _alert("WattfleetCollectorTimeout", "6m", ({**N1, "collector": "nvml", "reason": "timeout", **SCRAPE,
                                                     **sev("warning")}, expand(
             "WattfleetCollectorTimeout", **{"$labels.collector": "nvml", "$labels.node": "n1"}))),
+        _alert("WattfleetInferenceSamplesRejected", "2m"),
+        _alert("WattfleetInferenceSamplesRejected", "10m", ({**N1, "engine": "vllm",
+                                                             "endpoint": "http://svc:8000/metrics",
+                                                             "reason": "replicated_endpoint", **sev("warning")},
+                                                            expand("WattfleetInferenceSamplesRejected", **{
+                                                                "$labels.engine": "vllm", "$labels.node": "n1",
+                                                                "$labels.reason": "replicated_endpoint"}))),
         _alert("WattfleetCounterResetStorm", "2m"),
         _alert("WattfleetCounterResetStorm", "10m", ({**storm, **sev("warning")}, expand(
             "WattfleetCounterResetStorm", **{"$labels.node": "n1", "$labels.sensor": "nvml", "$value": "10"}))),
