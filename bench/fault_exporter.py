@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import re
 import signal
 import socket
 import ssl
@@ -361,7 +362,9 @@ def exporter_with_state(work: Path, state: Path, seconds: float) -> dict[str, An
                 proc.wait()
         err.seek(0)
         text = err.read().decode(errors="replace")
-    lines = [ln.replace(str(work), "<work>")[:300] for ln in text.splitlines() if ln.strip()]
+    # log lines start "YYYY-MM-DD HH:MM:SS,mmm LEVEL": drop the time stamp, keep the level and message
+    lines = [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", "", ln).replace(str(work), "<work>")[:300]
+             for ln in text.splitlines() if ln.strip()]
     return {"exit": rc if rc is not None else f"still running after {seconds:g} s (stopped with SIGTERM)",
             "stderr": lines[:3], "traceback": "Traceback" in text}
 

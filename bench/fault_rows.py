@@ -165,7 +165,7 @@ def unusable_databases(r: dict[str, Any]) -> list[Row]:
                                  ("newer_schema", "Newer-schema DuckDB file", "schema_version = latest + 1")):
         rep, agg = r[f"{key}/report"], r[f"{key}/aggregate"]
         rows.append((fault, injected, f"`report` exit {rep['rc']}, `aggregate` exit {agg['rc']}, no traceback: "
-                     f"{not (rep['traceback'] or agg['traceback'])}: `{agg['error'][:220]}`",
+                     f"{not (rep['traceback'] or agg['traceback'])}: `{agg['error'][:300]}`",
                      f"file left unchanged: {r[f'{key}/file_unchanged']}", "n/a (refused; nothing written)"))
     return rows
 
