@@ -10,6 +10,15 @@ longer outage, the aggregator SIGKILLed inside a window's transaction, a full di
 DuckDB file, malformed grid data) run against the clean Prometheus, and every recovered
 database must give exactly the clean run's totals (all ten of ``ingest.totals``).
 
+Hostile input and hung hardware, against the defences added since: the aggregator-side ones
+(dripping and flooding stores, a +Inf increase, implausible grid and PUE, a grid gap with
+``fill: [none]``, corrupt and newer-schema databases, hostile /api/plan queries) in
+``fault_aggregator.py``, against the clean Prometheus where they need telemetry; the exporter-side
+ones (a hung NVML call, implausible RAPL readings, a silent TLS client with 300 idle connections,
+basic-auth probing, a YAML alias bomb, hostile state files) in ``fault_exporter.py``, on the real
+exporter code over fake hardware. ``fault_rows.py`` turns them into table rows and lists the faults
+not run yet (inference engines: hardened on another branch).
+
 Usage: flock /tmp/wattfleet-bench.lock python bench/fault_campaign.py
        [--json bench/results/fault_campaign.json] [--markdown bench/results/fault_campaign.md]
 """
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import shutil
 import signal
@@ -31,6 +41,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import fault_aggregator
+import fault_exporter
+from fault_common import (
+    GPUS,
+    HOURS,
+    NODES,
+    RANGE,
+    START,
+    STEP,
+    cli_aggregate,
+    db_totals,
+    ingest_lib,
+    last_line,
+    open_db,
+    per_node,
+    same_totals,
+)
+from fault_rows import markdown_rows
 from scale_common import (
     BENCH_DIR,
     ROOT,
@@ -44,15 +72,6 @@ from scale_common import (
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
-
-NODES, GPUS, STEP = 8, 2, 60.0
-START = datetime(2022, 7, 1)
-HOURS = 6
-# The ingest range pads the fleet's span by an hour each side, so skewed clocks stay inside it.
-RANGE = (START - timedelta(hours=1), START + timedelta(hours=HOURS + 1))
-CLI = [sys.executable, "-c", "import sys; from wattfleet.cli import main; sys.exit(main(sys.argv[1:]))"]
-TOTAL_KEYS = ("it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g", "scope3_embodied_g",
-              "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh", "rows")
 
 # Exporter-side faults: spec strings exactly as `wattfleet simulate --fault` takes them.
 FLEET_FAULTS: dict[str, dict[str, Any]] = {
@@ -68,70 +87,6 @@ FLEET_FAULTS: dict[str, dict[str, Any]] = {
     "clock skew between nodes": {"nodes": ["sim-0005", "sim-0006"], "specs": ["clock_skew:node=5,seconds=300",
                                                                               "clock_skew:node=6,seconds=-420"]},
 }
-
-
-def iso(dt: datetime) -> str:
-    return dt.replace(tzinfo=timezone.utc).isoformat()
-
-
-def open_db(path: Path) -> Any:
-    from wattfleet.aggregator.store.database import open_store
-    return open_store(path)
-
-
-def db_totals(path: Path) -> dict[str, float]:
-    from wattfleet.aggregator.ingest.run import totals
-    con = open_db(path)
-    try:
-        return totals(con)
-    finally:
-        con.close()
-
-
-def per_node(path: Path) -> dict[str, dict[str, float]]:
-    con = open_db(path)
-    try:
-        rows = con.execute("SELECT node, component, sum(joules) FROM stg_energy_hourly GROUP BY ALL").fetchall()
-    finally:
-        con.close()
-    out: dict[str, dict[str, float]] = {}
-    for node, comp, joules in rows:
-        out.setdefault(node, {"gpu": 0.0, "cpu": 0.0})[comp] = joules
-    return out
-
-
-def ingest_lib(url: str, config: Path, db: Path, name: str = "prometheus", **kw: Any) -> Any:
-    from wattfleet.aggregator.config.load import load_facility
-    from wattfleet.aggregator.ingest.prometheus import PrometheusSource
-    from wattfleet.aggregator.ingest.run import ingest
-    source = PrometheusSource(url, name=name, page_hours=kw.pop("page_hours", 24), retries=kw.pop("retries", 3),
-                              backoff_seconds=kw.pop("backoff_seconds", 1.0))
-    con = open_db(db)
-    try:
-        start = kw.pop("start", RANGE[0])
-        result = ingest(con, load_facility(config), source, start, RANGE[1], lookback_hours=3,
-                        now=RANGE[1] + timedelta(hours=1), **kw)
-        return result, source
-    finally:
-        con.close()
-
-
-def cli_aggregate(url: str, config: Path, db: Path, from_: datetime | None = RANGE[0],
-                  preexec: Any = None) -> subprocess.CompletedProcess[str]:
-    cmd = CLI + ["aggregate", "--config", str(config), "--db", str(db), "--prometheus", url,
-                 "--to", iso(RANGE[1]), "--no-progress"]
-    if from_ is not None:
-        cmd += ["--from", iso(from_)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, preexec_fn=preexec)
-
-
-def last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
-
-
-def same_totals(a: dict[str, float], b: dict[str, float]) -> bool:
-    return all(a[k] == b[k] for k in TOTAL_KEYS)
 
 
 # --- exporter-side faults --------------------------------------------------------------------------
@@ -467,12 +422,27 @@ def markdown(result: dict[str, Any]) -> str:
                f"{g['windows_written_before_error']} telemetry windows written | file fixed, rerun rc "
                f"{g['resume_rc']}; totals {'identical' if g['totals_equal'] else 'DIFFERENT'} | "
                f"{'yes' if g['totals_equal'] else 'no'} |")
+    out += markdown_rows(result["exporter_hostile"], result["aggregator_hostile"])
     fl = result["fleet"]
     out += ["", f"Nodes without faults in the faulted run: stored energy identical to the clean run: "
                 f"{fl['_untouched_nodes_equal']}. Clean run vs simulator ground truth (worst node, GPU or CPU): "
                 f"Prometheus {pct(fl['_clean_vs_truth']['prometheus'])}, VictoriaMetrics "
-                f"{pct(fl['_clean_vs_truth']['victoriametrics'])}."]
+                f"{pct(fl['_clean_vs_truth']['victoriametrics'])}.",
+            "", f"`{result['command']}` at commit {result['commit']} on {result['machine']}, "
+                f"{result['started_utc']}, {result['seconds']:.0f} s."]
     return "\n".join(out) + "\n"
+
+
+def provenance(started_utc: str) -> dict[str, str]:
+    """Command, commit, machine and start time, recorded with every result."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {"command": "flock /tmp/wattfleet-bench.lock python bench/fault_campaign.py",
+            "commit": commit + ("+changes" if dirty else ""),
+            "machine": f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform(terse=True)}",
+            "started_utc": started_utc}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "_killed":
         return child_killed(args)
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="wattfleet-faults-") as tmp:
         work = Path(tmp)
         config = write_facility(work / "facility.yaml")
@@ -501,10 +471,15 @@ def main(argv: list[str] | None = None) -> int:
             result["full_disk"] = full_disk(prom, config, work, baseline, clean_db.stat().st_size)
             result["malformed_grid"] = malformed_grid(prom, work, baseline)
             result["prometheus_restart"] = prometheus_restart(prom, config, work, baseline)
+            (work / "aggregator").mkdir()
+            result["aggregator_hostile"] = fault_aggregator.run_all(work / "aggregator", config, prom.url, baseline,
+                                                                    work / "clean.om")
         finally:
             prom.__exit__(None, None, None)
+        (work / "exporter").mkdir()
+        result["exporter_hostile"] = fault_exporter.run_all(work / "exporter")
     result["seconds"] = time.perf_counter() - started
-    result["command"] = "flock /tmp/wattfleet-bench.lock python bench/fault_campaign.py"
+    result.update(provenance(started_utc))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
     md = markdown(result)

@@ -1,4 +1,5 @@
-"""Tiny runs of the exporter benchmarks (bench/bench_exporter_*.py) so that they do not rot.
+"""Tiny runs of the exporter benchmarks (bench/bench_exporter_*.py) and of the fault campaign's hostile-input
+faults (bench/fault_exporter.py, bench/fault_aggregator.py, bench/fault_rows.py) so that they do not rot.
 
 These are not performance tests: no timing is asserted. They check that each
 benchmark runs end to end against the real node_exporter (and Prometheus for
@@ -24,7 +25,7 @@ if str(BENCH) not in sys.path:
 
 from bench_exporter_common import have_node_exporter  # noqa: E402
 
-from shared_data import needs_traces  # noqa: E402
+from shared_data import needs_ciso, needs_traces  # noqa: E402
 
 needs_node_exporter = pytest.mark.skipif(not have_node_exporter(),
                                          reason="prometheus-node-exporter not installed (Debian package)")
@@ -72,3 +73,38 @@ def test_accuracy_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert sum(result["rapl_wraps_true"].values()) > 10
     assert sum(result["gpu_resets_ours"].values()) == 1
     assert "30 s power gauge" in capsys.readouterr().out
+
+
+def test_fault_campaign_exporter_faults_run_fast(tmp_path: Path) -> None:
+    exporter, rows = load("fault_exporter"), load("fault_rows")
+    result = exporter.run_all(tmp_path, fast=True)
+    hang = result["hung_nvml"]["0.6s"]
+    assert hang["while_hung"]["collector_up_nvml"] == [0.0] and hang["while_hung"]["ready_status"] == 200
+    assert hang["while_hung"]["timeout_errors"] >= 1 and hang["recovered_joules"] > 0
+    rapl = result["rapl_implausible"]["counter_mid_range"]
+    assert rapl["faulted"]["implausible_errors"] >= 2 and rapl["clean"]["implausible_errors"] == 0
+    assert result["tls_idle"]["scrapes_ok"] == result["tls_idle"]["scrapes"]
+    auth = result["basic_auth"]
+    assert auth["long_password_status"] == 401 and auth["flood"]["status_429"] > 0
+    assert auth["right_password_after_flood"] == 200
+    assert result["alias_bomb"]["facility_config"]["rc"] == 2 and result["alias_bomb"]["web_config"]["rc"] == 2
+    assert result["state_files"]["symlinked_state_file"]["exit"] == 2
+    assert result["state_files"]["unwritable_state_directory"]["exit"] == 2
+    assert result["state_files"]["symlink_target_untouched"]
+    for name in ("hung_nvml", "rapl_implausible", "tls_idle", "basic_auth", "alias_bomb", "state_files"):
+        assert len(getattr(rows, name)(result[name])) == 5
+
+
+@needs_ciso
+def test_fault_campaign_store_free_aggregator_faults_run(tmp_path: Path) -> None:
+    """The aggregator-side faults that need no Prometheus: unusable databases and hostile /api/plan queries."""
+    aggregator, rows, scale = load("fault_aggregator"), load("fault_rows"), load("scale_common")
+    config = scale.write_facility(tmp_path / "facility.yaml")
+    dbs = aggregator.unusable_databases(tmp_path, config, "http://127.0.0.1:9")
+    assert {dbs[f"{k}/{c}"]["rc"] for k in ("corrupt", "newer_schema") for c in ("report", "aggregate")} == {2}
+    assert dbs["corrupt/file_unchanged"] and dbs["newer_schema/file_unchanged"]
+    plan = aggregator.plan_hostile(config)
+    assert plan["site_x400"]["same_body_as_one_site"] and plan["site_x400"]["strict_json"]
+    assert plan["energy_1e400"]["status"] == 400 and plan["energy_1e400"]["strict_json"]
+    assert plan["client_leaves"]["abandoned"] == 1
+    assert len(rows.unusable_databases(dbs)) == 2 and len(rows.plan_hostile(plan)) == 5
