@@ -44,6 +44,7 @@ class EnergyCounter:
     _last_raw: int | None = field(default=None, repr=False)
     _last_time: float | None = field(default=None, repr=False)
     _reset_bound_watts: float | None = field(default=None, repr=False)
+    _suspect: tuple[int, float] | None = field(default=None, repr=False)  # last rejected (raw, time)
 
     def update(self, raw: int, now: float) -> float:
         """Feed one raw reading taken at monotonic time ``now``; return joules added."""
@@ -51,38 +52,57 @@ class EnergyCounter:
             self.rejected += 1  # no counter counts below zero: keep the last good baseline
             return 0.0
         last, last_time = self._last_raw, self._last_time
-        self._last_raw, self._last_time = raw, now
-        if last is None:
+        if last is None or last_time is None:
+            self._last_raw, self._last_time = raw, now
             return 0.0  # the first reading only sets the baseline
-        elapsed = now - (last_time if last_time is not None else now)
+        bound, self._reset_bound_watts = self._reset_bound_watts, None
+        delta, kind = self._delta(raw, last, now - last_time, bound)
+        if self._plausible(delta * self.scale, now - last_time):
+            self._suspect = None
+            return self._accept(raw, now, delta, kind)
+        suspect = self._suspect
+        if suspect is not None:
+            # Two readings in a row agree with each other: the counter really moved (a firmware
+            # reset to an odd value, a swapped device). Continue from there; what it counted
+            # between the last good reading and the move is unknown, so nothing is added for it.
+            s_delta, s_kind = self._delta(raw, suspect[0], now - suspect[1], None)
+            if self._plausible(s_delta * self.scale, now - suspect[1]):
+                self._suspect = None
+                return self._accept(raw, now, s_delta, s_kind)
+        # Not physical: rejected and counted. The baseline stays at the last good reading, so a
+        # glitch that comes back is measured against it (never read as a wrap or a reset), and
+        # this reading is kept in case the next one confirms it.
+        self.rejected += 1
+        self._suspect = (raw, now)
+        return 0.0
+
+    def _delta(self, raw: int, last: int, elapsed: float, reset_bound: float | None) -> tuple[int, str]:
+        """Raw units counted since ``last`` and how (``""``, ``"wrap"``, ``"reset"``); no side effects."""
         delta = raw - last
-        if self._reset_bound_watts is not None:
-            bound, self._reset_bound_watts = self._reset_bound_watts, None
-            if 0 <= delta and raw * self.scale <= bound * max(elapsed, 1e-3):
-                # The device was reset while away and its counter has already
-                # climbed past the old raw value: everything it holds is new.
-                self.resets += 1
-                delta = raw
-        if delta < 0:
-            delta = self._decrease(raw, last, elapsed)
+        if reset_bound is not None and 0 <= delta and raw * self.scale <= reset_bound * max(elapsed, 1e-3):
+            # The device was reset while away and its counter has already
+            # climbed past the old raw value: everything it holds is new.
+            return raw, "reset"
+        if delta >= 0:
+            return delta, ""
+        if self.wrap_range is not None and raw < self.wrap_range:
+            wrapped = raw + self.wrap_range - last
+            if wrapped >= 0 and self._plausible(wrapped * self.scale, elapsed):
+                return wrapped, "wrap"
+        return raw, "reset"
+
+    def _accept(self, raw: int, now: float, delta: int, kind: str) -> float:
+        if kind == "wrap":
+            self.wraps += 1
+        elif kind == "reset":
+            self.resets += 1
+        self._last_raw, self._last_time = raw, now
         added = delta * self.scale
-        if not self._plausible(added, elapsed):
-            self.rejected += 1  # the baseline moves to this reading; nothing is added for the interval
-            return 0.0
         self.joules += added
         return added
 
     def _plausible(self, joules: float, elapsed: float) -> bool:
         return self.max_watts is None or joules <= self.max_watts * max(elapsed, 1e-3)
-
-    def _decrease(self, raw: int, last: int, elapsed: float) -> int:
-        if self.wrap_range is not None and raw < self.wrap_range:
-            wrapped = raw + self.wrap_range - last
-            if wrapped >= 0 and self._plausible(wrapped * self.scale, elapsed):
-                self.wraps += 1
-                return wrapped
-        self.resets += 1
-        return raw
 
     @property
     def has_baseline(self) -> bool:
@@ -102,6 +122,7 @@ class EnergyCounter:
         """Forget the last raw value (device re-appeared): the next reading starts fresh."""
         self._last_raw = None
         self._last_time = None
+        self._suspect = None
 
     @property
     def last_raw(self) -> int | None:
@@ -123,6 +144,7 @@ class EnergyCounter:
         self.joules, self.wraps, self.resets = joules, wraps, resets
         self._last_raw, self._last_time = last_raw, (last_time if last_raw is not None else None)
         self._reset_bound_watts = None
+        self._suspect = None
 
 
 @dataclass

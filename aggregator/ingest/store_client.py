@@ -137,11 +137,13 @@ class StoreClient:
     def _attempt(self, path: str, body: bytes, params: dict[str, Any]) -> Any:
         conn = self._connection()
         expired = threading.Event()
+        # The socket as connected: http.client drops conn.sock when an answer says `Connection: close`
+        # (the response then reads through its own file object), so the watchdog keeps its own handle.
+        opened: list[socket.socket] = []
 
         def cut() -> None:  # the deadline covers the whole exchange, however slowly bytes arrive
             expired.set()
-            sock = conn.sock
-            if sock is not None:
+            for sock in opened or ([conn.sock] if conn.sock is not None else []):
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
@@ -151,6 +153,9 @@ class StoreClient:
         watchdog.daemon = True
         watchdog.start()
         try:
+            conn.connect()
+            if conn.sock is not None:
+                opened.append(conn.sock)
             headers = {"Content-Type": "application/x-www-form-urlencoded", **self.auth.request_headers()}
             conn.request("POST", f"{self._parts.path}/api/v1/{path}", body=body, headers=headers)
             response = conn.getresponse()

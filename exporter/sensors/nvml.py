@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeAlias
@@ -93,6 +94,7 @@ class NvmlSensor:
         self.nvml = nvml if nvml is not None else load_nvml()
         self.retry_lost_every = retry_lost_every
         self._samples_taken = 0
+        self._entered = time.monotonic()  # when the current sample() began, on the real clock
         try:
             self.nvml.nvmlInit()
         except self.nvml.NVMLError as exc:
@@ -145,6 +147,7 @@ class NvmlSensor:
     def sample(self, now: float) -> SensorResult:
         result = SensorResult()
         self._samples_taken += 1
+        self._entered = time.monotonic()
         retry = self.retry_lost_every and self._samples_taken % self.retry_lost_every == 0
         for gpu in self.gpus:
             if not gpu.up and retry:
@@ -192,7 +195,11 @@ class NvmlSensor:
         power_mw = self._optional(gpu, "power", nv.nvmlDeviceGetPowerUsage)
         if gpu.power_integral is None:
             rejected = gpu.energy_counter.rejected
-            gpu.energy_counter.update(int(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)), now)
+            raw = int(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+            # Stamped when it was read, not when the sample began: a call that hung for minutes (a GPU
+            # falling off the bus) returns a counter that covers those minutes, and the plausibility
+            # bound must see them, or the outage's energy would be rejected as too fast.
+            gpu.energy_counter.update(raw, now + (time.monotonic() - self._entered))
             if gpu.energy_counter.rejected != rejected:
                 log.warning("GPU %d (%s): energy counter reading not physical (above %g W or negative); "
                             "rejected, not counted", gpu.index, gpu.uuid, gpu.energy_counter.max_watts)

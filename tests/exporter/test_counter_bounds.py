@@ -30,8 +30,8 @@ def test_a_glitch_and_back_adds_nothing_either_way() -> None:
     c = EnergyCounter(scale=UJ, wrap_range=RANGE + 1, max_watts=1000.0)
     c.update(5_000_000_000, 0.0)
     c.update(5_000_000_000 + 10**15, 1.0)                 # glitch up: rejected
-    added = c.update(5_100_000_000, 2.0)                   # back down: not a wrap, not a 5 kJ reset
-    assert added == 0.0 and c.joules == 0.0 and c.rejected == 2
+    added = c.update(5_100_000_000, 2.0)                   # back down: not a wrap, not a 5 kJ reset,
+    assert added == 100.0 and c.joules == 100.0 and c.rejected == 1   # measured from the last good reading
     assert c.update(5_200_000_000, 3.0) == 100.0
 
 
@@ -41,6 +41,15 @@ def test_a_negative_reading_is_rejected_and_the_baseline_kept() -> None:
     assert c.update(-5, 1.0) == 0.0 and c.rejected == 1
     assert c.update(201_000_000, 2.0) == 200.0            # 200 J over 2 s against the kept baseline
     assert c.joules >= 0
+
+
+def test_a_glitch_near_zero_does_not_count_the_counter_as_a_reset() -> None:
+    """Right after boot or a wrap the counter is small: coming back from a glitch must not add it whole."""
+    c = EnergyCounter(scale=UJ, wrap_range=RANGE + 1, max_watts=1000.0)
+    c.update(50_000_000, 0.0)                              # 50 J since boot
+    c.update(10**15, 1.0)                                  # glitch: rejected
+    assert c.update(150_000_000, 2.0) == 100.0             # 100 J in 2 s, not the 150 J the counter holds
+    assert c.resets == 0 and c.joules == 100.0
 
 
 def test_real_wraps_and_resets_still_count() -> None:

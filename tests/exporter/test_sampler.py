@@ -53,7 +53,7 @@ def test_a_hung_gpu_driver_is_reported_down_and_its_energy_recovered(sysfs_root:
         assert values(sampler, catalog.COLLECTOR_ERRORS, collector="nvml", reason="timeout")[0] >= 1
         frozen = values(sampler, catalog.GPU_ENERGY)
         assert len(frozen) == 2                                          # held, not vanished
-        time.sleep(0.6)
+        time.sleep(2.0)   # 600 W x 2 s: as a 0.1 s interval it would look like 12 kW and be refused
         assert values(sampler, catalog.GPU_ENERGY) == frozen             # flat while hung
         assert values(sampler, catalog.COLLECTOR_UP, collector="rapl") == [1.0]
         assert sum(values(sampler, catalog.CPU_ENERGY)) > cpu_before     # the other collector kept sampling
@@ -66,7 +66,7 @@ def test_a_hung_gpu_driver_is_reported_down_and_its_energy_recovered(sysfs_root:
         # nothing lost across the hang: the counters trail the truth by at most the time since the last sample
         assert 0 <= truth - exported <= 600 * 0.3, (truth, exported)
         recovered = values(sampler, catalog.ENERGY_RECOVERED, collector="nvml")
-        assert recovered and recovered[0] > 0.5 * 600 * 0.6              # 2 GPUs x 300 W x >= 0.6 s hung
+        assert recovered and recovered[0] > 600 * 2.0                    # 2 GPUs x 300 W x >= 2 s hung
     finally:
         nvml.gpus[0].unhang()
         sampler.stop()

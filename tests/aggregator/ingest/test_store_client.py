@@ -60,7 +60,12 @@ def _post(client: StoreClient) -> object:
     return client.post("query_range", {"query": "up"})
 
 
-def test_a_dripping_store_cannot_hold_the_run() -> None:
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+    # http.client hands a `Connection: close` answer's socket to the response and forgets it
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+], ids=["keep-alive", "connection-close"])
+def test_a_dripping_store_cannot_hold_the_run(head: bytes) -> None:
     """Headers, then a byte every 0.3 s: each read succeeds, the whole-request deadline still ends it."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
@@ -68,7 +73,7 @@ def test_a_dripping_store_cannot_hold_the_run() -> None:
     def drip() -> None:
         conn, _ = listener.accept()
         conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+        conn.sendall(head)
         while not stop.is_set():
             try:
                 conn.sendall(b" ")
