@@ -63,9 +63,9 @@ def rapl_implausible(r: dict[str, Any]) -> Row:
         equal.append(c["totals_equal"])
     return ("RAPL counter jump and negative reading",
             f"one `energy_uj` read +1e15 uJ (then back), later one read -5; {r['steps']} samples at 1 s, 120 W",
-            "both bad readings rejected and counted, not summed; the return from the jump looks like a counter "
-            "reset: rejected when the true counter is above max_watts x interval (1000 J here), ACCEPTED as a "
-            "reset when below it (the first seconds after boot or after a wrap)",
+            "both bad readings rejected and counted, not summed; the baseline stays at the last good reading "
+            "until a next reading confirms a move, so the return from the jump is measured against it (never "
+            "read as a wrap or a reset, also near zero after boot or a wrap)",
             "<br>".join(totals),
             "no: mid-range counter: the 2 intervals around the jump are lost; counter near 0: the return from "
             "the jump is summed as a reset, an over-count (FINDING for the exporter)" if not all(equal) else "yes")
@@ -121,9 +121,10 @@ def dripping_store(r: dict[str, Any]) -> Row:
             f"answer headers, then 1 byte / 2 s; aggregator ingest with a {r['deadline_s']:g} s deadline "
             "(the CLI's is 60 s), no retries; once keep-alive, once with `Connection: close`",
             f"keep-alive: stopped after {k['seconds']:.1f} s: `{k['error']}`; {k['windows_written']} windows "
-            f"written<br>`Connection: close`: ran {c['seconds']:.1f} s, until the store itself gave up "
-            f"({r['store_gives_up_after_s']:g} s): FINDING: http.client hands the socket to the response, the "
-            f"watchdog finds `conn.sock` None and cannot cut it; {c['windows_written']} windows written",
+            f"written<br>`Connection: close`: stopped after {c['seconds']:.1f} s: `{c.get('error', '')}`"
+            + ("" if c["seconds"] < r["store_gives_up_after_s"] - 1 else
+               f" (FINDING: ran until the store itself gave up after {r['store_gives_up_after_s']:g} s)")
+            + f"; {c['windows_written']} windows written",
             f"next run with the good store: rc {k['next_run_rc']}/{c['next_run_rc']}, totals "
             f"{'identical' if k['totals_equal'] and c['totals_equal'] else 'DIFFERENT'}",
             yes_no(k["totals_equal"] and c["totals_equal"]))
