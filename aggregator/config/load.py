@@ -83,6 +83,7 @@ def _sites(c: Checker, raw_sites: Any, base: Path, upstream_default: float, zone
             c.declared_sites.add(str(raw.get("name")))
             c.declared_zones.add(str(raw.get("zone")))
     sites: dict[str, Site] = {}
+    first_in_zone: dict[str, tuple[int, Site]] = {}
     for i, raw in enumerate(raw_sites):
         site = parse_site(c, raw, ("sites", i), base, upstream_default, zone_check)
         if site is None:
@@ -90,7 +91,28 @@ def _sites(c: Checker, raw_sites: Any, base: Path, upstream_default: float, zone
         if site.name in sites:
             c.error(("sites", i, "name"), f"site {site.name!r} defined twice")
         sites[site.name] = site
+        _check_zone_grid(c, first_in_zone, i, site)
     return sites
+
+
+def _check_zone_grid(c: Checker, first_in_zone: dict[str, tuple[int, Site]], i: int, site: Site) -> None:
+    """An error at a site whose grid settings differ from those of the first site in its zone.
+
+    Intensity is loaded and stored once per zone and hour, so one zone cannot follow two sources or two
+    fill orders; rather than take the first site's settings silently, the config says which sites disagree.
+    ``marginal`` is left out: it is a planning-only source, read per site.
+    """
+    first = first_in_zone.setdefault(site.zone, (i, site))
+    if first[1] is site or _accounting_grid(first[1].grid) == _accounting_grid(site.grid):
+        return
+    j, other = first
+    c.error(("sites", i, "grid"), f"site {site.name!r} is in zone {site.zone} like site {other.name!r} "
+                                  f"({c.where(('sites', j, 'grid'))}) but its grid settings differ; "
+                                  "a zone has one hourly intensity, so its sites must give the same grid settings")
+
+
+def _accounting_grid(grid: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in grid.items() if k != "marginal"}
 
 
 def _flexible(c: Checker, raw: Any) -> list[FlexibleWorkload]:

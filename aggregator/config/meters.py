@@ -52,15 +52,32 @@ def parse_pue(c: Checker, value: Any, path: Path_, base: Path) -> tuple[float | 
     default = c.number(d, "default", path, minimum=1.0, what=_PUE_MIN)
     if default is not None and default > c.max_pue:
         c.error(path + ("default",), f"{default:g} is above the plausible maximum {c.max_pue:g}{_PUE_MAX}")
-    meters = [m for checker, rpath, row in _meter_rows(c, d, path, base)
-              if (m := _meter_from_row(checker, row, rpath)) is not None]
-    meters.sort(key=lambda m: m.start)
-    for a, b in pairwise(meters):
-        if b.start < a.end:
-            c.error(path, f"meter periods overlap at {b.start.isoformat()}")
+    located = [(m, checker, rpath) for checker, rpath, row in _meter_rows(c, d, path, base)
+               if (m := _meter_from_row(checker, row, rpath)) is not None]
+    _check_overlaps(located)
     if default is None:
         c.error(path + ("default",), "a constant 'default' PUE is required for hours the meter does not cover")
-    return default, tuple(meters)
+    return default, tuple(sorted((m for m, _, _ in located), key=lambda m: m.start))
+
+
+def _check_overlaps(located: list[tuple[PueMeter, Checker, Path_]]) -> None:
+    """An error at the later of two readings of the same granularity that cover a common hour.
+
+    An hourly reading inside a metered month is allowed: it is the finer measurement, and the
+    facts (``sql/facts/030_site_hour_pue.sql``) and ``estimators.site_pue_at`` prefer it for its
+    hour, the monthly reading applying to the rest of the month. Two hourly (or two monthly)
+    readings of one hour would leave the choice between them to chance.
+    """
+    for kind in ("hourly", "monthly"):
+        same = sorted((x for x in located if _kind(x[0]) == kind), key=lambda x: x[0].start)
+        for (a, ca, pa), (b, cb, pb) in pairwise(same):
+            if b.start < a.end:
+                cb.error(pb, f"meter periods overlap at {b.start.isoformat()}: this {kind} reading and the one "
+                             f"at {ca.where(pa)}")
+
+
+def _kind(m: PueMeter) -> str:
+    return "hourly" if m.end - m.start <= timedelta(hours=1) else "monthly"
 
 
 def _meter_rows(c: Checker, d: dict[str, Any], path: Path_, base: Path) -> list[tuple[Checker, Path_, Any]]:

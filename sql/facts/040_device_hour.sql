@@ -95,6 +95,7 @@ SELECT f.hour_utc, f.site, f.zone, f.cluster, f.node, f.device, f.component, f.d
        f.namespace, f.team, f.method, f.it_kwh, f.pue, f.pue_source, f.facility_kwh,
        g.grams_per_kwh,
        coalesce(g.filled, false) AS intensity_filled,
+       CASE WHEN g.filled THEN g.fill_rule END AS intensity_fill_rule,
        g.grams_per_kwh IS NULL AS intensity_missing,
        f.site IS NULL AS site_unmapped,
        s.residual_mix_grams_per_kwh IS NULL AND coalesce(mk.covered_ratio, 0) < 1 AS residual_mix_missing,

@@ -130,6 +130,17 @@ class FakePowercap:
         (self._class / device).unlink(missing_ok=True)
         shutil.rmtree(zone.path, ignore_errors=True)
 
+    def restore(self, device: str) -> None:
+        """A removed zone comes back (driver reloaded), its counter where the hardware's count is now.
+
+        Energy kept flowing while it was away, so the first ``energy_uj`` read after
+        the return includes the gap: a reader that does not start afresh counts it.
+        """
+        zone = self.zones[device]
+        self._add(device, zone.name, zone.max_energy_range_uj, zone.power_watts, 0)
+        self.zones[device] = zone  # keep the energy it has counted, not the fresh zone _add made
+        self.update()
+
     # --- background writer ---------------------------------------------------
     def start_writer(self, period: float = 0.01) -> None:
         """Keep energy_uj files current every ``period`` seconds (for live tests)."""

@@ -30,3 +30,24 @@ def test_overhead_is_a_ratio_or_watts_per_node(tmp_path):
     problems = errors(tmp_path, GOOD.replace("    nodes:", "    overhead: {ratio: 0.1, watts_per_node: 150}\n"
                                                          "    nodes:"))
     assert any("sites[0].overhead: give exactly one of 'ratio' or 'watts_per_node'" in p for p in problems), problems
+
+
+def test_two_sites_in_one_zone_with_different_grid_settings_are_an_error(tmp_path):
+    """Intensity is stored per zone: the second site's settings used to be dropped silently (grid_load.py)."""
+    text = GOOD.replace("    grid: {source: eia930, path: CISO.csv}\n    pue: 1.4",
+                        "    grid: {source: eia930, path: CISO.csv, fill: [linear]}\n    pue: 1.4")
+    problems = errors(tmp_path, text)
+    path = tmp_path / "facility.yaml"
+    assert problems == [f"{path}:11: sites[1].grid: site 's2' is in zone CISO like site 's1' ({path}:5: sites[0].grid) "
+                        "but its grid settings differ; a zone has one hourly intensity, so its sites must give the "
+                        "same grid settings"]
+
+
+def test_sites_sharing_a_zone_may_spell_the_same_settings_differently(tmp_path):
+    """The same file by a relative and an absolute path, the zone given or defaulted: one setting, accepted;
+    a planning-only ``marginal`` source may differ per site."""
+    text = GOOD.replace("    grid: {source: eia930, path: CISO.csv}\n    pue: 1.4",
+                        f"    grid: {{source: eia930, path: {tmp_path / 'CISO.csv'}, zone: CISO,\n"
+                        "           marginal: {source: static}}\n    pue: 1.4")
+    cfg = load_facility(write(tmp_path, text))
+    assert cfg.sites["s1"].grid["path"] == cfg.sites["s2"].grid["path"] == str(tmp_path / "CISO.csv")
