@@ -21,6 +21,7 @@ import fault_common  # noqa: F401 - puts tests/ on sys.path (through scale_commo
 
 from fixtures.inference_engines import LLAMA, V1, EngineServer, one, tick, values
 from wattfleet.core import catalog
+from wattfleet.exporter.inference.attribution import MARKED_TOLERANCE_JOULES_PER_GPU, MARKED_TOLERANCE_RATIO
 from wattfleet.exporter.inference.config import EngineConfig
 from wattfleet.exporter.inference.sensor import InferenceSensor
 from wattfleet.exporter.sensors.base import SensorResult
@@ -153,8 +154,13 @@ class _Clock:
         return self.now
 
 
-def marked_above_gpus(claimed: float = 1.3e13, watts: float = 100.0) -> dict[str, Any]:
-    """(d) vLLM's page reports ``marked`` phase energy, honest for a second, then ``claimed`` J more decode
+def marked_above_gpus() -> dict[str, Any]:
+    """(d) The issue's 1.3e13 J claim, and a claim of 1000 J (above the 200 J drawn, below the rate bound)."""
+    return {"claim_1.3e13": marked_claim(1.3e13), "claim_1000": marked_claim(1000.0)}
+
+
+def marked_claim(claimed: float, watts: float = 100.0) -> dict[str, Any]:
+    """vLLM's page reports ``marked`` phase energy, honest for a second, then ``claimed`` J more decode
     energy in one second, then honest again; two fake GPUs at ``watts`` W under a real ``Sampler``."""
     from wattfleet.exporter.inference.attach import attach_inference
     from wattfleet.exporter.sampler import Sampler
@@ -190,7 +196,12 @@ def marked_above_gpus(claimed: float = 1.3e13, watts: float = 100.0) -> dict[str
                    "gpu_watts": watts * 2, "gpu_true_joules": gpu_joules, "exported_marked_joules": got,
                    "exported_marked_total": total, "honest_marked_total": 50.0 + 270.0 + 80.0,
                    "rejected": rejected_by_reason(r), "non_finite_samples": non_finite(r),
-                   "capped_by_gpu_energy": total <= gpu_joules}
+                   "intervals": len(updates) - 1,
+                   # the collector's cap, summed over the intervals: measured x (1 + ratio) + joules per GPU
+                   "cap_joules": gpu_joules * (1 + MARKED_TOLERANCE_RATIO)
+                   + MARKED_TOLERANCE_JOULES_PER_GPU * len(nvml.gpus) * (len(updates) - 1),
+                   "above_measured_joules": max(0.0, total - gpu_joules)}
+            out["capped_by_gpu_energy"] = total <= out["cap_joules"]
         finally:
             sampler.stop()
             eng.stop()

@@ -194,7 +194,8 @@ def inference_hostile_counter(r: dict[str, Any]) -> Row:
             f"{did}; every value rejected and counted: {reasons(r['rejected'])} in "
             f"`rejected_samples_total`; non-finite samples exported: "
             f"{sum(s['non_finite_samples'] for s in r['steps'])}",
-            f"exported prefill tokens {r['exported_while_hostile']} while hostile (unchanged), "
+            f"exported prefill tokens {', '.join(f'{v:.0f}' for v in r['exported_while_hostile'])} while "
+            f"hostile (unchanged), "
             f"{r['exported_after']:.0f} after vs truth {r['truth_after']:.0f}",
             yes_no(r["unchanged_while_hostile"] and r["all_finite"] and r["exported_after"] == r["truth_after"]))
 
@@ -223,15 +224,27 @@ def inference_dipping(r: dict[str, Any]) -> Row:
 
 
 def inference_marked(r: dict[str, Any]) -> Row:
-    got = r["exported_marked_joules"]
+    did, totals, equal = [], [], []
+    cases = [c for c in r.values() if isinstance(c, dict)]
+    for c in cases:
+        got = c["exported_marked_joules"]
+        claim = f"{c['claimed_decode_joules']:.3g} J claim"
+        did.append(f"{claim}: {reasons(c['rejected'])}; exported prefill/decode/idle "
+                   f"{got['prefill']:.0f}/{got['decode']:.0f}/{got['idle']:.0f} J")
+        totals.append(f"{claim}: exported marked {c['exported_marked_total']:.0f} J vs GPUs' measured "
+                      f"{c['gpu_true_joules']:.0f} J (cap {c['cap_joules']:.0f} J: measured + 5% + 10 J per GPU "
+                      f"per interval; honest page total {c['honest_marked_total']:.0f} J)")
+        above = c["above_measured_joules"]
+        equal.append(f"{claim}: " + ("no: above the cap" if not c["capped_by_gpu_energy"] else
+                                     f"capped, but {above:.0f} J above the measured energy (the cap's tolerance)"
+                                     if above > 0 else "yes (within the measured energy)"))
+    first = cases[0]
     return ("Marked phase energy above the GPUs'",
-            f"vLLM page's `marked` decode energy jumps by {r['claimed_decode_joules']:.1e} J in 1 s; 2 fake GPUs "
-            f"at {r['gpu_watts'] / 2:.0f} W under a real `Sampler` (honest marked energy before and after)",
-            f"the claim rejected and counted: {reasons(r['rejected'])}; "
-            f"exported prefill/decode/idle {got['prefill']:.0f}/{got['decode']:.0f}/{got['idle']:.0f} J",
-            f"exported marked {r['exported_marked_total']:.0f} J vs GPUs' measured {r['gpu_true_joules']:.0f} J "
-            f"(honest page total {r['honest_marked_total']:.0f} J)",
-            "yes (capped by the GPUs' energy)" if r["capped_by_gpu_energy"] else "no: above the GPUs' energy")
+            "vLLM page's `marked` decode energy jumps by " + " or by ".join(
+                f"{c['claimed_decode_joules']:.3g} J" for c in cases) +
+            f" in 1 s; 2 fake GPUs at {first['gpu_watts'] / 2:.0f} W under a real `Sampler` (honest marked "
+            "energy before and after)",
+            "<br>".join(did), "<br>".join(totals), "; ".join(equal))
 
 
 def inference_churn(r: dict[str, Any]) -> Row:
@@ -242,7 +255,7 @@ def inference_churn(r: dict[str, Any]) -> Row:
     return ("Churning model labels",
             f"{r['models_per_page']} never-seen model names on every vLLM page, {r['ticks']} scrapes after the "
             f"first (default `max_models` 100)",
-            f"{r['labels_seen']} labels seen, {r['series_exported_last_tick']} series exported; RSS "
+            f"{r['labels_seen']} labels seen, {r['series_exported_last_tick']} series exported; campaign process RSS "
             f"{r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} MB; `sample()` p50 {ms(r['sample_seconds_p50'])}, "
             f"max {ms(r['sample_seconds_max'])}{full_text}",
             "no totals involved (series bounded)", "n/a (nothing to total)")
