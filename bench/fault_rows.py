@@ -228,7 +228,7 @@ def inference_marked(r: dict[str, Any]) -> Row:
     cases = [c for c in r.values() if isinstance(c, dict)]
     for c in cases:
         got = c["exported_marked_joules"]
-        claim = f"{c['claimed_decode_joules']:.3g} J claim"
+        claim = f"{c['claimed_decode_joules']:g} J claim"
         did.append(f"{claim}: {reasons(c['rejected'])}; exported prefill/decode/idle "
                    f"{got['prefill']:.0f}/{got['decode']:.0f}/{got['idle']:.0f} J")
         totals.append(f"{claim}: exported marked {c['exported_marked_total']:.0f} J vs GPUs' measured "
@@ -241,7 +241,7 @@ def inference_marked(r: dict[str, Any]) -> Row:
     first = cases[0]
     return ("Marked phase energy above the GPUs'",
             "vLLM page's `marked` decode energy jumps by " + " or by ".join(
-                f"{c['claimed_decode_joules']:.3g} J" for c in cases) +
+                f"{c['claimed_decode_joules']:g} J" for c in cases) +
             f" in 1 s; 2 fake GPUs at {first['gpu_watts'] / 2:.0f} W under a real `Sampler` (honest marked "
             "energy before and after)",
             "<br>".join(did), "<br>".join(totals), "; ".join(equal))
