@@ -16,8 +16,10 @@ Hostile input and hung hardware, against the defences added since: the aggregato
 ``fault_aggregator.py``, against the clean Prometheus where they need telemetry; the exporter-side
 ones (a hung NVML call, implausible RAPL readings, a silent TLS client with 300 idle connections,
 basic-auth probing, a YAML alias bomb, hostile state files) in ``fault_exporter.py``, on the real
-exporter code over fake hardware. ``fault_rows.py`` turns them into table rows and lists the faults
-not run yet (inference engines: hardened on another branch).
+exporter code over fake hardware; the inference-engine ones (1e308/NaN/+Inf counters, a replicated
+endpoint, a dipping counter, marked energy above the GPUs', churning model labels) in
+``fault_inference.py``, on the real inference collector against fake engines on 127.0.0.1.
+``fault_rows.py`` turns them into table rows.
 
 Usage: flock /tmp/wattfleet-bench.lock python bench/fault_campaign.py
        [--json bench/results/fault_campaign.json] [--markdown bench/results/fault_campaign.md]
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import fault_aggregator
 import fault_exporter
+import fault_inference
 from fault_common import (
     GPUS,
     HOURS,
@@ -422,7 +425,7 @@ def markdown(result: dict[str, Any]) -> str:
                f"{g['windows_written_before_error']} telemetry windows written | file fixed, rerun rc "
                f"{g['resume_rc']}; totals {'identical' if g['totals_equal'] else 'DIFFERENT'} | "
                f"{'yes' if g['totals_equal'] else 'no'} |")
-    out += markdown_rows(result["exporter_hostile"], result["aggregator_hostile"])
+    out += markdown_rows(result["exporter_hostile"], result["aggregator_hostile"], result["inference_hostile"])
     fl = result["fleet"]
     out += ["", f"Nodes without faults in the faulted run: stored energy identical to the clean run: "
                 f"{fl['_untouched_nodes_equal']}. Clean run vs simulator ground truth (worst node, GPU or CPU): "
@@ -478,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             prom.__exit__(None, None, None)
         (work / "exporter").mkdir()
         result["exporter_hostile"] = fault_exporter.run_all(work / "exporter")
+    result["inference_hostile"] = fault_inference.run_all()
     result["seconds"] = time.perf_counter() - started
     result.update(provenance(started_utc))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

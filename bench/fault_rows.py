@@ -1,4 +1,5 @@
-"""Markdown rows of the fault campaign's table for the exporter-side and aggregator-side hostile-input faults.
+"""Markdown rows of the fault campaign's table for the exporter-side, aggregator-side and inference-engine
+hostile-input faults.
 
 One function per fault, each taking that fault's result dict and returning
 (fault, injected, what the system did, totals after recovery, equal to fault-free?).
@@ -9,14 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 Row = tuple[str, str, str, str, str]
-
-# Faults hardened on another branch; listed so the table shows them, not run here yet.
-PENDING = {
-    "Inference engine faults (not run yet)": "engine /metrics with 1e308 and NaN counters, replicated endpoints, "
-                                             "label churn: being hardened on another branch; the campaign entry "
-                                             "follows once it is merged",
-}
-
 
 def yes_no(equal: bool) -> str:
     return "yes" if equal else "no"
@@ -184,7 +177,98 @@ def plan_hostile(r: dict[str, Any]) -> Row:
             f"{gone['of_sites']} sites loaded", "no totals involved", "n/a (read-only)")
 
 
-def hostile_rows(exporter: dict[str, Any], aggregator: dict[str, Any]) -> list[Row]:
+def reasons(rejected: dict[str, float]) -> str:
+    """``wattfleet_inference_rejected_samples_total`` per reason, as the table shows it."""
+    return ", ".join(f"{int(n)} `{reason}`" for reason, n in rejected.items()) or "none"
+
+
+def tokens(n: float) -> str:
+    return f"{n / 1e6:.1f} M" if abs(n) >= 1e6 else f"{n:.0f}"
+
+
+def inference_hostile_counter(r: dict[str, Any]) -> Row:
+    did = "; ".join(f"{s['page_value']}: exported {s['exported_prefill_tokens']:.0f}, engine_up "
+                    f"{s['engine_up']:.0f}" for s in r["steps"])
+    return ("Engine counter 1e308, NaN, +Inf",
+            "vLLM page's `prompt_tokens_total` reads 1e308, then NaN, then +Inf (one scrape each), then the "
+            "last good value + 500; real `InferenceSensor`, fake engine on 127.0.0.1",
+            f"{did}; every value rejected and counted: {reasons(r['rejected'])} in "
+            f"`rejected_samples_total`; non-finite samples exported: "
+            f"{sum(s['non_finite_samples'] for s in r['steps'])}",
+            f"exported prefill tokens {', '.join(f'{v:.0f}' for v in r['exported_while_hostile'])} while "
+            f"hostile (unchanged), "
+            f"{r['exported_after']:.0f} after vs truth {r['truth_after']:.0f}",
+            yes_no(r["unchanged_while_hostile"] and r["all_finite"] and r["exported_after"] == r["truth_after"]))
+
+
+def inference_replicated(r: dict[str, Any]) -> Row:
+    return ("Replicated engine endpoint",
+            f"one URL answered in turn by 2 vLLM replicas (1.0 M and 0.9 M prompt tokens, each +1000 per "
+            f"round, the second started later); {r['scrapes']} scrapes 1 s apart",
+            f"refused at scrape {r['refused_at_scrape']}: `engine_up` {r['engine_up']:.0f}, collector error "
+            f"`{', '.join(r['collector_errors'])}`, {reasons(r['rejected'])}; "
+            f"{r['running_gauges_exported']} gauges from the refused endpoint",
+            f"exported prefill tokens {tokens(r['exported_prefill_tokens'])} vs truth "
+            f"{tokens(r['truth_prefill_tokens'])} (never above it; summing drops as restarts would have "
+            f"exported {tokens(r['naive_sum_prefill_tokens'])})",
+            "yes (at most the truth)" if r["at_most_truth"] else "no: above the truth")
+
+
+def inference_dipping(r: dict[str, Any]) -> Row:
+    return ("Engine counter dipping now and then",
+            f"one vLLM process, prompt tokens +100 per scrape, reading {r['dip_tokens']} lower on "
+            f"{r['dips']} of {r['scrapes']} scrapes (next page right again)",
+            f"dips rejected, not re-added as restarts: {reasons(r['rejected'])}; `engine_up` "
+            f"{r['engine_up']:.0f} (too few dips to look replicated)",
+            f"exported {r['exported_prefill_tokens']:.0f} vs truth {r['truth_prefill_tokens']:.0f} prefill tokens",
+            yes_no(r["equal"]))
+
+
+def inference_marked(r: dict[str, Any]) -> Row:
+    did, totals, equal = [], [], []
+    cases = [c for c in r.values() if isinstance(c, dict)]
+    for c in cases:
+        got = c["exported_marked_joules"]
+        claim = f"{c['claimed_decode_joules']:g} J claim"
+        did.append(f"{claim}: {reasons(c['rejected'])}; exported prefill/decode/idle "
+                   f"{got['prefill']:.0f}/{got['decode']:.0f}/{got['idle']:.0f} J")
+        totals.append(f"{claim}: exported marked {c['exported_marked_total']:.0f} J vs GPUs' measured "
+                      f"{c['gpu_true_joules']:.0f} J (cap {c['cap_joules']:.0f} J: measured + 5% + 10 J per GPU "
+                      f"per interval; honest page total {c['honest_marked_total']:.0f} J)")
+        above = c["above_measured_joules"]
+        equal.append(f"{claim}: " + ("no: above the cap" if not c["capped_by_gpu_energy"] else
+                                     f"capped, but {above:.0f} J above the measured energy (the cap's tolerance)"
+                                     if above > 0 else "yes (within the measured energy)"))
+    first = cases[0]
+    return ("Marked phase energy above the GPUs'",
+            "vLLM page's `marked` decode energy jumps by " + " or by ".join(
+                f"{c['claimed_decode_joules']:g} J" for c in cases) +
+            f" in 1 s; 2 fake GPUs at {first['gpu_watts'] / 2:.0f} W under a real `Sampler` (honest marked "
+            "energy before and after)",
+            "<br>".join(did), "<br>".join(totals), "; ".join(equal))
+
+
+def inference_churn(r: dict[str, Any]) -> Row:
+    full = r.get("full_run")
+    full_text = (f"; full run ({r['full_run_file']}, {full['labels_seen']} labels over 20 scrapes): RSS "
+                 f"{full['rss_start_mb']:.0f} -> {full['rss_end_mb']:.0f} MB, sample p50 "
+                 f"{ms(full['sample_seconds_p50'])}, max {ms(full['sample_seconds_max'])}" if full else "")
+    return ("Churning model labels",
+            f"{r['models_per_page']} never-seen model names on every vLLM page, {r['ticks']} scrapes after the "
+            f"first (default `max_models` 100)",
+            f"{r['labels_seen']} labels seen, {r['series_exported_last_tick']} series exported; campaign process RSS "
+            f"{r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} MB; `sample()` p50 {ms(r['sample_seconds_p50'])}, "
+            f"max {ms(r['sample_seconds_max'])}{full_text}",
+            "no totals involved (series bounded)", "n/a (nothing to total)")
+
+
+def inference_rows(r: dict[str, Any]) -> list[Row]:
+    return [inference_hostile_counter(r["hostile_counter"]), inference_replicated(r["replicated_endpoint"]),
+            inference_dipping(r["dipping_counter"]), inference_marked(r["marked_above_gpus"]),
+            inference_churn(r["label_churn"])]
+
+
+def hostile_rows(exporter: dict[str, Any], aggregator: dict[str, Any], inference: dict[str, Any]) -> list[Row]:
     rows = [hung_nvml(exporter["hung_nvml"]), rapl_implausible(exporter["rapl_implausible"]),
             tls_idle(exporter["tls_idle"]), basic_auth(exporter["basic_auth"]), alias_bomb(exporter["alias_bomb"]),
             state_files(exporter["state_files"]), dripping_store(aggregator["dripping_store"]),
@@ -192,10 +276,10 @@ def hostile_rows(exporter: dict[str, Any], aggregator: dict[str, Any]) -> list[R
     rows += implausible_inputs(aggregator["implausible_inputs"])
     rows += unusable_databases(aggregator["unusable_databases"])
     rows.append(plan_hostile(aggregator["plan_hostile"]))
-    rows += [(fault, why, "not run", "", "") for fault, why in PENDING.items()]
+    rows += inference_rows(inference)
     return rows
 
 
-def markdown_rows(exporter: dict[str, Any], aggregator: dict[str, Any]) -> list[str]:
+def markdown_rows(exporter: dict[str, Any], aggregator: dict[str, Any], inference: dict[str, Any]) -> list[str]:
     return ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-            for row in hostile_rows(exporter, aggregator)]
+            for row in hostile_rows(exporter, aggregator, inference)]

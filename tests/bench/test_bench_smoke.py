@@ -1,5 +1,6 @@
 """Tiny runs of the exporter benchmarks (bench/bench_exporter_*.py) and of the fault campaign's hostile-input
-faults (bench/fault_exporter.py, bench/fault_aggregator.py, bench/fault_rows.py) so that they do not rot.
+faults (bench/fault_exporter.py, bench/fault_aggregator.py, bench/fault_inference.py, bench/fault_rows.py) so that
+they do not rot.
 
 These are not performance tests: no timing is asserted. They check that each
 benchmark runs end to end against the real node_exporter (and Prometheus for
@@ -93,6 +94,27 @@ def test_fault_campaign_exporter_faults_run_fast(tmp_path: Path) -> None:
     assert result["state_files"]["symlink_target_untouched"]
     for name in ("hung_nvml", "rapl_implausible", "tls_idle", "basic_auth", "alias_bomb", "state_files"):
         assert len(getattr(rows, name)(result[name])) == 5
+
+
+def test_fault_campaign_inference_faults_run_fast() -> None:
+    inference, rows = load("fault_inference"), load("fault_rows")
+    result = inference.run_all(fast=True)
+    hostile = result["hostile_counter"]
+    assert hostile["unchanged_while_hostile"] and hostile["all_finite"]
+    assert hostile["exported_after"] == hostile["truth_after"]
+    assert hostile["rejected"] == {"too_large": 1, "not_finite": 2}
+    rep = result["replicated_endpoint"]
+    assert rep["engine_up"] == 0 and rep["collector_errors"] == ["replicated_endpoint"] and rep["at_most_truth"]
+    assert rep["rejected"]["replicated_endpoint"] >= 1
+    dip = result["dipping_counter"]
+    assert dip["equal"] and dip["engine_up"] == 1 and dip["rejected"] == {"counter_dip": dip["dips"]}
+    marked_cases = [c for c in result["marked_above_gpus"].values() if isinstance(c, dict)]
+    assert len(marked_cases) == 2
+    for marked in marked_cases:
+        assert marked["capped_by_gpu_energy"] and sum(marked["rejected"].values()) == 1
+    churn = result["label_churn"]
+    assert churn["series_exported_last_tick"] <= 500 and churn["labels_seen"] >= 3000
+    assert len(rows.inference_rows(result)) == 5 and all(len(row) == 5 for row in rows.inference_rows(result))
 
 
 @needs_ciso
