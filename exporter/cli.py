@@ -93,7 +93,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster", default="", help="value of the cluster label")
     p.add_argument("--site", default="", help="value of the site label (joins PUE, WUE and grid zone)")
     p.add_argument("--rapl-max-watts", type=float, default=5000.0, metavar="WATTS",
-                   help="plausibility bound per RAPL zone: tells a wrap from a reset, and a reading implying more is rejected and counted (default 5000)")
+                   help="plausibility bound per RAPL zone: tells a wrap from a reset, and a reading implying "
+                        "more is rejected and counted (default 5000)")
     p.add_argument("--estimate-cpu", choices=("auto", "always", "never"), default="auto",
                    help="estimated CPU/DRAM energy: when RAPL is unreadable (auto), always, or never")
     p.add_argument("--cpu-idle-watts-per-core", type=float, default=0.71, metavar="WATTS",
