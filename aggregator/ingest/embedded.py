@@ -38,7 +38,7 @@ HOUR = timedelta(hours=1)
 # The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
 # exporter rejected or failed to take (counted in the report, never summed).
 KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
-        catalog.COLLECTOR_ERRORS)
+        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED)
 
 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -124,7 +124,7 @@ class EmbeddedSource:
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             labels = json.loads(labels_json)
-            if metric is catalog.COLLECTOR_ERRORS:
+            if metric in (catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED):
                 error = collector_error_row_from_labels(labels, hour, increase, self.name)
                 if error is not None:
                     errors.append(error)

@@ -62,6 +62,12 @@ def collector_errors_query() -> str:
     return f"max by ({labels}) (increase({catalog.COLLECTOR_ERRORS.series}[1h])) > 0"
 
 
+def inference_rejections_query() -> str:
+    """Engine page values the exporter refused, per node, engine and reason and hour (as collector errors)."""
+    labels = _by(*catalog.CONST_LABELS, "engine", "reason")
+    return f"max by ({labels}) (increase({catalog.INFERENCE_REJECTED.series}[1h])) > 0"
+
+
 def inference_queries() -> dict[str, str]:
     labels = _by(*(catalog.CONST_LABELS + ("engine", "model", "phase")))
     return {
@@ -209,7 +215,9 @@ class PrometheusSource:
     def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
         """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""
         out = []
-        for series in self.query_range(collector_errors_query(), first_end, last_end):
+        series_list = (self.query_range(collector_errors_query(), first_end, last_end)
+                       + self.query_range(inference_rejections_query(), first_end, last_end))
+        for series in series_list:
             labels = series["metric"]
             for ts, value in series["values"]:
                 row = collector_error_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),

@@ -123,12 +123,18 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
 
 def collector_error_row_from_labels(labels: dict[str, str], hour_utc: datetime, readings: float, source: str
                                     ) -> CollectorErrorRow | None:
-    """Map one ``collector_errors`` series' hourly increase to a row; None when nothing was rejected.
+    """Map one ``collector_errors`` (or ``inference_rejected_samples``) series' hourly increase to a row.
+
+    None when nothing was rejected. Engine rejections become collector ``inference:<engine>``.
 
     Any collector and reason is kept as named, so a reason added to the
     exporter later reaches the report without a change here.
     """
     if not readings > 0:
         return None
+    collector = labels.get("collector", "")
+    if not collector and labels.get("engine"):
+        # wattfleet_inference_rejected_samples_total: values of one engine's page, by engine
+        collector = f"inference:{labels['engine']}"
     return CollectorErrorRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
-                             labels.get("collector", ""), labels.get("reason", ""), float(readings), source)
+                             collector, labels.get("reason", ""), float(readings), source)
