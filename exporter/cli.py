@@ -95,6 +95,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rapl-max-watts", type=float, default=5000.0, metavar="WATTS",
                    help="plausibility bound per RAPL zone: tells a wrap from a reset, and a reading implying "
                         "more is rejected and counted (default 5000)")
+    p.add_argument("--gpu-max-watts", type=float, default=5000.0, metavar="WATTS",
+                   help="plausibility bound per GPU: a counter or power reading implying more is rejected and "
+                        "counted (default 5000)")
     p.add_argument("--estimate-cpu", choices=("auto", "always", "never"), default="auto",
                    help="estimated CPU/DRAM energy: when RAPL is unreadable (auto), always, or never")
     p.add_argument("--cpu-idle-watts-per-core", type=float, default=0.71, metavar="WATTS",
@@ -135,7 +138,7 @@ def build_sensors(args: argparse.Namespace, nvml: Nvml | None = None) -> tuple[l
     disabled = set(args.disable_collector)
     if "nvml" not in disabled:
         try:
-            sensors.append(NvmlSensor(nvml=nvml))
+            sensors.append(NvmlSensor(nvml=nvml, max_watts=args.gpu_max_watts))
         except SensorUnavailable as exc:
             absent["nvml"] = str(exc)
     rapl_ok = False

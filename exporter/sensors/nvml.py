@@ -90,9 +90,11 @@ class NvmlSensor:
     # NVML's total-energy counter is millijoules since the driver loaded: after a reboot all of it is new.
     counters_start_at_zero = True
 
-    def __init__(self, nvml: Nvml | None = None, retry_lost_every: int = 30) -> None:
+    def __init__(self, nvml: Nvml | None = None, retry_lost_every: int = 30, max_watts: float = 5000.0) -> None:
+        """``max_watts``: the most one board can draw; a counter reading implying more is rejected."""
         self.nvml = nvml if nvml is not None else load_nvml()
         self.retry_lost_every = retry_lost_every
+        self.max_watts = max_watts
         self._samples_taken = 0
         self._entered = time.monotonic()  # when the current sample() began, on the real clock
         try:
@@ -122,6 +124,7 @@ class NvmlSensor:
         handle = self.nvml.nvmlDeviceGetHandleByIndex(index)
         gpu = Gpu(index, handle, _text(self.nvml.nvmlDeviceGetUUID(handle)),
                   _text(self.nvml.nvmlDeviceGetName(handle)))
+        gpu.energy_counter.max_watts = self.max_watts
         try:
             current, _pending = self.nvml.nvmlDeviceGetMigMode(handle)
             gpu.mig_mode = "enabled" if current else "disabled"
@@ -133,7 +136,7 @@ class NvmlSensor:
             if getattr(exc, "value", None) != NVML_ERROR_NOT_SUPPORTED:
                 raise
             log.info("GPU %d (%s) has no energy counter; integrating power instead", index, gpu.model)
-            gpu.power_integral = PowerIntegrator()
+            gpu.power_integral = PowerIntegrator(max_watts=self.max_watts)
         return gpu
 
     def energy_counters(self) -> dict[str, EnergyCounter | PowerIntegrator]:

@@ -102,3 +102,15 @@ def test_nvml_sensor_rejects_a_counter_jump() -> None:
     clock.advance(1.0)
     assert "implausible_reading" in sensor.sample(clock()).errors
     assert sensor.gpus[0].joules < 1000.0
+
+
+def test_the_gpu_bound_is_the_sensors_to_set() -> None:
+    """``--gpu-max-watts``: a board reading above the bound is refused; the default admits it."""
+    clock = ManualClock()
+    nvml = FakeNvml.with_gpus(1, watts=800.0, clock=clock)
+    tight, default = NvmlSensor(nvml, max_watts=500.0), NvmlSensor(nvml)
+    for sensor in (tight, default):
+        sensor.sample(clock())
+    clock.advance(1.0)
+    assert "implausible_reading" in tight.sample(clock()).errors
+    assert not default.sample(clock()).errors and default.gpus[0].joules == 800.0

@@ -461,6 +461,7 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
         assert args.cluster == exporter["cluster"] and args.site == exporter["site"]
         assert args.estimate_cpu == exporter["estimateCpu"] or "--estimate-cpu=always" in exporter["extraArgs"]
         assert args.rapl_max_watts == exporter["raplMaxWatts"]
+        assert args.gpu_max_watts == exporter["gpuMaxWatts"]
         assert args.cpu_idle_watts_per_core == exporter["cpuModel"]["idleWattsPerCore"]
         assert args.cpu_max_watts_per_core == exporter["cpuModel"]["maxWattsPerCore"]
         assert args.memory_watts_per_gb == exporter["cpuModel"]["memoryWattsPerGb"]
