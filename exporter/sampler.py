@@ -174,7 +174,10 @@ class Sampler:
             samples.append(Sample(catalog.SAMPLE_DURATION.name, {"collector": name}, durations[name]))
         for name in self.absent:
             samples.append(Sample(catalog.COLLECTOR_ENABLED.name, {"collector": name}, 0))
-        for (collector, reason), count in sorted(self.errors.items()):
+        # Every collector's timeout counter exists from its first sample at 0: a counter that first
+        # appears at 1 hides that first error from increase(), and the first hang is the one that matters.
+        errors = {**{(name, "timeout"): 0 for name in up}, **self.errors}
+        for (collector, reason), count in sorted(errors.items()):
             samples.append(Sample(catalog.COLLECTOR_ERRORS.name, {"collector": collector, "reason": reason}, count))
         for name, joules in sorted(self.recovered_joules.items()):
             samples.append(Sample(catalog.ENERGY_RECOVERED.name, {"collector": name}, joules))
