@@ -134,6 +134,18 @@ def machine_info() -> dict[str, Any]:
             "platform": platform.platform(), "node_exporter": node_exporter_version()}
 
 
+def git_commit() -> str:
+    """The commit the run measured (``-dirty`` when the working tree had changes), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
 def command_line(script: str, argv: Sequence[str]) -> str:
     """How to reproduce a run: ``python bench/<script> <args>`` from the repository root."""
     return " ".join(["python", f"bench/{script}", *argv])
@@ -146,7 +158,7 @@ def write_results(name: str, data: dict[str, Any], command: str,
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
     payload = {"benchmark": name, "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "command": command,
+               "command": command, "commit": git_commit(),
                "machine": machine_info(), **data}
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path
