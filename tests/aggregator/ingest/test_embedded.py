@@ -80,7 +80,8 @@ def test_scrapes_real_exporter_and_survives_a_down_target():
     scraper = EmbeddedScraper(con, [f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}"], timeout=2)
     t0 = datetime(2026, 10, 1, 0, 59, 0)
     try:
-        assert scraper.scrape_once(t0) == 2
+        # kept: the 2 GPU energy counters and the nvml collector's timeout counter (published at 0)
+        assert scraper.scrape_once(t0) == 3
         assert list(scraper.errors) == [scraper.targets[1]]
         first = sampler.snapshot
         sampler.sample_once()
