@@ -14,7 +14,6 @@ is parsed. 429 and 5xx answers are retried with exponential backoff; other
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import logging
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattfleet.aggregator.grid.httpjson import basic_auth_header
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ class StoreAuth:
         if token:
             out["Authorization"] = f"Bearer {token}"
         elif self.basic_auth:
-            pair = f"{self.basic_auth[0]}:{self.basic_auth[1]}".encode()
-            out["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            out["Authorization"] = basic_auth_header(*self.basic_auth)
         if self.tenant:
             out["X-Scope-OrgID"] = self.tenant
         return out

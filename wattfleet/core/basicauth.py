@@ -24,6 +24,8 @@ from collections.abc import Callable
 
 import bcrypt
 
+from wattfleet.core.tokenbucket import TokenBucket
+
 BCRYPT_MAX_PASSWORD_BYTES = 72
 _HASH = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 
@@ -43,10 +45,8 @@ class BasicAuth:
                  burst: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
         self.users = dict(users)
         self.cache_seconds = cache_seconds
-        self.rate, self.burst = checks_per_second, float(burst)
         self.clock = clock
-        self._tokens = float(burst)
-        self._refilled = clock()
+        self._budget = TokenBucket(checks_per_second, burst, clock)
         self._ok: dict[tuple[str, bytes], float] = {}
         self._lock = threading.Lock()
         rounds = max((self.cost(h) for h in self.users.values()), default=4)
@@ -68,15 +68,6 @@ class BasicAuth:
         except ValueError as exc:
             raise BasicAuthError(f"not a valid bcrypt hash: {exc}") from None
 
-    def _take_token(self) -> bool:
-        now = self.clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
-        self._refilled = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
     def check(self, user: str, password: str) -> bool:
         """True when the credentials match; raises :class:`TooManyAttempts` when over budget."""
         if not self.users:
@@ -88,7 +79,7 @@ class BasicAuth:
             expires = self._ok.get(key)
             if expires is not None and expires > now:
                 return True
-            if not self._take_token():
+            if not self._budget.take():
                 raise TooManyAttempts()
         hashed = self.users.get(user)
         # Same work whatever is wrong: unknown user, over-long password or a wrong one.

@@ -17,7 +17,6 @@ import logging
 import select
 import socket
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
@@ -35,6 +34,7 @@ from wattfleet.core.routes import (
     snapshot_routes,
 )
 from wattfleet.core.serving import ConnectionServer, Limits, family_and_host
+from wattfleet.core.tokenbucket import TokenBucket
 from wattfleet.core.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -62,29 +62,10 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 
 
-class _RateLimit:
-    """The web config's ``rate_limit``: a token bucket over every request, 429 beyond it."""
-
-    def __init__(self, interval_seconds: float, burst: int) -> None:
-        self.interval, self.burst = interval_seconds, float(burst)
-        self._tokens, self._at = float(burst), time.monotonic()
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        if self.interval <= 0:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) / self.interval)
-            self._at = now
-            if self._tokens < 1.0:
-                return False
-            self._tokens -= 1.0
-            return True
-
-
 def _handler_class(routes: Routes, web: WebConfig, limits: Limits) -> type[BaseHTTPRequestHandler]:
-    rate = _RateLimit(web.rate_limit_interval_seconds, web.rate_limit_burst)
+    # the web config's rate_limit: one request per interval on average, `burst` at once; 0 = no limit
+    interval = web.rate_limit_interval_seconds
+    rate = TokenBucket(1.0 / interval, web.rate_limit_burst) if interval > 0 else None
 
     class RequestHandler(BaseHTTPRequestHandler):
         server_version = "wattfleet"
@@ -127,7 +108,7 @@ def _handler_class(routes: Routes, web: WebConfig, limits: Limits) -> type[BaseH
                 return True
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-            if not rate.allow():
+            if rate is not None and not rate.take():
                 self._send(TOO_MANY)
                 return
             path, _, query = self.path.partition("?")
