@@ -16,6 +16,7 @@ import duckdb
 
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.timeutil import hours
 from wattfleet.aggregator.ingest.writer import HOUR, mark_dirty, statement
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.aggregator.store.transactions import transaction
@@ -112,12 +113,7 @@ def _require_every_hour(zone: str, rows: list[Any], start: datetime, end: dateti
     stops and says which hours, so a fill rule or better data can be added.
     """
     have = {naive_utc(r.hour_utc) for r in rows if r.signal == "average"}
-    missing = []
-    t = start
-    while t < end:
-        if naive_utc(t) not in have:
-            missing.append(t)
-        t += HOUR
+    missing = [h for h in hours(start, end) if naive_utc(h) not in have]
     if missing:
         raise GridDataError(f"grid zone {zone}", None, None,
                             f"{len(missing)} hour(s) without an average intensity (first {missing[0].isoformat()}); "
