@@ -22,8 +22,6 @@ RANGE = "$__range"
 INTERVAL = "$__interval"
 INTERVAL_MS = "$__interval_ms"
 
-# Joules in one kilowatt-hour: W x g/kWh / 3.6e6 = g/s.
-
 # Grid intensity used for location-based carbon: the hourly average signal.
 AVERAGE_SIGNAL = "average"
 

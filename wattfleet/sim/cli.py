@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wattfleet.core.logs import add_log_arguments
 from wattfleet.core.signals import wait_for_stop_signal
+from wattfleet.core.units import JOULES_PER_KWH
 from wattfleet.sim.backfill import write_backfill
 from wattfleet.sim.config import DEFAULT_SITES, FleetConfig, parse_sites
 from wattfleet.sim.faults import FAULT_KINDS, Fault
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         summary = write_backfill(config, args.backfill_openmetrics, span, step, end, args.with_corrections,
                                  progress=lambda i, n: log.info("backfill step %d/%d", i, n),
                                  replicas=args.replicas)
-        true_kwh = sum(summary.true_gpu_joules.values()) / 3.6e6
+        true_kwh = sum(summary.true_gpu_joules.values()) / JOULES_PER_KWH
         print(f"wrote {args.backfill_openmetrics}: {summary.samples} samples, {summary.bytes / 1e6:.1f} MB, "
               f"{summary.nodes} nodes x {args.gpus_per_node} GPUs, {summary.steps} steps of {step:g}s "
               f"({summary.device_hours:.0f} GPU-hours) in {summary.seconds:.1f}s; GPU energy {true_kwh:.3f} kWh")
