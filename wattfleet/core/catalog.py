@@ -70,7 +70,7 @@ def _m(name: str, kind: Kind, unit: str, help: str, labels: tuple[str, ...] = ()
     return Metric(f"{PREFIX}_{name}", kind, unit, help, labels, component, const_labels)
 
 
-GPU_LABELS = ("gpu", "uuid", "model")
+GPU_LABELS = ("gpu", "uuid", "gpu_model")
 CPU_LABELS = ("socket", "domain")
 ENGINE_LABELS = ("engine", "model")
 
