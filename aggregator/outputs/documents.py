@@ -24,7 +24,10 @@ SECTIONS = (
     ("inference", "Inference per phase (SCI per 1k tokens)", ""),
     ("inference_engines", "Inference per engine and model",
      "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
+     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
+     "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
+     "prefill tokens include cache hits)."),
     ("top_emitters", "Top emitting nodes", ""),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
