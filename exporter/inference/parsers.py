@@ -253,21 +253,21 @@ def _derive_prompt_sources(counters: dict[CounterKey, float]) -> None:
     """
     every = counters.pop(_ALL_PROMPT, None)
     recomputed = counters.pop(_RECOMPUTED, None)
-    cached = counters.get((PROMPT, catalog.PROMPT_CACHED))
-    if every is not None and cached is not None and (PROMPT, catalog.PROMPT_COMPUTED) not in counters:
+    cached = counters.get((PROMPT, catalog.PROMPT_SOURCE_CACHED))
+    if every is not None and cached is not None and (PROMPT, catalog.PROMPT_SOURCE_COMPUTED) not in counters:
         if every >= cached:
-            counters[(PROMPT, catalog.PROMPT_COMPUTED)] = every - cached
+            counters[(PROMPT, catalog.PROMPT_SOURCE_COMPUTED)] = every - cached
         else:  # the two are updated together at request end; cached above all prompt tokens is not a count
-            counters.pop((PROMPT, catalog.PROMPT_CACHED))
-    elif every is not None and cached is None and (PROMPT, catalog.PROMPT_COMPUTED) not in counters:
-        counters[(PROMPT, catalog.PROMPT_UNSPLIT)] = every
+            counters.pop((PROMPT, catalog.PROMPT_SOURCE_CACHED))
+    elif every is not None and cached is None and (PROMPT, catalog.PROMPT_SOURCE_COMPUTED) not in counters:
+        counters[(PROMPT, catalog.PROMPT_SOURCE_UNSPLIT)] = every
     if recomputed is not None and cached is not None:
-        counters[(PROMPT, catalog.PROMPT_CACHED)] = max(0.0, cached - recomputed)
+        counters[(PROMPT, catalog.PROMPT_SOURCE_CACHED)] = max(0.0, cached - recomputed)
 
 
 # The prompt token sources that are this engine's prefill work (phase="prefill" tokens): computed where the
 # engine splits its prompt tokens, all of them where it does not. One home for "prefill = computed".
-PREFILL_SOURCES: tuple[str, ...] = (catalog.PROMPT_COMPUTED, catalog.PROMPT_UNSPLIT)
+PREFILL_SOURCES: tuple[str, ...] = (catalog.PROMPT_SOURCE_COMPUTED, catalog.PROMPT_SOURCE_UNSPLIT)
 
 
 def _sum(a: float, b: float) -> float:
@@ -279,8 +279,8 @@ def _label_is(name: str, value: str) -> Callable[[dict[str, str]], bool]:
     return lambda labels: labels.get(name) == value
 
 
-VLLM_SOURCES = {"local_compute": catalog.PROMPT_COMPUTED, "local_cache_hit": catalog.PROMPT_CACHED,
-                "external_kv_transfer": catalog.PROMPT_TRANSFERRED}
+VLLM_SOURCES = {"local_compute": catalog.PROMPT_SOURCE_COMPUTED, "local_cache_hit": catalog.PROMPT_SOURCE_CACHED,
+                "external_kv_transfer": catalog.PROMPT_SOURCE_TRANSFERRED}
 
 
 def parse_vllm(text: str) -> EngineReading:
@@ -308,8 +308,8 @@ def parse_vllm(text: str) -> EngineReading:
 # MIXED is a chunked-prefill batch that also decodes the running requests: counted as prefill (stated).
 SGLANG_PHASE_OF_MODE = {"extend": "prefill", "split_prefill": "prefill", "mixed": "prefill",
                         "decode": "decode", "target_verify": "decode", "draft_extend": "decode"}
-SGLANG_REALTIME = {"prefill_compute": (PROMPT, catalog.PROMPT_COMPUTED),
-                   "prefill_cache": (PROMPT, catalog.PROMPT_CACHED), "decode": (TOKENS, "decode")}
+SGLANG_REALTIME = {"prefill_compute": (PROMPT, catalog.PROMPT_SOURCE_COMPUTED),
+                   "prefill_cache": (PROMPT, catalog.PROMPT_SOURCE_CACHED), "decode": (TOKENS, "decode")}
 
 
 def _sglang_mode(labels: dict[str, str]) -> str:
@@ -331,7 +331,7 @@ def parse_sglang(text: str) -> EngineReading:
             c.counter("sglang:realtime_tokens", key, _label_is("mode", mode))
     else:
         c.counter("sglang:prompt_tokens", _ALL_PROMPT)
-        c.counter("sglang:cached_tokens", (PROMPT, catalog.PROMPT_CACHED))
+        c.counter("sglang:cached_tokens", (PROMPT, catalog.PROMPT_SOURCE_CACHED))
         c.counter("sglang:generation_tokens", (TOKENS, "decode"))
     c.counter("sglang:num_requests", (REQUESTS, ""))
     busy_key = next((k for k in ("sglang:gpu_execution_seconds", "sglang:forward_execution_seconds") if c.has(k)), None)

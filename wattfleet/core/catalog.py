@@ -70,7 +70,7 @@ def _m(name: str, kind: Kind, unit: str, help: str, labels: tuple[str, ...] = ()
     return Metric(f"{PREFIX}_{name}", kind, unit, help, labels, component, const_labels)
 
 
-GPU_LABELS = ("gpu", "uuid", "model")
+GPU_LABELS = ("gpu", "uuid", "gpu_model")
 CPU_LABELS = ("socket", "domain")
 ENGINE_LABELS = ("engine", "model")
 
@@ -133,9 +133,18 @@ INFERENCE_TOKENS = _m("inference_tokens", "counter", "",
                       "Tokens by phase: prefill = prompt tokens computed on this engine (every prompt token where the "
                       "engine does not split them), decode = generated tokens.",
                       ENGINE_LABELS + ("phase",), "inference")
+# Where an engine's prompt tokens came from (issue 14): computed by a forward pass, read from its prefix
+# cache, or received as KV from elsewhere (disaggregated prefill); ``unsplit`` when the engine does not say
+# (all prompt tokens, nothing guessed). ``phase="prefill"`` tokens are the computed ones where split.
+PROMPT_SOURCE_COMPUTED = "computed"
+PROMPT_SOURCE_CACHED = "cached"
+PROMPT_SOURCE_TRANSFERRED = "transferred"
+PROMPT_SOURCE_UNSPLIT = "unsplit"
+PROMPT_SOURCES: tuple[str, ...] = (PROMPT_SOURCE_COMPUTED, PROMPT_SOURCE_CACHED, PROMPT_SOURCE_TRANSFERRED,
+                                   PROMPT_SOURCE_UNSPLIT)
 INFERENCE_PROMPT_TOKENS = _m("inference_prompt_tokens", "counter", "",
-                             "Prompt tokens by source: computed (prefilled here), cached (prefix-cache hits), "
-                             "transferred (KV received from another engine), unsplit (the engine does not say).",
+                             "Prompt tokens by source: computed, cached (prefix-cache hit), transferred (KV from "
+                             "elsewhere), or unsplit where the engine does not split them.",
                              ENGINE_LABELS + ("source",), "inference")
 INFERENCE_REQUESTS = _m("inference_requests", "counter", "", "Requests finished.", ENGINE_LABELS, "inference")
 INFERENCE_PHASE_BUSY = _m("inference_phase_busy_seconds", "counter", "seconds",
@@ -164,9 +173,6 @@ INFERENCE_ATTRIBUTION = _m("inference_phase_attribution", "info", "",
                            "How this engine's phase energy is attributed: method, whether chunked prefill mixes "
                            "decode into prefill forwards (true, false, unknown), and the assumption that follows.",
                            ENGINE_LABELS + ("method", "chunked_prefill", "assumption"), "inference")
-# Values of ``source`` on INFERENCE_PROMPT_TOKENS (computed + cached + transferred = every prompt token).
-PROMPT_COMPUTED, PROMPT_CACHED, PROMPT_TRANSFERRED, PROMPT_UNSPLIT = "computed", "cached", "transferred", "unsplit"
-PROMPT_SOURCES: tuple[str, ...] = (PROMPT_COMPUTED, PROMPT_CACHED, PROMPT_TRANSFERRED, PROMPT_UNSPLIT)
 # Values of ``assumption`` on INFERENCE_ATTRIBUTION.
 ASSUME_SEPARATE_PHASES = "separate_phases"            # every forward pass is one phase: phase time is exact
 ASSUME_MIXED_AS_PREFILL = "mixed_forward_as_prefill"  # a forward that prefills also decodes; all of it is prefill
