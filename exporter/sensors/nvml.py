@@ -63,7 +63,7 @@ class Gpu:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"gpu": str(self.index), "uuid": self.uuid, "model": self.model}
+        return {"gpu": str(self.index), "uuid": self.uuid, "gpu_model": self.model}
 
     @property
     def joules(self) -> float:

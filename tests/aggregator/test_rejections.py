@@ -50,7 +50,7 @@ PROM_PER_HOUR = {
 
 def prom_history() -> History:
     """GPU energy for two nodes (the month has facts) and error counters with known hourly increases."""
-    gpu = dict(method="measured", source="nvml", model=GPU)
+    gpu = dict(method="measured", source="nvml", gpu_model=GPU)
     series = [
         Series(catalog.GPU_ENERGY, dict(node="sfo1-n1", gpu="0", uuid="GPU-a", **gpu, **N), 300),
         Series(catalog.GPU_ENERGY, dict(node="sfo1-n2", gpu="0", uuid="GPU-c", **gpu, **N), 250),

@@ -70,7 +70,7 @@ def _m(name: str, kind: Kind, unit: str, help: str, labels: tuple[str, ...] = ()
     return Metric(f"{PREFIX}_{name}", kind, unit, help, labels, component, const_labels)
 
 
-GPU_LABELS = ("gpu", "uuid", "model")
+GPU_LABELS = ("gpu", "uuid", "gpu_model")
 CPU_LABELS = ("socket", "domain")
 ENGINE_LABELS = ("engine", "model")
 
@@ -131,6 +131,19 @@ BUILD_INFO = _m("build", "info", "", "wattfleet version and runtime.", ("version
 # --- exporter: inference engines (prefill vs decode) -----------------------
 INFERENCE_TOKENS = _m("inference_tokens", "counter", "", "Tokens processed by phase.",
                       ENGINE_LABELS + ("phase",), "inference")
+# Where an engine's prompt tokens came from (issue 14): computed by a forward pass, read from its prefix
+# cache, or received as KV from elsewhere (disaggregated prefill); ``unsplit`` when the engine does not say
+# (all prompt tokens, nothing guessed). ``phase="prefill"`` tokens are the computed ones where split.
+PROMPT_SOURCE_COMPUTED = "computed"
+PROMPT_SOURCE_CACHED = "cached"
+PROMPT_SOURCE_TRANSFERRED = "transferred"
+PROMPT_SOURCE_UNSPLIT = "unsplit"
+PROMPT_SOURCES: tuple[str, ...] = (PROMPT_SOURCE_COMPUTED, PROMPT_SOURCE_CACHED, PROMPT_SOURCE_TRANSFERRED,
+                                   PROMPT_SOURCE_UNSPLIT)
+INFERENCE_PROMPT_TOKENS = _m("inference_prompt_tokens", "counter", "",
+                             "Prompt tokens by source: computed, cached (prefix-cache hit), transferred (KV from "
+                             "elsewhere), or unsplit where the engine does not split them.",
+                             ENGINE_LABELS + ("source",), "inference")
 INFERENCE_REQUESTS = _m("inference_requests", "counter", "", "Requests finished.", ENGINE_LABELS, "inference")
 INFERENCE_PHASE_BUSY = _m("inference_phase_busy_seconds", "counter", "seconds",
                           "Engine time spent in each phase, where the engine reports it.",
