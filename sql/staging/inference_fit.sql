@@ -24,7 +24,7 @@ INSERT INTO stg_inference_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_summary
 -- One engine and model of one fitting run: schema/005_inference_token_fit.sql names the columns, and
--- 008 adds the last two (joules_per_cached_token, cached_term).
+-- 009 adds the last two (joules_per_cached_token, cached_term).
 INSERT INTO inference_token_fit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: mark_dirty

@@ -8,7 +8,7 @@ from wattfleet.aggregator.inference.derived import PROMPT_NOT_SPLIT, PROMPT_SPLI
 from wattfleet.aggregator.outputs.tables import ENGINE_REPORT_COLUMNS, engine_report_table, write_table
 
 INPUTS = ["engine", "model", "methods", "prefill_kwh", "decode_kwh", "idle_kwh", "prefill_tokens",
-          "decode_tokens", "requests", "attributed_requests", "scope2_location_g", "hours_without_phase_energy",
+          "decode_tokens", "requests", "attributed_requests", "scope2_location_kg", "hours_without_phase_energy",
           "fit_status", "fit_r_squared", "fit_intervals", "fit_reason", "fit_cached_term", "split_prefill_kwh",
           "split_prefill_tokens", "computed_tokens", "cached_tokens", "transferred_tokens", "unsplit_tokens",
           "split_node_hours", "unsplit_node_hours"]
@@ -17,7 +17,7 @@ NO_PROMPT = (None,) * 9  # an engine without prompt-token series (an exporter ol
 
 def test_report_table_matches_phase_figures():
     cols = INPUTS
-    row = ("e", "m", "token_fit", 0.001, 0.002, 0.0005, 100.0, 50.0, 12.0, 10.0, 3.0, 0, "fitted", 0.99, 100, None,
+    row = ("e", "m", "token_fit", 0.001, 0.002, 0.0005, 100.0, 50.0, 12.0, 10.0, 0.003, 0, "fitted", 0.99, 100, None,
            *NO_PROMPT)
     declined = ("e", "d", None, None, None, None, 100.0, 50.0, 10.0, None, None, 2, "declined", None, 30, "why",
                 *NO_PROMPT)

@@ -1,4 +1,4 @@
--- 008: prompt tokens by source (issue 14). Engines split prompt tokens into computed (a forward pass ran),
+-- 009: prompt tokens by source (issue 14). Engines split prompt tokens into computed (a forward pass ran),
 -- cached (prefix-cache hit) and transferred (KV from elsewhere); `unsplit` counts an engine that does not
 -- say (wattfleet_inference_prompt_tokens_total{source}). The `prefill` phase's tokens in
 -- stg_inference_hourly are the computed ones where the engine splits them, all prompt tokens where not.
