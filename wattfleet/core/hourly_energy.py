@@ -1,0 +1,66 @@
+"""Hourly energy per device in PromQL: the one definition the aggregator reads and the recording rules record.
+
+``max by (<device labels>) (increase(<counter>[1h]))`` evaluated at a whole
+hour's end is the device's energy of that hour; ``max`` so a target scraped
+twice (an HA pair) is not counted twice. The aggregator evaluates it itself
+(``query_range``, step 1h) or, with pre-aggregation, reads what a recording
+rule of the same expression stored (dashboards/rules.py generates the rule
+from here), so both paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from wattfleet.core import catalog
+
+# Optional labels kept when a relabeling or Kubernetes layer adds them.
+OWNER_LABELS = ("namespace", "team")
+
+GPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("gpu", "model", "method") + OWNER_LABELS
+CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
+
+# Recorded series (Prometheus' level:metric:operations naming): one sample per device and hour.
+RECORDED = {
+    catalog.GPU_ENERGY.name: "device:wattfleet_gpu_energy_joules:increase1h",
+    catalog.CPU_ENERGY.name: "device:wattfleet_cpu_energy_joules:increase1h",
+}
+
+
+def selector(series: str, *matchers: str) -> str:
+    """``series{m1, m2}`` (empty matchers left out)."""
+    kept = [m for m in matchers if m]
+    return f"{series}{{{', '.join(kept)}}}" if kept else series
+
+
+def energy_expressions(*matchers: str) -> dict[str, str]:
+    """Hourly energy per device, per energy metric; ``matchers`` narrow every selector (series shards)."""
+    domains = "|".join(catalog.RAPL_IT_DOMAINS)
+    gpu = selector(catalog.GPU_ENERGY.series, *matchers)
+    cpu = selector(catalog.CPU_ENERGY.series, f'domain=~"{domains}"', *matchers)
+    return {
+        catalog.GPU_ENERGY.name: f"max by ({', '.join(GPU_LABELS)}) (increase({gpu}[1h]))",
+        catalog.CPU_ENERGY.name: f"max by ({', '.join(CPU_LABELS)}) (increase({cpu}[1h]))",
+    }
+
+
+def recorded_expressions(*matchers: str) -> dict[str, str]:
+    """Read the recorded hourly energy for the hour ending at T, evaluated at T + 30 min.
+
+    A rule group runs at a fixed offset within its interval (Prometheus
+    derives it from the group's name and file), so a live rule's sample for
+    the hour ending at T lands at T + offset. ``last_over_time(..[1h])`` at
+    T + 30 min takes the one sample in [T - 30 min, T + 30 min]: the
+    evaluation that covers most of that hour. A rule backfilled with
+    ``promtool tsdb create-blocks-from rules`` from a whole hour lands at T
+    exactly and is then the same number the raw query gives.
+    """
+    return {name: f"last_over_time({selector(rec, *matchers)}[1h])" for name, rec in RECORDED.items()}
+
+
+RECORDED_READ_SHIFT_SECONDS = 1800  # recorded_expressions() are evaluated half an hour after each hour's end
+
+
+def recording_rule_group(interval: str = "1h") -> dict[str, object]:
+    """The rule group recording :func:`energy_expressions` every hour (``rules/`` of ``dashboards build``)."""
+    exprs = energy_expressions()
+    return {"name": "wattfleet-hourly-energy", "interval": interval,
+            "rules": [{"record": RECORDED[name], "expr": expr} for name, expr in exprs.items()]}
