@@ -43,24 +43,34 @@ def energy_expressions(*matchers: str) -> dict[str, str]:
 
 
 def recorded_expressions(*matchers: str) -> dict[str, str]:
-    """Read the recorded hourly energy for the hour ending at T, evaluated at T + 30 min.
+    """Read the recorded hourly energy: evaluated at T + 1 h, it gives the hour ending at T.
 
-    A rule group runs at a fixed offset within its interval (Prometheus
-    derives it from the group's name and file), so a live rule's sample for
-    the hour ending at T lands at T + offset. ``last_over_time(..[1h])`` at
-    T + 30 min takes the one sample in [T - 30 min, T + 30 min]: the
-    evaluation that covers most of that hour. A rule backfilled with
-    ``promtool tsdb create-blocks-from rules`` from a whole hour lands at T
-    exactly and is then the same number the raw query gives.
+    The rule's sample for the hour ending at T lands at T + offset, with
+    0 <= offset < 1 h (see :func:`recording_rule_group`). At T + 1 h,
+    ``[1h] offset 1ms`` spans [T - 1 ms, T + 1 h - 1 ms]: it holds that
+    sample and never the next hour's (at T + 1 h + offset); should it also
+    hold the previous hour's, that one is older and ``last_over_time``
+    takes the newer. The query runs at whole hours, so stores that align
+    query_range to the step (VictoriaMetrics' cache) ask the same.
     """
-    return {name: f"last_over_time({selector(rec, *matchers)}[1h])" for name, rec in RECORDED.items()}
+    return {name: f"last_over_time({selector(rec, *matchers)}[1h] offset 1ms)" for name, rec in RECORDED.items()}
 
 
-RECORDED_READ_SHIFT_SECONDS = 1800  # recorded_expressions() are evaluated half an hour after each hour's end
+RECORDED_READ_SHIFT_SECONDS = 3600  # recorded_expressions() are evaluated an hour after each hour's end
 
 
 def recording_rule_group(interval: str = "1h") -> dict[str, object]:
-    """The rule group recording :func:`energy_expressions` every hour (``rules/`` of ``dashboards build``)."""
+    """The rule group recording :func:`energy_expressions` once an hour (``rules/`` of ``dashboards build``).
+
+    Prometheus evaluates a group at a fixed offset within its interval
+    (derived from the group's name and file; ``promtool tsdb
+    create-blocks-from rules`` does the same), never at whole hours. The
+    subquery ``(...)[1h:1h]`` is evaluated at absolute multiples of its
+    step, so whenever the rule runs it computes the expression at the last
+    whole hour T: the recorded value is exactly what the raw query gives at
+    T, stored with the rule's own timestamp T + offset.
+    """
     exprs = energy_expressions()
     return {"name": "wattfleet-hourly-energy", "interval": interval,
-            "rules": [{"record": RECORDED[name], "expr": expr} for name, expr in exprs.items()]}
+            "rules": [{"record": RECORDED[name], "expr": f"last_over_time(({expr})[1h:1h])"}
+                      for name, expr in exprs.items()]}
