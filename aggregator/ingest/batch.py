@@ -23,6 +23,7 @@ from wattfleet.aggregator.ingest.telemetry import (
     CollectorErrorRow,
     EnergyRow,
     InferenceRow,
+    PromptTokenRow,
     Telemetry,
 )
 
@@ -96,6 +97,10 @@ COLLECTOR_ERROR_LABELS = ("node", "cluster", "site_label", "collector", "reason"
 COLLECTOR_ERROR_VALUES = _value_fields(CollectorErrorRow, COLLECTOR_ERROR_LABELS)  # ("readings",)
 
 
+PROMPT_TOKEN_LABELS = ("node", "cluster", "site_label", "engine", "model", "prompt_source")
+PROMPT_TOKEN_VALUES = _value_fields(PromptTokenRow, PROMPT_TOKEN_LABELS)           # ("tokens",)
+
+
 def energy_columns() -> Columns:
     return Columns(ENERGY_LABEL_FIELDS, ENERGY_VALUES)
 
@@ -108,6 +113,10 @@ def collector_error_columns() -> Columns:
     return Columns(COLLECTOR_ERROR_LABELS, COLLECTOR_ERROR_VALUES)
 
 
+def prompt_token_columns() -> Columns:
+    return Columns(PROMPT_TOKEN_LABELS, PROMPT_TOKEN_VALUES)
+
+
 @dataclass
 class TelemetryBatch:
     """Some rows of a page of hours, any of the three tables (one answer of the store, or a whole fetch)."""
@@ -115,6 +124,7 @@ class TelemetryBatch:
     energy: Columns = field(default_factory=energy_columns)
     inference: Columns = field(default_factory=inference_columns)
     collector_errors: Columns = field(default_factory=collector_error_columns)
+    prompt_tokens: Columns = field(default_factory=prompt_token_columns)
 
     @classmethod
     def from_telemetry(cls, telemetry: Telemetry) -> TelemetryBatch:
@@ -125,6 +135,8 @@ class TelemetryBatch:
             out.inference.add_row(i)
         for c in telemetry.collector_errors:
             out.collector_errors.add_row(c)
+        for p in telemetry.prompt_tokens:
+            out.prompt_tokens.add_row(p)
         return out
 
     def extend_telemetry(self, telemetry: Telemetry, source: str) -> None:
@@ -132,3 +144,4 @@ class TelemetryBatch:
         telemetry.energy.extend(self.energy.rows(EnergyRow, source))
         telemetry.inference.extend(self.inference.rows(InferenceRow, source))
         telemetry.collector_errors.extend(self.collector_errors.rows(CollectorErrorRow, source))
+        telemetry.prompt_tokens.extend(self.prompt_tokens.rows(PromptTokenRow, source))

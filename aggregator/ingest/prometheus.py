@@ -19,7 +19,13 @@ from typing import Any
 
 from wattfleet.aggregator.ingest.batch import TelemetryBatch
 from wattfleet.aggregator.ingest.shards import node_shards
-from wattfleet.aggregator.ingest.sinks import CollectorErrorSink, EnergySink, InferenceSink, inference_batch
+from wattfleet.aggregator.ingest.sinks import (
+    CollectorErrorSink,
+    EnergySink,
+    InferenceSink,
+    PromptTokenSink,
+    inference_batch,
+)
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import Telemetry, TelemetrySourceError
 from wattfleet.core import catalog, hourly_energy
@@ -68,6 +74,19 @@ def inference_queries(*matchers: str) -> dict[str, str]:
     }
 
 
+def prompt_tokens_query(*matchers: str) -> str:
+    """Hourly prompt tokens per engine, model and source (computed, cached, transferred, unsplit).
+
+    ``max by`` as for energy (an HA pair scrapes each exporter twice); the
+    ``source`` matcher keeps only the catalog's sources, so a label value the
+    contract does not know is never summed into the split.
+    """
+    labels = _by(*catalog.INFERENCE_PROMPT_TOKENS.all_labels)
+    sources = "|".join(catalog.PROMPT_SOURCES)
+    sel = hourly_energy.selector(catalog.INFERENCE_PROMPT_TOKENS.series, f'source=~"{sources}"', *matchers)
+    return f"max by ({labels}) (increase({sel}[1h]))"
+
+
 def inference_engine_queries() -> dict[str, str]:
     """Hourly PromQL for what ``stg_inference_hourly`` has no column for (aggregator/inference_fit.py).
 
@@ -84,7 +103,7 @@ def inference_engine_queries() -> dict[str, str]:
 
 # The series whose nodes make the shards: every series the window queries read.
 SHARDED_SERIES = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED,
-                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS)
+                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS)
 
 
 @dataclass
@@ -225,6 +244,9 @@ class PrometheusSource:
         for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)):
             sink = self.stream_range(expr, first_end, last_end, lambda: CollectorErrorSink(check))
             yield TelemetryBatch(collector_errors=sink.columns)
+        prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
+                                   lambda: PromptTokenSink(check))
+        yield TelemetryBatch(prompt_tokens=prompt.columns)
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:

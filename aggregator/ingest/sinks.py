@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wattfleet.aggregator.ingest.batch import Columns, collector_error_columns, energy_columns, inference_columns
+from wattfleet.aggregator.ingest.batch import (
+    Columns,
+    collector_error_columns,
+    energy_columns,
+    inference_columns,
+    prompt_token_columns,
+)
 from wattfleet.aggregator.ingest.telemetry import energy_fields_from_labels
 from wattfleet.core import catalog
 
@@ -88,3 +94,21 @@ class CollectorErrorSink:
             readings = self.check(v, labels, ts)
             if readings > 0:
                 self.columns.add(fields, [hour_start_seconds(ts)], [readings])
+
+
+class PromptTokenSink:
+    """Prompt tokens per engine, model and prompt source and hour; sources outside the catalog are left out."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        self.columns: Columns = prompt_token_columns()
+
+    def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
+        prompt_source = labels.get("source", "")
+        if prompt_source not in catalog.PROMPT_SOURCES:
+            return
+        fields = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                  labels.get("engine", ""), labels.get("model", ""), prompt_source)
+        hours = [hour_start_seconds(ts) for ts, _ in values]
+        tokens = [self.check(v, labels, ts) for ts, v in values]
+        self.columns.add(fields, hours, tokens)

@@ -21,7 +21,7 @@ import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.ingest.batch import Columns, TelemetryBatch, epoch_seconds
-from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry
+from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, PromptTokenRow, Telemetry
 from wattfleet.aggregator.store.transactions import transaction
 
 HOUR = timedelta(hours=1)
@@ -33,6 +33,7 @@ _WINDOW_FIELDS = ("hour_utc", "source")
 ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDOW_FIELDS)
 INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
 COLLECTOR_ERROR_COLUMNS = tuple(f.name for f in fields(CollectorErrorRow) if f.name not in _WINDOW_FIELDS)
+PROMPT_TOKEN_COLUMNS = tuple(f.name for f in fields(PromptTokenRow) if f.name not in _WINDOW_FIELDS)
 
 
 def month_of(dt: datetime) -> date:
@@ -61,6 +62,8 @@ def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
         out.setdefault(i.hour_utc, Telemetry([i.hour_utc], [], [])).inference.append(i)
     for c in telemetry.collector_errors:
         out.setdefault(c.hour_utc, Telemetry([c.hour_utc], [], [])).collector_errors.append(c)
+    for p in telemetry.prompt_tokens:
+        out.setdefault(p.hour_utc, Telemetry([p.hour_utc], [], [])).prompt_tokens.append(p)
     return out
 
 
@@ -79,17 +82,21 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
     energy = [r for r in telemetry.energy if r.hour_utc == hour]
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
     errors = [r for r in telemetry.collector_errors if r.hour_utc == hour]
+    prompt = [r for r in telemetry.prompt_tokens if r.hour_utc == hour]
     window = {"source": source, "hour": hour}
     with transaction(con):
         con.execute(statement("delete_energy"), window)
         con.execute(statement("delete_inference"), window)
         con.execute(statement("delete_collector_errors"), window)
+        con.execute(statement("delete_prompt_tokens"), window)
         if energy:
             con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
         if inference:
             con.execute(statement("insert_inference"), {**window, **columns(inference, INFERENCE_COLUMNS)})
         if errors:
             con.execute(statement("insert_collector_errors"), {**window, **columns(errors, COLLECTOR_ERROR_COLUMNS)})
+        if prompt:
+            con.execute(statement("insert_prompt_tokens"), {**window, **columns(prompt, PROMPT_TOKEN_COLUMNS)})
         con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})
@@ -103,15 +110,17 @@ class PageCounts:
     energy: int = 0
     inference: int = 0
     collector_errors: int = 0
-    per_hour: Counter[int] = field(default_factory=Counter)
-    energy_per_hour: Counter[int] = field(default_factory=Counter)
-    inference_per_hour: Counter[int] = field(default_factory=Counter)
-    errors_per_hour: Counter[int] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    per_hour: Counter[int] = field(default_factory=Counter)  # energy + inference rows (ingest_window.rows)
+    table_per_hour: dict[str, Counter[int]] = field(default_factory=dict)
 
 
-_BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch"),
-                 ("inference", "inference_batch", "insert_inference_batch"),
-                 ("collector_errors", "collector_errors_batch", "insert_collector_errors_batch"))
+# (TelemetryBatch attribute, registered view, insert block, delete block) per staging table
+_BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch", "delete_energy_page"),
+                 ("inference", "inference_batch", "insert_inference_batch", "delete_inference_page"),
+                 ("collector_errors", "collector_errors_batch", "insert_collector_errors_batch",
+                  "delete_collector_errors_page"),
+                 ("prompt_tokens", "prompt_tokens_batch", "insert_prompt_tokens_batch", "delete_prompt_tokens_page"))
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source: str, cols: Columns) -> None:
@@ -135,12 +144,12 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
     counts = PageCounts()
     lo, hi = epoch_seconds(start), epoch_seconds(end)
     page = {"source": source, "start": start, "end": end}
+    counts.table_per_hour = {attr: Counter() for attr, *_ in _BATCH_TABLES}
     with transaction(con):
-        con.execute(statement("delete_energy_page"), page)
-        con.execute(statement("delete_inference_page"), page)
-        con.execute(statement("delete_collector_errors_page"), page)
+        for *_, delete in _BATCH_TABLES:
+            con.execute(statement(delete), page)
         for batch in batches:
-            for attr, view, block in _BATCH_TABLES:
+            for attr, view, block, _ in _BATCH_TABLES:
                 cols: Columns = getattr(batch, attr)
                 if not len(cols):
                     continue
@@ -149,12 +158,11 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
                     raise ValueError(f"{source}: rows outside the page {start}..{end}")
                 insert_columns(con, view, block, source, cols)
                 setattr(counts, attr, getattr(counts, attr) + len(cols))
-                {"energy": counts.energy_per_hour, "inference": counts.inference_per_hour,
-                 "collector_errors": counts.errors_per_hour}[attr].update(per_hour)
+                counts.table_per_hour[attr].update(per_hour)
         hour = start
         while hour < end:
             h = epoch_seconds(hour)
-            rows = counts.energy_per_hour[h] + counts.inference_per_hour[h]
+            rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
             counts.per_hour[h] = rows
             con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
             hour += HOUR

@@ -14,8 +14,15 @@ from wattfleet.core import catalog
 
 # Optional labels kept when a relabeling or Kubernetes layer adds them.
 OWNER_LABELS = ("namespace", "team")
+# The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
+# inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
+# board model; to be dropped once no store holds such series (README, "Upgrading").
+LEGACY_GPU_MODEL_LABEL = "model"
 
-GPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("gpu", "model", "method") + OWNER_LABELS
+# LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
+# kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
+GPU_LABELS: tuple[str, ...] = (catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
+                               + OWNER_LABELS)
 CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
 
 # Recorded series (Prometheus' level:metric:operations naming): one sample per device and hour.

@@ -1,12 +1,12 @@
 """Pre-aggregation: the generated hourly-energy rules, evaluated by Prometheus, give the raw query's rows.
 
 A first Prometheus holds the raw counters; ``promtool tsdb create-blocks-from rules`` has it evaluate
-the generated rule group (rules/wattfleet-hourly-energy.yaml of `dashboards build`) at every hour's end
-of the history and writes the recorded series as blocks, the documented way to give recording rules a
+the generated rule group (rules/wattfleet-hourly-energy.yaml of `dashboards build`) over the history
+and writes the recorded series as blocks, the documented way to give recording rules a
 past. Like a live Prometheus it evaluates the group at an offset within the hour (34 minutes here), so
-this also checks the rule's hour-aligned subquery and the reader's window. A second Prometheus serves raw and recorded blocks together, with the rule group loaded. The
-aggregator reading the recorded series (``--pre-aggregated``) must store exactly the rows it stores
-reading the raw counters.
+this also checks the rule's hour-aligned subquery and the reader's window. A second Prometheus serves
+raw and recorded blocks together, with the rule group loaded. The aggregator reading the recorded
+series (``--pre-aggregated``) must store exactly the rows it stores reading the raw counters.
 """
 
 from __future__ import annotations
