@@ -384,7 +384,8 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
         filled_intensity_kwh=filled_kwh or 0.0, missing_intensity_rows=int(missing or 0),
         unmapped_site_rows=int(unmapped or 0), residual_mix_missing_rows=int(resid or 0),
         unallocated_rows=int(unalloc or 0), prompt_tokens=prompt, prompt_split_node_hours=int(split_hours),
-        prompt_unsplit_node_hours=int(unsplit_hours), estimates=dict(estimates or {}), provenance=prov, database=database)
+        prompt_unsplit_node_hours=int(unsplit_hours), estimates=dict(estimates or {}), provenance=prov,
+        database=database)
     return build_disclosure(inp, generated_at)
 
 
