@@ -18,6 +18,7 @@ from typing import Any
 
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
+    LEGACY_GPU_MODEL_LABEL,
     OWNER_LABELS,
     CollectorErrorRow,
     EnergyRow,
@@ -42,7 +43,9 @@ def _by(*labels: str) -> str:
 
 def energy_queries() -> dict[str, str]:
     """PromQL per energy metric; ``max by`` so a target scraped twice (HA pair) is not counted twice."""
-    gpu_labels = catalog.CONST_LABELS + ("gpu", "model", "method") + OWNER_LABELS
+    # LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
+    # kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
+    gpu_labels = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method") + OWNER_LABELS
     cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
     domains = "|".join(catalog.RAPL_IT_DOMAINS)
     return {

@@ -17,6 +17,10 @@ from wattfleet.core import catalog
 
 # Optional labels kept when a relabeling or Kubernetes layer adds them.
 OWNER_LABELS = ("namespace", "team")
+# The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
+# inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
+# board model; to be dropped once no store holds such series (README, "Upgrading").
+LEGACY_GPU_MODEL_LABEL = "model"
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
     if metric is catalog.GPU_ENERGY:
         component, domain = "gpu", "gpu"
         device = labels.get("gpu") or labels.get("uuid") or ""
-        model = labels.get("model") or None
+        model = labels.get("gpu_model") or labels.get(LEGACY_GPU_MODEL_LABEL) or None
     elif metric is catalog.CPU_ENERGY:
         domain = labels.get("domain", "")
         if domain not in catalog.RAPL_IT_DOMAINS:

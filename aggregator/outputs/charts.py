@@ -148,10 +148,10 @@ def write_charts(tables: Tables, out: Path) -> list[Chart]:
         save(fig, "cfe_heatmap.png", title, "cfe")
 
     cols, rows = tables["top_emitters"]
-    title = "Top emitting nodes (location-based, all scopes)"
+    title = "Top emitting nodes (location-based Scope 2 + amortized embodied)"
     fig, ax = figure(WIDE, title)
-    ax.barh([str(r[0]) for r in rows][::-1], _col(cols, rows, "total_location_kg")[::-1],
+    ax.barh([str(r[0]) for r in rows][::-1], _col(cols, rows, "caused_location_kg")[::-1],
             color=colour("top_emitter"))
-    ax.set_xlabel("Emissions (kgCO2e)")
+    ax.set_xlabel("Emissions caused (kg CO2e)")
     save(fig, "top_emitters.png", title, "top_emitters")
     return charts

@@ -32,23 +32,35 @@ EMPTY_NOTES = {
 }
 # (table name, title, note), in report order. A name that is no report table is a section of charts only.
 SECTIONS = (
-    ("ghg_summary", "GHG Protocol summary",
-     "Scope 2 is reported location-based and market-based side by side (GHG Protocol Scope 2 Guidance)."),
+    ("ghg_summary", "GHG Protocol inventory summary",
+     "Scope and category names as in the GHG Protocol Corporate Standard, Scope 2 Guidance and Scope 3 "
+     "Standard. Scope 2 is reported location-based and market-based side by side. Scope 3 Category 2 "
+     "(capital goods) is the full cradle-to-gate emissions of the hardware acquired in this period; the "
+     "amortized embodied carbon of the per-use view below is not part of the inventory. Total rows (in bold) "
+     "are sums of the rows above them."),
     ("energy", "Energy", "Facility energy is IT energy x PUE; the IT bars sit inside the facility bars."),
-    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy."),
+    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. \"Scope 3, embodied\" "
+     "is the amortized (per-use) embodied share, not the inventory's Category 2."),
     ("cfe", "Carbon-free energy",
      "Hourly CFE score: in each hour, the share of facility energy matched by carbon-free supply on the grid "
      "(24/7 CFE); hours are never netted against each other."),
-    ("per_unit", "Per GPU-hour (SCI-style)", "SCI = (E x I + M) per R with location-based intensity."),
-    ("inference", "Inference per phase (SCI per 1k tokens)", ""),
+    ("sci", "Per-use carbon intensity (SCI, amortized embodied carbon)",
+     "SCI = (E x I + M) per R (Green Software Foundation, ISO/IEC 21031): location-based intensity, embodied "
+     "carbon M amortized over service life by hours of use; Scope 1, market instruments and Scope 3 "
+     "Category 3 excluded. Each figure names its functional unit R and what it includes."),
+    ("inference", "Inference per phase (SCI per 1k tokens)",
+     "SCI per 1k tokens: location-based Scope 2 of the phase's GPU energy (x PUE) plus the GPUs' amortized "
+     "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
      "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
      "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
-    ("top_emitters", "Top emitting nodes", ""),
+    ("top_emitters", "Top emitting nodes",
+     "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
+     "embodied share. Scope 1 stays at the site and is not spread over nodes."),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
 # Tables that are one row of figures by design: shown as one line per figure.
-RECORDS = {"per_unit", "data_quality"}
+RECORDS = {"data_quality"}
 # A part of the data-quality section: what the exporters left out, counted rather than summed.
 REJECTIONS_TITLE = "Rejected and failed readings"
 REJECTIONS_NOTE = ("Readings the exporters rejected as implausible or failed to take, per site, node, collector "
@@ -146,6 +158,7 @@ th{background:var(--head);font-weight:600;vertical-align:bottom}
 th.text,td.text{text-align:left;overflow-wrap:break-word}
 th.num,td.num{text-align:right}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.total td{font-weight:650}
 th .unit{display:block;font-weight:400;color:var(--muted);font-size:.85em}
 figure{margin:.8rem 0 1.2rem}
 figure img{display:block;max-width:100%;height:auto}

@@ -27,13 +27,17 @@ class Label:
         return f"{self.words} ({self.unit})" if self.unit else self.words
 
 
-KG, G, T = "kgCO2e", "gCO2e", "tCO2e"
+KG, G, T = "kg CO2e", "g CO2e", "t CO2e"
 LABELS: dict[str, Label] = {
     # keys and text
     "site": Label("Site"), "node": Label("Node"), "zone": Label("Grid zone"), "cluster": Label("Cluster"),
     "team": Label("Team"), "namespace": Label("Namespace"), "engine": Label("Engine"), "model": Label("Model"),
     "phase": Label("Phase"), "method": Label("Method"), "collector": Label("Collector"), "reason": Label("Reason"),
-    "line": Label("Line"), "definition": Label("Definition"), "dimension": Label("Dimension"), "key": Label("Key"),
+    "line": Label("Line"), "definition": Label("Definition"), "scope": Label("Scope"),
+    "category": Label("Category"), "basis": Label("Basis"), "level": Label("Level"), "unit": Label("Unit"),
+    "figure": Label("Figure"), "subject": Label("Subject"), "functional_unit": Label("Functional unit"),
+    "boundary": Label("Boundary"), "quantity": Label("Quantity", kind="num"),
+    "dimension": Label("Dimension"), "key": Label("Key"),
     "day": Label("Day"), "month": Label("Month"), "kind": Label("Owner kind"), "owner": Label("Owner"),
     "fit_status": Label("Token fit"), "fit_reason": Label("Fit declined because"),
     # energy
@@ -43,6 +47,12 @@ LABELS: dict[str, Label] = {
     "gpu_kwh_per_gpu_hour": Label("GPU energy per GPU-hour", "kWh"),
     # emissions
     "tco2e": Label("Emissions", T),
+    "location_based_kg_co2e": Label("Location-based", KG), "market_based_kg_co2e": Label("Market-based", KG),
+    "operational_location_kg_co2e": Label("Operational, location-based", KG),
+    "embodied_amortized_kg_co2e": Label("Embodied, amortized", KG),
+    "functional_units": Label("Functional units", kind="num"),
+    "caused_location_kg": Label("Caused, location-based", KG),
+    "embodied_amortized_kg": Label("Embodied, amortized", KG),
     "scope1_kg": Label("Scope 1", KG), "scope2_location_kg": Label("Scope 2, location-based", KG),
     "scope2_market_kg": Label("Scope 2, market-based", KG), "scope3_embodied_kg": Label("Scope 3, embodied", KG),
     "scope3_upstream_kg": Label("Scope 3, upstream energy", KG),
@@ -72,13 +82,16 @@ LABELS: dict[str, Label] = {
     "sites_without_residual_mix": Label("Sites without a residual mix", kind="int"),
     "site_hours_metered_pue": Label("Site-hours with metered PUE", kind="int"),
     "readings": Label("Readings", kind="int"),
+    # flags the documents show as formatting, not as a column (markup.FLAG_COLUMNS)
+    "is_total": Label("Total row"),
     # shift analysis
     "workload": Label("Workload"), "emitted_kg": Label("Emitted", KG),
     "cleanest_hours_kg": Label("In its cleanest hours", KG), "cleanest_site": Label("Cleanest site"),
     "cleanest_site_kg": Label("At the cleanest site", KG), "saving_ratio": Label("Saving", "%", "pct"),
 }
 # Name suffix -> (words to drop, unit, kind), for columns the map does not list; longest suffix first.
-SUFFIXES = (("_kwh", "kWh", ""), ("_kg", KG, ""), ("_g", G, ""), ("_tco2e", T, ""), ("_l", "L", ""),
+SUFFIXES = (("_kwh", "kWh", ""), ("_kg_co2e", KG, ""), ("_g_co2e", G, ""),
+            ("_kg", KG, ""), ("_g", G, ""), ("_tco2e", T, ""), ("_l", "L", ""),
             ("_ratio", "%", "pct"), ("_share", "%", "pct"), ("_joules", "J", ""), ("_watts", "W", ""),
             ("_hours", "h", ""), ("_seconds", "s", ""))
 WORDS = {"co2e": "CO2e", "gpu": "GPU", "cpu": "CPU", "it": "IT", "pue": "PUE", "wue": "WUE", "cfe": "CFE",

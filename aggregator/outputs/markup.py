@@ -19,6 +19,8 @@ from typing import Any
 
 from wattfleet.aggregator.outputs.labels import Label, label
 
+# Columns that mark a row rather than hold a figure: not shown, the row is drawn in bold instead.
+FLAG_COLUMNS = ("is_total",)
 MAX_COLUMNS = 7  # columns per table part; 7 fit A4 portrait at 9 pt with two-line headers
 MAX_KEY_COLUMNS = 2  # leading text columns repeated in every part of a split table
 NONE_TEXT = "-"
@@ -31,6 +33,10 @@ class Grid:
     headers: list[Label]
     rows: list[list[str]]
     numeric: list[bool]
+    bold: list[bool] | None = None  # per row: a total (drawn in bold); None: none is
+
+    def is_bold(self, i: int) -> bool:
+        return bool(self.bold and self.bold[i])
 
 
 def column_kind(lab: Label, values: Sequence[Any]) -> str:
@@ -81,7 +87,12 @@ def fmt(v: Any) -> str:
 
 
 def grid(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> Grid:
-    """Label, format and align a query result."""
+    """Label, format and align a query result (flag columns become bold rows)."""
+    flags = [i for i, c in enumerate(cols) if c in FLAG_COLUMNS]
+    bold = [any(bool(r[i]) for i in flags) for r in rows] if flags else None
+    if flags:
+        keep = [i for i in range(len(cols)) if i not in flags]
+        cols, rows = [cols[i] for i in keep], [tuple(r[i] for i in keep) for r in rows]
     labels = [label(c) for c in cols]
     cells: list[list[str]] = [[] for _ in rows]
     numeric = []
@@ -92,7 +103,7 @@ def grid(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> Grid:
         numeric.append(kind != "text")
         for out, v in zip(cells, values, strict=True):
             out.append(format_value(v, kind, decimals))
-    return Grid(labels, cells, numeric)
+    return Grid(labels, cells, numeric, bold)
 
 
 def fit(g: Grid, max_columns: int = MAX_COLUMNS, record: bool = False) -> list[Grid]:
@@ -117,7 +128,7 @@ def fit(g: Grid, max_columns: int = MAX_COLUMNS, record: bool = False) -> list[G
     for start in range(keys, len(g.headers), per_part):
         idx = list(range(keys)) + list(range(start, min(start + per_part, len(g.headers))))
         parts.append(Grid([g.headers[i] for i in idx], [[r[i] for i in idx] for r in g.rows],
-                          [g.numeric[i] for i in idx]))
+                          [g.numeric[i] for i in idx], g.bold))
     return parts
 
 
@@ -126,7 +137,7 @@ def md_table(cols: list[str], rows: Sequence[Sequence[Any]], record: bool = Fals
     g = fit(grid(cols, rows), max_columns=max(1, len(cols)), record=record)[0]
     out = ["| " + " | ".join(h.header for h in g.headers) + " |",
            "|" + "".join("---:|" if n else "---|" for n in g.numeric)]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in g.rows]
+    out += ["| " + " | ".join(_md_cell(c, g.is_bold(i)) for c in r) + " |" for i, r in enumerate(g.rows)]
     return "\n".join(out)
 
 
@@ -137,6 +148,11 @@ def inline_html(text: str) -> str:
         html.escape(text)
 
 
+def _md_cell(text: str, bold: bool) -> str:
+    text = text.replace("|", "\\|")
+    return f"**{text}**" if bold and text else text
+
+
 def grid_html(g: Grid) -> str:
     """One table part as HTML; the unit goes on its own line under the words to keep columns narrow."""
     def th(h: Label, num: bool) -> str:
@@ -144,8 +160,9 @@ def grid_html(g: Grid) -> str:
         return f"<th class='{'num' if num else 'text'}'>{html.escape(h.words)}{unit}</th>"
 
     head = "".join(th(h, n) for h, n in zip(g.headers, g.numeric, strict=True))
-    body = "".join("<tr>" + "".join(f"<td class='{'num' if n else 'text'}'>{html.escape(c)}</td>"
-                                    for c, n in zip(r, g.numeric, strict=True)) + "</tr>" for r in g.rows)
+    body = "".join(("<tr class='total'>" if g.is_bold(i) else "<tr>")
+                   + "".join(f"<td class='{'num' if n else 'text'}'>{html.escape(c)}</td>"
+                             for c, n in zip(r, g.numeric, strict=True)) + "</tr>" for i, r in enumerate(g.rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

@@ -161,14 +161,16 @@ class ReportPdf:
         pdf.set_fill_color(255, 255, 255)  # the headline's last card colour must not fill the cells
         from fpdf.fonts import FontFace  # lazy: optional dependency (report extra), as _fpdf
 
-        with pdf.table(width=sum(widths), col_widths=widths, align="LEFT", borders_layout="HORIZONTAL_LINES",
+        with pdf.table(width=min(sum(widths), pdf.epw), col_widths=widths, align="LEFT",
+                       borders_layout="HORIZONTAL_LINES",
                        headings_style=FontFace(emphasis="BOLD", fill_color=HEAD_FILL), line_height=TABLE_PT * 0.48,
                        padding=CELL_PADDING_MM, v_align="TOP") as table:
             row = table.row()
             for h, n in zip(g.headers, g.numeric, strict=True):
                 row.cell(f"{h.words}\n{h.unit}" if h.unit else h.words, align="RIGHT" if n else "LEFT")
-            for cells in g.rows:
-                row = table.row()
+            total = FontFace(emphasis="BOLD")
+            for i, cells in enumerate(g.rows):
+                row = table.row(style=total if g.is_bold(i) else None)
                 for c, n in zip(cells, g.numeric, strict=True):
                     row.cell(c, align="RIGHT" if n else "LEFT")
         pdf.ln(2.5)

@@ -76,7 +76,7 @@ def openmetrics() -> str:
     sg = dict(engine="sglang", model="qwen-7b")
     tgi = dict(engine="tgi", model="bloom-560m")
     unmapped = dict(engine="sglang", model="phi-3")
-    board = dict(model="NVIDIA H100", method="measured", source="nvml")
+    board = dict(gpu_model="NVIDIA H100", method="measured", source="nvml")
     gpu = catalog.GPU_ENERGY
     series += [(gpu, dict(node="n1", gpu="0", uuid="GPU-0", **board), [0.6 * e for e in TRUTH["e"]]),
                (gpu, dict(node="n1", gpu="1", uuid="GPU-1", **board), [0.4 * e for e in TRUTH["e"]]),

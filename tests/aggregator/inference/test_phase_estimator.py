@@ -196,7 +196,7 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
     from wattfleet.core import catalog
 
     node = 'node="n1",cluster="c",site="s"'
-    gpu = f'{catalog.GPU_ENERGY.series}{{{node},uuid="GPU-x",model="NVIDIA H100",method="measured",source="nvml",'
+    gpu = f'{catalog.GPU_ENERGY.series}{{{node},uuid="GPU-x",gpu_model="NVIDIA H100",method="measured",source="nvml",'
     series = [
         {"series": gpu + 'gpu="0"}', "values": "0+6000x10"},
         {"series": gpu + 'gpu="1"}', "values": "0+12000x10"},

@@ -13,7 +13,7 @@ from wattfleet.aggregator.store.database import open_store
 from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
-LABELS = {"node": "n1", "cluster": "c", "site": "s", "gpu": "0", "uuid": "u", "model": "H100", "method": "measured",
+LABELS = {"node": "n1", "cluster": "c", "site": "s", "gpu": "0", "uuid": "u", "gpu_model": "H100", "method": "measured",
           "source": "nvml"}
 
 

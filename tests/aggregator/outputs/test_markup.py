@@ -10,11 +10,12 @@ from wattfleet.aggregator.outputs.markup import MAX_COLUMNS, decimals_for, fit, 
 
 
 def test_labels_are_words_with_units_and_unknown_columns_get_one_from_their_name():
-    assert label("scope2_location_kg").header == "Scope 2, location-based (kgCO2e)"
+    assert label("scope2_location_kg").header == "Scope 2, location-based (kg CO2e)"
     assert label("cfe_ratio").kind == "pct" and label("cfe_ratio").unit == "%"
     guessed = label("gpu_idle_kwh")  # not in the map: words and unit from the name
     assert (guessed.words, guessed.unit) == ("GPU idle", "kWh")
-    assert label("team_carbon_g").unit == "gCO2e" and label("queue_share").kind == "pct"
+    assert label("team_carbon_g").unit == "g CO2e" and label("queue_share").kind == "pct"
+    assert label("scope3_kg_co2e").header == "Scope3 (kg CO2e)"
     assert all("_" not in lab.words for lab in LABELS.values())
 
 
@@ -54,5 +55,9 @@ def test_wide_tables_split_with_their_key_column_and_records_turn_on_their_side(
                                     record=True)
 
 
-def test_markdown_cells_escape_pipes():
+def test_markdown_cells_escape_pipes_and_total_rows_are_bold_not_a_column():
     assert "| a\\|b |" in md_table(["reason"], [("a|b",)])
+    md = md_table(["scope", "location_based_kg_co2e", "is_total"], [("Scope 1", 1.0, False), ("Total", 1.0, True)])
+    assert md.splitlines() == ["| Scope | Location-based (kg CO2e) |", "|---|---:|", "| Scope 1 | 1.00 |",
+                               "| **Total** | **1.00** |"]
+    assert "<tr class='total'><td class='text'>Total</td>" in html_table(["scope", "is_total"], [("Total", True)])
