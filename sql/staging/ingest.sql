@@ -76,7 +76,7 @@ INSERT OR IGNORE INTO dirty_month VALUES ($month);
 DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: delete_implausible
--- ... and so do the implausible marks of those hours (migration 009).
+-- ... and so do the implausible marks of those hours (migration 010).
 DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: insert_implausible

@@ -1,4 +1,4 @@
--- 009: grid hours whose source data make their value implausible (aggregator/grid, module implausible).
+-- 010: grid hours whose source data make their value implausible (aggregator/grid, module implausible).
 -- A source that gives the generation mix beside the intensity (EIA-930) lets each hour be checked against
 -- itself; with the grid spec's `implausible: flag` (the default) such an hour is kept in stg_grid_intensity
 -- and listed here with the reason, so the report's data quality can name it with the energy and emissions
