@@ -15,12 +15,14 @@ from typing import Any
 from wattfleet.aggregator.config.checker import Checker, Path_
 from wattfleet.aggregator.config.meters import parse_pue
 from wattfleet.aggregator.config.model import Site
+from wattfleet.aggregator.grid.spec import IMPLAUSIBLE_ACTIONS, SOURCE_KEYS, TIMESTAMP_CONVENTIONS
 
 # Zone codes: EIA balancing authorities (CISO), Electricity Maps zones (DE, US-CAL-CISO,
 # GB), UK Carbon Intensity regions. Format check here; grid sources check existence.
 ZONE_RE = re.compile(r"^[A-Z][A-Z0-9]*([-_][A-Z0-9]+)*$")
 SITE_KEYS = {"name", "zone", "grid", "pue", "wue_liters_per_kwh", "offsite_water_liters_per_kwh",
-             "residual_mix_grams_per_kwh", "upstream_grams_per_kwh", "nodes", "overhead", "cost_per_kwh"}
+             "residual_mix_grams_per_kwh", "residual_mix_source", "upstream_grams_per_kwh", "nodes", "overhead",
+             "cost_per_kwh"}
 SITE_REQUIRED = {"name", "zone", "pue", "wue_liters_per_kwh"}
 OVERHEAD_KEYS = {"ratio", "watts_per_node"}
 
@@ -43,6 +45,9 @@ def parse_site(c: Checker, raw: Any, path: Path_, base: Path, upstream_default: 
     wue = c.number(d, "wue_liters_per_kwh", path)
     offsite = c.number(d, "offsite_water_liters_per_kwh", path)
     residual = c.number(d, "residual_mix_grams_per_kwh", path)
+    residual_source = c.text(d, "residual_mix_source", path)
+    if residual_source is not None and residual is None:
+        c.error(path + ("residual_mix_source",), "names a source but no residual_mix_grams_per_kwh is given")
     upstream = c.number(d, "upstream_grams_per_kwh", path, default=upstream_default)
     nodes = c.text_list(d, "nodes", path)
     cost = c.number(d, "cost_per_kwh", path)
@@ -50,7 +55,7 @@ def parse_site(c: Checker, raw: Any, path: Path_, base: Path, upstream_default: 
     if pue is None or wue is None:
         return None
     return Site(name, zone, grid, pue, meters, wue, offsite, residual, upstream if upstream is not None else 0.0,
-                tuple(nodes), ratio, watts, cost)
+                tuple(nodes), ratio, watts, cost, residual_source)
 
 
 def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_check: ZoneCheck | None
@@ -70,6 +75,13 @@ def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_ch
         c.error(path + ("grid", "zone"), f"grid zone {gzone!r} differs from the site's zone {zone!r}")
     if "path" in grid and not Path(str(grid["path"])).is_absolute():
         grid["path"] = str(base / str(grid["path"]))
+    for key, allowed in (("timestamps", TIMESTAMP_CONVENTIONS), ("implausible", IMPLAUSIBLE_ACTIONS)):
+        if key not in grid:
+            continue
+        if key not in SOURCE_KEYS.get(str(grid.get("source")), {key}):
+            c.error(path + ("grid", key), f"not a setting of grid source {grid.get('source')!r}")
+        elif grid[key] not in allowed:
+            c.error(path + ("grid", key), f"must be one of {list(allowed)}, got {grid[key]!r}")
     if "replay_year" in grid:
         ry = grid["replay_year"]
         if isinstance(ry, bool) or not isinstance(ry, int) or not 1990 <= ry <= 2100:

@@ -14,6 +14,10 @@ DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc = $hour;
 -- One telemetry window (source, hour) is replaced, never appended to: drop its collector-error rows first.
 DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $hour;
 
+-- name: delete_prompt_tokens
+-- One telemetry window (source, hour) is replaced, never appended to: drop its prompt-token rows first.
+DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc = $hour;
+
 -- name: insert_energy
 -- One hour window's energy rows in a single statement. Parameters are parallel lists (one element
 -- per row; $hour and $source are the window's): set-based, about 100x faster than a row-at-a-time
@@ -43,6 +47,15 @@ SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, un
        unnest($collector) AS collector, unnest($reason) AS reason, unnest($readings)::DOUBLE AS readings,
        $source AS source;
 
+-- name: insert_prompt_tokens
+-- One hour window's prompt tokens per engine, model and prompt source (computed, cached, transferred,
+-- unsplit) in a single statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are PromptTokenRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_inference_prompt_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($engine) AS engine, unnest($model) AS model, unnest($prompt_source) AS prompt_source,
+       unnest($tokens)::DOUBLE AS tokens, $source AS source;
+
 -- name: record_window
 -- The window's bookkeeping: which hour of which source was written, with how many rows, and when.
 INSERT OR REPLACE INTO ingest_window VALUES ($source, $hour, $rows, now());
@@ -61,6 +74,15 @@ INSERT OR IGNORE INTO dirty_month VALUES ($month);
 -- name: delete_intensity
 -- A grid load replaces the zone's hours in [$start, $end) exactly: rows the source no longer has go too.
 DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: delete_implausible
+-- ... and so do the implausible marks of those hours (migration 010).
+DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_implausible
+-- The hours of the load that the source's own data make implausible, with the reason (parallel lists).
+INSERT OR REPLACE INTO stg_grid_implausible BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($reason) AS reason;
 
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
