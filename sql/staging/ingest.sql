@@ -75,6 +75,15 @@ INSERT OR IGNORE INTO dirty_month VALUES ($month);
 -- A grid load replaces the zone's hours in [$start, $end) exactly: rows the source no longer has go too.
 DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
 
+-- name: delete_implausible
+-- ... and so do the implausible marks of those hours (migration 010).
+DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_implausible
+-- The hours of the load that the source's own data make implausible, with the reason (parallel lists).
+INSERT OR REPLACE INTO stg_grid_implausible BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($reason) AS reason;
+
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
 -- zone, hour and signal, no key twice), as in insert_energy.
