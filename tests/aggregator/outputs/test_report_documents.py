@@ -72,7 +72,8 @@ PAGE_FACTS = r"""(() => {
   const images = [...document.images].map(i => ({src: i.getAttribute('src').slice(0, 22),
     loaded: i.complete && i.naturalWidth > 0, alt: i.alt}));
   const cards = Object.fromEntries([...document.querySelectorAll('.card')].map(
-    c => [c.dataset.figure, [c.querySelector('.value').firstChild.textContent, c.querySelector('.change').textContent]]));
+    c => [c.dataset.figure,
+          [c.querySelector('.value').firstChild.textContent, c.querySelector('.change').textContent]]));
   const table = id => [...document.querySelectorAll(`#${id} table`)].map(t => ({
     head: [...t.querySelectorAll('th')].map(th => th.firstChild.textContent),
     rows: [...t.querySelectorAll('tbody tr')].map(tr => [...tr.children].map(td => td.textContent))}));
