@@ -56,7 +56,9 @@ SECTIONS = (
      "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
      "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
      "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
-     "prefill tokens include cache hits)."),
+     "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "
+     "mixed_forward_as_prefill means prefill forwards also decoded the running batch (TGI chunked prefill, "
+     "SGLang mixed chunks) and all their time counts as prefill: prefill energy is overstated, decode's understated."),
     ("top_emitters", "Top emitting nodes",
      "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
      "embodied share. Scope 1 stays at the site and is not spread over nodes."),
