@@ -99,7 +99,8 @@ def grid(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> Grid:
         decimals = decimals_for(values) if kind == "num" else 0
         numeric.append(kind != "text")
         for out, v in zip(cells, values, strict=True):
-            out.append(format_value(v, kind, decimals))
+            # sig: figures in different units row by row (a unit column beside them), each to its own digits
+            out.append(format_value(v, "num", decimals_for([v])) if kind == "sig" else format_value(v, kind, decimals))
     return Grid(labels, cells, numeric, bold)
 
 

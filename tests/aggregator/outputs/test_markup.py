@@ -40,6 +40,11 @@ def test_the_largest_figure_keeps_three_significant_digits(values):
         assert len(digits) in (3, 4)  # 4 only when rounding carries (9.995 -> 10.00)
 
 
+def test_a_column_of_mixed_units_formats_each_row_to_its_own_digits():
+    g = grid(["figure", "quantity", "unit"], [("per 1k tokens", 0.0141, "g"), ("per GPU-hour", 144.2, "g")])
+    assert [r[1] for r in g.rows] == ["0.0141", "144"]
+
+
 def test_wide_tables_split_with_their_key_column_and_records_turn_on_their_side():
     cols = ["site"] + [f"x{i}_kwh" for i in range(14)]
     parts = fit(grid(cols, [("a", *range(14)), ("b", *range(14))]))
