@@ -155,3 +155,18 @@ def test_fault_campaign_store_free_aggregator_faults_run(tmp_path: Path) -> None
     assert plan["energy_1e400"]["status"] == 400 and plan["energy_1e400"]["strict_json"]
     assert plan["client_leaves"]["abandoned"] == 1
     assert len(rows.unusable_databases(dbs)) == 2 and len(rows.plan_hostile(plan)) == 5
+
+
+def test_prefill_cache_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A tiny sweep of bench/bench_prefill_cache.py: the exporter path and the fit run, the results say what the
+    all-prompt reading gets wrong (about the hit rate) next to the computed-token reading."""
+    bench = load("bench_prefill_cache")
+    bench.main(["--nodes", "1", "--days", "0.5", "--rates", "0,0.6", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "bench_prefill_cache.json").read_text())
+    assert {"command", "commit", "time", "machine"} <= set(result["run"])
+    low, high = result["rates"]
+    assert high["observed_hit_rate"] == pytest.approx(0.6, abs=0.06)
+    assert high["all_prompt"]["median_error"] == pytest.approx(0.6, abs=0.1)   # biased by the hit rate
+    assert high["wattfleet"]["median_error"] < 0.1 and low["wattfleet"]["median_error"] < 0.1
+    assert (tmp_path / "bench_prefill_cache.md").read_text().startswith("# J per computed prefill token")
+    assert "cache hit rate" in capsys.readouterr().out
