@@ -83,6 +83,17 @@ LABELS: dict[str, Label] = {
     "sites_without_residual_mix": Label("Sites without a residual mix", kind="int"),
     "site_hours_metered_pue": Label("Site-hours with metered PUE", kind="int"),
     "readings": Label("Readings", kind="int"),
+    # grid data quality per zone
+    "intensity_sources": Label("Intensity sources"), "filled_hours": Label("Filled hours", "h", "int"),
+    "filled_hours_utc": Label("Filled hours (UTC)"), "fill_rules": Label("Fill rules"),
+    "filled_intensity_kwh": Label("Energy in filled hours", "kWh"),
+    "filled_intensity_kg": Label("Scope 2 in filled hours", KG),
+    "implausible_hours": Label("Implausible hours", "h", "int"),
+    "implausible_hours_utc": Label("Implausible hours (UTC)"),
+    "implausible_kg": Label("Scope 2 in implausible hours", KG),
+    "missing_intensity_hours": Label("Hours without intensity", "h", "int"),
+    "estimated_energy_kwh": Label("Estimated energy", "kWh"),
+    "estimated_energy_kg": Label("Scope 2 of estimated energy", KG),
     # flags the documents show as formatting, not as a column (markup.FLAG_COLUMNS)
     "is_total": Label("Total row"),
     # shift analysis
