@@ -94,11 +94,16 @@ def inference_engine_queries() -> dict[str, str]:
     ``requests``: finished requests per engine and model. ``methods``: the
     phase-energy series with their ``method`` label (how the exporter or the
     serving code attributed them), so the report can name the method.
+    ``attribution``: the exporter's statement of that method's assumption
+    (``wattfleet_inference_phase_attribution_info``: chunked prefill counted
+    as prefill, or phases timed apart), any seen in the hour.
     """
     engine = _by(*(catalog.CONST_LABELS + ("engine", "model")))
+    info = catalog.INFERENCE_ATTRIBUTION
     return {
         "requests": f"max by ({engine}) (increase({catalog.INFERENCE_REQUESTS.series}[1h]))",
         "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+        "attribution": f"max by ({engine}, method, chunked_prefill, assumption) (max_over_time({info.series}[1h]))",
     }
 
 
