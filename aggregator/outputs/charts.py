@@ -40,7 +40,7 @@ def write_charts(tables: Tables, out: Path) -> list[tuple[str, str]]:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bottom = [0.0] * len(rows)
     for key, label in (("scope1_kg", "Scope 1"), ("scope2_location_kg", "Scope 2 (location)"),
-                       ("scope3_embodied_kg", "Scope 3 embodied"), ("scope3_upstream_kg", "Scope 3 upstream")):
+                       ("embodied_amortized_kg", "Embodied (amortized)"), ("scope3_upstream_kg", "Scope 3 upstream")):
         vals = [r[c[key]] or 0.0 for r in rows]
         ax.bar(sites, vals, bottom=bottom, label=label)
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]

@@ -15,6 +15,8 @@ EMPTY_NOTES = {
     "inference": "No inference telemetry this month: point the exporters at the serving engines "
                  "(`wattfleet exporter --inference-config`).",
     "inference_engines": "No inference telemetry this month.",
+    "market_instruments": "No contractual instrument covered any site this month: market-based Scope 2 is "
+                          "priced at the residual mix (or, where none is configured, location-based).",
 }
 SECTIONS = (
     ("ghg_summary", "GHG Protocol inventory summary (kg CO2e)",
@@ -23,8 +25,15 @@ SECTIONS = (
      "(capital goods) is the full cradle-to-gate emissions of the hardware acquired in this period; the "
      "amortized embodied carbon of the per-use view below is not part of the inventory. Rows marked "
      "is_total are sums of the rows above them."),
+    ("market_coverage", "Market-based Scope 2: coverage and residual mix per site",
+     "GHG Protocol Scope 2 Guidance, market-based method: contractual instruments (capped at each site-month's "
+     "consumption, no banking) cover coverage_percent of facility energy; the rest is priced at the residual "
+     "mix, whose source is given. docs/accounting.md (section 6.2) lists the Scope 2 quality criteria."),
+    ("market_instruments", "Market-based Scope 2: instruments applied",
+     "Each instrument applied to a site this period: type, vintage (the period its energy was generated in), "
+     "factor, the volume allocated to the site and the part applied after the cap."),
     ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. Emissions in kg CO2e; "
-     "scope3_embodied_kg is the amortized (per-use) embodied share, not the inventory's Category 2."),
+     "embodied_amortized_kg is the per-use share of embodied carbon, not the inventory's Category 2."),
     ("sci", "Per-use carbon intensity (SCI, amortized embodied carbon)",
      "SCI = (E x I + M) per R (Green Software Foundation, ISO/IEC 21031): location-based intensity, embodied "
      "carbon M amortized over service life by hours of use; Scope 1, market instruments and Scope 3 "
@@ -64,7 +73,7 @@ def rejections_html(cols: list[str], rows: list[tuple[object, ...]]) -> str:
 
 def write_documents(month: str, tables: Tables,
                charts: list[tuple[str, str]], out: Path, burns: list[BudgetBurn],
-               shift: tuple[str, str] | None = None) -> list[Path]:
+               shift: tuple[str, str] | None = None, methodology: tuple[str, str] | None = None) -> list[Path]:
     md = [f"# wattfleet monthly report: {month}", ""]
     body = [f"<h1>wattfleet monthly report: {html.escape(month)}</h1>"]
     for name, title, note in SECTIONS:
@@ -86,6 +95,9 @@ def write_documents(month: str, tables: Tables,
     if shift is not None:
         md += [shift[0]]
         body.append(shift[1])
+    if methodology is not None:
+        md += [methodology[0]]
+        body.append(methodology[1])
     md += ["## Charts", ""]
     body.append("<h2>Charts</h2>")
     for name, title in charts:

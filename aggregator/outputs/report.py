@@ -13,7 +13,9 @@ from pathlib import Path
 
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.outputs.charts import write_charts
+from wattfleet.aggregator.outputs.columns import write_readme
 from wattfleet.aggregator.outputs.documents import write_documents
+from wattfleet.aggregator.outputs.methodology import methodology_section
 from wattfleet.aggregator.outputs.queries import month_bounds, month_fact_rows, run_report_queries
 from wattfleet.aggregator.outputs.tables import engine_report_table, write_table
 from wattfleet.aggregator.planning.budgets import budget_burn_for
@@ -43,9 +45,11 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
         written += write_table(out, "inference_engines", *tables["inference_engines"], period=(start, end))
         shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
         burns = [b for b in budget_burn_for(con, cfg.budgets) if b.period == month] if cfg is not None else []
+        methodology = methodology_section(con, db, start, end)  # formulas, config version, lineage
     finally:
         con.close()
     charts = write_charts(tables, out)
     written += [out / name for name, _ in charts]
-    written += write_documents(month, tables, charts, out, burns, shift)
+    written += write_documents(month, tables, charts, out, burns, shift, methodology)
+    written.append(write_readme(out))  # every column of every table file, for the analysts loading them
     return written
