@@ -24,10 +24,12 @@ from wattfleet.aggregator.ingest.telemetry import (
     EnergyRow,
     InferenceKey,
     InferenceRow,
+    PromptTokenRow,
     Telemetry,
     TelemetrySourceError,
     collector_error_row_from_labels,
     energy_row_from_labels,
+    prompt_token_row_from_labels,
 )
 from wattfleet.core import catalog
 
@@ -78,6 +80,18 @@ def inference_queries() -> dict[str, str]:
             f"max by ({labels}) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
         catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({catalog.INFERENCE_TOKENS.series}[1h]))",
     }
+
+
+def prompt_tokens_query() -> str:
+    """Hourly prompt tokens per engine, model and source (computed, cached, transferred, unsplit).
+
+    ``max by`` as for energy (an HA pair scrapes each exporter twice); the
+    ``source`` matcher keeps only the catalog's sources, so a label value the
+    contract does not know is never summed into the split.
+    """
+    labels = _by(*catalog.INFERENCE_PROMPT_TOKENS.all_labels)
+    sources = "|".join(catalog.PROMPT_SOURCES)
+    return (f'max by ({labels}) (increase({catalog.INFERENCE_PROMPT_TOKENS.series}{{source=~"{sources}"}}[1h]))')
 
 
 def inference_engine_queries() -> dict[str, str]:
@@ -213,7 +227,20 @@ class PrometheusSource:
                     slot = inference.setdefault(key, [0.0, 0.0])
                     slot[1 if is_tokens else 0] += self._energy_value(value, m, ts)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows, self._collector_errors(first_end, last_end))
+        return Telemetry(hours, energy, rows, self._collector_errors(first_end, last_end),
+                         self._prompt_tokens(first_end, last_end))
+
+    def _prompt_tokens(self, first_end: datetime, last_end: datetime) -> list[PromptTokenRow]:
+        """Prompt tokens per source and hour, checked like energy (a broken series stops the window)."""
+        out = []
+        for series in self.query_range(prompt_tokens_query(), first_end, last_end):
+            labels = series["metric"]
+            for ts, value in series["values"]:
+                row = prompt_token_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),
+                                                   self.name)
+                if row is not None:
+                    out.append(row)
+        return out
 
     def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
         """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""

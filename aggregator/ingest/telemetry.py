@@ -61,6 +61,37 @@ InferenceKey = tuple[datetime, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
+class PromptTokenRow:
+    """Prompt tokens of one engine and model over the hour, from one ``prompt_source``.
+
+    The hourly increase of ``wattfleet_inference_prompt_tokens_total{source}``: computed, cached,
+    transferred, or unsplit (the engine does not split them). ``source`` is the telemetry source, as on
+    every staging row.
+    """
+
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    engine: str
+    model: str
+    prompt_source: str
+    tokens: float
+    source: str
+
+
+def prompt_token_row_from_labels(labels: dict[str, str], hour_utc: datetime, tokens: float, source: str
+                                 ) -> PromptTokenRow | None:
+    """Map one prompt-token series' hourly increase to a row; None for a source outside the catalog's."""
+    prompt_source = labels.get("source", "")
+    if prompt_source not in catalog.PROMPT_SOURCES:
+        return None
+    return PromptTokenRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                          labels.get("engine", ""), labels.get("model", ""), prompt_source, max(float(tokens), 0.0),
+                          source)
+
+
+@dataclass(frozen=True)
 class CollectorErrorRow:
     """Readings one collector of one node rejected or failed to take over the hour, for one reason.
 
@@ -86,6 +117,7 @@ class Telemetry:
     energy: list[EnergyRow]
     inference: list[InferenceRow]
     collector_errors: list[CollectorErrorRow] = field(default_factory=list)
+    prompt_tokens: list[PromptTokenRow] = field(default_factory=list)
 
 
 class TelemetrySource(Protocol):

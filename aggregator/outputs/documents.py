@@ -43,7 +43,10 @@ SECTIONS = (
      "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
      "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
+     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
+     "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
+     "prefill tokens include cache hits)."),
     ("top_emitters", "Top emitting nodes",
      "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
      "embodied share (caused_location_kg). Scope 1 stays at the site and is not spread over nodes."),

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures
+from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures, PromptFigures
 
 # The per-engine table's columns and their DuckDB types (the CSV/Parquet schema), in one list.
 ENGINE_REPORT_SCHEMA = (
@@ -23,6 +23,9 @@ ENGINE_REPORT_SCHEMA = (
     ("tokens_per_joule", "DOUBLE"), ("grams_co2e_per_1k_tokens", "DOUBLE"), ("requests", "DOUBLE"),
     ("hours_without_phase_energy", "BIGINT"), ("fit_status", "VARCHAR"), ("fit_r_squared", "DOUBLE"),
     ("fit_intervals", "BIGINT"), ("fit_reason", "VARCHAR"),
+    # prompt tokens by source (issue 14)
+    ("prompt_split", "VARCHAR"), ("joules_per_computed_prefill_token", "DOUBLE"), ("cache_hit_ratio", "DOUBLE"),
+    ("transferred_prompt_ratio", "DOUBLE"), ("fit_cached_tokens", "VARCHAR"),
 )
 ENGINE_REPORT_COLUMNS = tuple(name for name, _ in ENGINE_REPORT_SCHEMA)
 _TYPES = tuple(kind for _, kind in ENGINE_REPORT_SCHEMA)
@@ -39,6 +42,11 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
     They cover only engine-hours with attributed phase energy (the inputs
     say how many hours had none); an engine with none at all (its fit
     declined) gets no figures rather than a misleading 0 J/token.
+
+    Prompt tokens (:class:`PromptFigures`): ``prompt_split`` says whether the
+    engine split them into computed, cached and transferred (``not split by
+    engine``: its ``joules_per_prefill_token`` counts cache hits as prefill
+    tokens, and it has no J per computed prefill token nor cache hit ratio).
     """
     out = []
     for row in rows:
@@ -48,9 +56,13 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
                            r["decode_tokens"] or 0.0, r["attributed_requests"] or 0.0)
         figures = fig.as_row(grams=(r["scope2_location_kg"] or 0.0) * 1000.0)
         values = [figures[c] for c in ENGINE_REPORT_COLUMNS[3:8]] if fig.total_joules > 0 else [None] * 5
+        prompt = PromptFigures(r["computed_tokens"] or 0.0, r["cached_tokens"] or 0.0, r["transferred_tokens"] or 0.0,
+                               r["unsplit_tokens"] or 0.0, r["split_node_hours"] or 0, r["unsplit_node_hours"] or 0,
+                               (r["split_prefill_kwh"] or 0.0) * JOULES_PER_KWH, r["split_prefill_tokens"] or 0.0)
         out.append((r["engine"], r["model"], r["methods"] or "-", *values, r["requests"],
                     r["hours_without_phase_energy"], r["fit_status"], r["fit_r_squared"], r["fit_intervals"],
-                    r["fit_reason"]))
+                    r["fit_reason"], prompt.split_label, prompt.joules_per_computed_prefill_token,
+                    prompt.cache_hit_ratio, prompt.transferred_ratio, r["fit_cached_term"]))
     return list(ENGINE_REPORT_COLUMNS), out
 
 

@@ -14,6 +14,10 @@ DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc = $hour;
 -- One telemetry window (source, hour) is replaced, never appended to: drop its collector-error rows first.
 DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $hour;
 
+-- name: delete_prompt_tokens
+-- One telemetry window (source, hour) is replaced, never appended to: drop its prompt-token rows first.
+DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc = $hour;
+
 -- name: insert_energy
 -- One hour window's energy rows in a single statement. Parameters are parallel lists (one element
 -- per row; $hour and $source are the window's): set-based, about 100x faster than a row-at-a-time
@@ -42,6 +46,15 @@ INSERT INTO stg_collector_errors_hourly BY NAME
 SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
        unnest($collector) AS collector, unnest($reason) AS reason, unnest($readings)::DOUBLE AS readings,
        $source AS source;
+
+-- name: insert_prompt_tokens
+-- One hour window's prompt tokens per engine, model and prompt source (computed, cached, transferred,
+-- unsplit) in a single statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are PromptTokenRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_inference_prompt_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($engine) AS engine, unnest($model) AS model, unnest($prompt_source) AS prompt_source,
+       unnest($tokens)::DOUBLE AS tokens, $source AS source;
 
 -- name: record_window
 -- The window's bookkeeping: which hour of which source was written, with how many rows, and when.

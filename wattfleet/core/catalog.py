@@ -129,7 +129,9 @@ LAST_SAMPLE = _m("last_sample_timestamp_seconds", "gauge", "seconds",
 BUILD_INFO = _m("build", "info", "", "wattfleet version and runtime.", ("version", "python_version"))
 
 # --- exporter: inference engines (prefill vs decode) -----------------------
-INFERENCE_TOKENS = _m("inference_tokens", "counter", "", "Tokens processed by phase.",
+INFERENCE_TOKENS = _m("inference_tokens", "counter", "",
+                      "Tokens by phase: prefill = prompt tokens computed on this engine (every prompt token where the "
+                      "engine does not split them), decode = generated tokens.",
                       ENGINE_LABELS + ("phase",), "inference")
 # Where an engine's prompt tokens came from (issue 14): computed by a forward pass, read from its prefix
 # cache, or received as KV from elsewhere (disaggregated prefill); ``unsplit`` when the engine does not say
@@ -167,6 +169,14 @@ INFERENCE_REJECTED = _m("inference_rejected_samples", "counter", "",
                         "Engine page values rejected and never summed (not finite, negative, too large, implausible "
                         "rate, counter dip, marked energy above the GPUs' energy, model limit, replicated endpoint).",
                         ("engine", "endpoint", "reason"), "inference")
+INFERENCE_ATTRIBUTION = _m("inference_phase_attribution", "info", "",
+                           "How this engine's phase energy is attributed: method, whether chunked prefill mixes "
+                           "decode into prefill forwards (true, false, unknown), and the assumption that follows.",
+                           ENGINE_LABELS + ("method", "chunked_prefill", "assumption"), "inference")
+# Values of ``assumption`` on INFERENCE_ATTRIBUTION.
+ASSUME_SEPARATE_PHASES = "separate_phases"            # every forward pass is one phase: phase time is exact
+ASSUME_MIXED_AS_PREFILL = "mixed_forward_as_prefill"  # a forward that prefills also decodes; all of it is prefill
+ASSUME_TOKEN_FIT = "token_fit"                        # no phase time: the aggregator fits energy on tokens
 # Phase label value for energy in no phase (engine idle or between forward passes).
 PHASE_IDLE = "idle"
 # Values of ``method`` on INFERENCE_PHASE_ENERGY: split by engine-reported phase time (TGI), marked

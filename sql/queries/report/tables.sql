@@ -73,8 +73,14 @@ SELECT $month_start AS period_start, $month_end AS period_end, engine, model, ph
 -- energy, the attribution method(s), and the token fit (latest run per node overlapping the month).
 -- Figures use only the engine-hours that have attributed energy: an hour whose fit declined has tokens
 -- but no phase energy, and counting its tokens would make energy per token look smaller than it is.
+-- Prompt tokens by source (issue 14): the month's computed, cached, transferred and unsplit tokens and
+-- how many node-hours the engine split them; the prefill energy and tokens of the split hours alone give
+-- J per computed prefill token (an unsplit hour's prefill tokens include cache hits).
 -- aggregator/outputs/tables.engine_report_table derives the per-engine figures from these sums.
-WITH eh AS (
+WITH split_hour AS (
+    SELECT hour_utc, node, engine, model, bool_or(split) AS split
+      FROM fact_inference_prompt_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), eh AS (
     SELECT hour_utc, node, engine, model, fsum(it_kwh) AS kwh,
            fsum(it_kwh) FILTER (WHERE phase = 'prefill') AS prefill_kwh,
            fsum(it_kwh) FILTER (WHERE phase = 'decode') AS decode_kwh,
@@ -88,13 +94,21 @@ WITH eh AS (
       FROM stg_inference_engine_hourly WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
 ), ph AS (
     SELECT eh.engine, eh.model, fsum(prefill_kwh) FILTER (WHERE kwh > 0) AS prefill_kwh,
+           fsum(prefill_kwh) FILTER (WHERE kwh > 0 AND sh.split) AS split_prefill_kwh,
+           fsum(prefill_tokens) FILTER (WHERE kwh > 0 AND sh.split) AS split_prefill_tokens,
            fsum(decode_kwh) FILTER (WHERE kwh > 0) AS decode_kwh, fsum(idle_kwh) FILTER (WHERE kwh > 0) AS idle_kwh,
            fsum(prefill_tokens) FILTER (WHERE kwh > 0) AS prefill_tokens,
            fsum(decode_tokens) FILTER (WHERE kwh > 0) AS decode_tokens,
            fsum(rq.requests) FILTER (WHERE kwh > 0) AS attributed_requests,
            fsum(eh.scope2_location_g) FILTER (WHERE kwh > 0) AS scope2_location_g,
            count(*) FILTER (WHERE coalesce(kwh, 0) = 0) AS hours_without_phase_energy
-      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model) GROUP BY ALL
+      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model)
+      LEFT JOIN split_hour sh USING (hour_utc, node, engine, model) GROUP BY ALL
+), pr AS (
+    SELECT engine, model, fsum(computed_tokens) AS computed_tokens, fsum(cached_tokens) AS cached_tokens,
+           fsum(transferred_tokens) AS transferred_tokens, fsum(unsplit_tokens) AS unsplit_tokens,
+           count(*) FILTER (WHERE split) AS split_node_hours, count(*) FILTER (WHERE NOT split) AS unsplit_node_hours
+      FROM fact_inference_prompt_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
 ), req AS (
     SELECT engine, model, fsum(requests) AS requests FROM rq GROUP BY ALL
 ), meth AS (
@@ -109,7 +123,9 @@ WITH eh AS (
                 ELSE 'fitted on ' || count(*) FILTER (WHERE status = 'fitted') || ' of ' || count(*) || ' nodes'
            END AS fit_status,
            min(r_squared) FILTER (WHERE status = 'fitted') AS fit_r_squared, sum(n_intervals) AS fit_intervals,
-           min(reason) FILTER (WHERE status = 'declined') AS fit_reason
+           min(reason) FILTER (WHERE status = 'declined') AS fit_reason,
+           string_agg(DISTINCT cached_term, '; ' ORDER BY cached_term) FILTER (WHERE status = 'fitted')
+               AS fit_cached_term
       FROM (SELECT * FROM inference_token_fit
              WHERE window_start < $month_end AND window_end > $month_start
            QUALIFY row_number() OVER (PARTITION BY source, node, cluster, site_label, engine, model
@@ -120,9 +136,11 @@ SELECT $month_start AS period_start, $month_end AS period_end, k.engine, k.model
        ph.decode_kwh, ph.idle_kwh, ph.prefill_tokens, ph.decode_tokens, req.requests, ph.attributed_requests,
        ph.scope2_location_g / 1000 AS scope2_location_kg,
        ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
-       fit.fit_intervals, fit.fit_reason
+       fit.fit_intervals, fit.fit_reason, fit.fit_cached_term, ph.split_prefill_kwh, ph.split_prefill_tokens,
+       pr.computed_tokens, pr.cached_tokens, pr.transferred_tokens, pr.unsplit_tokens, pr.split_node_hours,
+       pr.unsplit_node_hours
   FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
-  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model)
+  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model) LEFT JOIN pr USING (engine, model)
  ORDER BY k.engine, k.model;
 
 -- name: data_quality
