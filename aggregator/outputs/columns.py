@@ -182,6 +182,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "fit_r_squared": "Lowest R squared of the fitted nodes.",
             "fit_intervals": "Intervals the fits used.",
             "fit_reason": "Why a fit declined.",
+            "fit_cached_term": "How the fitted token models treated cached prompt tokens, '; '-separated.",
+            "split_prefill_kwh": "Prefill IT energy of the hours the engine split its prompt tokens, kWh.",
+            "split_prefill_tokens": "Prefill (computed) tokens of those hours.",
+            "computed_tokens": "Prompt tokens that ran through a forward pass.",
+            "cached_tokens": "Prompt tokens served from the engine's prefix cache.",
+            "transferred_tokens": "Prompt tokens whose KV came from another instance.",
+            "unsplit_tokens": "Prompt tokens of an engine that does not say which source they came from.",
+            "split_node_hours": "Node-hours in which the engine split its prompt tokens by source.",
+            "unsplit_node_hours": "Node-hours in which it did not.",
         }),
     "inference_engines": (
         "Per-engine energy figures (from inference_engine_inputs).", {
@@ -196,6 +205,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "hours_without_phase_energy": "Engine-hours with tokens but no attributed energy.",
             "fit_status": "Token fit status.", "fit_r_squared": "Lowest R squared of the fitted nodes.",
             "fit_intervals": "Intervals the fits used.", "fit_reason": "Why a fit declined.",
+            "prompt_split": "Whether the engine split prompt tokens into computed, cached and transferred "
+                            "('by engine', 'not split by engine', or partial).",
+            "joules_per_computed_prefill_token": "Prefill IT energy per computed prompt token, over the hours "
+                                                 "the engine split them, J.",
+            "cache_hit_ratio": "Share of the split prompt tokens served from the prefix cache (0-1).",
+            "transferred_prompt_ratio": "Share of the split prompt tokens whose KV came from elsewhere (0-1).",
+            "fit_cached_tokens": "How the fitted token models treated cached prompt tokens.",
         }),
     "data_quality": (
         "Counts of the period's facts that rest on filled, missing, estimated or default inputs.", {
