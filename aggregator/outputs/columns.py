@@ -130,6 +130,14 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "cfe_ratio": "Carbon-free share of facility energy in that hour of day (0-1).",
             "facility_kwh": "Facility energy in that hour of day over the period, kWh.",
         }),
+    "cfe_by_day_and_hour": (
+        "The fleet's hourly CFE score (energy-weighted over sites) for each hour of the period; period_start "
+        "and period_end bound the hour.", {
+            "day": "The UTC day of the hour.",
+            "hour_of_day_utc": "Hour of day, 0-23, UTC.",
+            "cfe_ratio": "Carbon-free share of the hour's facility energy (0-1); empty when the hour had none.",
+            "facility_kwh": "Facility energy in the hour, kWh.",
+        }),
     "top_emitters": (
         "The ten nodes that caused the most emissions. Scope 1 stays at the site and is not in a node's figure.", {
             "node": "Node name.",

@@ -8,7 +8,6 @@ store the report was built from (``sql/queries/report/methodology.sql``).
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from wattfleet import sql
-from wattfleet.aggregator.outputs.markup import html_table, md_table
+from wattfleet.aggregator.outputs.sections import Section
 
 METHODOLOGY = "queries/report/methodology.sql"
 
@@ -94,25 +93,20 @@ def _version() -> str:
         return "unknown"
 
 
-def methodology_section(con: duckdb.DuckDBPyConnection, db: str | Path, start: datetime, end: datetime
-                        ) -> tuple[str, str]:
-    """The section as (Markdown, HTML), read from the open store ``con`` for [start, end)."""
+def methodology_sections(con: duckdb.DuckDBPyConnection, db: str | Path, start: datetime, end: datetime
+                         ) -> list[Section]:
+    """The section and its parts, read from the open store ``con`` for [start, end)."""
     params = {"month_start": start, "month_end": end}
     intro = (f"Period [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) UTC; store {db}; wattfleet "
              f"{_version()}. Every figure of this report is read from that store's facts and rollups, built from "
              "the telemetry, grid data and config below. Units: kg CO2e, kWh, L; rates in g CO2e per functional "
              "unit. docs/accounting.md is the full reference (formulas, conventions, contestable choices).")
-    md = ["## Methodology", "", intro, "", "### Formulas", "",
-          md_table(FORMULA_COLUMNS, [tuple(f) for f in FORMULAS]), ""]
-    body = ["<h2>Methodology</h2>", f"<p>{html.escape(intro)}</p>", "<h3>Formulas</h3>",
-            html_table(FORMULA_COLUMNS, [tuple(f) for f in FORMULAS])]
+    out = [Section("methodology", "Methodology", intro),
+           Section("methodology_formulas", "Formulas", "Each figure, its basis and reference, and the SQL macro "
+                   "that computes it.", FORMULA_COLUMNS, [tuple(f) for f in FORMULAS], level=3)]
     for part, items in (("Data lineage", LINEAGE), ("Reference values", REFERENCE_VALUES)):
-        md += [f"### {part}", ""]
-        body.append(f"<h3>{part}</h3>")
         for heading, block, note in items:
             cols, rows = _query(con, block, params)
-            table = md_table(cols, rows) if rows else "None."
-            md += [f"#### {heading}", "", note, "", table, ""]
-            body += [f"<h4>{html.escape(heading)}</h4>", f"<p>{html.escape(note)}</p>",
-                     html_table(cols, rows) if rows else "<p>None.</p>"]
-    return "\n".join(md) + "\n", "".join(body)
+            out.append(Section(f"methodology_{block}", f"{part}: {heading}", note, cols, rows, empty="None.",
+                               level=3))
+    return out

@@ -205,7 +205,7 @@ def test_cli_aggregate_then_report(prom, tmp_path, capsys):
                  "inference.parquet", "sites.csv"):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
-    assert "| Scope 2 | Purchased electricity |" in md and "location_based_kg_co2e | market_based_kg_co2e" in md
+    assert "| Scope 2 | Purchased electricity |" in md and "Location-based (kg CO2e) | Market-based (kg CO2e)" in md
     ghg = {(s, c): (loc, mkt) for s, c, loc, mkt in duckdb.execute(
         f"SELECT scope, category, location_based_kg_co2e, market_based_kg_co2e FROM '{out / 'ghg_summary.parquet'}'"
     ).fetchall()}

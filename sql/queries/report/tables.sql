@@ -174,3 +174,12 @@ SELECT $month_start AS period_start, $month_end AS period_end, coalesce(g.site, 
   LEFT JOIN dim_site s ON s.site = r.site_label
  GROUP BY ALL HAVING round(fsum(r.readings)) > 0
  ORDER BY site NULLS LAST, r.node, r.collector, r.reason;
+
+-- name: cfe_by_day_and_hour
+-- The fleet's hourly CFE score (energy-weighted over sites) for each day and hour of the month: the
+-- report's heatmap. An hour with no facility energy has no score (NULL), not 0.
+SELECT hour_utc AS period_start, hour_utc + INTERVAL 1 HOUR AS period_end, CAST(hour_utc AS DATE) AS day,
+       hour(hour_utc) AS hour_of_day_utc,
+       fsum(cfe_kwh) / nullif(fsum(facility_kwh), 0) AS cfe_ratio, fsum(facility_kwh) AS facility_kwh
+  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end AND site IS NOT NULL
+ GROUP BY ALL ORDER BY day, hour_of_day_utc;

@@ -251,16 +251,20 @@ def test_methodology_states_formulas_config_version_and_lineage(report):
     section = md[md.index("## Methodology"):]
     sha = hashlib.sha256(FACILITY.encode()).hexdigest()
     assert f"| {sha} |" in section and "facility.yaml" in section
-    assert f"| {LATEST_VERSION} |" in section.split("#### Store schema")[1].split("####")[0]
+    def part(title: str) -> str:
+        return section.split(f"### {title}")[1].split("\n### ")[0]
+
+    assert f"| {LATEST_VERSION} |" in part("Data lineage: Store schema")
     assert str(db) in section
     for f in FORMULAS:
         assert f"| {f.figure} | {f.formula} |" in section
-    telemetry = section.split("#### Energy telemetry")[1].split("####")[0]
-    assert f"| prometheus | {HOURS} | 2 | 2026-10-05 00:00:00 | 2026-10-05 0{HOURS}:00:00 |" in telemetry
-    grid = section.split("#### Grid intensity")[1].split("####")[0]
+    telemetry = part("Data lineage: Energy telemetry")
+    assert f"| prometheus | {HOURS} | 2 | 2026-10-05T00:00:00 | 2026-10-05T0{HOURS}:00:00 |" in telemetry
+    grid = part("Data lineage: Grid intensity")
     assert f"| CISO | average | static | {HOURS} | 0 |" in grid
-    assert "AIB European Residual Mixes 2025 (test value)" in section.split("#### Site factors")[1]
-    assert "| 1 | GPU model *H100* | 164.000 | 4.000 | 12 |" in section
+    assert "AIB European Residual Mixes 2025 (test value)" in part("Reference values: Site factors")
+    assert "| 1 | GPU model *H100* | 164.0 | 4.0 | 12 |" in section
+    assert "| b | diesel | diesel | 100.0 | L | 2.68 | kg CO2e per L |" in part("Reference values: Scope 1 activity data")
     assert "<h2>Methodology</h2>" in (out / "report.html").read_text()
 
 
