@@ -14,13 +14,9 @@ from datetime import datetime
 from typing import Protocol
 
 from wattfleet.core import catalog
+from wattfleet.core.hourly_energy import LEGACY_GPU_MODEL_LABEL, OWNER_LABELS
 
-# Optional labels kept when a relabeling or Kubernetes layer adds them.
-OWNER_LABELS = ("namespace", "team")
-# The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
-# inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
-# board model; to be dropped once no store holds such series (README, "Upgrading").
-LEGACY_GPU_MODEL_LABEL = "model"
+__all__ = ["LEGACY_GPU_MODEL_LABEL", "OWNER_LABELS"]  # re-exported: defined with the hourly PromQL
 
 
 @dataclass(frozen=True)
@@ -137,9 +133,14 @@ def it_cpu_domains() -> tuple[str, ...]:
     return catalog.RAPL_IT_DOMAINS
 
 
-def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_utc: datetime, joules: float,
-                           source: str) -> EnergyRow | None:
-    """Map one series' labels to an :class:`EnergyRow`; None for series that are not IT energy."""
+# The fields an energy row takes from its series' labels, in EnergyRow's order (between hour_utc and joules).
+ENERGY_LABEL_FIELDS = ("node", "cluster", "site_label", "device", "component", "domain", "gpu_model", "method",
+                       "namespace", "team")
+EnergyLabels = tuple[str, str, str, str, str, str, str | None, str, str | None, str | None]
+
+
+def energy_fields_from_labels(metric: catalog.Metric, labels: dict[str, str]) -> EnergyLabels | None:
+    """One series' labels as :data:`ENERGY_LABEL_FIELDS`; None for series that are not IT energy."""
     if metric is catalog.GPU_ENERGY:
         component, domain = "gpu", "gpu"
         device = labels.get("gpu") or labels.get("uuid") or ""
@@ -152,9 +153,18 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
         device = f"socket{labels.get('socket', '')}"
     else:
         raise ValueError(f"{metric.name} is not an energy metric")
-    return EnergyRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device,
-                     component, domain, model, labels.get("method") or catalog.METHOD_MEASURED,
-                     labels.get("namespace") or None, labels.get("team") or None, max(float(joules), 0.0), source)
+    return (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device, component, domain,
+            model, labels.get("method") or catalog.METHOD_MEASURED, labels.get("namespace") or None,
+            labels.get("team") or None)
+
+
+def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_utc: datetime, joules: float,
+                           source: str) -> EnergyRow | None:
+    """Map one series' labels to an :class:`EnergyRow`; None for series that are not IT energy."""
+    fields = energy_fields_from_labels(metric, labels)
+    if fields is None:
+        return None
+    return EnergyRow(hour_utc, *fields, max(float(joules), 0.0), source)
 
 
 def collector_error_row_from_labels(labels: dict[str, str], hour_utc: datetime, readings: float, source: str

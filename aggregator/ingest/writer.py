@@ -2,19 +2,25 @@
 
 A window is replaced (delete + insert) together with its ``ingest_window``
 record, its watermark and its month's dirty mark in ONE transaction, so a
-crash leaves either the whole window or none of it. The statements are the
+crash leaves either the whole window or none of it. ``write_page`` does the
+same for a page of hours whose rows arrive in batches (a store's answers,
+one series shard at a time): the page is the unit, so a fleet of any size
+is written without ever holding a whole hour of it. The statements are the
 blocks of ``sql/staging/ingest.sql``.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from wattfleet import sql
+from wattfleet.aggregator.ingest.batch import Columns, TelemetryBatch, epoch_seconds
 from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, PromptTokenRow, Telemetry
 from wattfleet.aggregator.store.transactions import transaction
 
@@ -95,3 +101,71 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})
     return len(energy) + len(inference)
+
+
+@dataclass
+class PageCounts:
+    """Rows written for a page, per table and per hour (hour start as Unix seconds)."""
+
+    energy: int = 0
+    inference: int = 0
+    collector_errors: int = 0
+    prompt_tokens: int = 0
+    per_hour: Counter[int] = field(default_factory=Counter)  # energy + inference rows (ingest_window.rows)
+    table_per_hour: dict[str, Counter[int]] = field(default_factory=dict)
+
+
+# (TelemetryBatch attribute, registered view, insert block, delete block) per staging table
+_BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch", "delete_energy_page"),
+                 ("inference", "inference_batch", "insert_inference_batch", "delete_inference_page"),
+                 ("collector_errors", "collector_errors_batch", "insert_collector_errors_batch",
+                  "delete_collector_errors_page"),
+                 ("prompt_tokens", "prompt_tokens_batch", "insert_prompt_tokens_batch", "delete_prompt_tokens_page"))
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source: str, cols: Columns) -> None:
+    """One batch into its staging table: NumPy arrays registered as ``view``, one INSERT ... BY NAME."""
+    con.register(view, cols.arrays())
+    try:
+        con.execute(statement(block), {"source": source})
+    finally:
+        con.unregister(view)
+
+
+def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,
+               batches: Iterable[TelemetryBatch]) -> PageCounts:
+    """Replace the hours [start, end) of ``source`` with the rows of ``batches``, atomically.
+
+    ``batches`` is consumed inside the transaction, one at a time (a store's
+    answers as they are fetched): a failure anywhere, fetch included, rolls
+    the whole page back, and no more than one batch is held at once. Rows
+    outside [start, end) are refused (a store answering for other hours).
+    """
+    counts = PageCounts()
+    lo, hi = epoch_seconds(start), epoch_seconds(end)
+    page = {"source": source, "start": start, "end": end}
+    counts.table_per_hour = {attr: Counter() for attr, *_ in _BATCH_TABLES}
+    with transaction(con):
+        for *_, delete in _BATCH_TABLES:
+            con.execute(statement(delete), page)
+        for batch in batches:
+            for attr, view, block, _ in _BATCH_TABLES:
+                cols: Columns = getattr(batch, attr)
+                if not len(cols):
+                    continue
+                per_hour = cols.rows_per_hour()
+                if min(per_hour) < lo or max(per_hour) >= hi:
+                    raise ValueError(f"{source}: rows outside the page {start}..{end}")
+                insert_columns(con, view, block, source, cols)
+                setattr(counts, attr, getattr(counts, attr) + len(cols))
+                counts.table_per_hour[attr].update(per_hour)
+        hour = start
+        while hour < end:
+            h = epoch_seconds(hour)
+            rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
+            counts.per_hour[h] = rows
+            con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
+            hour += HOUR
+        con.execute(statement("advance_watermark"), {"source": source, "watermark": end})
+        mark_dirty(con, start, end)
+    return counts

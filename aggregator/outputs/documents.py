@@ -65,7 +65,9 @@ SECTIONS = (
      "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
      "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
      "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
-     "prefill tokens include cache hits)."),
+     "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "
+     "mixed_forward_as_prefill means prefill forwards also decoded the running batch (TGI chunked prefill, "
+     "SGLang mixed chunks) and all their time counts as prefill: prefill energy is overstated, decode's understated."),
     ("top_emitters", "Top emitting nodes",
      "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
      "embodied share. Scope 1 stays at the site and is not spread over nodes."),
@@ -79,6 +81,17 @@ REJECTIONS_NOTE = ("Readings the exporters rejected as implausible or failed to 
                    "and reason (wattfleet_collector_errors_total); these readings were not summed into any figure "
                    "of this report.")
 REJECTIONS_NONE = "No reading was rejected or failed this month."
+# A part of the data-quality section: the grid hours per zone that rest on filled or implausible data
+# (sql/queries/report/data_quality.sql; every column in data_quality_zones.csv, one row per hour and issue in
+# data_quality_hours.csv).
+GRID_QUALITY_TITLE = "Grid data quality per zone"
+GRID_QUALITY_NOTE = ("Hours (UTC, start/end) whose grid intensity was filled, by which rule, or which the source's "
+                     "own generation mix makes implausible (kept and flagged unless the grid spec says "
+                     "implausible: fill or refuse), with the facility energy and location-based Scope 2 (kg CO2e) "
+                     "resting on them and on estimated energy.")
+GRID_QUALITY_COLUMNS = ("zone", "intensity_sources", "filled_hours", "filled_hours_utc", "fill_rules",
+                        "filled_intensity_kwh", "filled_intensity_kg", "implausible_hours", "implausible_hours_utc",
+                        "implausible_kg", "missing_intensity_hours", "estimated_energy_kwh", "estimated_energy_kg")
 SHIFT_TITLE = "Shift analysis (flexible work)"
 SHIFT_NOTE = ("Emitted (location-based Scope 2) vs the same energy in the cleanest allowed hours of its window "
               "(at most its peak hourly energy per hour) or at the cleanest allowed site.")
@@ -97,6 +110,13 @@ def shift_section(rows: Sequence[ShiftRow]) -> Section:
                    notes=[f"{r.kind}={r.key}: {n}" for r in rows for n in r.notes])
 
 
+def grid_quality_section(cols: list[str], rows: list[tuple[object, ...]]) -> Section:
+    """The per-zone grid data quality as a part of the data-quality section (the CSV has every column)."""
+    keep = [cols.index(c) for c in GRID_QUALITY_COLUMNS]
+    return Section("grid_quality", GRID_QUALITY_TITLE, GRID_QUALITY_NOTE, list(GRID_QUALITY_COLUMNS),
+                   [tuple(r[i] for i in keep) for r in rows], empty="No grid hours this month.", level=3)
+
+
 def report_sections(tables: Tables, charts: Sequence[Chart], burns: Sequence[BudgetBurn] = (),
                     shift: Sequence[ShiftRow] | None = None) -> list[Section]:
     """Every section of the report, in order, with its table and charts."""
@@ -106,6 +126,7 @@ def report_sections(tables: Tables, charts: Sequence[Chart], burns: Sequence[Bud
         sections.append(Section(name, title, note, cols, rows, empty=EMPTY_NOTES.get(name, NOTHING),
                                 record=name in RECORDS))
         if name == "data_quality":
+            sections.append(grid_quality_section(*tables["data_quality_zones"]))
             sections.append(Section("rejections", REJECTIONS_TITLE, REJECTIONS_NOTE, *tables["rejections"],
                                     empty=REJECTIONS_NONE, level=3))
     if burns:

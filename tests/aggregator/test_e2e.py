@@ -103,8 +103,8 @@ def test_killed_between_windows_then_resumed(prom, cfg, tmp_path):
         if hour == H0.replace(tzinfo=None) + timedelta(hours=1):
             raise KeyboardInterrupt("killed")
 
-    with pytest.raises(KeyboardInterrupt):
-        run(con, cfg, prom.url, on_window=die_after_second)
+    with pytest.raises(KeyboardInterrupt):  # a page is the unit of commit: pages of one hour here
+        run(con, cfg, prom.url, page_hours=1, on_window=die_after_second)
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=2)).replace(tzinfo=None)
     assert one_row(con, "SELECT count(DISTINCT hour_utc) FROM stg_energy_hourly")[0] == 2
     # Resume from the watermark (no --from): only the missing hours plus the lookback.

@@ -116,6 +116,11 @@ WITH split_hour AS (
       FROM (SELECT engine, model, unnest(string_split(methods, ',')) AS m FROM stg_inference_engine_hourly
              WHERE methods IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
      GROUP BY ALL
+), attr AS (
+    SELECT engine, model, string_agg(DISTINCT a, '; ' ORDER BY a) AS phase_attribution
+      FROM (SELECT engine, model, unnest(string_split(attribution, '; ')) AS a FROM stg_inference_engine_hourly
+             WHERE attribution IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
+     GROUP BY ALL
 ), fit AS (
     SELECT engine, model,
            CASE WHEN count(*) FILTER (WHERE status = 'declined') = 0 THEN 'fitted'
@@ -138,9 +143,10 @@ SELECT $month_start AS period_start, $month_end AS period_end, k.engine, k.model
        ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
        fit.fit_intervals, fit.fit_reason, fit.fit_cached_term, ph.split_prefill_kwh, ph.split_prefill_tokens,
        pr.computed_tokens, pr.cached_tokens, pr.transferred_tokens, pr.unsplit_tokens, pr.split_node_hours,
-       pr.unsplit_node_hours
+       pr.unsplit_node_hours, attr.phase_attribution
   FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
   LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model) LEFT JOIN pr USING (engine, model)
+  LEFT JOIN attr USING (engine, model)
  ORDER BY k.engine, k.model;
 
 -- name: data_quality
