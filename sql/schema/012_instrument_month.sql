@@ -1,4 +1,4 @@
--- 010: market-based instruments as applied, per month, site and instrument (facts step 035 writes them).
+-- 012: market-based instruments as applied, per month, site and instrument (facts step 035 writes them).
 -- The month's share of each instrument's volume (spread evenly over its period's hours; a market
 -- instrument shared by the zone's sites in proportion to their consumption) and the part applied after
 -- the cap at the site-month's consumption. fact_device_hour's market-based Scope 2 is computed from these
