@@ -199,6 +199,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "unsplit_tokens": "Prompt tokens of an engine that does not say which source they came from.",
             "split_node_hours": "Node-hours in which the engine split its prompt tokens by source.",
             "unsplit_node_hours": "Node-hours in which it did not.",
+            "phase_attribution": "The exporter's stated phase-attribution assumption(s), '; '-separated.",
         }),
     "inference_engines": (
         "Per-engine energy figures (from inference_engine_inputs).", {
@@ -220,6 +221,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "cache_hit_ratio": "Share of the split prompt tokens served from the prefix cache (0-1).",
             "transferred_prompt_ratio": "Share of the split prompt tokens whose KV came from elsewhere (0-1).",
             "fit_cached_tokens": "How the fitted token models treated cached prompt tokens.",
+            "phase_attribution": "The exporter's stated phase-attribution assumption(s), '; '-separated "
+                                 "(mixed_forward_as_prefill: prefill energy overstated, decode's understated).",
         }),
     "data_quality": (
         "Counts of the period's facts that rest on filled, missing, estimated or default inputs.", {
@@ -230,6 +233,36 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "unmapped_nodes": "Nodes no configured site claims.",
             "sites_without_residual_mix": "Sites whose market-based figure used location-based intensity.",
             "site_hours_metered_pue": "Site-hours with a metered (not default) PUE.",
+        }),
+    "data_quality_zones": (
+        "Grid data quality per zone: the hours resting on filled or implausible intensity and the energy and "
+        "location-based Scope 2 on them (docs/accounting.md 5.4).", {
+            "zone": "Grid zone.",
+            "intensity_sources": "Intensity sources of the zone's hours, '; '-separated.",
+            "hours": "Zone-hours with facts.",
+            "filled_hours": "Hours whose intensity was filled, not observed.",
+            "filled_hours_utc": "Those hours as ISO 8601 UTC intervals start/end (half-open), '; '-separated.",
+            "fill_rules": "Fill rules used, with their hour counts.",
+            "filled_intensity_kwh": "Facility energy of the filled hours, kWh.",
+            "filled_intensity_kg": "Location-based Scope 2 of the filled hours, kg CO2e.",
+            "implausible_hours": "Hours the source's own generation mix makes implausible.",
+            "implausible_hours_utc": "Those hours as ISO 8601 UTC intervals, '; '-separated.",
+            "implausible_kwh": "Facility energy of the implausible hours, kWh.",
+            "implausible_kg": "Location-based Scope 2 of the implausible hours, kg CO2e.",
+            "missing_intensity_hours": "Hours with no intensity (no Scope 2 computed).",
+            "estimated_energy_kwh": "Estimated (not measured) facility energy, kWh.",
+            "estimated_energy_kg": "Location-based Scope 2 of the estimated energy, kg CO2e.",
+            "facility_kwh": "All facility energy of the zone, kWh.",
+            "scope2_location_kg": "All location-based Scope 2 of the zone, kg CO2e.",
+        }),
+    "data_quality_hours": (
+        "One row per zone, hour and issue (tidy). An hour with two issues has two rows: sum within one issue.", {
+            "zone": "Grid zone.",
+            "hour_utc": "Start of the hour, UTC.",
+            "issue": "filled, implausible or missing_intensity.",
+            "detail": "The fill rule, the implausibility reason, or why the intensity is missing.",
+            "facility_kwh": "Facility energy of the zone's hour, kWh.",
+            "scope2_location_kg": "Location-based Scope 2 of the zone's hour, kg CO2e (0 when missing).",
         }),
     "rejections": (
         "Readings the exporters rejected or failed to take; none of them is in any figure.", {
