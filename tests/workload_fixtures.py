@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from wattfleet.core import catalog
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
+from wattfleet.exporter.workloads.attach import attach_workloads
 from wattfleet.exporter.workloads.cgroups import parse_patterns
 from wattfleet.exporter.workloads.devices import DeviceHolder, KubeletUnavailable
 from wattfleet.exporter.workloads.sensor import CgroupConfig, DeviceLister, WorkloadSensor
@@ -63,9 +66,9 @@ class FakeNode:
         cgroups = CgroupConfig(self.tree.cgroup_root, parse_patterns(cgroup_specs), self.tree.proc_stat,
                                self.tree.pod_logs) if cgroup_specs else None
         self.sensor = WorkloadSensor(lister, cgroups, refresh=refresh, retention=retention, clock=self.clock)
-        self.sampler = Sampler([NvmlSensor(self.nvml), RaplSensor(root / "sys"), self.sensor], {"node": "n"},
+        self.sampler = Sampler([NvmlSensor(self.nvml), RaplSensor(root / "sys")], {"node": "n"},
                                interval=1.0, clock=self.clock, timeout=10.0)
-        self.sampler.add_observer(self.sensor.observe)
+        attach_workloads(self.sampler, self.sensor)
         self.sampler.sample_once()
         self.start = self.node_energy()
 
@@ -91,8 +94,10 @@ class FakeNode:
     def published(self) -> dict[tuple[str, str, str, str, str, str], float]:
         """The workload counters of the last snapshot's results, by (component, share, ns, pod, container, wl)."""
         out = {}
-        for s in self.sampler.last_results[self.sensor.name].samples:
-            if s.metric == catalog.WORKLOAD_ENERGY.name:
+        text = self.sampler.last_results[self.sensor.name].exposition.decode()
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                assert s.name == catalog.WORKLOAD_ENERGY.series and s.labels["node"] == "n"
                 lb = s.labels
                 out[(lb["component"], lb["share"], lb["namespace"], lb["pod"], lb["container"], lb["workload"])] = \
                     s.value

@@ -84,5 +84,6 @@ def build_workload_sensor(args: argparse.Namespace) -> WorkloadSensor:
 
 def attach_workloads(sampler: Sampler, sensor: WorkloadSensor) -> None:
     """Add the collector after the energy collectors and hook its attribution into every sample."""
+    sensor.const_labels = dict(sampler.const_labels)
     sampler.sensors.append(sensor)
     sampler.add_observer(sensor.observe)

@@ -108,46 +108,86 @@ def _match_id(pattern: CgroupPattern, name: str) -> str | None:
     return ident.replace("_", "-") if pattern.kind == KUBERNETES else ident
 
 
-def scan(root: Path, patterns: Iterable[CgroupPattern]) -> dict[Path, Workload]:
-    """Every cgroup directory under ``root`` that a pattern matches (first pattern wins)."""
-    found: dict[Path, Workload] = {}
+@dataclass
+class _Step:
+    """One level of the patterns' walk: segments that continue below it, patterns that end at it."""
+
+    children: list[tuple[re.Pattern[str], _Step]]
+    ends: list[CgroupPattern]
+
+
+def _walk_plan(patterns: Iterable[CgroupPattern]) -> _Step:
+    """The patterns merged into one tree, so a directory several patterns pass through is listed once."""
+    top = _Step([], [])
     for pattern in patterns:
-        level = [root]
+        step = top
         for segment in pattern.segments:
-            nxt = []
-            for parent in level:
-                try:
-                    with os.scandir(parent) as entries:
-                        for entry in entries:
-                            if segment.match(entry.name) and entry.is_dir(follow_symlinks=False):
-                                nxt.append(Path(entry.path))
-                except OSError:
-                    continue  # vanished or unreadable: nothing below it this time
-            level = nxt
-            if not level:
-                break
-        for path in level:
-            ident = _match_id(pattern, path.parts[-len(pattern.segments) + pattern.id_segment])
-            if ident and path not in found:
-                found[path] = Workload(pattern.kind, ident)
+            nxt = next((child for regex, child in step.children if regex.pattern == segment.pattern), None)
+            if nxt is None:
+                nxt = _Step([], [])
+                step.children.append((segment, nxt))
+            step = nxt
+        step.ends.append(pattern)
+    return top
+
+
+def scan(root: str, patterns: Iterable[CgroupPattern]) -> dict[str, Workload]:
+    """Every cgroup directory under ``root`` that a pattern matches (first pattern wins), by path.
+
+    One ``os.scandir`` per directory on the patterns' paths, plain strings: this
+    runs every sample over hundreds of directories, where pathlib's object
+    churn and listing a directory once per pattern were most of the cost.
+    """
+    found: dict[str, Workload] = {}
+    ordered = list(patterns)
+    rank = {id(p): i for i, p in enumerate(ordered)}
+    matches: list[tuple[int, str, Workload]] = []
+    stack = [(root, _walk_plan(ordered))]
+    while stack:
+        parent, step = stack.pop()
+        try:
+            with os.scandir(parent) as entries:
+                listed = [(e.name, e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue  # vanished or unreadable: nothing below it this time
+        for regex, child in step.children:
+            for name, path in listed:
+                if not regex.match(name):
+                    continue
+                for pattern in child.ends:
+                    part = name if pattern.id_segment == len(pattern.segments) - 1 else \
+                        path.split(os.sep)[pattern.id_segment - len(pattern.segments)]
+                    ident = _match_id(pattern, part)
+                    if ident:
+                        matches.append((rank[id(pattern)], path, Workload(pattern.kind, ident)))
+                if child.children:
+                    stack.append((path, child))
+    for _, path, workload in sorted(matches, key=lambda m: m[0]):
+        found.setdefault(path, workload)
     return found
 
 
-def read_usage_usec(cgroup: Path) -> int | None:
+def read_usage_usec(cgroup: str) -> int | None:
     """``usage_usec`` of ``cgroup/cpu.stat``; None when the cgroup is gone or the file is not cgroup v2's."""
     try:
-        with open(cgroup / "cpu.stat", "rb") as f:
-            data = f.read(4096)
+        fd = os.open(cgroup + "/cpu.stat", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
-    for line in data.split(b"\n"):
-        if line.startswith(b"usage_usec "):
-            try:
-                value = int(line[11:])
-            except ValueError:
-                return None
-            return value if value >= 0 else None
-    return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    start = data.find(b"usage_usec ")
+    if start != 0 and (start < 0 or data[start - 1:start] != b"\n"):
+        return None
+    end = data.find(b"\n", start)
+    try:
+        value = int(data[start + 11:end if end >= 0 else len(data)])
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client.utils import floatToGoString
+
 from wattfleet.core import catalog
 from wattfleet.exporter.sensors.base import Sample, SensorResult
 from wattfleet.exporter.workloads.cgroups import (
@@ -62,6 +64,22 @@ log = logging.getLogger(__name__)
 NOBODY = WorkloadKey("", "", "", "")
 # RAPL domains attributed, and the component each becomes (psys overlaps both; core/uncore are inside package).
 _CPU_COMPONENTS = {"package": "cpu", "dram": "dram"}
+
+
+_HEADER = (f"# HELP {catalog.WORKLOAD_ENERGY.series} {catalog.WORKLOAD_ENERGY.help}\n"
+           f"# TYPE {catalog.WORKLOAD_ENERGY.series} counter\n")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _series_prefix(const: Mapping[str, str], k: tuple[str, str, WorkloadKey]) -> str:
+    component, share, key = k
+    labels = {**const, "component": component, "namespace": key.namespace, "pod": key.pod,
+              "container": key.container, "workload": key.workload, "share": share}
+    return catalog.WORKLOAD_ENERGY.series + "{" + ",".join(
+        f'{name}="{_escape(value)}"' for name, value in labels.items()) + "}"
 
 
 class DeviceLister(Protocol):
@@ -119,8 +137,8 @@ class WorkloadSensor:
         self._mapping_time: float | None = None
         self._last_attempt: float | None = None
         self._cpu_times: CpuTimes | None = None
-        self._usage: dict[Path, int] = {}
-        self._workloads: dict[Path, Workload] = {}
+        self._usage: dict[str, int] = {}
+        self._workloads: dict[str, Workload] = {}
         self._pods: dict[str, PodName] = {}
         self._pods_read: float | None = None
         self._pending: UsageInterval | None = None
@@ -129,6 +147,8 @@ class WorkloadSensor:
         self._energy: dict[str, float] = {}
         self._joules: dict[tuple[str, str, WorkloadKey], float] = {}
         self._seen: dict[tuple[str, str, WorkloadKey], float] = {}
+        self._prefixes: dict[tuple[str, str, WorkloadKey], str] = {}
+        self.const_labels: dict[str, str] = {k: "" for k in catalog.CONST_LABELS}  # the sampler's (attach sets them)
         self._expired: dict[str, float] = {}
 
     # --- sampling ---------------------------------------------------------------------
@@ -166,12 +186,14 @@ class WorkloadSensor:
             result.errors.append("proc_stat")
             self._warn_once("proc_stat", str(exc))
             return
-        found = scan(cfg.root, cfg.patterns)
+        # Walked every sample: a pod found a few seconds late would bring all its CPU time into one
+        # interval and take energy from the others' (the totals would add up, the split would not be fair).
+        found = scan(str(cfg.root), cfg.patterns)
         if not found and not cfg.root.is_dir():
             result.errors.append("cgroup_root_missing")
             self._warn_once("cgroup_root", f"{cfg.root} is not a directory: CPU and DRAM energy wait")
             return
-        usage: dict[Path, int] = {}
+        usage: dict[str, int] = {}
         for path in found:
             value = read_usage_usec(path)
             if value is not None:
@@ -195,7 +217,7 @@ class WorkloadSensor:
             with self._lock:
                 self._pending = interval
 
-    def _interval(self, times: CpuTimes, usage: dict[Path, int], found: dict[Path, Workload]) -> UsageInterval | None:
+    def _interval(self, times: CpuTimes, usage: dict[str, int], found: dict[str, Workload]) -> UsageInterval | None:
         previous = self._cpu_times
         assert previous is not None
         total = times.total - previous.total
@@ -236,8 +258,7 @@ class WorkloadSensor:
         self._expire(now)
         own = results.get(self.name)
         if own is not None:
-            own.samples = [s for s in own.samples if s.metric != catalog.WORKLOAD_ENERGY.name]
-            own.samples.extend(self.samples())
+            own.exposition = self.exposition()
 
     def _delta(self, key: str, joules: float) -> float:
         """Increase of one device counter since the last call that used it (0 on first sight)."""
@@ -323,6 +344,18 @@ class WorkloadSensor:
                       "container": key.container, "workload": key.workload, "share": share}
             out.append(Sample(catalog.WORKLOAD_ENERGY.name, labels, joules))
         return out
+
+    def exposition(self) -> bytes:
+        """The energy family in the text format, each series' name and labels rendered once and kept."""
+        lines = [_HEADER]
+        for k, joules in sorted(self._joules.items()):
+            prefix = self._prefixes.get(k)
+            if prefix is None:
+                prefix = self._prefixes[k] = _series_prefix(self.const_labels, k)
+            lines.append(f"{prefix} {floatToGoString(joules)}\n")
+        for k in [k for k in self._prefixes if k not in self._joules]:
+            del self._prefixes[k]
+        return "".join(lines).encode()
 
     def totals(self) -> dict[str, float]:
         """Joules attributed per component (all shares): what tests compare with the node's energy."""

@@ -27,7 +27,7 @@ def test_kubernetes_and_slurm_presets_find_pods_and_jobs(tmp_path: Path) -> None
     tree.add(slurm_job("1234"))
     (tree.cgroup_root / "kubepods.slice" / "kubepods-burstable.slice").mkdir(exist_ok=True)  # a QoS level
     (tree.cgroup_root / "kubepods" / "burstable" / "pod7777-8888").mkdir(parents=True)      # cgroupfs driver
-    found = scan(tree.cgroup_root, parse_patterns(["kubernetes", "slurm"]))
+    found = scan(str(tree.cgroup_root), parse_patterns(["kubernetes", "slurm"]))
     assert sorted(found.values(), key=lambda w: w.id) == [
         Workload("kubernetes", "1111-2222-3333"), Workload("slurm", "1234"), Workload("kubernetes", "4444-5555"),
         Workload("kubernetes", "6666"), Workload("kubernetes", "7777-8888")]
@@ -36,7 +36,7 @@ def test_kubernetes_and_slurm_presets_find_pods_and_jobs(tmp_path: Path) -> None
 def test_custom_pattern(tmp_path: Path) -> None:
     (tmp_path / "pbspro.slice" / "pbspro-42.server.slice").mkdir(parents=True)
     (tmp_path / "pbspro.slice" / "other").mkdir()
-    found = scan(tmp_path, parse_patterns(["pbs:pbspro.slice/pbspro-{id}.*.slice"]))
+    found = scan(str(tmp_path), parse_patterns(["pbs:pbspro.slice/pbspro-{id}.*.slice"]))
     assert list(found.values()) == [Workload("pbs", "42")]
 
 
@@ -49,14 +49,14 @@ def test_bad_patterns_say_why(spec: str) -> None:
 
 def test_cpu_stat_reading_is_strict(tmp_path: Path) -> None:
     (tmp_path / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\n")
-    assert read_usage_usec(tmp_path) == 1500
+    assert read_usage_usec(str(tmp_path)) == 1500
     (tmp_path / "cpu.stat").write_text("usage_usec -3\n")
-    assert read_usage_usec(tmp_path) is None
+    assert read_usage_usec(str(tmp_path)) is None
     (tmp_path / "cpu.stat").write_text("usage_usec lots\n")
-    assert read_usage_usec(tmp_path) is None
+    assert read_usage_usec(str(tmp_path)) is None
     (tmp_path / "cpu.stat").write_text("user 5\n")   # cgroup v1's cpuacct.stat style: not ours
-    assert read_usage_usec(tmp_path) is None
-    assert read_usage_usec(tmp_path / "gone") is None
+    assert read_usage_usec(str(tmp_path)) is None
+    assert read_usage_usec(str(tmp_path / "gone")) is None
 
 
 def test_proc_stat(tmp_path: Path) -> None:

@@ -170,3 +170,59 @@ def test_workloads_always_add_up_to_the_node(script: list) -> None:
                 assert_adds_up(node)
         finally:
             node.close()
+
+
+def test_over_grpc_pods_come_and_go_and_the_kubelet_restarts(tmp_path: Path, socket_dir: Path) -> None:
+    """The same node with the fake kubelet serving pod-resources v1 over a unix socket."""
+    from wattfleet.exporter.workloads.kubelet import PodResourcesClient  # lazy: needs the kubernetes extra
+    from wattfleet.sim.fake_kubelet import FakeKubelet, gpu_pod
+
+    kubelet = FakeKubelet(socket_dir / "kubelet.sock", [gpu_pod("ml", "a", ["GPU-0000"])]).start()
+    node = FakeNode(tmp_path, gpus=2, lister=PodResourcesClient(str(kubelet.socket_path), timeout=0.5),
+                    refresh=1.0)
+    try:
+        node.step()
+        node.step()
+        kubelet.set_pods([gpu_pod("ml", "a", ["GPU-0000"]), gpu_pod("ml", "b", ["GPU-0001::0", "GPU-0001::1"])])
+        node.step()
+        node.step()
+        got = node.published()
+        assert got[("gpu", "workload", "ml", "b", "main", "")] == pytest.approx(300.0)   # 2 ticks x 150 W
+        kubelet.stop()
+        node.step()
+        node.step()
+        assert node.sampler.errors[("workload", "kubelet_unavailable")] == 2
+        kubelet.set_pods([])                       # while it was down: the pods are gone when it is back
+        kubelet.start()
+        for _ in range(50):
+            node.step()
+            if not node.sampler.last_results["workload"].errors:
+                break
+        node.step()
+        got = node.published()
+        before = got[("gpu", "unallocated", "", "", "", "")]
+        node.step()
+        assert node.published()[("gpu", "unallocated", "", "", "", "")] == pytest.approx(before + 250.0)
+        assert_adds_up(node)
+    finally:
+        node.close()
+        kubelet.stop()
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_the_snapshot_with_workload_series(tmp_path: Path) -> None:
+    import subprocess
+
+    from promserver import PROMTOOL
+
+    lister = MemoryLister([holder("ml", "a", "GPU-0000"), holder("ml", 'we"ird\\name', "GPU-0001")])
+    node = FakeNode(tmp_path, gpus=2, lister=lister)
+    cg = node.tree.add_pod("ml", "a", "aaaa")
+    rel = next(r for r, c in node.tree.cgroups.items() if c is cg)
+    node.step({rel: 1.0})
+    node.step({rel: 1.0})
+    body = node.sampler.snapshot.body if node.sampler.snapshot else b""
+    assert body.count(b"# TYPE wattfleet_workload_energy_joules_total counter") == 1
+    proc = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True)
+    assert proc.returncode == 0 and proc.stdout.decode() + proc.stderr.decode() == ""
+    assert node.published()[("gpu", "workload", "ml", 'we"ird\\name', "main", "")] == pytest.approx(300.0)
