@@ -74,6 +74,11 @@ LABELS: dict[str, Label] = {
     "joules_per_request": Label("Energy per request", "J"), "tokens_per_joule": Label("Tokens per joule"),
     "hours_without_phase_energy": Label("Hours without phase energy", "h", "int"),
     "fit_r_squared": Label("Fit R²", kind="num"), "fit_intervals": Label("Fit intervals", kind="int"),
+    "prompt_split": Label("Prompt tokens split"),
+    "joules_per_computed_prefill_token": Label("Energy per computed prefill token", "J"),
+    "cache_hit_ratio": Label("Prefix cache hits", "%", "pct"),
+    "transferred_prompt_ratio": Label("Prompt tokens transferred", "%", "pct"),
+    "fit_cached_tokens": Label("Fit term for cached tokens"), "phase_attribution": Label("Phase attribution"),
     # data quality
     "hours_with_data": Label("Hours with data", "h", "int"),
     "zone_hours_filled_intensity": Label("Zone-hours with gap-filled grid intensity", kind="int"),
