@@ -264,7 +264,8 @@ def test_methodology_states_formulas_config_version_and_lineage(report):
     assert f"| CISO | average | static | {HOURS} | 0 |" in grid
     assert "AIB European Residual Mixes 2025 (test value)" in part("Reference values: Site factors")
     assert "| 1 | GPU model *H100* | 164.0 | 4.0 | 12 |" in section
-    assert "| b | diesel | diesel | 100.0 | L | 2.68 | kg CO2e per L |" in part("Reference values: Scope 1 activity data")
+    assert "| b | diesel | diesel | 100.0 | L | 2.68 | kg CO2e per L |" in \
+        part("Reference values: Scope 1 activity data")
     assert "<h2>Methodology</h2>" in (out / "report.html").read_text()
 
 
