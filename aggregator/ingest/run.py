@@ -127,10 +127,11 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     result.seconds["telemetry"] = time.perf_counter() - clock
     clock = time.perf_counter()
     from wattfleet.aggregator.inference.fit_step import (  # requests, methods, token fit (issue 3)
+        is_embedded,
         run_inference_step,
         supports,
     )
-    if supports(source):
+    if supports(source) or is_embedded(source):
         run_inference_step(con, source, start, end)
     result.seconds["inference_fit"] = time.perf_counter() - clock
     clock = time.perf_counter()
