@@ -28,6 +28,17 @@ from wattfleet.core import catalog
 Check = Callable[[Any, dict[str, str], float], float]
 
 
+_INF = float("inf")
+
+
+def checked(check: Check, values: list[list[Any]], labels: dict[str, str]) -> list[float]:
+    """The points' values as floats; ``check`` sees each one only when one is not a finite amount >= 0."""
+    out = [float(v) for _, v in values]
+    if all(0.0 <= v < _INF for v in out):   # NaN fails both comparisons too
+        return out
+    return [check(v, labels, ts) for ts, v in values]
+
+
 def hour_start_seconds(ts: Any, shift_seconds: int = 0) -> int:
     """Unix seconds of the hour whose end the sample at ``ts`` (``shift_seconds`` late) stands for."""
     return round(float(ts)) - shift_seconds - 3600
@@ -44,10 +55,9 @@ class EnergySink:
         fields = energy_fields_from_labels(self.metric, labels)
         if fields is None or not values:
             return
-        check, shift = self.check, self.shift
-        hours = [hour_start_seconds(ts, shift) for ts, _ in values]
-        joules = [check(v, labels, ts) for ts, v in values]
-        self.columns.add(fields, hours, joules)
+        offset = self.shift + 3600
+        hours = [round(float(ts)) - offset for ts, _ in values]
+        self.columns.add(fields, hours, checked(self.check, values, labels))
 
 
 class InferenceSink:
@@ -110,5 +120,4 @@ class PromptTokenSink:
         fields = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
                   labels.get("engine", ""), labels.get("model", ""), prompt_source)
         hours = [hour_start_seconds(ts) for ts, _ in values]
-        tokens = [self.check(v, labels, ts) for ts, v in values]
-        self.columns.add(fields, hours, tokens)
+        self.columns.add(fields, hours, checked(self.check, values, labels))
