@@ -32,6 +32,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "quantity": "Emissions of the row, in unit.",
             "unit": f"Always '{_KG}'.",
         }),
+    "activity_data": (
+        "The activity data behind the inventory, tidy: one row per site, scope, category and basis; components "
+        "only. Sum quantity only within one unit (a site's kWh rows add up to its facility energy).", {
+            "site": "Site name; '(no site)': nodes no site claims.",
+            "scope": "'Scope 1', 'Scope 2' (electricity) or 'Water'.",
+            "category": "What was consumed: IT equipment or facility overhead electricity, fuel, refrigerant, "
+                        "on-site or off-site water.",
+            "basis": "How the quantity is known: measured, estimated (IT energy), PUE (facility overhead), WUE, "
+                     "grid water intensity, fuel burnt, refrigerant leaked (with the gas).",
+            "quantity": "The amount, in unit.",
+            "unit": "'kWh', 'L' or 'kg' (refrigerant mass, not CO2e).",
+        }),
     "ghg_totals": (
         "Totals of ghg_inventory per site and for the organisation, per scope and basis and for all scopes. "
         "Every row is a total: do not sum this table.", {
@@ -209,7 +221,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "joules_per_decode_token": "Decode IT energy per decode token, J.",
             "joules_per_request": "All the engine's IT energy (idle included) per request, J.",
             "tokens_per_joule": "Prefill + decode tokens per J of all the engine's IT energy.",
-            "grams_co2e_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 tokens (no embodied).",
+            "scope2_location_g_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 prefill + "
+                                               "decode tokens (no embodied carbon: see sci for SCI figures).",
             "requests": "Requests served in the period.",
             "hours_without_phase_energy": "Engine-hours with tokens but no attributed energy.",
             "fit_status": "Token fit status.", "fit_r_squared": "Lowest R squared of the fitted nodes.",

@@ -61,8 +61,9 @@ SECTIONS = (
      "SCI per 1k tokens: location-based Scope 2 of the phase's GPU energy (x PUE) plus the GPUs' amortized "
      "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
-     "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "J per token by phase from IT energy; J per request and tokens per joule include idle; g per 1k tokens is "
+     "location-based Scope 2 only (the SCI figures above add embodied carbon). method token_fit: NNLS "
+     "estimate, with its fit status (declined: no per-phase split). "
      "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
      "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
      "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "
