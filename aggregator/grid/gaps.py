@@ -187,8 +187,15 @@ def _linear(hour: datetime, step: FillStep, ctx: _Context) -> tuple[IntensityRow
     cfe = None
     if a.cfe_ratio is not None and b.cfe_ratio is not None:
         cfe = a.cfe_ratio + w * (b.cfe_ratio - a.cfe_ratio)
+    upstream, basis = None, None  # a split (module basis) is interpolated when both ends have one
+    if a.upstream_grams_per_kwh is not None and b.upstream_grams_per_kwh is not None:
+        upstream = a.upstream_grams_per_kwh + w * (b.upstream_grams_per_kwh - a.upstream_grams_per_kwh)
+        basis = "direct"
+    elif a.basis == b.basis:
+        basis = a.basis
     row = IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal=ctx.signal,
-                       source=a.source if a.source == b.source else f"{a.source}+{b.source}", cfe_ratio=cfe)
+                       source=a.source if a.source == b.source else f"{a.source}+{b.source}", cfe_ratio=cfe,
+                       basis=basis, upstream_grams_per_kwh=upstream)
     return row, f"between observed {t0.isoformat()} and {t1.isoformat()}"
 
 
