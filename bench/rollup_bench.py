@@ -4,7 +4,8 @@ Not a test. Builds a month of device-hour facts (10,000 GPUs x 744 h = 7.44M row
 with the real schema, then runs, each in its own process so peak memory is its own:
 
 * duckdb: the production rollup step (``store.rebuild_rollups``: ``sql/rollups/month.sql``, hour, day
-  and month periods x fleet, site, cluster, node, GPU model, namespace, team, with fixed-point
+  and month periods x fleet, site, cluster, node, GPU model, and from the workload facts namespace, team
+  and the per-workload table ``rollup_workload``, with fixed-point
   integer sums on every DuckDB thread, as production runs it: reruns are bit-identical) on the
   database file;
 * pandas: the same rollups with ``groupby``, starting from the same DuckDB facts: the facts are
@@ -37,7 +38,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 MONTH_START, MONTH_END = datetime(2026, 10, 1), datetime(2026, 11, 1)
 SUMS = ["it_kwh", "facility_kwh", "scope1_g", "scope2_location_g", "scope2_market_g", "scope3_embodied_g",
         "scope3_upstream_g", "water_onsite_l", "water_offsite_l", "cfe_kwh"]
-DIMENSIONS = ["site", "cluster", "node", "gpu_model", "namespace", "team"]
+DIMENSIONS = ["site", "cluster", "node", "gpu_model"]
+WORKLOAD_DIMENSIONS = ["namespace", "team"]  # from fact_workload_hour, as sql/rollups/month.sql does
 
 
 def peak_rss_mb() -> float:
@@ -56,6 +58,7 @@ def build(db: Path, gpus: int, hours: int) -> dict[str, float]:
     con = open_store(db)
     t = time.perf_counter()
     con.execute((BENCH_DIR / "rollup_bench_facts.sql").read_text(), {"gpus": gpus, "hours": hours})
+    con.execute((BENCH_DIR / "rollup_bench_workloads.sql").read_text())
     gen_s = time.perf_counter() - t
     rows = scalar(con, "SELECT count(*) FROM fact_device_hour")
     con.close()
@@ -68,7 +71,7 @@ def run_duckdb(db: Path) -> dict[str, float]:
     t = time.perf_counter()
     rebuild_rollups(con, MONTH_START.date())
     seconds = time.perf_counter() - t
-    n = scalar(con, "SELECT count(*) FROM rollup")
+    n = scalar(con, "SELECT (SELECT count(*) FROM rollup) + (SELECT count(*) FROM rollup_workload)")
     total = scalar(con, "SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'")
     return {"seconds": seconds, "rollup_rows": n, "fleet_it_kwh": total}
 
@@ -80,6 +83,9 @@ def run_pandas(db: Path) -> dict[str, float]:
     con = duckdb.connect(str(db), read_only=True)
     cols = ", ".join(["hour_utc", "component", "intensity_filled", "method", *DIMENSIONS, *SUMS])
     df = con.execute(f"SELECT {cols} FROM fact_device_hour").df()
+    wcols = ", ".join(["hour_utc", "cluster", "namespace", "workload", "team", "share", "gpu_hours",
+                       "filled_intensity_kwh", "it_kwh_measured", *SUMS])
+    wf = con.execute(f"SELECT {wcols} FROM fact_workload_hour").df()
     con.close()
     t = time.perf_counter()
     load_seconds = t - t0
@@ -98,11 +104,23 @@ def run_pandas(db: Path) -> dict[str, float]:
     for dim in small:
         g = combos.groupby(["hour_utc", dim], observed=True)[sums].sum().reset_index()
         hourly.append(g.rename(columns={dim: "key"}).assign(dimension=dim))
+    wf = wf.rename(columns={"gpu_hours": "gpu", "filled_intensity_kwh": "filled_kwh",
+                            "it_kwh_measured": "measured_kwh"})
+    wl = wf.groupby(["hour_utc", "cluster", "namespace", "workload", "team", "share"], observed=True,
+                    dropna=False)[sums].sum().reset_index()
+    for dim in WORKLOAD_DIMENSIONS:
+        g = wl.groupby(["hour_utc", dim], observed=True)[sums].sum().reset_index()
+        hourly.append(g.rename(columns={dim: "key"}).assign(dimension=dim))
     hour = pd.concat(hourly, ignore_index=True).rename(columns={"hour_utc": "period_start"})
     parts = [hour.assign(period="hour")]
     for period, unit in (("day", "D"), ("month", "M")):
         h = hour.assign(period_start=hour["period_start"].dt.to_period(unit).dt.start_time)
         parts.append(h.groupby(["period_start", "dimension", "key"])[sums].sum().reset_index().assign(period=period))
+    wkeys = ["cluster", "namespace", "workload", "team", "share"]
+    for period, unit in (("hour", "h"), ("day", "D"), ("month", "M")):
+        w = wl.assign(period_start=wl["hour_utc"].dt.to_period(unit).dt.start_time)
+        parts.append(w.groupby(["period_start", *wkeys], dropna=False)[sums].sum().reset_index()
+                     .assign(period=period, dimension="workload"))
     out = pd.concat(parts, ignore_index=True)
     compute_seconds = time.perf_counter() - t
     total = out[(out["period"] == "month") & (out["dimension"] == "fleet")]["it_kwh"].iloc[0]

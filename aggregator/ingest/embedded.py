@@ -28,6 +28,7 @@ from wattfleet.aggregator.ingest.telemetry import (
     TelemetrySourceError,
     collector_error_row_from_labels,
     energy_row_from_labels,
+    workload_rows,
 )
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.core import catalog
@@ -38,7 +39,7 @@ HOUR = timedelta(hours=1)
 # The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
 # exporter rejected or failed to take (counted in the report, never summed).
 KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
-        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED)
+        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.WORKLOAD_ENERGY)
 
 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -121,10 +122,13 @@ class EmbeddedSource:
         energy: list[EnergyRow] = []
         inference: dict[InferenceKey, list[float]] = {}
         errors: list[CollectorErrorRow] = []
+        workload_series: list[tuple[dict[str, str], datetime, float]] = []
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             labels = json.loads(labels_json)
-            if metric in (catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED):
+            if metric is catalog.WORKLOAD_ENERGY:
+                workload_series.append((labels, hour, increase))
+            elif metric in (catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED):
                 error = collector_error_row_from_labels(labels, hour, increase, self.name)
                 if error is not None:
                     errors.append(error)
@@ -141,7 +145,8 @@ class EmbeddedSource:
                 else:  # one phase's energy under two attribution methods is one energy: max, as the PromQL does
                     slot[0] = max(slot[0], increase)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows, errors)
+        workload, workload_errors = workload_rows(workload_series, self.name)
+        return Telemetry(hours, energy, rows, errors + workload_errors, workload)
 
 
 def split_targets(values: Iterable[str]) -> list[str]:

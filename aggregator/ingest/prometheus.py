@@ -18,7 +18,6 @@ from typing import Any
 
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
-    OWNER_LABELS,
     CollectorErrorRow,
     EnergyRow,
     InferenceKey,
@@ -27,6 +26,7 @@ from wattfleet.aggregator.ingest.telemetry import (
     TelemetrySourceError,
     collector_error_row_from_labels,
     energy_row_from_labels,
+    workload_rows,
 )
 from wattfleet.core import catalog
 
@@ -41,15 +41,38 @@ def _by(*labels: str) -> str:
 
 
 def energy_queries() -> dict[str, str]:
-    """PromQL per energy metric; ``max by`` so a target scraped twice (HA pair) is not counted twice."""
-    gpu_labels = catalog.CONST_LABELS + ("gpu", "model", "method") + OWNER_LABELS
-    cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
+    """PromQL per energy metric; ``max by`` so a target scraped twice (HA pair) is not counted twice.
+
+    No ``namespace`` or ``team``: on a device series those are the scrape target's (the exporter
+    pod's), not a workload's; who used the energy comes from :func:`workload_query` only.
+    """
+    gpu_labels = catalog.CONST_LABELS + ("gpu", "model", "method")
+    cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method")
     domains = "|".join(catalog.RAPL_IT_DOMAINS)
     return {
         catalog.GPU_ENERGY.name: f"max by ({_by(*gpu_labels)}) (increase({catalog.GPU_ENERGY.series}[1h]))",
         catalog.CPU_ENERGY.name: f'max by ({_by(*cpu_labels)}) '
                                  f'(increase({catalog.CPU_ENERGY.series}{{domain=~"{domains}"}}[1h]))',
     }
+
+
+# Where a scrape without honor_labels met a target label of the same name, Prometheus keeps the
+# series' own value under ``exported_<name>``; both spellings are kept and resolved in telemetry.
+_WORKLOAD_SERIES_LABELS = ("component", "namespace", "exported_namespace", "pod", "exported_pod", "container",
+                           "exported_container", "workload", "share")
+
+
+def workload_query() -> str:
+    """Hourly energy per node, component and workload (or share), pods and containers summed.
+
+    Inside: ``max by`` every label that tells series apart, so a target scraped twice counts once
+    (as for device energy); outside: ``sum`` over pods and containers, which come and go while the
+    workload (the owner) stays.
+    """
+    inner = _by(*catalog.CONST_LABELS, *_WORKLOAD_SERIES_LABELS)
+    outer = _by(*catalog.CONST_LABELS, "component", "namespace", "exported_namespace", "workload", "share")
+    return (f"sum by ({outer}) (max by ({inner}) "
+            f"(increase({catalog.WORKLOAD_ENERGY.series}[1h])))")
 
 
 def collector_errors_query() -> str:
@@ -210,7 +233,12 @@ class PrometheusSource:
                     slot = inference.setdefault(key, [0.0, 0.0])
                     slot[1 if is_tokens else 0] += self._energy_value(value, m, ts)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows, self._collector_errors(first_end, last_end))
+        workload, workload_errors = workload_rows(
+            [(series["metric"], _hour_start(ts), self._energy_value(value, series["metric"], ts))
+             for series in self.query_range(workload_query(), first_end, last_end)
+             for ts, value in series["values"]], self.name)
+        errors = self._collector_errors(first_end, last_end) + workload_errors
+        return Telemetry(hours, energy, rows, errors, workload)
 
     def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
         """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""

@@ -15,9 +15,10 @@ from typing import Protocol
 
 from wattfleet.core import catalog
 
-# Optional labels kept when a relabeling or Kubernetes layer adds them.
-OWNER_LABELS = ("namespace", "team")
-
+# Who used energy (namespace, workload, team) comes ONLY from the workload series
+# (catalog.WORKLOAD_ENERGY), never from labels on device series: under the Prometheus Operator a
+# device series carries the scrape target's own ``namespace`` (the exporter pod's), and keeping it
+# credited the whole fleet to wattfleet's namespace (docs/accounting.md, "Energy by workload").
 
 @dataclass(frozen=True)
 class EnergyRow:
@@ -32,10 +33,32 @@ class EnergyRow:
     domain: str
     gpu_model: str | None
     method: str
-    namespace: str | None
-    team: str | None
     joules: float
     source: str
+
+
+@dataclass(frozen=True)
+class WorkloadRow:
+    """Energy of one node component credited to one workload (or to one non-workload share) over an hour.
+
+    Pods and containers are summed away: a workload is its owner (``deployment/web``, ``slurm/1234``),
+    which outlives its pods. For shares other than ``workload`` namespace and workload are "".
+    """
+
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    component: str  # gpu | cpu | dram (catalog.WORKLOAD_COMPONENTS)
+    namespace: str
+    workload: str
+    share: str  # catalog.WORKLOAD_SHARES
+    joules: float
+    source: str
+
+
+# (hour_utc, node, cluster, site_label, component, namespace, workload, share): a WorkloadRow before its joules.
+WorkloadKey = tuple[datetime, str, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,7 @@ class Telemetry:
     energy: list[EnergyRow]
     inference: list[InferenceRow]
     collector_errors: list[CollectorErrorRow] = field(default_factory=list)
+    workload: list[WorkloadRow] = field(default_factory=list)
 
 
 class TelemetrySource(Protocol):
@@ -118,7 +142,56 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
         raise ValueError(f"{metric.name} is not an energy metric")
     return EnergyRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device,
                      component, domain, model, labels.get("method") or catalog.METHOD_MEASURED,
-                     labels.get("namespace") or None, labels.get("team") or None, max(float(joules), 0.0), source)
+                     max(float(joules), 0.0), source)
+
+
+# The collector and reason under which workload series that break the contract are counted
+# (wattfleet_collector_errors' table in the report), never summed.
+WORKLOAD_COLLECTOR = "workload_attribution"
+WORKLOAD_BAD_LABELS = "invalid_labels"
+
+
+def workload_key(labels: dict[str, str], hour_utc: datetime) -> WorkloadKey | None:
+    """The row key of one ``workload_energy`` series; None when its component or share is not the contract's.
+
+    The namespace is read only where ``share="workload"``: on the other shares the exporter leaves it
+    empty, and an empty label is absent to Prometheus, so a scrape layer that adds the target's own
+    ``namespace`` (the Prometheus Operator does) would otherwise credit idle and system energy to the
+    exporter's namespace. ``exported_namespace`` wins where a scrape without ``honor_labels`` moved
+    the series' own label there.
+    """
+    component, share = labels.get("component", ""), labels.get("share", "")
+    if component not in catalog.WORKLOAD_COMPONENTS or share not in catalog.WORKLOAD_SHARES:
+        return None
+    if share == "workload":
+        namespace = labels.get("exported_namespace") or labels.get("namespace") or ""
+        workload = labels.get("workload", "")
+    else:
+        namespace = workload = ""
+    return (hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), component,
+            namespace, workload, share)
+
+
+def workload_rows(series: list[tuple[dict[str, str], datetime, float]], source: str
+                  ) -> tuple[list[WorkloadRow], list[CollectorErrorRow]]:
+    """Hourly workload rows from (labels, hour, joules) of ``workload_energy`` series, pods summed away.
+
+    A series whose component or share the contract does not know is not summed: it is counted as a
+    rejected reading of collector ``workload_attribution`` (reason ``invalid_labels``) per hour.
+    """
+    sums: dict[WorkloadKey, float] = {}
+    bad: dict[tuple[datetime, str, str, str], float] = {}
+    for labels, hour, joules in series:
+        key = workload_key(labels, hour)
+        if key is None:
+            node_key = (hour, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""))
+            bad[node_key] = bad.get(node_key, 0.0) + 1.0
+            continue
+        sums[key] = sums.get(key, 0.0) + max(float(joules), 0.0)
+    rows = [WorkloadRow(*k, joules=v, source=source) for k, v in sums.items()]
+    errors = [CollectorErrorRow(h, n, c, s, WORKLOAD_COLLECTOR, WORKLOAD_BAD_LABELS, count, source)
+              for (h, n, c, s), count in bad.items()]
+    return rows, errors
 
 
 def collector_error_row_from_labels(labels: dict[str, str], hour_utc: datetime, readings: float, source: str

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from wattfleet import sql
-from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry
+from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry, WorkloadRow
 from wattfleet.aggregator.store.transactions import transaction
 
 HOUR = timedelta(hours=1)
@@ -27,6 +27,7 @@ _WINDOW_FIELDS = ("hour_utc", "source")
 ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDOW_FIELDS)
 INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
 COLLECTOR_ERROR_COLUMNS = tuple(f.name for f in fields(CollectorErrorRow) if f.name not in _WINDOW_FIELDS)
+WORKLOAD_COLUMNS = tuple(f.name for f in fields(WorkloadRow) if f.name not in _WINDOW_FIELDS)
 
 
 def month_of(dt: datetime) -> date:
@@ -55,6 +56,8 @@ def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
         out.setdefault(i.hour_utc, Telemetry([i.hour_utc], [], [])).inference.append(i)
     for c in telemetry.collector_errors:
         out.setdefault(c.hour_utc, Telemetry([c.hour_utc], [], [])).collector_errors.append(c)
+    for w in telemetry.workload:
+        out.setdefault(w.hour_utc, Telemetry([w.hour_utc], [], [])).workload.append(w)
     return out
 
 
@@ -73,17 +76,21 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
     energy = [r for r in telemetry.energy if r.hour_utc == hour]
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
     errors = [r for r in telemetry.collector_errors if r.hour_utc == hour]
+    workload = [r for r in telemetry.workload if r.hour_utc == hour]
     window = {"source": source, "hour": hour}
     with transaction(con):
         con.execute(statement("delete_energy"), window)
         con.execute(statement("delete_inference"), window)
         con.execute(statement("delete_collector_errors"), window)
+        con.execute(statement("delete_workload"), window)
         if energy:
             con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
         if inference:
             con.execute(statement("insert_inference"), {**window, **columns(inference, INFERENCE_COLUMNS)})
         if errors:
             con.execute(statement("insert_collector_errors"), {**window, **columns(errors, COLLECTOR_ERROR_COLUMNS)})
+        if workload:
+            con.execute(statement("insert_workload"), {**window, **columns(workload, WORKLOAD_COLUMNS)})
         con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})

@@ -10,6 +10,7 @@ DELETE FROM dim_instrument;
 DELETE FROM dim_scope1;
 DELETE FROM dim_embodied;
 DELETE FROM dim_budget;
+DELETE FROM dim_team_rule;
 
 -- name: insert_site
 -- (site, zone, pue_default, wue, offsite water, residual mix, upstream, overhead ratio, overhead W per node)
@@ -34,3 +35,8 @@ INSERT INTO dim_embodied VALUES (?, ?, ?, ?, ?);
 
 -- name: insert_budget
 INSERT INTO dim_budget VALUES (?, ?, ?, ?);
+
+-- name: insert_team_rule
+-- (ord, team, namespace glob, workload glob, cluster glob, node glob): first match in file order wins
+-- (facts/060_workload_hour.sql); a NULL glob matches any value.
+INSERT INTO dim_team_rule VALUES (?, ?, ?, ?, ?, ?);

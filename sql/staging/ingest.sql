@@ -14,6 +14,10 @@ DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc = $hour;
 -- One telemetry window (source, hour) is replaced, never appended to: drop its collector-error rows first.
 DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $hour;
 
+-- name: delete_workload
+-- One telemetry window (source, hour) is replaced, never appended to: drop its workload rows first.
+DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc = $hour;
+
 -- name: insert_energy
 -- One hour window's energy rows in a single statement. Parameters are parallel lists (one element
 -- per row; $hour and $source are the window's): set-based, about 100x faster than a row-at-a-time
@@ -22,8 +26,8 @@ DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $h
 INSERT INTO stg_energy_hourly BY NAME
 SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
        unnest($device) AS device, unnest($component) AS component, unnest($domain) AS domain,
-       unnest($gpu_model) AS gpu_model, unnest($method) AS method, unnest($namespace) AS namespace,
-       unnest($team) AS team, unnest($joules)::DOUBLE AS joules, $source AS source;
+       unnest($gpu_model) AS gpu_model, unnest($method) AS method, unnest($joules)::DOUBLE AS joules,
+       $source AS source;
 
 -- name: insert_inference
 -- One hour window's inference rows (energy and tokens per engine, model and phase) in a single
@@ -42,6 +46,15 @@ INSERT INTO stg_collector_errors_hourly BY NAME
 SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
        unnest($collector) AS collector, unnest($reason) AS reason, unnest($readings)::DOUBLE AS readings,
        $source AS source;
+
+-- name: insert_workload
+-- One hour window's energy by workload (or non-workload share) per node and component, in a single
+-- statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are WorkloadRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_workload_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($component) AS component, unnest($namespace) AS namespace, unnest($workload) AS workload,
+       unnest($share) AS share, unnest($joules)::DOUBLE AS joules, $source AS source;
 
 -- name: record_window
 -- The window's bookkeeping: which hour of which source was written, with how many rows, and when.

@@ -108,6 +108,18 @@ CPU_CORES = _m("cpu_logical_cores", "gauge", "", "Logical CPUs seen by the expor
 MEMORY_USED = _m("memory_used_bytes", "gauge", "bytes", "Host memory in use.")
 MEMORY_TOTAL = _m("memory_total_bytes", "gauge", "bytes", "Host memory installed.")
 
+# --- exporter: energy by workload (Kubernetes pods, batch jobs) -------------
+# Values of the ``share`` label: energy of a workload, or of no workload (a GPU no pod holds, the
+# idle part of a socket's energy, the system part). For share != "workload" the workload labels are "".
+WORKLOAD_SHARES: tuple[str, ...] = ("workload", "unallocated", "idle", "system")
+# Values of the ``component`` label: what energy is split (the RAPL IT domains and the GPUs).
+WORKLOAD_COMPONENTS: tuple[str, ...] = ("gpu", "cpu", "dram")
+WORKLOAD_ENERGY = _m("workload_energy_joules", "counter", "joules",
+                     "Node energy by workload (namespace, pod, container, owner workload) or by share "
+                     "(unallocated, idle, system); per node and component the series add up to the node's "
+                     "measured energy.",
+                     ("component", "namespace", "pod", "container", "workload", "share"))
+
 # --- exporter: counter corrections and health ------------------------------
 COUNTER_WRAPS = _m("energy_wraps_corrected", "counter", "",
                    "Hardware energy counter wraparounds corrected.", ("sensor", "device"))
