@@ -15,6 +15,8 @@ EMPTY_NOTES = {
     "inference": "No inference telemetry this month: point the exporters at the serving engines "
                  "(`wattfleet exporter --inference-config`).",
     "inference_engines": "No inference telemetry this month.",
+    "by_team": "No workload telemetry this month: the exporters publish wattfleet_workload_energy_joules_total "
+               "where workload attribution is on.",
 }
 SECTIONS = (
     ("ghg_summary", "GHG Protocol summary (tCO2e)",
@@ -25,6 +27,10 @@ SECTIONS = (
     ("inference_engines", "Inference per engine and model",
      "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
      "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
+    ("by_team", "By team",
+     "Each team's workloads' share of their nodes (config `teams:`; namespace and team only from the exporter's "
+     "workload series). Rows in parentheses are energy of no workload; the rows add up to the fleet. The monthly "
+     "chargeback table is chargeback_by_team.csv / .parquet."),
     ("top_emitters", "Top emitting nodes", ""),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
