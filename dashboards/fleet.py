@@ -74,11 +74,11 @@ def build() -> g.Dashboard:
     lay.table("Top nodes by energy", KWH, [Query(f"topk(10, {_it_energy_kwh(('site', 'node'))})")])
     lay.table("Top GPUs by energy", KWH, [Query(
         "topk(10, " + q.agg("sum", q.increase(q.selector(catalog.GPU_ENERGY, regex=q.node_filters(gpu=True))),
-                            ("node", "gpu", "model")) + f") / {q.JOULES_PER_KWH:g}")])
+                            ("node", "gpu", "gpu_model")) + f") / {q.JOULES_PER_KWH:g}")])
     lay.table("Top nodes by carbon (location-based)", GRAMS,
               [Query(f"topk(10, {_carbon_grams(r.NODE_CARBON_RATE, ('site', 'node'))})")])
     lay.table("Top GPUs by carbon (location-based)", GRAMS,
-              [Query(f"topk(10, {_carbon_grams(r.GPU_CARBON_RATE, ('node', 'gpu', 'model'))})")])
+              [Query(f"topk(10, {_carbon_grams(r.GPU_CARBON_RATE, ('node', 'gpu', 'gpu_model'))})")])
     lay.table("Water this month by site", LITRES, [Query(
         q.agg("sum", q.selector(catalog.ROLLUP_WATER, regex=q.site_filter()), ("site", "kind")))],
         w=24, h=6)

@@ -38,7 +38,7 @@ def build() -> g.Dashboard:
               GPU_LEGEND + " ({{source}})")],
         description="Rate of the corrected energy counter: the accurate figure, unlike sampled power.")
     lay.table("GPU energy over the range", KWH, [Query(
-        q.agg("sum", q.increase(_gpu(catalog.GPU_ENERGY)), ("node", "gpu", "model", "method"))
+        q.agg("sum", q.increase(_gpu(catalog.GPU_ENERGY)), ("node", "gpu", "gpu_model", "method"))
         + f" / {q.JOULES_PER_KWH:g}")], w=8)
     lay.timeseries("GPU utilization", PERCENT_UNIT, [
         Query(_gpu(catalog.GPU_UTILIZATION), GPU_LEGEND + " SM"),

@@ -15,7 +15,7 @@ from wattfleet.core import catalog
 from wattfleet.dashboards import promql as q
 
 NODE = ("cluster", "site", "node")
-GPU = NODE + ("gpu", "uuid", "model")
+GPU = NODE + catalog.GPU_LABELS
 ENGINE = NODE + ("engine", "model")
 
 # --- recording rule names (dashboards import these) -------------------------
@@ -155,7 +155,7 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                f"More than {cfg.reset_storm_count} hardware energy counter resets in {cfg.reset_window} "
                "({{ $labels.sensor }}): driver reloads or a failing device; energy between resets is lost."),
         _alert("WattfleetGpuIdlePowerBurn",
-               f"({power} > {cfg.idle_power_watts:g}) and on(cluster, site, node, gpu, uuid, model, job, instance) "
+               f"({power} > {cfg.idle_power_watts:g}) and on(cluster, site, node, gpu, uuid, gpu_model, job, instance) "
                f"({util} < {cfg.idle_utilization_ratio:g})",
                cfg.idle_for, "info",
                "GPU {{ $labels.gpu }} on {{ $labels.node }} draws {{ $value }} W while idle",

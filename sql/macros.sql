@@ -31,6 +31,10 @@ CREATE OR REPLACE TEMP MACRO scope1_refrigerant_kg(kg, gwp) AS kg * gwp;
 CREATE OR REPLACE TEMP MACRO embodied_share(total, hours_used, life_years) AS
     total * hours_used / (life_years * 8760.0);
 
+-- Scope 3 category 2 (capital goods), GHG inventory view: every unit's full cradle-to-gate kgCO2e in the
+-- reporting period of its acquisition (no amortization). Results in kg.
+CREATE OR REPLACE TEMP MACRO scope3_capital_goods_kg(units, kg_per_unit) AS units * kg_per_unit;
+
 -- Scope 3 category 3 (upstream, T&D losses): a factor on facility energy.
 CREATE OR REPLACE TEMP MACRO scope3_upstream_g(facility_kwh, grams_per_kwh) AS facility_kwh * grams_per_kwh;
 

@@ -47,6 +47,8 @@ COMPONENTS = (
         ("plan", "rank start times and sites for a run by expected emissions"),), "aggregator"),
     Component("wattfleet.aggregator.outputs.disclose_cli", (
         ("disclose", "generate a footprint disclosure for a training run or a served model"),), "aggregator"),
+    Component("wattfleet.aggregator.dataset_cli", (
+        ("dataset", "write facts to a partitioned Parquet dataset; fleet rollups from one"),), "aggregator"),
     Component("wattfleet.dashboards.cli",
               (("dashboards", "generate Grafana dashboards and Prometheus rules"),), "dashboards"),
     Component("wattfleet.demo", (

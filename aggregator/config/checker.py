@@ -134,6 +134,18 @@ class Checker:
             return None
         return date(int(m.group(1)), int(m.group(2)), 1)
 
+    def day(self, d: dict[str, Any], key: str, path: Path_) -> date | None:
+        v = self.text(d, key, path)
+        if v is None:
+            return None
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                return date.fromisoformat(v)
+        except ValueError:
+            pass
+        self.error(path + (key,), f"must be a date YYYY-MM-DD, got {v!r}")
+        return None
+
     def instant(self, d: dict[str, Any], key: str, path: Path_) -> datetime | None:
         v = self.text(d, key, path)
         if v is None:

@@ -11,6 +11,7 @@ module) for the documented format.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> Faci
         c.error(("version",), f"unsupported version {version!r} (this wattfleet reads version 1)")
     upstream_default, diesel_default = _defaults(c, top.get("defaults") or {})
     sites = _sites(c, top.get("sites"), Path(path).resolve().parent, upstream_default, zone_check)
-    cfg = FacilityConfig(str(path), sites)
+    cfg = FacilityConfig(str(path), sites, sha256=_sha256(path))
     if "instruments" in top:
         cfg.instruments = parse_instruments(c, top["instruments"], sites)
     if "scope1" in top:
@@ -61,6 +62,12 @@ def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> Faci
     if c.problems:
         raise FacilityConfigError(c.problems)
     return cfg
+
+
+def _sha256(path: str | Path) -> str:
+    """The config file's SHA-256: the version a report states, so a figure can be traced to its config."""
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def _defaults(c: Checker, raw: Any) -> tuple[float, float]:

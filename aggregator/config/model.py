@@ -45,6 +45,7 @@ class Site:
     overhead_ratio: float
     overhead_watts_per_node: float
     cost_per_kwh: float | None = None  # energy price per facility kWh, for `wattfleet plan` (any currency)
+    residual_mix_source: str | None = None  # where the residual-mix factor comes from (publisher, edition, year)
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,27 @@ class Instrument:
 
 
 @dataclass(frozen=True)
+class Acquisition:
+    """Units of an embodied entry's hardware acquired on one day: the GHG inventory's capital-goods input."""
+
+    acquired: date
+    units: int
+    site: str | None = None  # None: held centrally, reported on no site
+
+
+@dataclass(frozen=True)
 class Embodied:
+    """Cradle-to-gate kgCO2e of one unit (a GPU or a node), its service life and the units acquired.
+
+    The same figure feeds both embodied views: amortized per hour of use (SCI) and, in full, in the
+    reporting year of each acquisition (GHG Protocol Scope 3 Category 2).
+    """
+
     gpu_model: str | None
     node: str | None
     kg_co2e: float
     life_years: float
+    acquisitions: tuple[Acquisition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class FacilityConfig:
     budgets: list[Budget] = field(default_factory=list)
     flexible: list[FlexibleWorkload] = field(default_factory=list)  # work that may move in time/place
     teams: list[TeamRule] = field(default_factory=list)  # workload -> team, first match wins
+    sha256: str = ""  # of the config file's bytes: the config version a report states
 
     def site_for_node(self, node: str, label_site: str = "") -> str | None:
         """Config globs first (in file order), then the exporter's ``site`` label."""

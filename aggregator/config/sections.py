@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from wattfleet.aggregator.config.checker import Checker, Path_
-from wattfleet.aggregator.config.model import Budget, Embodied, Scope1Source, Site, TeamRule
+from wattfleet.aggregator.config.model import Acquisition, Budget, Embodied, Scope1Source, Site, TeamRule
 
 # kind -> (allowed keys, required keys)
 SCOPE1_KEYS: dict[str, tuple[set[str], set[str]]] = {
     "diesel": ({"site", "month", "liters", "kg_co2e_per_liter", "label"}, {"site", "month", "liters"}),
     "refrigerant": ({"site", "month", "gas", "kg", "gwp", "label"}, {"site", "month", "kg", "gwp"}),
 }
-EMBODIED_KEYS = {"gpu_model", "node", "kg_co2e", "life_years"}
+EMBODIED_KEYS = {"gpu_model", "node", "kg_co2e", "life_years", "acquisitions"}
+ACQUISITION_KEYS = {"date", "units", "site"}
 BUDGET_KEYS = {"team", "model", "site", "month", "kg_co2e"}
 BUDGET_OWNERS = ("team", "model", "site")
 TEAM_MATCH_KEYS = ("namespace", "workload", "cluster", "node")
@@ -71,9 +72,35 @@ def parse_embodied(c: Checker, raw: Any) -> list[Embodied]:
             c.error(p, "give exactly one of 'gpu_model' (glob on the GPU model label) or 'node' (glob on node)")
         kg = c.number(d, "kg_co2e", p)
         life = c.number(d, "life_years", p, strict_min=True)
+        acquisitions = _acquisitions(c, d.get("acquisitions", []), p + ("acquisitions",))
         if kg is not None and life is not None and (gm is None) != (node is None):
-            out.append(Embodied(gm, node, kg, life))
+            out.append(Embodied(gm, node, kg, life, acquisitions))
     return out
+
+
+def _acquisitions(c: Checker, raw: Any, p: Path_) -> tuple[Acquisition, ...]:
+    """When and how many units were acquired (and for which site): Scope 3 Category 2 reports each
+    unit's full cradle-to-gate emissions in the reporting year of its acquisition date."""
+    if not isinstance(raw, list):
+        c.error(p, "must be a list of {date: YYYY-MM-DD, units: N, site: S}")
+        return ()
+    out = []
+    for j, item in enumerate(raw):
+        q = p + (j,)
+        r = c.mapping(item, q, ACQUISITION_KEYS, {"date", "units"})
+        if r is None:
+            continue
+        day = c.day(r, "date", q)
+        units = r.get("units")
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            c.error(q + ("units",), f"must be a whole number of units >= 1, got {units!r}")
+            units = None
+        site = c.text(r, "site", q)
+        if site is not None and site not in c.declared_sites:
+            c.error(q + ("site",), f"unknown site {site!r}")
+        if day is not None and units is not None:
+            out.append(Acquisition(day, units, site))
+    return tuple(out)
 
 
 def parse_budgets(c: Checker, raw: Any) -> list[Budget]:

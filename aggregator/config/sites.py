@@ -20,7 +20,8 @@ from wattfleet.aggregator.config.model import Site
 # GB), UK Carbon Intensity regions. Format check here; grid sources check existence.
 ZONE_RE = re.compile(r"^[A-Z][A-Z0-9]*([-_][A-Z0-9]+)*$")
 SITE_KEYS = {"name", "zone", "grid", "pue", "wue_liters_per_kwh", "offsite_water_liters_per_kwh",
-             "residual_mix_grams_per_kwh", "upstream_grams_per_kwh", "nodes", "overhead", "cost_per_kwh"}
+             "residual_mix_grams_per_kwh", "residual_mix_source", "upstream_grams_per_kwh", "nodes", "overhead",
+             "cost_per_kwh"}
 SITE_REQUIRED = {"name", "zone", "pue", "wue_liters_per_kwh"}
 OVERHEAD_KEYS = {"ratio", "watts_per_node"}
 
@@ -43,6 +44,9 @@ def parse_site(c: Checker, raw: Any, path: Path_, base: Path, upstream_default: 
     wue = c.number(d, "wue_liters_per_kwh", path)
     offsite = c.number(d, "offsite_water_liters_per_kwh", path)
     residual = c.number(d, "residual_mix_grams_per_kwh", path)
+    residual_source = c.text(d, "residual_mix_source", path)
+    if residual_source is not None and residual is None:
+        c.error(path + ("residual_mix_source",), "names a source but no residual_mix_grams_per_kwh is given")
     upstream = c.number(d, "upstream_grams_per_kwh", path, default=upstream_default)
     nodes = c.text_list(d, "nodes", path)
     cost = c.number(d, "cost_per_kwh", path)
@@ -50,7 +54,7 @@ def parse_site(c: Checker, raw: Any, path: Path_, base: Path, upstream_default: 
     if pue is None or wue is None:
         return None
     return Site(name, zone, grid, pue, meters, wue, offsite, residual, upstream if upstream is not None else 0.0,
-                tuple(nodes), ratio, watts, cost)
+                tuple(nodes), ratio, watts, cost, residual_source)
 
 
 def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_check: ZoneCheck | None

@@ -117,3 +117,57 @@ class PhaseFigures:
         elif intensity_grams_per_kwh is not None and pue is not None:
             row["grams_co2e_per_1k_tokens"] = self.grams_per_1k_tokens(intensity_grams_per_kwh, pue)
         return row
+
+
+PROMPT_NOT_SPLIT = "not split by engine"
+PROMPT_SPLIT = "by engine"
+
+
+@dataclass(frozen=True)
+class PromptFigures:
+    """Prompt tokens of one engine and model over one period, by source (issue 14).
+
+    ``computed`` tokens ran through a forward pass; ``cached`` came from the prefix cache; ``transferred``
+    arrived as KV from another instance; ``unsplit`` are an engine's prompt tokens where it does not say
+    which (nothing guessed). Hit ratios count split tokens only: unsplit ones are neither hits nor misses.
+    ``split_prefill_joules`` / ``split_prefill_tokens`` are the prefill energy and the prefill phase's
+    tokens (the computed ones) of the hours the engine split its prompt tokens.
+    """
+
+    computed_tokens: float = 0.0
+    cached_tokens: float = 0.0
+    transferred_tokens: float = 0.0
+    unsplit_tokens: float = 0.0
+    split_node_hours: int = 0
+    unsplit_node_hours: int = 0
+    split_prefill_joules: float = 0.0
+    split_prefill_tokens: float = 0.0
+
+    @property
+    def split_tokens(self) -> float:
+        return self.computed_tokens + self.cached_tokens + self.transferred_tokens
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """Share of the split prompt tokens served from the engine's prefix cache."""
+        return ratio(self.cached_tokens, self.split_tokens) if self.split_node_hours else None
+
+    @property
+    def transferred_ratio(self) -> float | None:
+        """Share of the split prompt tokens whose KV came from elsewhere (disaggregated prefill)."""
+        return ratio(self.transferred_tokens, self.split_tokens) if self.split_node_hours else None
+
+    @property
+    def joules_per_computed_prefill_token(self) -> float | None:
+        """Prefill energy per prompt token actually computed, over the hours the engine split them."""
+        return ratio(self.split_prefill_joules, self.split_prefill_tokens) if self.split_prefill_joules > 0 else None
+
+    @property
+    def split_label(self) -> str:
+        """``by engine``, ``not split by engine`` (no hour split, or no prompt series at all), or partial."""
+        if not self.split_node_hours:
+            return PROMPT_NOT_SPLIT
+        if not self.unsplit_node_hours:
+            return PROMPT_SPLIT
+        total = self.split_node_hours + self.unsplit_node_hours
+        return f"{PROMPT_SPLIT} in {self.split_node_hours} of {total} node-hours"

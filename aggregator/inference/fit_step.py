@@ -168,7 +168,8 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
     summary_rows = [(source.name, fit_start, end, s["node"], s["cluster"], s["site"], s["engine"], s["model"],
                      s["status"], s["reason"], s["idle_watts"], s["joules_per_prefill_token"],
                      s["joules_per_decode_token"], s["n_intervals"], s["r_squared"], s["residual_rms_joules"],
-                     s["condition_number"], float(step_seconds), fitted_at) for s in fit.summaries]
+                     s["condition_number"], float(step_seconds), fitted_at, s["joules_per_cached_token"],
+                     s["cached_term"]) for s in fit.summaries]
     engine_rows = [(*k, ",".join(sorted(v[0])) or None, v[1], source.name) for k, v in sorted(engines.items())]
     window = {"source": source.name, "start": start, "end": end}
     fit_window = {"source": source.name, "start": fit_start, "end": end}
@@ -194,9 +195,9 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
     for s in fit.summaries:
         name = "/".join(str(s[k]) for k in ENGINE_KEY)
         if s["status"] == "fitted":
-            log.info("token fit %s: %.4g J/prefill token, %.4g J/decode token, idle %.4g W, R2 %.4f (%d intervals)",
-                     name, s["joules_per_prefill_token"], s["joules_per_decode_token"], s["idle_watts"],
-                     s["r_squared"], s["n_intervals"])
+            log.info("token fit %s: %.4g J/prefill token, %.4g J/decode token, idle %.4g W, R2 %.4f (%d intervals); "
+                     "cached tokens: %s", name, s["joules_per_prefill_token"], s["joules_per_decode_token"],
+                     s["idle_watts"], s["r_squared"], s["n_intervals"], s["cached_term"])
         else:
             log.warning("token fit %s declined: %s", name, s["reason"])
     result.engine_rows, result.fit_rows, result.summaries = len(engine_rows), len(fit_rows), fit.summaries

@@ -2,7 +2,15 @@
 
 Model, over many intervals i of one engine's GPUs::
 
-    energy_i = idle_W x seconds_i + a x prefill_tokens_i + b x decode_tokens_i
+    energy_i = idle_W x seconds_i + a x prefill_tokens_i + b x decode_tokens_i [+ c x cached_tokens_i]
+
+``prefill_tokens`` are the prompt tokens the engine computed (all prompt tokens
+where it does not split them); ``cached_tokens`` (prefix-cache hits) enter as
+their own term when the engine reports them and the data can tell them from
+computed tokens, and are left out otherwise (the choice and its evidence:
+docs/accounting.md, bench/results/token_fit_prompt_terms.md). Their energy
+``c x cached`` is prefill energy: it is what the computed tokens' attention
+over the cached prefix costs.
 
 fitted by non-negative least squares (no coefficient below 0: a negative
 J/token is physically meaningless and would only absorb noise). Three
@@ -27,6 +35,7 @@ with ``method="token_fit"``, ready for the same tables as measured phase energy.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +47,11 @@ import numpy as np
 from wattfleet.core import catalog
 
 TERMS = ("idle_watts", "joules_per_prefill_token", "joules_per_decode_token")
+CACHED_TERM = "joules_per_cached_token"
+# What the fit did with cached prompt tokens (PhaseEstimate.cached_term, the fit summary's cached_term).
+CACHED_FITTED = "fitted"
+CACHED_NONE = "no cached tokens"
+CACHED_LEFT_OUT = "left out"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Interval:
     decode_tokens: float
     joules: float
     end: float | None = None  # unix time the interval ends (from Prometheus), for splitting by hour
+    cached_tokens: float = 0.0  # prompt tokens served from the prefix cache (not in prefill_tokens)
 
 
 @dataclass(frozen=True)
@@ -67,10 +82,13 @@ class PhaseEstimate:
     joules_per_decode_token: float
     quality: FitQuality
     method: str = catalog.PHASE_METHOD_TOKEN_FIT
+    joules_per_cached_token: float = 0.0
+    cached_term: str = CACHED_NONE  # CACHED_FITTED, CACHED_NONE, or CACHED_LEFT_OUT + ": <why>"
 
-    def predict(self, seconds: float, prefill_tokens: float, decode_tokens: float) -> float:
+    def predict(self, seconds: float, prefill_tokens: float, decode_tokens: float, cached_tokens: float = 0.0
+                ) -> float:
         return (self.idle_watts * seconds + self.joules_per_prefill_token * prefill_tokens
-                + self.joules_per_decode_token * decode_tokens)
+                + self.joules_per_decode_token * decode_tokens + self.joules_per_cached_token * cached_tokens)
 
 
 @dataclass(frozen=True)
@@ -130,13 +148,34 @@ def _active(values: Iterable[float]) -> int:
 
 def fit_phase_energy(intervals: Sequence[Interval], limits: EstimatorLimits = EstimatorLimits()
                      ) -> PhaseEstimate | Declined:
-    """Fit the model above; a :class:`Declined` (never an exception) when the data cannot support it."""
+    """Fit the model above; a :class:`Declined` (never an exception) when the data cannot support it.
+
+    With cached tokens, the four-term fit comes first; when it declines (mostly: a steady cache hit rate
+    makes cached tokens move with computed ones, so the design cannot tell them apart) the three-term fit
+    without them is used, and ``cached_term`` says so and why. Cached tokens' own standard error is no
+    reason to decline: their energy is prefill energy either way, and the prefill total is what is
+    reported (the split between ``a`` and ``c`` of a collinear pair is uncertain, their sum is not).
+    """
+    if not any(iv.cached_tokens > 0 for iv in intervals):
+        return _fit(intervals, limits, with_cached=False)
+    with_cached = _fit(intervals, limits, with_cached=True)
+    if isinstance(with_cached, PhaseEstimate):
+        return with_cached
+    without = _fit(intervals, limits, with_cached=False)
+    if isinstance(without, PhaseEstimate):
+        return dataclasses.replace(without, cached_term=f"{CACHED_LEFT_OUT}: {with_cached.reason}")
+    return without
+
+
+def _fit(intervals: Sequence[Interval], limits: EstimatorLimits, *, with_cached: bool) -> PhaseEstimate | Declined:
+    """One NNLS fit, with or without the cached-token column, and its acceptance checks."""
+    terms = TERMS + ((CACHED_TERM,) if with_cached else ())
     n = len(intervals)
     if n < limits.min_intervals:
         return Declined(f"too few intervals: {n} < {limits.min_intervals}", n)
     bad = [i for i, iv in enumerate(intervals)
            if not all(math.isfinite(v) and v >= 0
-                      for v in (iv.seconds, iv.prefill_tokens, iv.decode_tokens, iv.joules))]
+                      for v in (iv.seconds, iv.prefill_tokens, iv.decode_tokens, iv.joules, iv.cached_tokens))]
     if bad:
         return Declined(f"intervals {bad[:5]} have negative or non-finite values", n)
     for name, values in (("prefill", [iv.prefill_tokens for iv in intervals]),
@@ -145,7 +184,8 @@ def fit_phase_energy(intervals: Sequence[Interval], limits: EstimatorLimits = Es
         if active < limits.min_active_intervals:
             return Declined(f"{name} active in only {active} of {n} intervals "
                             f"(need {limits.min_active_intervals}): its cost cannot be separated", n)
-    x = np.array([[iv.seconds, iv.prefill_tokens, iv.decode_tokens] for iv in intervals], dtype=float)
+    x = np.array([[iv.seconds, iv.prefill_tokens, iv.decode_tokens] + ([iv.cached_tokens] if with_cached else [])
+                  for iv in intervals], dtype=float)
     y = np.array([iv.joules for iv in intervals], dtype=float)
     norms = np.linalg.norm(x, axis=0)
     if np.any(norms == 0):
@@ -160,26 +200,32 @@ def fit_phase_energy(intervals: Sequence[Interval], limits: EstimatorLimits = Es
     tss = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - rss / tss if tss > 0 else (1.0 if rss == 0 else 0.0)
     rms = math.sqrt(rss / n)
-    rse = _relative_standard_errors(xs, coef_scaled, rss, n)
+    rse = _relative_standard_errors(xs, coef_scaled, rss, n, terms)
     quality = FitQuality(n, r2, rms, condition, rse)
     if condition > limits.max_condition_number:
-        return Declined(f"prefill tokens, decode tokens and time move together (condition number "
+        what = ("prefill tokens, decode tokens, cached tokens and time" if with_cached
+                else "prefill tokens, decode tokens and time")
+        return Declined(f"{what} move together (condition number "
                         f"{condition:.3g} > {limits.max_condition_number:g}): a steady load or a fixed "
                         f"prompt/output mix cannot separate the costs", n, quality)
     for i, name in ((1, "prefill"), (2, "decode")):
         if coef[i] <= 0:
             return Declined(f"the fit pins joules per {name} token at 0: the data show no {name} cost", n, quality)
     for term, value in rse.items():
-        if term != TERMS[0] and value > limits.max_relative_standard_error:
+        if term not in (TERMS[0], CACHED_TERM) and value > limits.max_relative_standard_error:
             return Declined(f"{term} too uncertain: standard error {value:.1%} of the value "
                             f"(limit {limits.max_relative_standard_error:.0%})", n, quality)
+    if with_cached:
+        return PhaseEstimate(float(coef[0]), float(coef[1]), float(coef[2]), quality,
+                             joules_per_cached_token=float(coef[3]), cached_term=CACHED_FITTED)
     return PhaseEstimate(float(coef[0]), float(coef[1]), float(coef[2]), quality)
 
 
-def _relative_standard_errors(xs: np.ndarray, coef: np.ndarray, rss: float, n: int) -> dict[str, float]:
+def _relative_standard_errors(xs: np.ndarray, coef: np.ndarray, rss: float, n: int,
+                              terms: tuple[str, ...] = TERMS) -> dict[str, float]:
     """Standard error / value for each free (positive) coefficient, from the residual variance."""
     free = [i for i in range(len(coef)) if coef[i] > 0]
-    out = {term: math.inf for term in TERMS}
+    out = {term: math.inf for term in terms}
     dof = n - len(free)
     if not free or dof <= 0:
         return out
@@ -189,7 +235,7 @@ def _relative_standard_errors(xs: np.ndarray, coef: np.ndarray, rss: float, n: i
     except np.linalg.LinAlgError:
         return out
     for k, i in enumerate(free):
-        out[TERMS[i]] = float(math.sqrt(max(cov[k, k], 0.0)) / coef[i])
+        out[terms[i]] = float(math.sqrt(max(cov[k, k], 0.0)) / coef[i])
     return out
 
 
@@ -206,9 +252,11 @@ def split_with_estimate(est: PhaseEstimate, interval: Interval) -> dict[str, flo
 
     The fitted terms are scaled to the measured joules, so the split adds up to
     the measurement exactly: the model decides the shares, never the total.
+    Cached prompt tokens' term is prefill energy.
     """
     terms = {catalog.PHASE_IDLE: est.idle_watts * interval.seconds,
-             "prefill": est.joules_per_prefill_token * interval.prefill_tokens,
+             "prefill": (est.joules_per_prefill_token * interval.prefill_tokens
+                         + est.joules_per_cached_token * interval.cached_tokens),
              "decode": est.joules_per_decode_token * interval.decode_tokens}
     total = sum(terms.values())
     if total <= 0:
@@ -228,7 +276,9 @@ def interval_queries() -> dict[str, str]:
     differ by exactly what the exporter counted, with no extrapolation at the
     window edges, and energy and tokens come from the same exporter snapshot.
     The engine's GPUs come from its ``inference_engine_gpu`` info series; the
-    join copies the engine's ``model`` (the LLM) over the GPU's ``model`` (the board).
+    join adds the engine's ``model`` (the LLM) to the GPU's series (whose board is ``gpu_model``).
+    ``cached``: prefix-cache hits, from engines that split their prompt tokens (the
+    ``prefill`` phase's tokens are then the computed ones).
     """
     by = ", ".join(ENGINE_KEY)
     match = ", ".join(catalog.CONST_LABELS + ("gpu",))
@@ -236,6 +286,8 @@ def interval_queries() -> dict[str, str]:
         "energy": f"sum by ({by}) ({catalog.GPU_ENERGY.series} * on({match}) group_left(engine, model) "
                   f"{catalog.INFERENCE_ENGINE_GPUS.series})",
         "tokens": f"sum by ({by}, phase) ({catalog.INFERENCE_TOKENS.series})",
+        "cached": f'sum by ({by}) ({catalog.INFERENCE_PROMPT_TOKENS.series}'
+                  f'{{source="{catalog.PROMPT_SOURCE_CACHED}"}})',
         # Engines whose phase energy is measured (phase_time, marked): never fitted on top.
         "measured": f'group by ({by}) ({catalog.INFERENCE_PHASE_ENERGY.series}'
                     f'{{method!="{catalog.PHASE_METHOD_TOKEN_FIT}"}})',
@@ -245,11 +297,13 @@ def interval_queries() -> dict[str, str]:
 Matrix = Sequence[Mapping[str, Any]]  # Prometheus query_range result: [{"metric": {...}, "values": [[t, "v"], ...]}]
 
 
-def intervals_from_matrix(energy: Matrix, tokens: Matrix) -> dict[tuple[str, ...], list[Interval]]:
+def intervals_from_matrix(energy: Matrix, tokens: Matrix, cached: Matrix = ()
+                          ) -> dict[tuple[str, ...], list[Interval]]:
     """Pair consecutive steps into intervals per engine and model.
 
-    A step missing any of the three series, or where any of them decreased
-    (the exporter restarted), is not an interval: dropped, never guessed.
+    A step missing any of the three series (four for an engine that reports
+    cached tokens), or where any of them decreased (the exporter restarted),
+    is not an interval: dropped, never guessed.
     """
     def key(metric: Mapping[str, str]) -> tuple[str, ...]:
         return tuple(metric.get(label, "") for label in ENGINE_KEY)
@@ -261,16 +315,20 @@ def intervals_from_matrix(energy: Matrix, tokens: Matrix) -> dict[tuple[str, ...
         phase = series["metric"].get("phase", "")
         if phase in catalog.PHASES:
             cum.setdefault(key(series["metric"]), {})[phase] = {float(t): float(v) for t, v in series["values"]}
+    for series in cached:
+        k = key(series["metric"])
+        if k in cum:
+            cum[k]["cached"] = {float(t): float(v) for t, v in series["values"]}
     out: dict[tuple[str, ...], list[Interval]] = {}
     for k, parts in cum.items():
-        if set(parts) != {"energy", *catalog.PHASES}:
+        if set(parts) - {"cached"} != {"energy", *catalog.PHASES}:
             continue
         steps = sorted(set.intersection(*(set(v) for v in parts.values())))
         intervals = []
         for t0, t1 in itertools.pairwise(steps):
             d = {name: values[t1] - values[t0] for name, values in parts.items()}
             if all(v >= 0 and math.isfinite(v) for v in d.values()):
-                intervals.append(Interval(t1 - t0, d["prefill"], d["decode"], d["energy"], t1))
+                intervals.append(Interval(t1 - t0, d["prefill"], d["decode"], d["energy"], t1, d.get("cached", 0.0)))
         out[k] = intervals
     return out
 
@@ -283,7 +341,7 @@ def fit_from_prometheus(query_range: Callable[[str], Matrix], limits: EstimatorL
     each step is one interval of the regression).
     """
     q = interval_queries()
-    pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]))
+    pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]), query_range(q["cached"]))
     return {k: fit_phase_energy(v, limits) for k, v in sorted(pairs.items())}
 
 
@@ -322,7 +380,9 @@ def fit_summary(key: tuple[str, ...], result: PhaseEstimate | Declined) -> dict[
     Columns: the :data:`ENGINE_KEY` labels, ``status`` (fitted | declined),
     ``reason``, ``method``, ``idle_watts``, ``joules_per_prefill_token``,
     ``joules_per_decode_token``, ``n_intervals``, ``r_squared``,
-    ``residual_rms_joules``, ``condition_number`` (None where not computed).
+    ``residual_rms_joules``, ``condition_number`` (None where not computed),
+    ``joules_per_cached_token`` and ``cached_term`` (what the fit did with cached
+    prompt tokens: fitted, no cached tokens, or left out and why).
     """
     row: dict[str, Any] = dict(zip(ENGINE_KEY, key, strict=True))
     quality = result.quality
@@ -335,7 +395,9 @@ def fit_summary(key: tuple[str, ...], result: PhaseEstimate | Declined) -> dict[
                n_intervals=quality.n_intervals if quality else result.n_intervals,  # type: ignore[union-attr]
                r_squared=quality.r_squared if quality else None,
                residual_rms_joules=quality.residual_rms_joules if quality else None,
-               condition_number=quality.condition_number if quality else None)
+               condition_number=quality.condition_number if quality else None,
+               joules_per_cached_token=getattr(result, "joules_per_cached_token", None),
+               cached_term=getattr(result, "cached_term", None))
     return row
 
 
@@ -359,7 +421,7 @@ def token_fit(query_range: Callable[[str], Matrix], limits: EstimatorLimits = Es
     leaves out more. Declined engines get a summary row and no hourly rows.
     """
     q = interval_queries()
-    pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]))
+    pairs = intervals_from_matrix(query_range(q["energy"]), query_range(q["tokens"]), query_range(q["cached"]))
     measured = {tuple(series["metric"].get(label, "") for label in ENGINE_KEY)
                 for series in query_range(q["measured"]) if series.get("values")}
     summaries, hourly = [], []

@@ -24,10 +24,12 @@ from wattfleet.aggregator.ingest.telemetry import (
     EnergyRow,
     InferenceKey,
     InferenceRow,
+    PromptTokenRow,
     Telemetry,
     TelemetrySourceError,
     collector_error_row_from_labels,
     energy_row_from_labels,
+    prompt_token_row_from_labels,
     workload_rows,
 )
 from wattfleet.aggregator.store.connection import naive_utc
@@ -39,7 +41,7 @@ HOUR = timedelta(hours=1)
 # The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
 # exporter rejected or failed to take (counted in the report, never summed).
 KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
-        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.WORKLOAD_ENERGY)
+        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.INFERENCE_PROMPT_TOKENS, catalog.WORKLOAD_ENERGY)
 
 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -56,6 +58,9 @@ def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
                 continue
             if metric is catalog.CPU_ENERGY and sample.labels.get("domain") not in catalog.RAPL_IT_DOMAINS:
                 continue  # core/uncore are inside package; psys overlaps: never stored, never summed
+            if (metric is catalog.INFERENCE_PROMPT_TOKENS
+                    and sample.labels.get("source") not in catalog.PROMPT_SOURCES):
+                continue  # a prompt source the contract does not know is never stored nor summed
             out.append((metric.name, dict(sample.labels), float(sample.value)))
     return out
 
@@ -123,6 +128,7 @@ class EmbeddedSource:
         inference: dict[InferenceKey, list[float]] = {}
         errors: list[CollectorErrorRow] = []
         workload_series: list[tuple[dict[str, str], datetime, float]] = []
+        prompt: list[PromptTokenRow] = []
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             labels = json.loads(labels_json)
@@ -132,6 +138,10 @@ class EmbeddedSource:
                 error = collector_error_row_from_labels(labels, hour, increase, self.name)
                 if error is not None:
                     errors.append(error)
+            elif metric is catalog.INFERENCE_PROMPT_TOKENS:
+                prompt_row = prompt_token_row_from_labels(labels, hour, increase, self.name)
+                if prompt_row is not None:
+                    prompt.append(prompt_row)
             elif metric in (catalog.GPU_ENERGY, catalog.CPU_ENERGY):
                 row = energy_row_from_labels(metric, labels, hour, increase, self.name)
                 if row is not None:
@@ -146,7 +156,7 @@ class EmbeddedSource:
                     slot[0] = max(slot[0], increase)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
         workload, workload_errors = workload_rows(workload_series, self.name)
-        return Telemetry(hours, energy, rows, errors + workload_errors, workload)
+        return Telemetry(hours, energy, rows, errors + workload_errors, prompt, workload=workload)
 
 
 def split_targets(values: Iterable[str]) -> list[str]:

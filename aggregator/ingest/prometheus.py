@@ -18,14 +18,17 @@ from typing import Any
 
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
 from wattfleet.aggregator.ingest.telemetry import (
+    LEGACY_GPU_MODEL_LABEL,
     CollectorErrorRow,
     EnergyRow,
     InferenceKey,
     InferenceRow,
+    PromptTokenRow,
     Telemetry,
     TelemetrySourceError,
     collector_error_row_from_labels,
     energy_row_from_labels,
+    prompt_token_row_from_labels,
     workload_rows,
 )
 from wattfleet.core import catalog
@@ -46,7 +49,9 @@ def energy_queries() -> dict[str, str]:
     No ``namespace`` or ``team``: on a device series those are the scrape target's (the exporter
     pod's), not a workload's; who used the energy comes from :func:`workload_query` only.
     """
-    gpu_labels = catalog.CONST_LABELS + ("gpu", "model", "method")
+    # LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
+    # kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
+    gpu_labels = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
     cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method")
     domains = "|".join(catalog.RAPL_IT_DOMAINS)
     return {
@@ -98,6 +103,18 @@ def inference_queries() -> dict[str, str]:
             f"max by ({labels}) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
         catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({catalog.INFERENCE_TOKENS.series}[1h]))",
     }
+
+
+def prompt_tokens_query() -> str:
+    """Hourly prompt tokens per engine, model and source (computed, cached, transferred, unsplit).
+
+    ``max by`` as for energy (an HA pair scrapes each exporter twice); the
+    ``source`` matcher keeps only the catalog's sources, so a label value the
+    contract does not know is never summed into the split.
+    """
+    labels = _by(*catalog.INFERENCE_PROMPT_TOKENS.all_labels)
+    sources = "|".join(catalog.PROMPT_SOURCES)
+    return (f'max by ({labels}) (increase({catalog.INFERENCE_PROMPT_TOKENS.series}{{source=~"{sources}"}}[1h]))')
 
 
 def inference_engine_queries() -> dict[str, str]:
@@ -238,7 +255,19 @@ class PrometheusSource:
              for series in self.query_range(workload_query(), first_end, last_end)
              for ts, value in series["values"]], self.name)
         errors = self._collector_errors(first_end, last_end) + workload_errors
-        return Telemetry(hours, energy, rows, errors, workload)
+        return Telemetry(hours, energy, rows, errors, self._prompt_tokens(first_end, last_end), workload=workload)
+
+    def _prompt_tokens(self, first_end: datetime, last_end: datetime) -> list[PromptTokenRow]:
+        """Prompt tokens per source and hour, checked like energy (a broken series stops the window)."""
+        out = []
+        for series in self.query_range(prompt_tokens_query(), first_end, last_end):
+            labels = series["metric"]
+            for ts, value in series["values"]:
+                row = prompt_token_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),
+                                                   self.name)
+                if row is not None:
+                    out.append(row)
+        return out
 
     def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
         """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""

@@ -19,6 +19,11 @@ from wattfleet.core import catalog
 # (catalog.WORKLOAD_ENERGY), never from labels on device series: under the Prometheus Operator a
 # device series carries the scrape target's own ``namespace`` (the exporter pod's), and keeping it
 # credited the whole fleet to wattfleet's namespace (docs/accounting.md, "Energy by workload").
+# The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
+# inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
+# board model; to be dropped once no store holds such series (README, "Upgrading").
+LEGACY_GPU_MODEL_LABEL = "model"
+
 
 @dataclass(frozen=True)
 class EnergyRow:
@@ -80,6 +85,37 @@ InferenceKey = tuple[datetime, str, str, str, str, str, str]
 
 
 @dataclass(frozen=True)
+class PromptTokenRow:
+    """Prompt tokens of one engine and model over the hour, from one ``prompt_source``.
+
+    The hourly increase of ``wattfleet_inference_prompt_tokens_total{source}``: computed, cached,
+    transferred, or unsplit (the engine does not split them). ``source`` is the telemetry source, as on
+    every staging row.
+    """
+
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    engine: str
+    model: str
+    prompt_source: str
+    tokens: float
+    source: str
+
+
+def prompt_token_row_from_labels(labels: dict[str, str], hour_utc: datetime, tokens: float, source: str
+                                 ) -> PromptTokenRow | None:
+    """Map one prompt-token series' hourly increase to a row; None for a source outside the catalog's."""
+    prompt_source = labels.get("source", "")
+    if prompt_source not in catalog.PROMPT_SOURCES:
+        return None
+    return PromptTokenRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                          labels.get("engine", ""), labels.get("model", ""), prompt_source, max(float(tokens), 0.0),
+                          source)
+
+
+@dataclass(frozen=True)
 class CollectorErrorRow:
     """Readings one collector of one node rejected or failed to take over the hour, for one reason.
 
@@ -105,6 +141,7 @@ class Telemetry:
     energy: list[EnergyRow]
     inference: list[InferenceRow]
     collector_errors: list[CollectorErrorRow] = field(default_factory=list)
+    prompt_tokens: list[PromptTokenRow] = field(default_factory=list)
     workload: list[WorkloadRow] = field(default_factory=list)
 
 
@@ -131,7 +168,7 @@ def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_
     if metric is catalog.GPU_ENERGY:
         component, domain = "gpu", "gpu"
         device = labels.get("gpu") or labels.get("uuid") or ""
-        model = labels.get("model") or None
+        model = labels.get("gpu_model") or labels.get(LEGACY_GPU_MODEL_LABEL) or None
     elif metric is catalog.CPU_ENERGY:
         domain = labels.get("domain", "")
         if domain not in catalog.RAPL_IT_DOMAINS:

@@ -15,7 +15,14 @@ from typing import Any
 import duckdb
 
 from wattfleet import sql
-from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry, WorkloadRow
+from wattfleet.aggregator.ingest.telemetry import (
+    CollectorErrorRow,
+    EnergyRow,
+    InferenceRow,
+    PromptTokenRow,
+    Telemetry,
+    WorkloadRow,
+)
 from wattfleet.aggregator.store.transactions import transaction
 
 HOUR = timedelta(hours=1)
@@ -28,6 +35,7 @@ ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDO
 INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
 COLLECTOR_ERROR_COLUMNS = tuple(f.name for f in fields(CollectorErrorRow) if f.name not in _WINDOW_FIELDS)
 WORKLOAD_COLUMNS = tuple(f.name for f in fields(WorkloadRow) if f.name not in _WINDOW_FIELDS)
+PROMPT_TOKEN_COLUMNS = tuple(f.name for f in fields(PromptTokenRow) if f.name not in _WINDOW_FIELDS)
 
 
 def month_of(dt: datetime) -> date:
@@ -58,6 +66,8 @@ def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
         out.setdefault(c.hour_utc, Telemetry([c.hour_utc], [], [])).collector_errors.append(c)
     for w in telemetry.workload:
         out.setdefault(w.hour_utc, Telemetry([w.hour_utc], [], [])).workload.append(w)
+    for p in telemetry.prompt_tokens:
+        out.setdefault(p.hour_utc, Telemetry([p.hour_utc], [], [])).prompt_tokens.append(p)
     return out
 
 
@@ -77,12 +87,14 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
     errors = [r for r in telemetry.collector_errors if r.hour_utc == hour]
     workload = [r for r in telemetry.workload if r.hour_utc == hour]
+    prompt = [r for r in telemetry.prompt_tokens if r.hour_utc == hour]
     window = {"source": source, "hour": hour}
     with transaction(con):
         con.execute(statement("delete_energy"), window)
         con.execute(statement("delete_inference"), window)
         con.execute(statement("delete_collector_errors"), window)
         con.execute(statement("delete_workload"), window)
+        con.execute(statement("delete_prompt_tokens"), window)
         if energy:
             con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
         if inference:
@@ -91,6 +103,8 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
             con.execute(statement("insert_collector_errors"), {**window, **columns(errors, COLLECTOR_ERROR_COLUMNS)})
         if workload:
             con.execute(statement("insert_workload"), {**window, **columns(workload, WORKLOAD_COLUMNS)})
+        if prompt:
+            con.execute(statement("insert_prompt_tokens"), {**window, **columns(prompt, PROMPT_TOKEN_COLUMNS)})
         con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})

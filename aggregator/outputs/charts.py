@@ -71,7 +71,7 @@ def write_charts(tables: Tables, out: Path) -> list[tuple[str, str]]:
     cols, rows = tables["top_emitters"]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.barh([r[0] for r in rows][::-1], [r[2] or 0 for r in rows][::-1], color="#de2d26")
-    ax.set_xlabel("kgCO2e (location-based, all scopes)")
+    ax.set_xlabel("kgCO2e caused (location-based Scope 2 + amortized embodied)")
     save(fig, "top_emitters.png", "Top emitting nodes")
 
     cols, rows = tables["sites"]

@@ -19,19 +19,34 @@ EMPTY_NOTES = {
                "where workload attribution is on.",
 }
 SECTIONS = (
-    ("ghg_summary", "GHG Protocol summary (tCO2e)",
-     "Scope 2 is reported location-based and market-based side by side (GHG Protocol Scope 2 Guidance)."),
-    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy."),
-    ("per_unit", "Per GPU-hour (SCI-style)", "SCI = (E x I + M) per R with location-based intensity."),
-    ("inference", "Inference per phase (SCI per 1k tokens)", ""),
+    ("ghg_summary", "GHG Protocol inventory summary (kg CO2e)",
+     "Scope and category names as in the GHG Protocol Corporate Standard, Scope 2 Guidance and Scope 3 "
+     "Standard. Scope 2 is reported location-based and market-based side by side. Scope 3 Category 2 "
+     "(capital goods) is the full cradle-to-gate emissions of the hardware acquired in this period; the "
+     "amortized embodied carbon of the per-use view below is not part of the inventory. Rows marked "
+     "is_total are sums of the rows above them."),
+    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. Emissions in kg CO2e; "
+     "scope3_embodied_kg is the amortized (per-use) embodied share, not the inventory's Category 2."),
+    ("sci", "Per-use carbon intensity (SCI, amortized embodied carbon)",
+     "SCI = (E x I + M) per R (Green Software Foundation, ISO/IEC 21031): location-based intensity, embodied "
+     "carbon M amortized over service life by hours of use; Scope 1, market instruments and Scope 3 "
+     "Category 3 excluded. Each figure names its functional unit R and what it includes."),
+    ("inference", "Inference per phase (SCI per 1k tokens)",
+     "sci_g_per_1k_tokens: location-based Scope 2 of the phase's GPU energy (x PUE) plus the GPUs' amortized "
+     "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
      "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split)."),
+     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
+     "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
+     "prefill tokens include cache hits)."),
     ("by_team", "By team",
      "Each team's workloads' share of their nodes (config `teams:`; namespace and team only from the exporter's "
      "workload series). Rows in parentheses are energy of no workload; the rows add up to the fleet. The monthly "
      "chargeback table is chargeback_by_team.csv / .parquet."),
-    ("top_emitters", "Top emitting nodes", ""),
+    ("top_emitters", "Top emitting nodes",
+     "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
+     "embodied share (caused_location_kg). Scope 1 stays at the site and is not spread over nodes."),
     ("data_quality", "Data quality", "Filled grid hours are flagged in the facts; estimated energy is marked."),
 )
 # A part of the data-quality section: what the exporters left out, counted rather than summed.

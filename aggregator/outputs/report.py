@@ -40,7 +40,7 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
             raise ReportError(f"{db}: no facts for {month}; run `wattfleet aggregate --from {month}-01` first")
         tables, written = run_report_queries(con, start, end, out)
         tables["inference_engines"] = engine_report_table(*tables["inference_engine_inputs"])
-        written += write_table(out, "inference_engines", *tables["inference_engines"])
+        written += write_table(out, "inference_engines", *tables["inference_engines"], period=(start, end))
         shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
         burns = [b for b in budget_burn_for(con, cfg.budgets) if b.period == month] if cfg is not None else []
     finally:

@@ -23,7 +23,8 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> None
         for site in cfg.sites.values():
             insert("insert_site", [site.name, site.zone, site.pue, site.wue_liters_per_kwh,
                                    site.offsite_water_liters_per_kwh, site.residual_mix_grams_per_kwh,
-                                   site.upstream_grams_per_kwh, site.overhead_ratio, site.overhead_watts_per_node])
+                                   site.upstream_grams_per_kwh, site.overhead_ratio, site.overhead_watts_per_node,
+                                   site.residual_mix_source])
             for m in site.pue_meter:
                 insert("insert_site_pue", [site.name, naive_utc(m.start), naive_utc(m.end), m.total_kwh, m.it_kwh])
             for pattern in site.nodes:
@@ -36,6 +37,9 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> None
             insert("insert_scope1", [s.site, s.kind, s.month, s.quantity, s.kg_co2e_per_unit, s.label])
         for n, e in enumerate(cfg.embodied):
             insert("insert_embodied", [n, e.gpu_model, e.node, e.kg_co2e, e.life_years])
+            for a in e.acquisitions:
+                insert("insert_embodied_acquisition", [n, a.acquired, a.units, a.site])
+        insert("insert_config", [cfg.path, cfg.sha256])
         for b in cfg.budgets:
             insert("insert_budget", [b.owner_kind, b.owner, b.month, b.kg_co2e])
         for n, t in enumerate(cfg.teams):

@@ -11,6 +11,8 @@ A YAML list, one entry per engine endpoint::
       max_requests_per_second: 20000     #   (see wattfleet.exporter.inference.limits)
       max_models: 100                    # optional: model label values tracked, default 100
       model_expiry_seconds: 600          # optional: a model unseen this long is forgotten
+      chunked_prefill: true              # optional: prefill forwards also decode the running batch (TGI
+                                         #   chunked prefill); read from the page where it shows
 
 The GPU mapping cannot be discovered from the engine's metrics, and a wrong
 mapping silently moves energy between engines, so it is validated fully and
@@ -39,7 +41,7 @@ from wattfleet.exporter.inference.limits import EngineLimits
 ENGINES: tuple[str, ...] = ("vllm", "sglang", "tgi")
 DEFAULT_TIMEOUT_SECONDS = 0.5
 _LIMIT_FIELDS = ("max_tokens_per_second", "max_requests_per_second", "max_models", "model_expiry_seconds")
-_FIELDS = {"engine", "url", "gpus", "model", "timeout_seconds", *_LIMIT_FIELDS}
+_FIELDS = {"engine", "url", "gpus", "model", "timeout_seconds", "chunked_prefill", *_LIMIT_FIELDS}
 ENV_VAR = "WATTFLEET_INFERENCE_CONFIG"
 # Looked at in order when --inference-config is not given; the Helm chart mounts the third.
 DEFAULT_LOCATIONS: tuple[str, ...] = ("/etc/wattfleet/inference.yaml", "/etc/wattfleet/inference.d",
@@ -65,6 +67,7 @@ class EngineConfig:
     max_requests_per_second: float | None = None
     max_models: int | None = None
     model_expiry_seconds: float | None = None
+    chunked_prefill: bool | None = None  # declared; None: read from the engine's page, else unknown
 
     @property
     def endpoint(self) -> str:
@@ -221,9 +224,14 @@ def _load_file(path: Path) -> list[EngineConfig]:
                             f"number of seconds in (0, 30], got {timeout!r}")
             timeout = DEFAULT_TIMEOUT_SECONDS
         limits = {key: _limit(entry, key, problems, f"{where(*at, key)}: engine {i}") for key in _LIMIT_FIELDS}
+        chunked = entry.get("chunked_prefill")
+        if chunked is not None and not isinstance(chunked, bool):
+            problems.append(f"{where(*at, 'chunked_prefill')}: engine {i}: field 'chunked_prefill' must be true "
+                            f"or false, got {chunked!r}")
         if not problems:
             engines.append(EngineConfig(str(engine), str(url), tuple(gpu_list),
                                         model.strip() if isinstance(model, str) else None, float(timeout),
+                                        chunked_prefill=chunked,
                                         **limits))  # type: ignore[arg-type]
     if problems:
         raise InferenceConfigError(problems)

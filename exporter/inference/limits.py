@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattfleet.exporter.inference.parsers import BUSY, MARKED_ENERGY, REQUEST_SECONDS, REQUESTS, TOKENS
+from wattfleet.exporter.inference.parsers import BUSY, MARKED_ENERGY, PROMPT, REQUEST_SECONDS, REQUESTS, TOKENS
 
 DEFAULT_MAX_TOKENS_PER_SECOND_PER_GPU = 1_000_000.0
 DEFAULT_MAX_REQUESTS_PER_SECOND_PER_GPU = 10_000.0
@@ -59,7 +59,7 @@ class EngineLimits:
     def max_increase(self, kind: str, elapsed_seconds: float) -> float:
         """The most a counter of ``kind`` may grow over ``elapsed_seconds``."""
         seconds = max(0.0, elapsed_seconds)
-        if kind == TOKENS:
+        if kind in (TOKENS, PROMPT):
             return self.max_tokens_per_second * seconds
         if kind == REQUESTS:
             return self.max_requests_per_second * seconds

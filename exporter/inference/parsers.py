@@ -1,23 +1,45 @@
 """Engine /metrics text -> one normalized reading per model.
 
 Each engine names the same facts differently; we only need a handful of them
-(tokens by phase, finished requests, phase time, queue depth, KV-cache fill).
-Names as exposed by the engines (from their docs and source):
+(tokens by phase, prompt tokens by source, finished requests, phase time,
+queue depth, KV-cache fill). Names and meanings as the engines' current source
+defines them (fixture headers under ``tests/fixtures/inference`` name the files
+and versions; ``docs/inference.md`` says what each one counts):
 
-* vLLM (Python prometheus_client, label ``model_name``, v1 adds ``engine`` for
-  data-parallel ranks): ``vllm:prompt_tokens_total``,
-  ``vllm:generation_tokens_total``, ``vllm:request_success_total{finished_reason}``,
-  ``vllm:request_prefill_time_seconds`` and ``vllm:request_decode_time_seconds``
-  histograms (per-request times: request-seconds, not engine time),
-  ``vllm:num_requests_running``, ``vllm:num_requests_waiting``,
-  ``vllm:kv_cache_usage_perc`` (v1) or ``vllm:gpu_cache_usage_perc`` (v0), both
-  a 0..1 fraction despite the name. ``vllm:iteration_tokens_total`` (tokens
-  per engine step, both phases mixed) gives the engine's step count
-  (``_count``), used to notice a restart where ``process_start_time_seconds``
-  is missing (multi-process API servers do not export it).
-* SGLang (label ``model_name``, ``name`` in old releases): ``sglang:prompt_tokens_total``,
-  ``sglang:generation_tokens_total``, ``sglang:num_requests_total``,
-  ``sglang:num_running_reqs``, ``sglang:num_queue_reqs``, ``sglang:token_usage``.
+* vLLM V1 (label ``model_name``; ``engine`` = data-parallel engine index, every
+  index a separate engine core, so counters are summed over it):
+  ``vllm:prompt_tokens_total`` counts every prompt token, prefix-cache hits and
+  KV received from another instance included. Releases since early 2026 split it:
+  ``vllm:prompt_tokens_by_source_total{source=local_compute|local_cache_hit|
+  external_kv_transfer}`` -> computed, cached, transferred; while the
+  short-lived ``vllm:prompt_tokens_recomputed_total`` existed, the last token of
+  a fully cached prompt was counted both as computed and as a cache hit, so it is
+  taken out of the cached ones. Without the split the prompt tokens are
+  ``unsplit`` (prefix-cache hit counters count queries, not prompt tokens, and
+  are not used to guess). ``vllm:generation_tokens_total``,
+  ``vllm:request_success_total{finished_reason}``,
+  ``vllm:request_prefill_time_seconds`` / ``..._decode_...`` histograms
+  (per-request times: request-seconds, not engine time), ``num_requests_running``
+  / ``_waiting``, ``kv_cache_usage_perc`` (V0: ``gpu_cache_usage_perc``), a 0..1
+  fraction despite the name; ``vllm:iteration_tokens_total`` ``_count`` is the
+  engine's step count, used to notice a restart where
+  ``process_start_time_seconds`` is missing.
+* SGLang (label ``model_name``, ``name`` in old releases; scheduler series also
+  carry ``engine_type, tp_rank, pp_rank, moe_ep_rank`` and, with data-parallel
+  attention, ``dp_rank``). Every scheduler rank may publish the same counts
+  (``--enable-metrics-for-all-schedulers``), so of each series only the lowest
+  tensor/pipeline/expert rank is read, per data-parallel rank, and data-parallel
+  ranks are summed: tokens are counted once per dp rank, never per tp/pp rank.
+  ``sglang:realtime_tokens_total{mode=prefill_compute|prefill_cache|decode}``
+  (counted as the scheduler runs them) gives computed, cached and decode tokens;
+  else ``sglang:prompt_tokens_total`` (cache hits included) minus
+  ``sglang:cached_tokens_total``; else the prompt tokens are ``unsplit``.
+  ``sglang:gpu_execution_seconds_total{category}`` (older:
+  ``sglang:forward_execution_seconds_total``), GPU time per forward mode, is the
+  engine's phase time: extend/split_prefill -> prefill, decode/target_verify/
+  draft_extend -> decode, mixed (chunked prefill batched with decode) ->
+  prefill, stated as an assumption. ``sglang:num_requests_total``,
+  ``num_running_reqs``, ``num_queue_reqs``, ``token_usage``.
 * TGI (Rust metrics-exporter-prometheus, no model label, counters without
   ``_total``): ``tgi_batch_forward_duration{method="prefill"|"decode"}``
   histogram (engine time per phase), ``tgi_batch_inference_count{method}``
@@ -25,8 +47,12 @@ Names as exposed by the engines (from their docs and source):
   process start time), ``tgi_request_input_length`` and
   ``tgi_request_generated_tokens`` histograms (their ``_sum`` counts tokens:
   input length is recorded when a request is admitted, generated tokens when
-  it succeeds), ``tgi_request_success`` / ``tgi_request_count``,
-  ``tgi_queue_size``, ``tgi_batch_current_size``.
+  it succeeds; TGI does not split prompt tokens: ``unsplit``),
+  ``tgi_request_success`` / ``tgi_request_count``, ``tgi_queue_size``,
+  ``tgi_batch_current_size``. ``tgi_batch_concat{reason="chunking"}`` appears
+  only where the model supports chunked prefill, whose prefill forwards also
+  decode the running batch; ``reason="backpressure"|"wait_exceeded"`` only where
+  it does not.
 
 Any engine's page may also carry ``wattfleet_inference_phase_energy_joules``
 with ``method="marked"``, published by serving code that uses
@@ -46,10 +72,14 @@ from wattfleet.core import catalog
 
 UNKNOWN_MODEL = "unknown"
 
-# Counter keys of a reading: (kind, phase); phase is "" where none applies.
-TOKENS, REQUESTS, BUSY, REQUEST_SECONDS, MARKED_ENERGY = (
-    "tokens", "requests", "busy_seconds", "request_phase_seconds", "marked_energy_joules")
+# Counter keys of a reading: (kind, phase); phase is "" where none applies, the prompt token source for PROMPT.
+TOKENS, PROMPT, REQUESTS, BUSY, REQUEST_SECONDS, MARKED_ENERGY = (
+    "tokens", "prompt_tokens", "requests", "busy_seconds", "request_phase_seconds", "marked_energy_joules")
 CounterKey = tuple[str, str]
+# Scratch keys summed while parsing and turned into the keys above before the reading is returned.
+_ALL_PROMPT, _RECOMPUTED = ("_all_prompt", ""), ("_recomputed", "")
+# SGLang scheduler labels naming ranks that each publish the same counts; dp_rank is not one (its ranks add up).
+REPLICA_RANK_LABELS: tuple[str, ...] = ("tp_rank", "pp_rank", "moe_ep_rank")
 
 
 class ParseError(ValueError):
@@ -76,6 +106,9 @@ class EngineReading:
     start_time: float | None = None  # process_start_time_seconds: a change means the engine restarted
     steps: float | None = None       # cumulative engine steps / forward passes: a drop means a restart
     rejected: dict[str, int] = field(default_factory=dict)  # samples left out of the reading, by reason
+    phase_time: bool = False  # the page reports the engine's own GPU/forward time per phase
+    lanes: int = 1            # engine groups running forwards in parallel (SGLang dp ranks): busy time adds up
+    chunked_prefill: bool | None = None  # the page shows prefill forwards that also decode (None: cannot tell)
 
 
 @dataclass(frozen=True)
@@ -109,6 +142,27 @@ def _invalid(value: float) -> str | None:
     if value < 0:
         return "negative"
     return None
+
+
+def _rank(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (1 << 30, value)
+
+
+def one_replica_rank(samples: list[_Sample]) -> list[_Sample]:
+    """Of the samples that differ only in :data:`REPLICA_RANK_LABELS`, the one of the lowest ranks.
+
+    Tensor-, pipeline- and expert-parallel ranks of one engine run the same
+    batches: where each publishes its scheduler counters, summing them would
+    multiply every token by the number of ranks. Everything else (dp_rank,
+    model, mode, category) still tells series apart and is summed.
+    """
+    best: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[tuple[tuple[int, str], ...], _Sample]] = {}
+    for s in samples:
+        group = (s.key, tuple(sorted((k, v) for k, v in s.labels.items() if k not in REPLICA_RANK_LABELS)))
+        rank = tuple(_rank(s.labels.get(k, "")) for k in REPLICA_RANK_LABELS)
+        if group not in best or rank < best[group][0]:
+            best[group] = (rank, s)
+    return [s for _, s in best.values()]
 
 
 class _Collect:
@@ -171,6 +225,8 @@ class _Collect:
         for model, ckey in self._poisoned:
             if model in self.models:
                 self.models[model].counters.pop(ckey, None)
+        for m in self.models.values():
+            _derive_prompt_sources(m.counters)
         start = next((s.value for s in samples if s.key == "process_start_time_seconds"), None)
         start_invalid = _invalid(start) if start is not None else None
         if start_invalid is not None:
@@ -187,8 +243,44 @@ class _Collect:
                 self._add(s.labels.get("model") or default, (kind, s.labels["phase"]), s.value)
 
 
+def _derive_prompt_sources(counters: dict[CounterKey, float]) -> None:
+    """Scratch keys -> prompt tokens by source.
+
+    ``_ALL_PROMPT`` beside a cached count (SGLang's prompt and cached totals) gives computed = all - cached;
+    ``_RECOMPUTED`` (vLLM releases that counted a fully cached prompt's last token twice) leaves the cached
+    count. A split that cannot be made (a counter left out as invalid) leaves no prompt series at all rather
+    than a guessed one: what is missing is counted in the rejected samples.
+    """
+    every = counters.pop(_ALL_PROMPT, None)
+    recomputed = counters.pop(_RECOMPUTED, None)
+    cached = counters.get((PROMPT, catalog.PROMPT_SOURCE_CACHED))
+    if every is not None and cached is not None and (PROMPT, catalog.PROMPT_SOURCE_COMPUTED) not in counters:
+        if every >= cached:
+            counters[(PROMPT, catalog.PROMPT_SOURCE_COMPUTED)] = every - cached
+        else:  # the two are updated together at request end; cached above all prompt tokens is not a count
+            counters.pop((PROMPT, catalog.PROMPT_SOURCE_CACHED))
+    elif every is not None and cached is None and (PROMPT, catalog.PROMPT_SOURCE_COMPUTED) not in counters:
+        counters[(PROMPT, catalog.PROMPT_SOURCE_UNSPLIT)] = every
+    if recomputed is not None and cached is not None:
+        counters[(PROMPT, catalog.PROMPT_SOURCE_CACHED)] = max(0.0, cached - recomputed)
+
+
+# The prompt token sources that are this engine's prefill work (phase="prefill" tokens): computed where the
+# engine splits its prompt tokens, all of them where it does not. One home for "prefill = computed".
+PREFILL_SOURCES: tuple[str, ...] = (catalog.PROMPT_SOURCE_COMPUTED, catalog.PROMPT_SOURCE_UNSPLIT)
+
+
 def _sum(a: float, b: float) -> float:
     return a + b
+
+
+def _label_is(name: str, value: str) -> Callable[[dict[str, str]], bool]:
+    """Selects the series whose label ``name`` is ``value``."""
+    return lambda labels: labels.get(name) == value
+
+
+VLLM_SOURCES = {"local_compute": catalog.PROMPT_SOURCE_COMPUTED, "local_cache_hit": catalog.PROMPT_SOURCE_CACHED,
+                "external_kv_transfer": catalog.PROMPT_SOURCE_TRANSFERRED}
 
 
 def parse_vllm(text: str) -> EngineReading:
@@ -196,7 +288,12 @@ def parse_vllm(text: str) -> EngineReading:
     c = _Collect(samples, lambda labels: labels.get("model_name") or UNKNOWN_MODEL)
     if not any(k.startswith("vllm:") for k in c.by_key):
         raise ParseError("no_engine_metrics", "no vllm: metrics on the page")
-    c.counter("vllm:prompt_tokens", (TOKENS, "prefill"))
+    if c.has("vllm:prompt_tokens_by_source"):
+        for source, ours in VLLM_SOURCES.items():
+            c.counter("vllm:prompt_tokens_by_source", (PROMPT, ours), _label_is("source", source))
+        c.counter("vllm:prompt_tokens_recomputed", _RECOMPUTED)
+    else:
+        c.counter("vllm:prompt_tokens", _ALL_PROMPT)
     c.counter("vllm:generation_tokens", (TOKENS, "decode"))
     c.counter("vllm:request_success", (REQUESTS, ""))
     c.counter("vllm:request_prefill_time_seconds_sum", (REQUEST_SECONDS, "prefill"))
@@ -207,23 +304,55 @@ def parse_vllm(text: str) -> EngineReading:
     return c.finish(samples, "vllm:iteration_tokens_total_count")
 
 
+# SGLang forward modes (``ForwardMode`` names, lower case, ``forward_`` prefix in current releases) -> phase.
+# MIXED is a chunked-prefill batch that also decodes the running requests: counted as prefill (stated).
+SGLANG_PHASE_OF_MODE = {"extend": "prefill", "split_prefill": "prefill", "mixed": "prefill",
+                        "decode": "decode", "target_verify": "decode", "draft_extend": "decode"}
+SGLANG_REALTIME = {"prefill_compute": (PROMPT, catalog.PROMPT_SOURCE_COMPUTED),
+                   "prefill_cache": (PROMPT, catalog.PROMPT_SOURCE_CACHED), "decode": (TOKENS, "decode")}
+
+
+def _sglang_mode(labels: dict[str, str]) -> str:
+    category = labels.get("category", "")
+    return category[len("forward_"):] if category.startswith("forward_") else category
+
+
+def _sglang_mode_is(mode: str) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: _sglang_mode(labels) == mode
+
+
 def parse_sglang(text: str) -> EngineReading:
-    samples = _samples(text)
+    samples = one_replica_rank(_samples(text))
     c = _Collect(samples, lambda labels: labels.get("model_name") or labels.get("name") or UNKNOWN_MODEL)
     if not any(k.startswith("sglang:") for k in c.by_key):
         raise ParseError("no_engine_metrics", "no sglang: metrics on the page")
-    c.counter("sglang:prompt_tokens", (TOKENS, "prefill"))
-    c.counter("sglang:generation_tokens", (TOKENS, "decode"))
+    if c.has("sglang:realtime_tokens"):
+        for mode, key in SGLANG_REALTIME.items():
+            c.counter("sglang:realtime_tokens", key, _label_is("mode", mode))
+    else:
+        c.counter("sglang:prompt_tokens", _ALL_PROMPT)
+        c.counter("sglang:cached_tokens", (PROMPT, catalog.PROMPT_SOURCE_CACHED))
+        c.counter("sglang:generation_tokens", (TOKENS, "decode"))
     c.counter("sglang:num_requests", (REQUESTS, ""))
+    busy_key = next((k for k in ("sglang:gpu_execution_seconds", "sglang:forward_execution_seconds") if c.has(k)), None)
+    mixed = False
+    lanes: set[str] = set()
+    if busy_key is not None:
+        for mode, phase in SGLANG_PHASE_OF_MODE.items():
+            c.counter(busy_key, (BUSY, phase), _sglang_mode_is(mode))
+        for s in c.by_key[busy_key]:
+            lanes.add(s.labels.get("dp_rank", ""))
+            mixed = mixed or (_sglang_mode(s.labels) == "mixed" and s.value > 0)
     c.gauge(["sglang:num_running_reqs"], "running", _sum)
     c.gauge(["sglang:num_queue_reqs"], "waiting", _sum)
     c.gauge(["sglang:token_usage"], "kv_cache_ratio", max)
-    return c.finish(samples)
-
-
-def _method_is(phase: str) -> Callable[[dict[str, str]], bool]:
-    """Selects the series whose ``method`` label is ``phase``."""
-    return lambda labels: labels.get("method") == phase
+    reading = c.finish(samples)
+    reading.phase_time = busy_key is not None
+    reading.lanes = max(1, len(lanes))
+    # A mixed forward is the only kind that prefills and decodes at once; none so far (of a page that times its
+    # forwards) means none has run. Without the timer the page cannot tell.
+    reading.chunked_prefill = mixed if busy_key is not None else None
+    return reading
 
 
 def parse_tgi(text: str) -> EngineReading:
@@ -231,19 +360,21 @@ def parse_tgi(text: str) -> EngineReading:
     c = _Collect(samples, lambda labels: UNKNOWN_MODEL)  # TGI pages carry no model label
     if not any(k.startswith("tgi_") for k in c.by_key):
         raise ParseError("no_engine_metrics", "no tgi_ metrics on the page")
-    c.counter("tgi_request_input_length_sum", (TOKENS, "prefill"))
+    c.counter("tgi_request_input_length_sum", _ALL_PROMPT)
     c.counter("tgi_request_generated_tokens_sum", (TOKENS, "decode"))
     c.counter("tgi_request_success" if c.has("tgi_request_success") else "tgi_request_count", (REQUESTS, ""))
     for phase in catalog.PHASES:
-        c.counter("tgi_batch_forward_duration_sum", (BUSY, phase), _method_is(phase))
+        c.counter("tgi_batch_forward_duration_sum", (BUSY, phase), _label_is("method", phase))
     c.gauge(["tgi_batch_current_size"], "running", _sum)
     c.gauge(["tgi_queue_size"], "waiting", _sum)
     reading = c.finish(samples, "tgi_batch_inference_count")
     if not reading.models:
         reading.models[UNKNOWN_MODEL] = ModelReading()
+    reading.phase_time = c.has("tgi_batch_forward_duration_sum")
+    reasons = {s.labels.get("reason") for s in c.by_key.get("tgi_batch_concat", ())}
+    reading.chunked_prefill = True if "chunking" in reasons else (
+        False if reasons & {"backpressure", "wait_exceeded"} else None)
     return reading
 
 
 PARSERS: dict[str, Callable[[str], EngineReading]] = {"vllm": parse_vllm, "sglang": parse_sglang, "tgi": parse_tgi}
-# Engines whose pages give engine time per phase, so that energy can be split by it.
-PHASE_TIME_ENGINES: frozenset[str] = frozenset({"tgi"})

@@ -164,8 +164,9 @@ class EngineScraper:
         try:
             model = json.loads(self.fetch(info, self.cfg.timeout_seconds)).get("model_id")
         except (FetchError, ValueError, AttributeError) as exc:
-            log.warning("%s: no model name from %s (%s); its series say model=%r", self.cfg.url, info, exc,
-                        UNKNOWN_MODEL)
+            log.warning("%s: no model name from %s (%s); its series say model=%r. TGI serves no /info on its "
+                        "separate --prometheus-port: set 'model:' in this engine's inference config entry",
+                        self.cfg.url, info, exc, UNKNOWN_MODEL)
             return ""
         return model.strip() if isinstance(model, str) else ""
 

@@ -38,6 +38,7 @@ otherwise); KV-cache fill takes the fuller one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -57,7 +58,8 @@ from wattfleet.exporter.inference.models import ModelTable
 from wattfleet.exporter.inference.parsers import (
     BUSY,
     MARKED_ENERGY,
-    PHASE_TIME_ENGINES,
+    PREFILL_SOURCES,
+    PROMPT,
     REQUEST_SECONDS,
     REQUESTS,
     TOKENS,
@@ -90,7 +92,7 @@ def merge_models(reading: EngineReading, model: str) -> EngineReading:
                 setattr(merged, attr, (getattr(merged, attr) or 0.0) + getattr(m, attr))
         if m.kv_cache_ratio is not None:
             merged.kv_cache_ratio = max(merged.kv_cache_ratio or 0.0, m.kv_cache_ratio)
-    return EngineReading({model: merged}, reading.start_time, reading.steps, reading.rejected)
+    return dataclasses.replace(reading, models={model: merged})
 
 
 @dataclass
@@ -124,6 +126,9 @@ class EngineState:
     replicas: ReplicaDetector = field(default_factory=ReplicaDetector)
     pending: list[tuple[int, dict[tuple[str, str], float]]] = field(default_factory=list)  # (tag, busy) to pair
     marked_pending: list[MarkedInterval] = field(default_factory=list)
+    phase_time: bool = False  # the engine reported its own phase time: its energy is split by it
+    lanes: int = 1            # parallel engine groups whose busy times add up (SGLang dp ranks)
+    chunked_prefill: bool | None = None  # from the page once it shows, else the config's declaration
     _last_tag: int | None = None
     _last_busy: dict[tuple[str, str], float] = field(default_factory=dict)
     _marked_tag: int | None = None
@@ -131,7 +136,8 @@ class EngineState:
     @classmethod
     def of(cls, cfg: EngineConfig, scraper: EngineScraper) -> EngineState:
         limits = cfg.limits
-        return cls(cfg, scraper, limits, ModelTable(limits.max_models, limits.model_expiry_seconds))
+        return cls(cfg, scraper, limits, ModelTable(limits.max_models, limits.model_expiry_seconds),
+                   chunked_prefill=cfg.chunked_prefill)
 
     def forget(self, models: list[str]) -> None:
         """Drop every series of ``models`` (expired): their memory is freed, their series end."""
@@ -258,7 +264,17 @@ class InferenceSensor:
             del e.marked_pending[:-ENERGY_HISTORY]
         elif marked:
             self._add_marked(e, marked, e.limits.max_increase(MARKED_ENERGY, elapsed))
-        if e.cfg.engine in PHASE_TIME_ENGINES and self.energy_source is not None:
+        e.phase_time = e.phase_time or reading.phase_time
+        e.lanes = max(1, reading.lanes)
+        if reading.chunked_prefill:  # seen on the page: it holds, whatever the config declared
+            if e.cfg.chunked_prefill is False:
+                self._warn(f"chunked:{e.cfg.url}", "%s: the page shows prefill forwards that also decode (chunked "
+                           "prefill) although the config declares chunked_prefill: false; the page is believed",
+                           e.cfg.url)
+            e.chunked_prefill = True
+        elif reading.chunked_prefill is False and e.chunked_prefill is None:
+            e.chunked_prefill = False
+        if e.phase_time and self.energy_source is not None:
             busy = {(model, key[1]): c.total for (model, key), c in e.counters.items() if key[0] == BUSY}
             e.pending.append((outcome.tag, busy))
             del e.pending[:-ENERGY_HISTORY]
@@ -349,7 +365,8 @@ class InferenceSensor:
         (model,) = e.models.names()
         busy = {phase: busy_now.get((model, phase), 0.0) - last_busy.get((model, phase), 0.0)
                 for phase in catalog.PHASES}
-        for phase, j in split_by_phase_time(joules, t1 - t0, busy).items():
+        # Each parallel group (SGLang dp rank) is busy at most the whole interval: their times add up to lanes x it.
+        for phase, j in split_by_phase_time(joules, (t1 - t0) * e.lanes, busy).items():
             e.phase_joules[(model, phase)] = e.phase_joules.get((model, phase), 0.0) + j
 
     def _warn(self, key: str, msg: str, *args: object) -> None:
@@ -363,14 +380,18 @@ class InferenceSensor:
         energy: dict[tuple[str, str, str, str], float] = {}
         gauges: dict[tuple[str, str], dict[str, float]] = {}
         gpus: set[tuple[str, str, str]] = set()
+        attribution: dict[tuple[str, str], dict[str, str]] = {}
         for e in self.engines:
             engine = e.cfg.engine
             result.add(catalog.INFERENCE_ENGINE_UP.name, e.up, engine=engine, endpoint=e.cfg.endpoint)
             for reason, n in sorted(e.rejected.items()):
                 result.add(catalog.INFERENCE_REJECTED.name, n, engine=engine, endpoint=e.cfg.endpoint, reason=reason)
             for (model, key), c in e.counters.items():
-                if key[0] != MARKED_ENERGY:
-                    counters[(engine, model, key)] = counters.get((engine, model, key), 0.0) + c.total
+                if key[0] == MARKED_ENERGY:
+                    continue
+                keys = [key, (TOKENS, "prefill")] if key[0] == PROMPT and key[1] in PREFILL_SOURCES else [key]
+                for ck in keys:  # prefill tokens are the prompt tokens this engine computed: one counter, two series
+                    counters[(engine, model, ck)] = counters.get((engine, model, ck), 0.0) + c.total
             for (model, phase), j in e.marked_joules.items():
                 k = (engine, model, phase, catalog.PHASE_METHOD_MARKED)
                 energy[k] = energy.get(k, 0.0) + j
@@ -385,12 +406,14 @@ class InferenceSensor:
                         g[attr] = combine(g[attr], v) if attr in g else v
             for model in e.models.names():
                 gpus.update((engine, model, gpu) for gpu in e.cfg.gpus)
-        metric_of = {TOKENS: catalog.INFERENCE_TOKENS, REQUESTS: catalog.INFERENCE_REQUESTS,
+                attribution[(engine, model)] = attribution_labels(e.phase_time, e.chunked_prefill)
+        metric_of = {TOKENS: catalog.INFERENCE_TOKENS, PROMPT: catalog.INFERENCE_PROMPT_TOKENS,
+                     REQUESTS: catalog.INFERENCE_REQUESTS,
                      BUSY: catalog.INFERENCE_PHASE_BUSY, REQUEST_SECONDS: catalog.INFERENCE_REQUEST_PHASE_SECONDS}
         for (engine, model, (kind, phase)), total in sorted(counters.items()):
             labels = {"engine": engine, "model": model}
             if phase:
-                labels["phase"] = phase
+                labels["source" if kind == PROMPT else "phase"] = phase
             result.add(metric_of[kind].name, total, **labels)
         for (engine, model, phase, method), j in sorted(energy.items()):
             result.add(catalog.INFERENCE_PHASE_ENERGY.name, j, engine=engine, model=model, phase=phase, method=method)
@@ -401,6 +424,25 @@ class InferenceSensor:
                 result.add(gauge_metric[attr].name, v, engine=engine, model=model)
         for engine, model, gpu in sorted(gpus):
             result.add(catalog.INFERENCE_ENGINE_GPUS.name, 1, engine=engine, model=model, gpu=gpu)
+        for (engine, model), labels in sorted(attribution.items()):
+            result.add(catalog.INFERENCE_ATTRIBUTION.name, 1, engine=engine, model=model, **labels)
+
+
+def attribution_labels(phase_time: bool, chunked_prefill: bool | None) -> dict[str, str]:
+    """The labels of ``wattfleet_inference_phase_attribution_info`` for one engine.
+
+    With phase time, a forward that prefills while decoding the running batch
+    (TGI chunked prefill, SGLang mixed chunks) is timed as prefill: its decode
+    work is counted as prefill. Where that may happen (on, or not known to be
+    off), the assumption says so; without phase time the aggregator's token fit
+    attributes the energy.
+    """
+    chunked = {True: "true", False: "false", None: "unknown"}[chunked_prefill]
+    if not phase_time:
+        return {"method": catalog.PHASE_METHOD_TOKEN_FIT, "chunked_prefill": chunked,
+                "assumption": catalog.ASSUME_TOKEN_FIT}
+    assumption = catalog.ASSUME_SEPARATE_PHASES if chunked_prefill is False else catalog.ASSUME_MIXED_AS_PREFILL
+    return {"method": catalog.PHASE_METHOD_TIME, "chunked_prefill": chunked, "assumption": assumption}
 
 
 def _add(a: float, b: float) -> float:

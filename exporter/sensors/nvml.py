@@ -32,8 +32,12 @@ NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_FUNCTION_NOT_FOUND = 13
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_RESET_REQUIRED = 16
+NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25
+# A driver (or nvidia-ml-py) without a call answers these: the call is absent, not failing.
+_ABSENT = (NVML_ERROR_FUNCTION_NOT_FOUND, NVML_ERROR_NOT_SUPPORTED, NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
 
 _REASONS = {
     NVML_ERROR_NO_PERMISSION: "no_permission",
@@ -60,10 +64,11 @@ class Gpu:
     power_limit_watts: float | None = None
     power_integral: PowerIntegrator | None = None   # set when the energy counter is unsupported
     unsupported: set[str] = field(default_factory=set)
+    temperature_v: bool | None = None  # nvmlDeviceGetTemperatureV works (True), is absent (False), untried (None)
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"gpu": str(self.index), "uuid": self.uuid, "model": self.model}
+        return {"gpu": str(self.index), "uuid": self.uuid, "gpu_model": self.model}
 
     @property
     def joules(self) -> float:
@@ -193,6 +198,35 @@ class NvmlSensor:
                 return None
             raise
 
+    def _temperature(self, gpu: Gpu) -> Any:
+        """GPU core temperature through ``nvmlDeviceGetTemperatureV`` (nvml.h deprecates
+        ``nvmlDeviceGetTemperature``; CUDA 14 drivers drop it), falling back to the old call where the driver
+        or nvidia-ml-py lacks the versioned one (FUNCTION_NOT_FOUND, NOT_SUPPORTED, a struct version it does
+        not know). Which one works is found once per GPU; None when the board has no temperature at all."""
+        if "temperature" in gpu.unsupported:
+            return None
+        versioned = getattr(self.nvml, "nvmlDeviceGetTemperatureV", None)
+        if gpu.temperature_v is not False and versioned is not None:
+            try:
+                temp = versioned(gpu.handle, self.nvml.NVML_TEMPERATURE_GPU)
+            except self.nvml.NVMLError as exc:
+                if getattr(exc, "value", None) not in _ABSENT:
+                    raise
+                log.info("GPU %d (%s): nvmlDeviceGetTemperatureV unavailable (%s); using nvmlDeviceGetTemperature",
+                         gpu.index, gpu.uuid, exc)
+            else:
+                gpu.temperature_v = True
+                return temp
+        gpu.temperature_v = False
+        try:
+            return self._optional(gpu, "temperature", self.nvml.nvmlDeviceGetTemperature,
+                                  self.nvml.NVML_TEMPERATURE_GPU)
+        except self.nvml.NVMLError as exc:
+            if getattr(exc, "value", None) != NVML_ERROR_FUNCTION_NOT_FOUND:
+                raise
+            gpu.unsupported.add("temperature")  # neither call on this driver: no temperature, not an error
+            return None
+
     def _sample_gpu(self, gpu: Gpu, now: float, result: SensorResult) -> None:
         nv, labels = self.nvml, gpu.labels
         power_mw = self._optional(gpu, "power", nv.nvmlDeviceGetPowerUsage)
@@ -222,7 +256,7 @@ class NvmlSensor:
         mem = self._optional(gpu, "memory", nv.nvmlDeviceGetMemoryInfo)
         if mem is not None:
             result.add(catalog.GPU_MEMORY_USED.name, mem.used, **labels)
-        temp = self._optional(gpu, "temperature", nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU)
+        temp = self._temperature(gpu)
         if temp is not None:
             result.add(catalog.GPU_TEMPERATURE.name, temp, **labels)
         sm = self._optional(gpu, "sm_clock", nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_SM)

@@ -126,3 +126,17 @@ SELECT p.period, date_trunc(p.period, f.hour_utc) AS period_start, f.engine, f.m
   FROM fact_inference_hour f CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
  WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
  GROUP BY ALL;
+
+-- Prompt tokens by source (issue 14), with how many node-hours the engine split them or did not.
+DELETE FROM rollup_inference_prompt WHERE period_start >= getvariable('month_start')
+                                      AND period_start < getvariable('month_end');
+INSERT INTO rollup_inference_prompt BY NAME
+SELECT p.period, date_trunc(p.period, f.hour_utc) AS period_start, f.engine, f.model,
+       sum(fixed_tokens(f.computed_tokens)) / 1e6 AS computed_tokens,
+       sum(fixed_tokens(f.cached_tokens)) / 1e6 AS cached_tokens,
+       sum(fixed_tokens(f.transferred_tokens)) / 1e6 AS transferred_tokens,
+       sum(fixed_tokens(f.unsplit_tokens)) / 1e6 AS unsplit_tokens,
+       count(*) FILTER (WHERE f.split) AS split_node_hours, count(*) FILTER (WHERE NOT f.split) AS unsplit_node_hours
+  FROM fact_inference_prompt_hour f CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
+ WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
+ GROUP BY ALL;

@@ -9,12 +9,18 @@ DELETE FROM dim_node_pattern;
 DELETE FROM dim_instrument;
 DELETE FROM dim_scope1;
 DELETE FROM dim_embodied;
+DELETE FROM dim_embodied_acquisition;
+DELETE FROM dim_config;
 DELETE FROM dim_budget;
 DELETE FROM dim_team_rule;
 
 -- name: insert_site
--- (site, zone, pue_default, wue, offsite water, residual mix, upstream, overhead ratio, overhead W per node)
-INSERT INTO dim_site VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+-- (site, zone, pue_default, wue, offsite water, residual mix, upstream, overhead ratio, overhead W per node,
+--  residual mix source)
+INSERT INTO dim_site (site, zone, pue_default, wue_liters_per_kwh, offsite_water_liters_per_kwh,
+                      residual_mix_grams_per_kwh, upstream_grams_per_kwh, overhead_ratio, overhead_watts_per_node,
+                      residual_mix_source)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_site_pue
 -- One PUE meter reading: (site, start_utc, end_utc, total_kwh, it_kwh).
@@ -32,6 +38,14 @@ INSERT INTO dim_scope1 VALUES (?, ?, ?, ?, ?, ?);
 
 -- name: insert_embodied
 INSERT INTO dim_embodied VALUES (?, ?, ?, ?, ?);
+
+-- name: insert_embodied_acquisition
+-- (ord of the dim_embodied entry, acquisition date, units, site or NULL)
+INSERT INTO dim_embodied_acquisition VALUES (?, ?, ?, ?);
+
+-- name: insert_config
+-- (config file path, SHA-256 of its bytes, when it was loaded into the store, UTC)
+INSERT INTO dim_config VALUES (?, ?, now() AT TIME ZONE 'UTC');
 
 -- name: insert_budget
 INSERT INTO dim_budget VALUES (?, ?, ?, ?);

@@ -23,8 +23,9 @@ INSERT INTO stg_inference_engine_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 INSERT INTO stg_inference_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_summary
--- One engine and model of one fitting run: schema/005_inference_token_fit.sql names the columns.
-INSERT INTO inference_token_fit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+-- One engine and model of one fitting run: schema/005_inference_token_fit.sql names the columns, and
+-- 009 adds the last two (joules_per_cached_token, cached_term).
+INSERT INTO inference_token_fit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: mark_dirty
 -- the months of a re-fitted window are rebuilt at the end of the run.

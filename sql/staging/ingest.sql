@@ -17,6 +17,9 @@ DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $h
 -- name: delete_workload
 -- One telemetry window (source, hour) is replaced, never appended to: drop its workload rows first.
 DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc = $hour;
+-- name: delete_prompt_tokens
+-- One telemetry window (source, hour) is replaced, never appended to: drop its prompt-token rows first.
+DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc = $hour;
 
 -- name: insert_energy
 -- One hour window's energy rows in a single statement. Parameters are parallel lists (one element
@@ -55,6 +58,14 @@ INSERT INTO stg_workload_hourly BY NAME
 SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
        unnest($component) AS component, unnest($namespace) AS namespace, unnest($workload) AS workload,
        unnest($share) AS share, unnest($joules)::DOUBLE AS joules, $source AS source;
+-- name: insert_prompt_tokens
+-- One hour window's prompt tokens per engine, model and prompt source (computed, cached, transferred,
+-- unsplit) in a single statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are PromptTokenRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_inference_prompt_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($engine) AS engine, unnest($model) AS model, unnest($prompt_source) AS prompt_source,
+       unnest($tokens)::DOUBLE AS tokens, $source AS source;
 
 -- name: record_window
 -- The window's bookkeeping: which hour of which source was written, with how many rows, and when.

@@ -205,12 +205,17 @@ def test_cli_aggregate_then_report(prom, tmp_path, capsys):
                  "inference.parquet", "sites.csv"):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
-    assert "Scope 2 (location-based)" in md and "Scope 2 (market-based)" in md
-    ghg = dict(duckdb.execute(f"SELECT line, tco2e FROM '{out / 'ghg_summary.parquet'}'").fetchall())
+    assert "| Scope 2 | Purchased electricity |" in md and "location_based_kg_co2e | market_based_kg_co2e" in md
+    ghg = {(s, c): (loc, mkt) for s, c, loc, mkt in duckdb.execute(
+        f"SELECT scope, category, location_based_kg_co2e, market_based_kg_co2e FROM '{out / 'ghg_summary.parquet'}'"
+    ).fetchall()}
     exp = expected()
-    assert ghg["Scope 2 (location-based)"] == pytest.approx(exp["scope2_location_g"] / 1e6)
-    assert ghg["Scope 1"] == pytest.approx(exp["scope1_g"] / 1e6)
-    per_gpu_hour = duckdb.execute(f"SELECT sci_g_per_gpu_hour, gpu_hours FROM '{out / 'per_unit.csv'}'").fetchall()[0]
+    assert ghg[("Scope 2", "Purchased electricity")][0] == pytest.approx(exp["scope2_location_g"] / 1e3)
+    assert sum(ghg[("Scope 1", c)][0] for c in ("Stationary combustion", "Fugitive emissions")) == \
+        pytest.approx(exp["scope1_g"] / 1e3)
+    sci = {r[0]: r[1:] for r in duckdb.execute(
+        f"SELECT figure, quantity, functional_units FROM '{out / 'sci.csv'}' WHERE subject = 'fleet'").fetchall()}
+    per_gpu_hour = sci["sci_g_per_gpu_hour_whole_nodes"]
     assert per_gpu_hour[1] == 3 * HOURS
     assert per_gpu_hour[0] == pytest.approx((exp["scope2_location_g"] + exp["scope3_embodied_g"]) / (3 * HOURS))
     inf = duckdb.execute(f"SELECT phase, sci_g_per_1k_tokens, tokens FROM '{out / 'inference.csv'}' ORDER BY phase"

@@ -45,8 +45,8 @@ def _labels(**kw: str) -> dict[str, str]:
 # package 100 W + dram 40 W. Site s1 in zone Z1: PUE 1.5, WUE 1.8 L/kWh, 400 g/kWh.
 # n4 is at site s2 in zone Z2 (PUE 1.1 published by two aggregator replicas, WUE 0.4, 20 g/kWh): one
 # GPU at 200 W and a 50 W package. The joins must take each node's own site PUE and zone intensity.
-GPU0 = {**N1, "gpu": "0", "uuid": "GPU-0", "model": "H100", **SCRAPE}
-GPU4 = {**N4, "gpu": "0", "uuid": "GPU-4", "model": "A100", **SCRAPE}
+GPU0 = {**N1, "gpu": "0", "uuid": "GPU-0", "gpu_model": "H100", **SCRAPE}
+GPU4 = {**N4, "gpu": "0", "uuid": "GPU-4", "gpu_model": "A100", **SCRAPE}
 STEP = 15
 # January 1970 (promtool's clock) has 31 days: a budget that allows exactly 10 g/s.
 MONTH_SECONDS = 31 * 86400
@@ -130,7 +130,7 @@ def recording_tests() -> list[dict[str, Any]]:
     def zone(n: dict[str, str]) -> dict[str, str]:
         return {**n, "zone": site[n["site"]][0]}
 
-    gpu = {k: GPU0[k] for k in ("cluster", "site", "node", "gpu", "uuid", "model")}
+    gpu = {k: GPU0[k] for k in ("cluster", "site", "node", "gpu", "uuid", "gpu_model")}
     gpu4 = {k: GPU4[k] for k in gpu}
     eng = {**N1, "engine": "vllm", "model": "llama"}
     return [

@@ -1295,7 +1295,7 @@ def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any
     # Two whole hours of one GPU at 300 W, backfilled into a real Prometheus.
     start = whole_hours_ago(3)
     gpu = Series(catalog.GPU_ENERGY, dict(node="par1-n1", cluster="c1", site="par1", gpu="0", uuid="GPU-a",
-                                          model="H100", method="measured", source="nvml"), 300)
+                                          gpu_model="H100", method="measured", source="nvml"), 300)
     config = {"version": 1, "sites": [{"name": "par1", "zone": "FR", "pue": 1.2, "wue_liters_per_kwh": 1.0,
                                        "nodes": ["par1-*"], "grid": {"source": "static"}}]}
     month = (start + timedelta(hours=1)).strftime("%Y-%m")

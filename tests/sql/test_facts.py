@@ -44,7 +44,7 @@ def test_facts_pue_step_and_site_pue_at_agree(con, default_pue, rows):
     site = _site(default_pue, rows)
     con.execute("DELETE FROM dim_site_pue")
     con.execute("DELETE FROM dim_site")
-    con.execute("INSERT INTO dim_site VALUES ('s', 'Z', ?, 0, NULL, NULL, 0, 0, 0)", [default_pue])
+    con.execute("INSERT INTO dim_site VALUES ('s', 'Z', ?, 0, NULL, NULL, 0, 0, 0, NULL)", [default_pue])
     for m in site.pue_meter:
         con.execute("INSERT INTO dim_site_pue VALUES ('s', ?, ?, ?, ?)", [m.start, m.end, m.total_kwh, m.it_kwh])
     con.execute("CREATE OR REPLACE TEMP TABLE _energy AS SELECT 's' AS site, T0 + INTERVAL (h) HOUR AS hour_utc "

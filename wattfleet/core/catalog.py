@@ -70,7 +70,7 @@ def _m(name: str, kind: Kind, unit: str, help: str, labels: tuple[str, ...] = ()
     return Metric(f"{PREFIX}_{name}", kind, unit, help, labels, component, const_labels)
 
 
-GPU_LABELS = ("gpu", "uuid", "model")
+GPU_LABELS = ("gpu", "uuid", "gpu_model")
 CPU_LABELS = ("socket", "domain")
 ENGINE_LABELS = ("engine", "model")
 
@@ -141,8 +141,23 @@ LAST_SAMPLE = _m("last_sample_timestamp_seconds", "gauge", "seconds",
 BUILD_INFO = _m("build", "info", "", "wattfleet version and runtime.", ("version", "python_version"))
 
 # --- exporter: inference engines (prefill vs decode) -----------------------
-INFERENCE_TOKENS = _m("inference_tokens", "counter", "", "Tokens processed by phase.",
+INFERENCE_TOKENS = _m("inference_tokens", "counter", "",
+                      "Tokens by phase: prefill = prompt tokens computed on this engine (every prompt token where the "
+                      "engine does not split them), decode = generated tokens.",
                       ENGINE_LABELS + ("phase",), "inference")
+# Where an engine's prompt tokens came from (issue 14): computed by a forward pass, read from its prefix
+# cache, or received as KV from elsewhere (disaggregated prefill); ``unsplit`` when the engine does not say
+# (all prompt tokens, nothing guessed). ``phase="prefill"`` tokens are the computed ones where split.
+PROMPT_SOURCE_COMPUTED = "computed"
+PROMPT_SOURCE_CACHED = "cached"
+PROMPT_SOURCE_TRANSFERRED = "transferred"
+PROMPT_SOURCE_UNSPLIT = "unsplit"
+PROMPT_SOURCES: tuple[str, ...] = (PROMPT_SOURCE_COMPUTED, PROMPT_SOURCE_CACHED, PROMPT_SOURCE_TRANSFERRED,
+                                   PROMPT_SOURCE_UNSPLIT)
+INFERENCE_PROMPT_TOKENS = _m("inference_prompt_tokens", "counter", "",
+                             "Prompt tokens by source: computed, cached (prefix-cache hit), transferred (KV from "
+                             "elsewhere), or unsplit where the engine does not split them.",
+                             ENGINE_LABELS + ("source",), "inference")
 INFERENCE_REQUESTS = _m("inference_requests", "counter", "", "Requests finished.", ENGINE_LABELS, "inference")
 INFERENCE_PHASE_BUSY = _m("inference_phase_busy_seconds", "counter", "seconds",
                           "Engine time spent in each phase, where the engine reports it.",
@@ -166,6 +181,14 @@ INFERENCE_REJECTED = _m("inference_rejected_samples", "counter", "",
                         "Engine page values rejected and never summed (not finite, negative, too large, implausible "
                         "rate, counter dip, marked energy above the GPUs' energy, model limit, replicated endpoint).",
                         ("engine", "endpoint", "reason"), "inference")
+INFERENCE_ATTRIBUTION = _m("inference_phase_attribution", "info", "",
+                           "How this engine's phase energy is attributed: method, whether chunked prefill mixes "
+                           "decode into prefill forwards (true, false, unknown), and the assumption that follows.",
+                           ENGINE_LABELS + ("method", "chunked_prefill", "assumption"), "inference")
+# Values of ``assumption`` on INFERENCE_ATTRIBUTION.
+ASSUME_SEPARATE_PHASES = "separate_phases"            # every forward pass is one phase: phase time is exact
+ASSUME_MIXED_AS_PREFILL = "mixed_forward_as_prefill"  # a forward that prefills also decodes; all of it is prefill
+ASSUME_TOKEN_FIT = "token_fit"                        # no phase time: the aggregator fits energy on tokens
 # Phase label value for energy in no phase (engine idle or between forward passes).
 PHASE_IDLE = "idle"
 # Values of ``method`` on INFERENCE_PHASE_ENERGY: split by engine-reported phase time (TGI), marked

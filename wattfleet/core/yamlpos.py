@@ -69,8 +69,11 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), lines, source) for i, item in enumerate(node.value)]
     # Scalars: let the safe constructor type them (int, float, bool, null, dates as text).
-    value = yaml.SafeLoader(" ").construct_object(node, deep=True) if node.tag != "tag:yaml.org,2002:str" \
-        else node.value
+    try:
+        value = yaml.SafeLoader(" ").construct_object(node, deep=True) if node.tag != "tag:yaml.org,2002:str" \
+            else node.value
+    except ValueError:  # a date-like scalar that is no date (2026-13-02): the field's parser names it
+        return node.value
     if hasattr(value, "isoformat"):  # dates: keep the text, our parsers decide
         return node.value
     return value

@@ -6,7 +6,10 @@ raises pynvml's own exception classes with NVML's return codes, so the sensor
 cannot tell it from the real library: a lost GPU raises GPU_IS_LOST on every
 call, boards without an energy counter raise NOT_SUPPORTED, a driver reload
 restarts the millijoule counter at 0, and a missing library fails ``nvmlInit``
-with LIBRARY_NOT_FOUND.
+with LIBRARY_NOT_FOUND. Temperature is served through ``nvmlDeviceGetTemperatureV``
+(versioned struct, drivers since R565) and the deprecated ``nvmlDeviceGetTemperature``;
+``temperature_api`` imitates drivers that have only one of them, the missing
+one failing with FUNCTION_NOT_FOUND as the real library does.
 
 Energy is the exact integral of the power set over time (piecewise constant),
 so ``true_joules()`` is the ground truth the exporter's counters are checked
@@ -27,7 +30,13 @@ NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
 NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
 NVML_CLOCK_MEM = pynvml.NVML_CLOCK_MEM
 
-NOT_SUPPORTED, NOT_FOUND, LIBRARY_NOT_FOUND, GPU_IS_LOST = 3, 6, 12, 15
+NOT_SUPPORTED, NOT_FOUND, LIBRARY_NOT_FOUND, FUNCTION_NOT_FOUND, GPU_IS_LOST, ARGUMENT_VERSION_MISMATCH = (
+    3, 6, 12, 13, 15, 25)
+# nvml.h's nvmlTemperature_v1: NVML_STRUCT_VERSION(Temperature, 1) = sizeof(nvmlTemperature_v1_t) | 1 << 24.
+NVML_TEMPERATURE_V1 = getattr(pynvml, "nvmlTemperature_v1", 12 | 1 << 24)
+# Which temperature calls a simulated driver has: "both" (current drivers), "legacy" (drivers before
+# nvmlDeviceGetTemperatureV), "v" (drivers after nvmlDeviceGetTemperature's removal, CUDA 14).
+TEMPERATURE_APIS = ("both", "legacy", "v")
 
 
 def _set_event() -> threading.Event:
@@ -132,7 +141,11 @@ class FakeNvml:
     NVML_CLOCK_MEM = NVML_CLOCK_MEM
 
     def __init__(self, gpus: list[FakeGpu] | None = None, library_missing: bool = False,
-                 driver_version: str = "550.54.15") -> None:
+                 driver_version: str = "550.54.15", temperature_api: str = "both") -> None:
+        if temperature_api not in TEMPERATURE_APIS:
+            raise ValueError(f"temperature_api must be one of {TEMPERATURE_APIS}, got {temperature_api!r}")
+        self.temperature_api = temperature_api
+        self.temperature_calls = {"v": 0, "legacy": 0}
         self.gpus = gpus if gpus is not None else []
         self.library_missing = library_missing
         self.driver_version = driver_version
@@ -215,6 +228,22 @@ class FakeNvml:
         return MemoryInfo(h.memory_total, h.memory_used, h.memory_total - h.memory_used)
 
     def nvmlDeviceGetTemperature(self, h: FakeGpu, sensor: int) -> int:
+        """Deprecated (nvml.h), gone from drivers of CUDA 14."""
+        self.temperature_calls["legacy"] += 1
+        if self.temperature_api == "v":
+            raise NVMLError(FUNCTION_NOT_FOUND)
+        self._check(h, "temperature")
+        return h.temperature
+
+    def nvmlDeviceGetTemperatureV(self, h: FakeGpu, sensor: int, version: int = NVML_TEMPERATURE_V1) -> int:
+        """pynvml fills an nvmlTemperature_v1_t (version, sensorType) and returns its ``temperature``; a
+        driver without the symbol fails with FUNCTION_NOT_FOUND, an unknown struct version with
+        ARGUMENT_VERSION_MISMATCH."""
+        self.temperature_calls["v"] += 1
+        if self.temperature_api == "legacy":
+            raise NVMLError(FUNCTION_NOT_FOUND)
+        if version != NVML_TEMPERATURE_V1:
+            raise NVMLError(ARGUMENT_VERSION_MISMATCH)
         self._check(h, "temperature")
         return h.temperature
 

@@ -1,28 +1,12 @@
 -- Monthly report queries. Each block starts with "-- name: <table>"; parameters $month_start and
 -- $month_end (TIMESTAMP, UTC) bound the month. Every figure comes from the facts or rollups:
--- nothing is recomputed here except sums and ratios of stored figures.
-
--- name: ghg_summary
--- GHG-Protocol-shaped summary: Scope 2 location- and market-based side by side, never one for the other.
-WITH f AS (SELECT * FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end)
-SELECT * FROM (VALUES
-    ('Scope 1', 'Direct: generator diesel and refrigerant leaks', (SELECT fsum(scope1_g) FROM f) / 1e6),
-    ('Scope 2 (location-based)', 'Facility energy x hourly grid average intensity',
-        (SELECT fsum(scope2_location_g) FROM f) / 1e6),
-    ('Scope 2 (market-based)', 'Contractual instruments, residual mix for the rest',
-        (SELECT fsum(scope2_market_g) FROM f) / 1e6),
-    ('Scope 3 cat. 2 (embodied)', 'Hardware manufacturing amortized by hours of service',
-        (SELECT fsum(scope3_embodied_g) FROM f) / 1e6),
-    ('Scope 3 cat. 3 (upstream energy)', 'T&D losses and fuel- and energy-related activities',
-        (SELECT fsum(scope3_upstream_g) FROM f) / 1e6),
-    ('Total (location-based)', 'Scope 1 + Scope 2 location + Scope 3',
-        (SELECT fsum(scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) FROM f) / 1e6),
-    ('Total (market-based)', 'Scope 1 + Scope 2 market + Scope 3',
-        (SELECT fsum(scope1_g + scope2_market_g + scope3_embodied_g + scope3_upstream_g) FROM f) / 1e6)
-) t(line, definition, tco2e);
+-- nothing is recomputed here except sums and ratios of stored figures. The accounting tables (GHG
+-- inventory, totals, summary, SCI) are in inventory.sql. Each analyst table starts with period_start and
+-- period_end ([start, end), UTC); emissions are kg CO2e (columns ending _kg), energy kWh, water L.
 
 -- name: sites
-SELECT key AS site, it_kwh, it_kwh_measured, it_kwh_estimated, facility_kwh,
+-- Scope 1 here is the site's monthly sources as the facts hold them (shared over the site's rows).
+SELECT $month_start AS period_start, $month_end AS period_end, key AS site, it_kwh, it_kwh_measured, it_kwh_estimated, facility_kwh,
        facility_kwh / nullif(it_kwh, 0) AS effective_pue,
        scope1_g / 1000 AS scope1_kg, scope2_location_g / 1000 AS scope2_location_kg,
        scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS scope3_embodied_kg,
@@ -31,28 +15,33 @@ SELECT key AS site, it_kwh, it_kwh_measured, it_kwh_estimated, facility_kwh,
   FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'site' ORDER BY site;
 
 -- name: daily
-SELECT CAST(period_start AS DATE) AS day, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
+SELECT period_start, period_start + INTERVAL 1 DAY AS period_end, CAST(period_start AS DATE) AS day, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
        scope2_market_g / 1000 AS scope2_market_kg, water_onsite_l + water_offsite_l AS water_l
   FROM rollup WHERE period = 'day' AND dimension = 'fleet' AND period_start >= $month_start
-   AND period_start < $month_end ORDER BY day;
+   AND period_start < $month_end ORDER BY period_start;
 
 -- name: cfe_by_hour_of_day
-SELECT site, hour(hour_utc) AS hour_of_day_utc, fsum(cfe_kwh) / nullif(fsum(facility_kwh), 0) AS cfe_ratio,
+SELECT $month_start AS period_start, $month_end AS period_end, site, hour(hour_utc) AS hour_of_day_utc, fsum(cfe_kwh) / nullif(fsum(facility_kwh), 0) AS cfe_ratio,
        fsum(facility_kwh) AS facility_kwh
   FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end AND site IS NOT NULL
  GROUP BY ALL ORDER BY site, hour_of_day_utc;
 
 -- name: top_emitters
-SELECT key AS node, facility_kwh, (scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) / 1000
-         AS total_location_kg, scope2_location_g / 1000 AS scope2_location_kg,
-       scope3_embodied_g / 1000 AS scope3_embodied_kg
+-- Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized
+-- embodied share. Scope 1 (generators, refrigerant) stays at the site and is not in a node's figure.
+SELECT $month_start AS period_start, $month_end AS period_end, key AS node, facility_kwh,
+       (scope2_location_g + scope3_embodied_g) / 1000 AS caused_location_kg,
+       scope2_location_g / 1000 AS scope2_location_kg, scope3_embodied_g / 1000 AS embodied_amortized_kg
   FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'node'
- ORDER BY total_location_kg DESC, node LIMIT 10;
+ ORDER BY caused_location_kg DESC, node LIMIT 10;
 
 -- name: by_dimension
-SELECT dimension, key, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
-       scope2_market_g / 1000 AS scope2_market_kg,
-       (scope1_g + scope2_location_g + scope3_embodied_g + scope3_upstream_g) / 1000 AS total_location_kg,
+-- Every row is a rollup total of its dimension: sum rows within one dimension only. Scope 1 appears only
+-- for the fleet and sites (it stays at the site); the other dimensions carry what their energy causes.
+SELECT $month_start AS period_start, $month_end AS period_end, dimension, key, it_kwh, facility_kwh,
+       CASE WHEN dimension IN ('fleet', 'site') THEN scope1_g / 1000 END AS scope1_kg,
+       scope2_location_g / 1000 AS scope2_location_kg, scope2_market_g / 1000 AS scope2_market_kg,
+       scope3_upstream_g / 1000 AS scope3_upstream_kg, scope3_embodied_g / 1000 AS embodied_amortized_kg,
        gpu_hours
   FROM rollup WHERE period = 'month' AND period_start = $month_start
  ORDER BY dimension, key;
@@ -70,8 +59,9 @@ WITH gpu AS (
       FROM fact_inference_hour f LEFT JOIN gpu g ON g.hour_utc = f.hour_utc AND g.node = f.node
      WHERE f.hour_utc >= $month_start AND f.hour_utc < $month_end
 )
-SELECT engine, model, phase, fsum(it_kwh) AS it_kwh, fsum(facility_kwh) AS facility_kwh,
-       fsum(tokens) AS tokens, fsum(scope2_location_g) AS scope2_location_g, fsum(embodied_g) AS embodied_g,
+SELECT $month_start AS period_start, $month_end AS period_end, engine, model, phase, fsum(it_kwh) AS it_kwh,
+       fsum(facility_kwh) AS facility_kwh, fsum(tokens) AS tokens, fsum(scope2_location_g) / 1000 AS scope2_location_kg,
+       fsum(embodied_g) / 1000 AS embodied_amortized_kg,
        -- a phase with no attributed energy (token fit declined) has no per-token figure, not 0
        CASE WHEN fsum(it_kwh) > 0 THEN (fsum(scope2_location_g) + fsum(embodied_g)) / nullif(fsum(tokens) / 1000, 0)
        END AS sci_g_per_1k_tokens,
@@ -83,8 +73,14 @@ SELECT engine, model, phase, fsum(it_kwh) AS it_kwh, fsum(facility_kwh) AS facil
 -- energy, the attribution method(s), and the token fit (latest run per node overlapping the month).
 -- Figures use only the engine-hours that have attributed energy: an hour whose fit declined has tokens
 -- but no phase energy, and counting its tokens would make energy per token look smaller than it is.
+-- Prompt tokens by source (issue 14): the month's computed, cached, transferred and unsplit tokens and
+-- how many node-hours the engine split them; the prefill energy and tokens of the split hours alone give
+-- J per computed prefill token (an unsplit hour's prefill tokens include cache hits).
 -- aggregator/outputs/tables.engine_report_table derives the per-engine figures from these sums.
-WITH eh AS (
+WITH split_hour AS (
+    SELECT hour_utc, node, engine, model, bool_or(split) AS split
+      FROM fact_inference_prompt_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), eh AS (
     SELECT hour_utc, node, engine, model, fsum(it_kwh) AS kwh,
            fsum(it_kwh) FILTER (WHERE phase = 'prefill') AS prefill_kwh,
            fsum(it_kwh) FILTER (WHERE phase = 'decode') AS decode_kwh,
@@ -98,13 +94,21 @@ WITH eh AS (
       FROM stg_inference_engine_hourly WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
 ), ph AS (
     SELECT eh.engine, eh.model, fsum(prefill_kwh) FILTER (WHERE kwh > 0) AS prefill_kwh,
+           fsum(prefill_kwh) FILTER (WHERE kwh > 0 AND sh.split) AS split_prefill_kwh,
+           fsum(prefill_tokens) FILTER (WHERE kwh > 0 AND sh.split) AS split_prefill_tokens,
            fsum(decode_kwh) FILTER (WHERE kwh > 0) AS decode_kwh, fsum(idle_kwh) FILTER (WHERE kwh > 0) AS idle_kwh,
            fsum(prefill_tokens) FILTER (WHERE kwh > 0) AS prefill_tokens,
            fsum(decode_tokens) FILTER (WHERE kwh > 0) AS decode_tokens,
            fsum(rq.requests) FILTER (WHERE kwh > 0) AS attributed_requests,
            fsum(eh.scope2_location_g) FILTER (WHERE kwh > 0) AS scope2_location_g,
            count(*) FILTER (WHERE coalesce(kwh, 0) = 0) AS hours_without_phase_energy
-      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model) GROUP BY ALL
+      FROM eh LEFT JOIN rq USING (hour_utc, node, engine, model)
+      LEFT JOIN split_hour sh USING (hour_utc, node, engine, model) GROUP BY ALL
+), pr AS (
+    SELECT engine, model, fsum(computed_tokens) AS computed_tokens, fsum(cached_tokens) AS cached_tokens,
+           fsum(transferred_tokens) AS transferred_tokens, fsum(unsplit_tokens) AS unsplit_tokens,
+           count(*) FILTER (WHERE split) AS split_node_hours, count(*) FILTER (WHERE NOT split) AS unsplit_node_hours
+      FROM fact_inference_prompt_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
 ), req AS (
     SELECT engine, model, fsum(requests) AS requests FROM rq GROUP BY ALL
 ), meth AS (
@@ -119,31 +123,28 @@ WITH eh AS (
                 ELSE 'fitted on ' || count(*) FILTER (WHERE status = 'fitted') || ' of ' || count(*) || ' nodes'
            END AS fit_status,
            min(r_squared) FILTER (WHERE status = 'fitted') AS fit_r_squared, sum(n_intervals) AS fit_intervals,
-           min(reason) FILTER (WHERE status = 'declined') AS fit_reason
+           min(reason) FILTER (WHERE status = 'declined') AS fit_reason,
+           string_agg(DISTINCT cached_term, '; ' ORDER BY cached_term) FILTER (WHERE status = 'fitted')
+               AS fit_cached_term
       FROM (SELECT * FROM inference_token_fit
              WHERE window_start < $month_end AND window_end > $month_start
            QUALIFY row_number() OVER (PARTITION BY source, node, cluster, site_label, engine, model
                                       ORDER BY window_end DESC, fitted_at DESC) = 1)
      GROUP BY ALL
 ), k AS (SELECT engine, model FROM ph UNION SELECT engine, model FROM req UNION SELECT engine, model FROM fit)
-SELECT k.engine, k.model, meth.methods, ph.prefill_kwh, ph.decode_kwh, ph.idle_kwh, ph.prefill_tokens,
-       ph.decode_tokens, req.requests, ph.attributed_requests, ph.scope2_location_g,
+SELECT $month_start AS period_start, $month_end AS period_end, k.engine, k.model, meth.methods, ph.prefill_kwh,
+       ph.decode_kwh, ph.idle_kwh, ph.prefill_tokens, ph.decode_tokens, req.requests, ph.attributed_requests,
+       ph.scope2_location_g / 1000 AS scope2_location_kg,
        ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
-       fit.fit_intervals, fit.fit_reason
+       fit.fit_intervals, fit.fit_reason, fit.fit_cached_term, ph.split_prefill_kwh, ph.split_prefill_tokens,
+       pr.computed_tokens, pr.cached_tokens, pr.transferred_tokens, pr.unsplit_tokens, pr.split_node_hours,
+       pr.unsplit_node_hours
   FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
-  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model)
+  LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model) LEFT JOIN pr USING (engine, model)
  ORDER BY k.engine, k.model;
 
--- name: per_unit
-SELECT fsum(scope2_location_g + scope3_embodied_g) / nullif(count(*) FILTER (WHERE component = 'gpu'), 0)
-         AS sci_g_per_gpu_hour,
-       fsum(it_kwh) FILTER (WHERE component = 'gpu') / nullif(count(*) FILTER (WHERE component = 'gpu'), 0)
-         AS gpu_kwh_per_gpu_hour,
-       count(*) FILTER (WHERE component = 'gpu') AS gpu_hours
-  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end;
-
 -- name: data_quality
-SELECT count(DISTINCT hour_utc) AS hours_with_data,
+SELECT $month_start AS period_start, $month_end AS period_end, count(DISTINCT hour_utc) AS hours_with_data,
        count(DISTINCT (zone, hour_utc)) FILTER (WHERE intensity_filled) AS zone_hours_filled_intensity,
        count(DISTINCT (zone, hour_utc)) FILTER (WHERE intensity_missing) AS zone_hours_missing_intensity,
        fsum(it_kwh) FILTER (WHERE method <> 'measured') / nullif(fsum(it_kwh), 0) AS estimated_share,
@@ -166,7 +167,8 @@ WITH r AS (
       FROM (SELECT DISTINCT node, site_label FROM r) n JOIN dim_node_pattern p ON n.node GLOB p.pattern
      GROUP BY ALL
 )
-SELECT coalesce(g.site, s.site) AS site, r.node, r.collector, r.reason,
+SELECT $month_start AS period_start, $month_end AS period_end, coalesce(g.site, s.site) AS site, r.node,
+       r.collector, r.reason,
        CAST(round(fsum(r.readings)) AS BIGINT) AS readings
   FROM r LEFT JOIN by_glob g ON g.node = r.node AND g.site_label IS NOT DISTINCT FROM r.site_label
   LEFT JOIN dim_site s ON s.site = r.site_label
@@ -178,7 +180,8 @@ SELECT coalesce(g.site, s.site) AS site, r.node, r.collector, r.reason,
 -- team rollup; teams from the config's `teams:` rules over the exporter's workload series). Idle, system and
 -- unallocated energy, nodes without workload series and workloads no rule matches keep their own rows, so the
 -- rows add up to the fleet. kWh, kgCO2e, litres.
-SELECT key AS team, it_kwh, facility_kwh, scope2_location_g / 1000 AS scope2_location_kg,
+SELECT $month_start AS period_start, $month_end AS period_end, key AS team, it_kwh, facility_kwh,
+       scope2_location_g / 1000 AS scope2_location_kg,
        scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS scope3_embodied_kg,
        water_onsite_l + water_offsite_l AS water_l,
        facility_kwh / nullif(sum(facility_kwh) OVER (), 0) AS facility_share_ratio
@@ -194,7 +197,7 @@ WITH w AS (
            count(DISTINCT (cluster, namespace, workload)) FILTER (WHERE share = 'workload') AS workloads
       FROM rollup_workload WHERE period = 'month' AND period_start = $month_start GROUP BY 1
 )
-SELECT CAST($month_start AS DATE) AS period_start, CAST($month_end AS DATE) AS period_end, r.key AS team,
+SELECT $month_start AS period_start, $month_end AS period_end, r.key AS team,
        coalesce(w.workloads, 0) AS workloads, r.it_kwh, r.it_kwh_measured, r.facility_kwh,
        r.scope1_g / 1000 AS scope1_kg, r.scope2_location_g / 1000 AS scope2_location_kg,
        r.scope2_market_g / 1000 AS scope2_market_kg, r.scope3_embodied_g / 1000 AS scope3_embodied_kg,

@@ -5,11 +5,17 @@ a vLLM engine on two GPUs whose energy is idle W x s + a x prefill tokens + b x 
 and an independent prefill/decode mix (the fit must recover a, b and idle within 5%); an SGLang engine that
 only ever decodes (the fit must decline, visibly); and a TGI engine with measured phase_time energy (never
 fitted, never counted twice).
+
+Prompt tokens by source (issue 14, in the contract's format until the exporter publishes them): a second
+vLLM engine with a prefix cache whose hit rate drifts between 0 and 90%, whose cached tokens cost C each
+(the attention over the cached prefix); TGI publishes its prompt tokens as ``unsplit``; the SGLang engine
+publishes no prompt-token series at all (an exporter older than the split).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import random
 import subprocess
 import textwrap
@@ -39,6 +45,7 @@ N = dict(cluster="c1", site="lab")
 IDLE_W, A, B = 150.0, 0.05, 0.4          # vLLM truth: W, J/prefill token, J/decode token
 SG_IDLE_W, SG_B = 100.0, 0.3             # SGLang truth (decode only)
 TGI_W = {"prefill": 20.0, "decode": 60.0, "idle": 20.0}
+C = 0.004                                # J per cached prompt token of the prefix-cache engine
 INTENSITY = 200.0
 PUE = 1.2
 
@@ -60,7 +67,23 @@ def _truth() -> dict[str, list[float]]:
     return out
 
 
+def _cache_truth() -> dict[str, list[float]]:
+    """Per-minute increments of the prefix-cache engine: computed, cached and decode tokens, energy, requests."""
+    rng = random.Random(11)
+    out: dict[str, list[float]] = {k: [] for k in ("p", "c", "d", "e", "r")}
+    for i in range(MINUTES + 10):
+        prompt, d = rng.uniform(0, 60000), rng.uniform(0, 6000)
+        cached = prompt * 0.45 * (1 + math.sin(i / 15))
+        out["p"].append(prompt - cached)
+        out["c"].append(cached)
+        out["d"].append(d)
+        out["e"].append((IDLE_W * 60 + A * (prompt - cached) + C * cached + B * d) * (1 + rng.gauss(0, 0.01)))
+        out["r"].append(d / 200)
+    return out
+
+
 TRUTH = _truth()
+CACHE = _cache_truth()
 FIRST = H0 - timedelta(minutes=5)  # samples from 5 min before the window to 5 min after
 
 
@@ -76,12 +99,15 @@ def openmetrics() -> str:
     sg = dict(engine="sglang", model="qwen-7b")
     tgi = dict(engine="tgi", model="bloom-560m")
     unmapped = dict(engine="sglang", model="phi-3")
-    board = dict(model="NVIDIA H100", method="measured", source="nvml")
+    cache = dict(engine="vllm", model="llama-3-70b")
+    board = dict(gpu_model="NVIDIA H100", method="measured", source="nvml")
     gpu = catalog.GPU_ENERGY
     series += [(gpu, dict(node="n1", gpu="0", uuid="GPU-0", **board), [0.6 * e for e in TRUTH["e"]]),
                (gpu, dict(node="n1", gpu="1", uuid="GPU-1", **board), [0.4 * e for e in TRUTH["e"]]),
                (gpu, dict(node="n1", gpu="2", uuid="GPU-2", **board), [60.0 * sum(TGI_W.values())] * (MINUTES + 10)),
-               (gpu, dict(node="n2", gpu="0", uuid="GPU-3", **board), TRUTH["sg_e"])]
+               (gpu, dict(node="n2", gpu="0", uuid="GPU-3", **board), TRUTH["sg_e"]),
+               (gpu, dict(node="n3", gpu="0", uuid="GPU-4", **board), CACHE["e"])]
+    prompt = catalog.INFERENCE_PROMPT_TOKENS
     tok, req, pe = catalog.INFERENCE_TOKENS, catalog.INFERENCE_REQUESTS, catalog.INFERENCE_PHASE_ENERGY
     series += [(tok, dict(node="n1", phase="prefill", **vllm), TRUTH["p"]),
                (tok, dict(node="n1", phase="decode", **vllm), TRUTH["d"]),
@@ -93,7 +119,14 @@ def openmetrics() -> str:
                (tok, dict(node="n2", phase="decode", **unmapped), TRUTH["d"]),
                (tok, dict(node="n1", phase="prefill", **tgi), [6000.0] * (MINUTES + 10)),
                (tok, dict(node="n1", phase="decode", **tgi), [600.0] * (MINUTES + 10)),
-               (req, dict(node="n1", **tgi), [3.0] * (MINUTES + 10))]
+               (req, dict(node="n1", **tgi), [3.0] * (MINUTES + 10)),
+               (prompt, dict(node="n1", source="unsplit", **tgi), [6000.0] * (MINUTES + 10)),
+               (tok, dict(node="n3", phase="prefill", **cache), CACHE["p"]),   # the computed prompt tokens
+               (tok, dict(node="n3", phase="decode", **cache), CACHE["d"]),
+               (req, dict(node="n3", **cache), CACHE["r"]),
+               (prompt, dict(node="n3", source="computed", **cache), CACHE["p"]),
+               (prompt, dict(node="n3", source="cached", **cache), CACHE["c"]),
+               (prompt, dict(node="n3", source="transferred", **cache), zeros)]
     series += [(pe, dict(node="n1", phase=ph, method=catalog.PHASE_METHOD_TIME, **tgi), [60.0 * w] * (MINUTES + 10))
                for ph, w in TGI_W.items()]
     lines = []
@@ -110,7 +143,8 @@ def openmetrics() -> str:
                 lines.append(f"{metric.series}{{{text}}} {value!r} {_unix(FIRST + timedelta(minutes=i))}")
     info = catalog.INFERENCE_ENGINE_GPUS
     lines.append(f"# TYPE {info.series} gauge")
-    for node, labels, gpus in (("n1", vllm, ("0", "1")), ("n2", sg, ("0",)), ("n1", tgi, ("2",))):
+    mapping = (("n1", vllm, ("0", "1")), ("n2", sg, ("0",)), ("n1", tgi, ("2",)), ("n3", cache, ("0",)))
+    for node, labels, gpus in mapping:
         for g in gpus:
             text = ",".join(f'{k}="{v}"' for k, v in sorted({**labels, **N, "node": node, "gpu": g}.items()))
             for i in range(MINUTES + 11):
@@ -190,7 +224,7 @@ def fits(con) -> dict[str, dict]:
 def test_fit_recovers_truth_within_5_percent(aggregated):
     con = aggregated.con
     f = fits(con)
-    assert set(f) == {"vllm/llama-3-8b", "sglang/phi-3", "sglang/qwen-7b"}  # tgi is measured: never fitted
+    assert set(f) == {"vllm/llama-3-8b", "vllm/llama-3-70b", "sglang/phi-3", "sglang/qwen-7b"}  # tgi: measured
     v = f["vllm/llama-3-8b"]
     assert v["status"] == "fitted" and v["reason"] == ""
     assert v["joules_per_prefill_token"] == pytest.approx(A, rel=0.05)
@@ -237,11 +271,11 @@ def test_fitted_energy_adds_up_per_hour_and_tokens_are_not_duplicated(aggregated
     for h in range(HOURS):
         hour = H0 + timedelta(hours=h)
         joules, tokens = one_row(
-            con, "SELECT sum(energy_joules), sum(tokens) FROM stg_inference_hourly WHERE engine = 'vllm' "
+            con, "SELECT sum(energy_joules), sum(tokens) FROM stg_inference_hourly WHERE model = 'llama-3-8b' "
             "AND source = 'prometheus/token_fit' AND hour_utc = ?", [hour])
         assert joules == pytest.approx(sum(TRUTH["e"][i] for i in _minutes_of_hour(h)), rel=1e-9)
         assert tokens == 0
-        staged = dict(con.execute("SELECT phase, sum(tokens) FROM stg_inference_hourly WHERE engine = 'vllm' "
+        staged = dict(con.execute("SELECT phase, sum(tokens) FROM stg_inference_hourly WHERE model = 'llama-3-8b' "
                                   "AND hour_utc = ? GROUP BY phase", [hour]).fetchall())
         assert staged["prefill"] == pytest.approx(sum(TRUTH["p"][i] for i in _minutes_of_hour(h)), rel=1e-9)
         assert staged["decode"] == pytest.approx(sum(TRUTH["d"][i] for i in _minutes_of_hour(h)), rel=1e-9)
@@ -251,7 +285,7 @@ def test_rollup_per_token_includes_fit_and_measured_engine_counted_once(aggregat
     con = aggregated.con
     rows = {(e, ph): (jpt, kwh) for e, ph, jpt, kwh in con.execute(
         "SELECT engine, phase, it_joules_per_token, it_kwh FROM rollup_inference_per_token "
-        "WHERE period = 'month'").fetchall()}
+        "WHERE period = 'month' AND model <> 'llama-3-70b'").fetchall()}
     assert rows[("sglang", "decode")] == (None, 0)  # declined: tokens, no energy, no J/token
     assert rows[("vllm", "prefill")][0] == pytest.approx(A, rel=0.05)
     assert rows[("vllm", "decode")][0] == pytest.approx(B, rel=0.05)
@@ -259,10 +293,40 @@ def test_rollup_per_token_includes_fit_and_measured_engine_counted_once(aggregat
         assert rows[("tgi", phase)][1] * JOULES_PER_KWH == pytest.approx(watts * 3600 * HOURS, rel=1e-9)
 
 
+def test_prompt_tokens_by_source_are_staged_and_rolled_up(aggregated):
+    con = aggregated.con
+    staged = {(m, s, h): t for m, s, h, t in con.execute(
+        "SELECT model, prompt_source, hour_utc, tokens FROM stg_inference_prompt_hourly").fetchall()}
+    for h in range(HOURS):
+        hour = H0 + timedelta(hours=h)
+        assert staged[("llama-3-70b", "computed", hour)] == pytest.approx(
+            sum(CACHE["p"][i] for i in _minutes_of_hour(h)), rel=1e-9)
+        assert staged[("llama-3-70b", "cached", hour)] == pytest.approx(
+            sum(CACHE["c"][i] for i in _minutes_of_hour(h)), rel=1e-9)
+        assert staged[("llama-3-70b", "transferred", hour)] == 0.0
+        assert staged[("bloom-560m", "unsplit", hour)] == pytest.approx(6000.0 * 60)
+    assert not any(m == "qwen-7b" for m, _, _ in staged)
+    month = {m: r for m, *r in con.execute(
+        "SELECT model, computed_tokens, cached_tokens, unsplit_tokens, split_node_hours, unsplit_node_hours "
+        "FROM rollup_inference_prompt WHERE period = 'month'").fetchall()}
+    idx = [i for h in range(HOURS) for i in _minutes_of_hour(h)]
+    assert month["llama-3-70b"][:2] == [pytest.approx(sum(CACHE[k][i] for i in idx), rel=1e-9) for k in ("p", "c")]
+    assert month["llama-3-70b"][3:] == [HOURS, 0] and month["bloom-560m"][2:] == [6000.0 * 60 * HOURS, 0, HOURS]
+
+
+def test_cached_tokens_are_their_own_term_when_the_hit_rate_drifts(aggregated):
+    f = fits(aggregated.con)["vllm/llama-3-70b"]
+    assert f["status"] == "fitted" and f["cached_term"] == "fitted"
+    assert f["joules_per_prefill_token"] == pytest.approx(A, rel=0.05)
+    assert f["joules_per_cached_token"] == pytest.approx(C, rel=0.3)
+    assert fits(aggregated.con)["vllm/llama-3-8b"]["cached_term"] == "no cached tokens"
+
+
 def test_requests_and_methods_staged_per_hour(aggregated):
     con = aggregated.con
     got = {(e, h): (m, r) for e, h, m, r in con.execute(
-        "SELECT engine, hour_utc, methods, requests FROM stg_inference_engine_hourly").fetchall()}
+        "SELECT engine, hour_utc, methods, requests FROM stg_inference_engine_hourly "
+        "WHERE model <> 'llama-3-70b'").fetchall()}
     for h in range(HOURS):
         hour = H0 + timedelta(hours=h)
         assert got[("vllm", hour)][0] == catalog.PHASE_METHOD_TOKEN_FIT
@@ -282,7 +346,8 @@ def test_report_inference_engines(aggregated, tmp_path):
     finally:
         aggregated.con = open_store(db)
     with open(tmp_path / "inference_engines.csv", newline="") as fh:
-        rows = {r["engine"]: r for r in csv.DictReader(fh) if r["model"] != "phi-3"}
+        all_rows = list(csv.DictReader(fh))
+    rows = {r["engine"]: r for r in all_rows if r["model"] not in ("phi-3", "llama-3-70b")}
     v = rows["vllm"]
     assert v["method"] == "token_fit" and v["fit_status"] == "fitted" and float(v["fit_r_squared"]) > 0.9
     assert float(v["joules_per_prefill_token"]) == pytest.approx(A, rel=0.05)
@@ -302,11 +367,22 @@ def test_report_inference_engines(aggregated, tmp_path):
     assert float(t["joules_per_prefill_token"]) == pytest.approx(TGI_W["prefill"] * 60 / 6000)
     assert float(t["joules_per_request"]) == pytest.approx(sum(TGI_W.values()) * 60 / 3)
     with open(tmp_path / "inference.csv", newline="") as fh:
-        per_phase = {(r["engine"], r["phase"]): r for r in csv.DictReader(fh)}
+        per_phase = {(r["engine"], r["phase"]): r for r in csv.DictReader(fh) if r["model"] != "llama-3-70b"}
     assert per_phase[("sglang", "decode")]["it_joules_per_token"] == ""
     assert float(per_phase[("vllm", "decode")]["it_joules_per_token"]) == pytest.approx(B, rel=0.05)
+    # prompt tokens by source: split engine, unsplit engine (TGI), engine without the series (SGLang)
+    c = next(r for r in all_rows if r["model"] == "llama-3-70b")
+    computed, cached = (sum(CACHE[k][i] for i in idx) for k in ("p", "c"))
+    assert c["prompt_split"] == "by engine" and c["fit_cached_tokens"] == "fitted"
+    assert float(c["cache_hit_ratio"]) == pytest.approx(cached / (computed + cached), rel=1e-9)
+    assert float(c["transferred_prompt_ratio"]) == 0.0
+    truth = (A * computed + C * cached) / computed   # prefill energy (cached prefix included) per computed token
+    assert float(c["joules_per_computed_prefill_token"]) == pytest.approx(truth, rel=0.03)
+    assert float(c["joules_per_computed_prefill_token"]) == pytest.approx(float(c["joules_per_prefill_token"]))
+    assert t["prompt_split"] == "not split by engine" and t["joules_per_computed_prefill_token"] == ""
+    assert t["cache_hit_ratio"] == "" and s["prompt_split"] == "not split by engine"
     md = (tmp_path / "report.md").read_text()
-    assert "## Inference per engine and model" in md and "declined" in md
+    assert "## Inference per engine and model" in md and "declined" in md and "not split by engine" in md
     assert "Inference per engine and model" in (tmp_path / "report.html").read_text()
     assert (tmp_path / "inference_engines.parquet").exists()
 
@@ -316,7 +392,7 @@ def test_rerun_replaces_exactly(aggregated, cfg):
     before = con.execute("SELECT engine, phase, it_kwh, tokens FROM rollup_inference ORDER BY ALL").fetchall()
     run_inference_step(con, source, H0, H0 + timedelta(hours=HOURS))
     ingest(con, cfg, source, start=H0, end=H0 + timedelta(hours=HOURS))
-    assert one_row(con, "SELECT count(*) FROM inference_token_fit")[0] == 3
+    assert one_row(con, "SELECT count(*) FROM inference_token_fit")[0] == 4
     after = con.execute("SELECT engine, phase, it_kwh, tokens FROM rollup_inference ORDER BY ALL").fetchall()
     assert after == before
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -124,25 +126,33 @@ KEY = {"node": "n1", "cluster": "c", "site": "s", "engine": "vllm", "model": "ll
 
 def matrix(intervals: list[Interval], start: float = 7200.0, labels: dict[str, str] = KEY) -> tuple[list, list]:
     """Cumulative series as the energy and tokens queries return them (one step per interval)."""
-    t, e, p, d = start, 1e6, 0.0, 0.0
-    ev, pv, dv = [[t, str(e)]], [[t, str(p)]], [[t, str(d)]]
-    for iv in intervals:
-        t += 60.0
-        e, p, d = e + iv.joules, p + iv.prefill_tokens, d + iv.decode_tokens
-        ev.append([t, str(e)])
-        pv.append([t, str(p)])
-        dv.append([t, str(d)])
-    energy = [{"metric": dict(labels), "values": ev}]
-    tokens = [{"metric": {**labels, "phase": "prefill"}, "values": pv},
-              {"metric": {**labels, "phase": "decode"}, "values": dv}]
+    energy, tokens, _ = matrix_with_cached(intervals, start, labels)
     return energy, tokens
 
 
-def fake_query_range(energy: list, tokens: list, measured: list | None = None):
+def matrix_with_cached(intervals: list[Interval], start: float = 7200.0, labels: dict[str, str] = KEY
+                       ) -> tuple[list, list, list]:
+    """As :func:`matrix`, and the cached prompt tokens' series (as the ``cached`` query returns it)."""
+    t, e, p, d, c = start, 1e6, 0.0, 0.0, 0.0
+    ev, pv, dv, cv = [[t, str(e)]], [[t, str(p)]], [[t, str(d)]], [[t, str(c)]]
+    for iv in intervals:
+        t += 60.0
+        e, p, d, c = e + iv.joules, p + iv.prefill_tokens, d + iv.decode_tokens, c + iv.cached_tokens
+        ev.append([t, str(e)])
+        pv.append([t, str(p)])
+        dv.append([t, str(d)])
+        cv.append([t, str(c)])
+    energy = [{"metric": dict(labels), "values": ev}]
+    tokens = [{"metric": {**labels, "phase": "prefill"}, "values": pv},
+              {"metric": {**labels, "phase": "decode"}, "values": dv}]
+    return energy, tokens, [{"metric": dict(labels), "values": cv}]
+
+
+def fake_query_range(energy: list, tokens: list, measured: list | None = None, cached: list | None = None):
     from wattfleet.aggregator.inference.phase_estimator import interval_queries
 
     q = interval_queries()
-    answers = {q["energy"]: energy, q["tokens"]: tokens, q["measured"]: measured or []}
+    answers = {q["energy"]: energy, q["tokens"]: tokens, q["measured"]: measured or [], q["cached"]: cached or []}
     return lambda expr: answers[expr]
 
 
@@ -185,8 +195,8 @@ def test_token_fit_declines_in_a_summary_row_and_skips_measured_engines() -> Non
 
 @pytest.mark.prometheus
 def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
-    """promtool evaluates the queries: the engine's GPUs (and only those) make its energy; the LLM's model
-    label replaces the board's; engines with measured phase energy are listed."""
+    """promtool evaluates the queries: the engine's GPUs (and only those) make its energy, under the LLM's
+    model label; cached prompt tokens per engine; engines with measured phase energy are listed."""
     import subprocess
 
     import yaml
@@ -196,7 +206,7 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
     from wattfleet.core import catalog
 
     node = 'node="n1",cluster="c",site="s"'
-    gpu = f'{catalog.GPU_ENERGY.series}{{{node},uuid="GPU-x",model="NVIDIA H100",method="measured",source="nvml",'
+    gpu = f'{catalog.GPU_ENERGY.series}{{{node},uuid="GPU-x",gpu_model="NVIDIA H100",method="measured",source="nvml",'
     series = [
         {"series": gpu + 'gpu="0"}', "values": "0+6000x10"},
         {"series": gpu + 'gpu="1"}', "values": "0+12000x10"},
@@ -207,6 +217,10 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
          "values": "1x10"},
         {"series": f'{catalog.INFERENCE_TOKENS.series}{{{node},engine="vllm",model="llama",phase="prefill"}}',
          "values": "0+100x10"},
+        {"series": f'{catalog.INFERENCE_PROMPT_TOKENS.series}{{{node},engine="vllm",model="llama",source="cached"}}',
+         "values": "0+900x10"},
+        {"series": f'{catalog.INFERENCE_PROMPT_TOKENS.series}{{{node},engine="vllm",model="llama",'
+                   f'source="computed"}}', "values": "0+100x10"},
         {"series": f'{catalog.INFERENCE_PHASE_ENERGY.series}{{{node},engine="tgi",model="m",phase="decode",'
                    f'method="phase_time"}}', "values": "0+5x10"},
         {"series": f'{catalog.INFERENCE_PHASE_ENERGY.series}{{{node},engine="vllm",model="llama",phase="decode",'
@@ -222,6 +236,8 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
         {"expr": q["tokens"], "eval_time": "5m",
          "exp_samples": [{"labels": '{node="n1",cluster="c",site="s",engine="vllm",model="llama",phase="prefill"}',
                           "value": 500}]},
+        {"expr": q["cached"], "eval_time": "5m",
+         "exp_samples": [{"labels": '{node="n1",cluster="c",site="s",engine="vllm",model="llama"}', "value": 4500}]},
         {"expr": q["measured"], "eval_time": "5m",
          "exp_samples": [{"labels": '{node="n1",cluster="c",site="s",engine="tgi",model="m"}', "value": 1}]},
     ]
@@ -231,3 +247,61 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
     f.write_text(yaml.safe_dump(spec, sort_keys=False))
     res = subprocess.run([PROMTOOL, "test", "rules", str(f)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# --- cached prompt tokens (issue 14) -----------------------------------------------------------------
+
+C = 0.03 * A  # a cached token's cost (attention over the cached prefix), 3% of a computed one's
+
+
+def cached_day(hit_rate: Callable[[int], float], seed: int = 5, n: int = 240) -> list[Interval]:
+    """Minutes of an engine with a prefix cache: prompt and output mixes vary, ``hit_rate(i)`` of step i."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        prompt, d = rng.uniform(20000, 160000), rng.uniform(1000, 16000)
+        cached = prompt * hit_rate(i)
+        computed = prompt - cached
+        joules = (IDLE_W * 60 + A * computed + C * cached + B * d) * (1 + rng.gauss(0, 0.02))
+        out.append(Interval(60.0, computed, d, joules, cached_tokens=cached))
+    return out
+
+
+def true_prefill_per_computed(data: list[Interval]) -> float:
+    """Prefill-phase energy (computed tokens' and the cached prefix's cost) per computed token."""
+    return sum(A * iv.prefill_tokens + C * iv.cached_tokens for iv in data) / sum(iv.prefill_tokens for iv in data)
+
+
+def test_a_drifting_cache_hit_rate_fits_cached_tokens_as_their_own_term() -> None:
+    from wattfleet.aggregator.inference.phase_estimator import CACHED_FITTED, token_fit
+
+    data = cached_day(lambda i: 0.9 * (0.5 + 0.5 * math.sin(i / 20)))   # 0..90% over the window
+    energy, tokens, cached = matrix_with_cached(data)
+    result = token_fit(fake_query_range(energy, tokens, cached=cached))
+    (s,) = result.summaries
+    assert s["status"] == "fitted" and s["cached_term"] == CACHED_FITTED
+    assert s["joules_per_cached_token"] == pytest.approx(C, rel=0.5)
+    prefill = [r for r in result.hourly if r["phase"] == "prefill"]
+    per_computed = sum(r["energy_joules"] for r in prefill) / sum(r["tokens"] for r in prefill)
+    assert per_computed == pytest.approx(true_prefill_per_computed(data), rel=0.03)
+    assert sum(r["tokens"] for r in prefill) == pytest.approx(sum(iv.prefill_tokens for iv in data))
+
+
+def test_a_steady_cache_hit_rate_leaves_cached_tokens_out_and_says_why() -> None:
+    from wattfleet.aggregator.inference.phase_estimator import CACHED_LEFT_OUT, token_fit
+
+    data = cached_day(lambda i: 0.7)       # computed and cached tokens move together
+    energy, tokens, cached = matrix_with_cached(data)
+    (s,) = token_fit(fake_query_range(energy, tokens, cached=cached)).summaries
+    assert s["status"] == "fitted" and s["cached_term"].startswith(f"{CACHED_LEFT_OUT}: ")
+    assert "move together" in s["cached_term"] and s["joules_per_cached_token"] == 0.0
+    # the computed tokens' coefficient carries the prefix's cost: still the prefill energy per computed token
+    assert s["joules_per_prefill_token"] == pytest.approx(true_prefill_per_computed(data), rel=0.03)
+
+
+def test_without_cached_tokens_the_fit_says_so() -> None:
+    from wattfleet.aggregator.inference.phase_estimator import CACHED_NONE, fit_phase_energy
+
+    est = fit_phase_energy(cached_day(lambda i: 0.0))
+    assert isinstance(est, PhaseEstimate) and est.cached_term == CACHED_NONE
+    assert est.joules_per_prefill_token == pytest.approx(A, rel=0.03)

@@ -13,7 +13,7 @@ from wattfleet.aggregator.store.database import open_store
 from wattfleet.aggregator.store.rows import one_row
 from wattfleet.core import catalog
 
-LABELS = {"node": "n1", "cluster": "c", "site": "s", "gpu": "0", "uuid": "u", "model": "H100", "method": "measured",
+LABELS = {"node": "n1", "cluster": "c", "site": "s", "gpu": "0", "uuid": "u", "gpu_model": "H100", "method": "measured",
           "source": "nvml"}
 
 
@@ -97,3 +97,27 @@ def test_scrapes_real_exporter_and_survives_a_down_target():
     hours = {r.hour_utc for r in tel.energy}
     assert hours == {datetime(2026, 10, 1, 0), datetime(2026, 10, 1, 1)}  # split across the boundary
     assert {r.device for r in tel.energy} == {"0", "1"} and all(r.component == "gpu" for r in tel.energy)
+
+
+def test_prompt_tokens_by_source_are_kept_and_an_unknown_source_is_not():
+    """The contract's series (issue 14): computed, cached, transferred, unsplit; any other source is dropped."""
+    series = ('wattfleet_inference_prompt_tokens_total{node="n1",cluster="c",site="s",engine="vllm",'
+              'model="llama",source="%s"} %s')
+    text = "\n".join(["# TYPE wattfleet_inference_prompt_tokens counter",
+                      series % ("computed", 100), series % ("cached", 900), series % ("transferred", 0),
+                      series % ("guessed", 5), ""])
+    kept = parse_exposition(text)
+    assert sorted((labels["source"], v) for _, labels, v in kept) == [
+        ("cached", 900.0), ("computed", 100.0), ("transferred", 0.0)]
+    con = open_store(":memory:")
+    t0 = datetime(2026, 10, 1, 0, 0)
+    labels = {"node": "n1", "cluster": "c", "site": "s", "engine": "vllm", "model": "llama"}
+    for source, rate in (("computed", 1.0), ("cached", 9.0), ("unsplit", 3.0)):
+        for m in range(0, 61, 10):
+            put(con, t0 + timedelta(minutes=m), rate * 60 * m, catalog.INFERENCE_PROMPT_TOKENS,
+                {**labels, "source": source})
+    tel = EmbeddedSource(con).fetch(t0, t0 + timedelta(hours=1))
+    got = {r.prompt_source: r.tokens for r in tel.prompt_tokens}
+    assert got == {"computed": pytest.approx(3600.0), "cached": pytest.approx(9 * 3600.0),
+                   "unsplit": pytest.approx(3 * 3600.0)}
+    assert {(r.engine, r.model, r.node, r.source) for r in tel.prompt_tokens} == {("vllm", "llama", "n1", "embedded")}

@@ -159,7 +159,7 @@ def test_tls_with_a_private_ca_client_certificate_and_basic_auth(tmp_path: Path)
 @pytest.mark.skipif(not have_prometheus(), reason="prometheus is not installed")
 def test_a_non_finite_increase_stops_the_window_and_names_series_hour_and_store() -> None:
     h0 = whole_hours_ago(4)
-    labels = dict(node="n1", cluster="c", site="s", gpu="0", uuid="GPU-x", model="H100", method="measured",
+    labels = dict(node="n1", cluster="c", site="s", gpu="0", uuid="GPU-x", gpu_model="H100", method="measured",
                   source="nvml")
     history = History(h0, 2, [Series(catalog.GPU_ENERGY, labels, 300)])
     text = history.openmetrics().replace("# EOF\n", "")

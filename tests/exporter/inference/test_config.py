@@ -25,10 +25,12 @@ def test_valid_config(tmp_path: Path) -> None:
   gpus: [2]
   model: bigscience/bloom-560m
   timeout_seconds: 0.25
+  chunked_prefill: true
 """)
     assert load_inference_config(p) == [
         EngineConfig("vllm", "http://127.0.0.1:8000/metrics", ("0", "1")),
-        EngineConfig("tgi", "http://127.0.0.1:8080/metrics", ("2",), "bigscience/bloom-560m", 0.25),
+        EngineConfig("tgi", "http://127.0.0.1:8080/metrics", ("2",), "bigscience/bloom-560m", 0.25,
+                     chunked_prefill=True),
     ]
     assert load_inference_config(p)[0].endpoint == "127.0.0.1:8000"
 
@@ -46,6 +48,8 @@ def test_engines_key_is_accepted(tmp_path: Path) -> None:
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n  timeout_seconds: -1\n", 4,
      "field 'timeout_seconds'"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n  gpu: ['1']\n", 4, "unknown field 'gpu'"),
+    ("- engine: tgi\n  url: http://h:1/metrics\n  gpus: ['0']\n  chunked_prefill: 'yes'\n", 4,
+     "field 'chunked_prefill' must be true or false"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0']\n- engine: tgi\n  url: http://h:1/metrics\n"
      "  gpus: ['1']\n", 5, "repeats engine 0"),
     ("- engine: vllm\n  url: http://h:1/metrics\n  gpus: ['0', 0]\n", 3, "lists GPU 0 twice"),

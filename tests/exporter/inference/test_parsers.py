@@ -11,9 +11,12 @@ from wattfleet.core import catalog
 from wattfleet.exporter.inference.parsers import (
     BUSY,
     MARKED_ENERGY,
+    PREFILL_SOURCES,
+    PROMPT,
     REQUEST_SECONDS,
     REQUESTS,
     TOKENS,
+    ModelReading,
     ParseError,
     parse_sglang,
     parse_tgi,
@@ -22,6 +25,12 @@ from wattfleet.exporter.inference.parsers import (
 
 FIXTURES = paths.FIXTURES / "inference"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def prefill(m: ModelReading) -> float | None:
+    """Prefill tokens as the exporter publishes them: the prompt tokens computed here (all where unsplit)."""
+    found = [m.counters[(PROMPT, s)] for s in PREFILL_SOURCES if (PROMPT, s) in m.counters]
+    return found[0] if found else None
 
 
 def page(name: str, **values: float) -> str:
@@ -40,7 +49,7 @@ def test_vllm_v1_sums_data_parallel_ranks_and_finish_reasons() -> None:
     assert reading.steps == 10422  # vllm:iteration_tokens_total_count: engine steps, the restart witness
     assert set(reading.models) == {LLAMA}
     m = reading.models[LLAMA]
-    assert m.counters[(TOKENS, "prefill")] == 8.128902e+06 + 1000
+    assert prefill(m) == 8.128902e+06 + 1000
     assert m.counters[(TOKENS, "decode")] == 7.557572e+06 + 500
     assert m.counters[(REQUESTS, "")] == 120 + 21 + 7
     assert m.counters[(REQUEST_SECONDS, "prefill")] == 38.5
@@ -52,7 +61,7 @@ def test_vllm_v1_sums_data_parallel_ranks_and_finish_reasons() -> None:
 
 def test_vllm_v0_reads_gpu_cache_usage() -> None:
     m = parse_vllm(page("vllm_v0.txt", prompt=100, gen=40, requests=3)).models["mistralai/Mistral-7B-Instruct-v0.3"]
-    assert m.counters[(TOKENS, "prefill")] == 100 and m.counters[(TOKENS, "decode")] == 40
+    assert prefill(m) == 100 and m.counters[(TOKENS, "decode")] == 40
     assert m.counters[(REQUESTS, "")] == 3
     assert m.kv_cache_ratio == 0.31 and m.running == 4 and m.waiting == 1
 
@@ -60,21 +69,21 @@ def test_vllm_v0_reads_gpu_cache_usage() -> None:
 def test_sglang() -> None:
     m = parse_sglang(page("sglang.txt", prompt=8.128902e+06, gen=7.557572e+06, requests=1400)).models[
         "Qwen/Qwen2.5-7B-Instruct"]
-    assert m.counters == {(TOKENS, "prefill"): 8.128902e+06, (TOKENS, "decode"): 7.557572e+06, (REQUESTS, ""): 1400}
+    assert m.counters == {(PROMPT, "unsplit"): 8.128902e+06, (TOKENS, "decode"): 7.557572e+06, (REQUESTS, ""): 1400}
     assert (m.running, m.waiting, m.kv_cache_ratio) == (162, 26, 0.28)
 
 
 def test_sglang_old_releases_label_the_model_name() -> None:
     text = ('sglang:prompt_tokens_total{name="google/gemma-2-9b-it"} 5\n'
             'sglang:num_queue_reqs{name="google/gemma-2-9b-it"} 1\n')
-    assert parse_sglang(text).models["google/gemma-2-9b-it"].counters[(TOKENS, "prefill")] == 5
+    assert prefill(parse_sglang(text).models["google/gemma-2-9b-it"]) == 5
 
 
 def test_tgi_counters_without_total_and_phase_time_by_method() -> None:
     reading = parse_tgi(page("tgi.txt", **TGI))
     assert reading.start_time is None and reading.steps == 100 + 9100  # tgi_batch_inference_count, both methods
     m = reading.models["unknown"]
-    assert m.counters[(TOKENS, "prefill")] == 51234 and m.counters[(TOKENS, "decode")] == 20480
+    assert prefill(m) == 51234 and m.counters[(TOKENS, "decode")] == 20480
     assert m.counters[(REQUESTS, "")] == 128          # tgi_request_success preferred over tgi_request_count
     assert m.counters[(BUSY, "prefill")] == 12.5 and m.counters[(BUSY, "decode")] == 140.75
     assert (m.running, m.waiting, m.kv_cache_ratio) == (12, 3, None)
@@ -137,3 +146,111 @@ def test_invalid_counter_samples_are_counted_and_leave_the_whole_counter_out() -
     assert reading.models["m"].counters == {(REQUESTS, ""): 3}
     assert reading.rejected == {"negative": 1, "not_finite": 3}
     assert reading.start_time is None and reading.steps is None  # 2e308 overflows: no step count
+
+
+VLLM_SPLIT = dict(start=1.76e9, compute0=3.9e6, hit0=5.2e6, ext0=0, compute1=1.9e6, hit1=2.5e6, ext1=1000,
+                  prompt0=9.1e6, prompt1=4.401e6, cached0=5.2e6, cached1=2.501e6, gen0=2.0e6, gen1=1.0e6, stop0=300,
+                  stop1=150, steps0=80000, steps1=41000)
+
+
+def test_vllm_splits_prompt_tokens_by_source_summed_over_data_parallel_engines() -> None:
+    reading = parse_vllm(page("vllm_split.txt", **VLLM_SPLIT))
+    m = reading.models[LLAMA]
+    assert m.counters[(PROMPT, "computed")] == 3.9e6 + 1.9e6
+    assert m.counters[(PROMPT, "cached")] == 5.2e6 + 2.5e6
+    assert m.counters[(PROMPT, "transferred")] == 1000
+    assert (PROMPT, "unsplit") not in m.counters
+    # prefill = computed only: the cached and transferred tokens cost this engine no prefill compute.
+    assert prefill(m) == 3.9e6 + 1.9e6
+    # The three sources add up to vllm:prompt_tokens_total, which is not read again (no double count).
+    assert sum(m.counters[(PROMPT, s)] for s in ("computed", "cached", "transferred")) == 9.1e6 + 4.401e6
+    assert m.counters[(TOKENS, "decode")] == 3.0e6 and m.counters[(REQUESTS, "")] == 450
+    assert reading.steps == 80000 + 41000 and not reading.phase_time
+    assert (m.running, m.waiting, m.kv_cache_ratio) == (10, 1, 0.61)
+
+
+def test_vllm_without_the_split_is_unsplit_not_guessed_from_prefix_cache_hits() -> None:
+    text = ('vllm:prompt_tokens_total{engine="0",model_name="m"} 100\n'
+            'vllm:prefix_cache_queries_total{engine="0",model_name="m"} 100\n'
+            'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 60\n')
+    m = parse_vllm(text).models["m"]
+    assert m.counters[(PROMPT, "unsplit")] == 100 and prefill(m) == 100
+    assert not any(k[0] == PROMPT and k[1] != "unsplit" for k in m.counters)
+
+
+def test_vllm_releases_with_recomputed_tokens_do_not_count_them_as_cached() -> None:
+    # Between PR #33290 and #38709 the last token of a fully cached prompt was both local_compute and
+    # local_cache_hit; vllm:prompt_tokens_recomputed counted it. 3 prompts of 10 tokens fully cached:
+    text = ('vllm:prompt_tokens_by_source_total{engine="0",model_name="m",source="local_compute"} 3\n'
+            'vllm:prompt_tokens_by_source_total{engine="0",model_name="m",source="local_cache_hit"} 30\n'
+            'vllm:prompt_tokens_by_source_total{engine="0",model_name="m",source="external_kv_transfer"} 0\n'
+            'vllm:prompt_tokens_recomputed_total{engine="0",model_name="m"} 3\n'
+            'vllm:prompt_tokens_total{engine="0",model_name="m"} 30\n')
+    m = parse_vllm(text).models["m"]
+    assert (m.counters[(PROMPT, "computed")], m.counters[(PROMPT, "cached")]) == (3, 27)
+    assert prefill(m) == 3
+
+
+SGLANG_RANKS = dict(prompt=1.0e6, cached=0.55e6, gen=3.0e5, requests=900, compute0=300000, hit0=400000,
+                    decode0=200000, compute1=150000, hit1=150000, decode1=100000, extend0=120.0, dec0=480.0,
+                    extend1=60.0, dec1=250.0)
+
+
+def test_sglang_counts_tokens_once_per_dp_rank_never_per_tp_rank() -> None:
+    reading = parse_sglang(page("sglang_ranks.txt", **SGLANG_RANKS))
+    m = reading.models["Qwen/Qwen3-32B"]
+    # Both tp ranks publish every scheduler count: one of them is read, the two dp ranks are summed.
+    assert m.counters[(PROMPT, "computed")] == 300000 + 150000
+    assert m.counters[(PROMPT, "cached")] == 400000 + 150000
+    assert prefill(m) == 450000 and m.counters[(TOKENS, "decode")] == 300000
+    assert (PROMPT, "unsplit") not in m.counters and (PROMPT, "transferred") not in m.counters
+    assert m.counters[(BUSY, "prefill")] == 120.0 + 60.0 and m.counters[(BUSY, "decode")] == 480.0 + 250.0
+    assert m.counters[(REQUESTS, "")] == 900
+    assert reading.phase_time and reading.lanes == 2 and reading.chunked_prefill is False
+    assert (m.running, m.waiting, m.kv_cache_ratio) == (32, 4, 0.44)
+
+
+def test_sglang_without_realtime_tokens_splits_prompt_by_its_cached_tokens() -> None:
+    text = ('sglang:prompt_tokens_total{engine_type="unified",model_name="m"} 1000\n'
+            'sglang:cached_tokens_total{engine_type="unified",model_name="m"} 700\n'
+            'sglang:generation_tokens_total{engine_type="unified",model_name="m"} 50\n')
+    reading = parse_sglang(text)
+    m = reading.models["m"]
+    assert (m.counters[(PROMPT, "computed")], m.counters[(PROMPT, "cached")]) == (300, 700)
+    assert prefill(m) == 300 and m.counters[(TOKENS, "decode")] == 50
+    assert not reading.phase_time and reading.chunked_prefill is None
+
+
+def test_sglang_cached_above_prompt_tokens_leaves_no_split() -> None:
+    m = parse_sglang('sglang:prompt_tokens_total{model_name="m"} 10\n'
+                     'sglang:cached_tokens_total{model_name="m"} 20\n').models["m"]
+    assert not any(k[0] == PROMPT for k in m.counters) and prefill(m) is None
+
+
+def test_sglang_older_forward_execution_seconds_and_mixed_chunks() -> None:
+    reading = parse_sglang(page("sglang_forward_execution.txt", compute=5000, hit=15000, decode=9000, extend=2.0,
+                                dec=7.0, mixed=1.5, requests=40))
+    m = reading.models["deepseek-ai/DeepSeek-V3"]
+    assert m.counters[(BUSY, "prefill")] == 2.0 + 1.5   # mixed forwards are timed as prefill (stated assumption)
+    assert m.counters[(BUSY, "decode")] == 7.0
+    assert m.counters[(PROMPT, "computed")] == 5000 and m.counters[(PROMPT, "cached")] == 15000
+    assert reading.phase_time and reading.lanes == 1 and reading.chunked_prefill is True
+
+
+def test_sglang_rank_labels_pick_the_lowest_rank_even_when_rank_zero_is_missing() -> None:
+    text = ('sglang:realtime_tokens_total{mode="decode",model_name="m",tp_rank="3",pp_rank="1"} 7\n'
+            'sglang:realtime_tokens_total{mode="decode",model_name="m",tp_rank="2",pp_rank="1"} 7\n')
+    assert parse_sglang(text).models["m"].counters[(TOKENS, "decode")] == 7
+
+
+TGI_CHUNKED = dict(requests_in=50, requests=48, concat=12, prefill_calls=60, decode_calls=3000, prefill_s=9.0,
+                   decode_s=40.0, prompt=70000, gen=9000)
+
+
+def test_tgi_chunked_prefill_is_recognised_from_the_page() -> None:
+    reading = parse_tgi(page("tgi_chunked.txt", **TGI_CHUNKED))
+    assert reading.chunked_prefill is True and reading.phase_time
+    m = reading.models["unknown"]
+    assert m.counters[(PROMPT, "unsplit")] == 70000 and prefill(m) == 70000
+    assert parse_tgi(page("tgi.txt", **TGI)).chunked_prefill is None
+    assert parse_tgi("tgi_batch_concat{reason=\"wait_exceeded\"} 3\ntgi_queue_size 0\n").chunked_prefill is False

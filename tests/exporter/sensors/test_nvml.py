@@ -154,3 +154,47 @@ def test_real_pynvml_without_driver_is_unavailable_not_a_crash() -> None:
 def test_no_gpus_is_unavailable() -> None:
     with pytest.raises(SensorUnavailable, match="no usable GPU"):
         NvmlSensor(FakeNvml([]))
+
+
+@pytest.mark.parametrize("api, calls", [
+    ("both", {"v": 3, "legacy": 0}),     # current drivers: the versioned call only
+    ("legacy", {"v": 1, "legacy": 3}),   # drivers before nvmlDeviceGetTemperatureV: tried once, then the old call
+    ("v", {"v": 3, "legacy": 0}),        # CUDA 14 drivers without nvmlDeviceGetTemperature
+])
+def test_temperature_through_the_versioned_call_with_a_fallback_for_older_drivers(clock, api: str,
+                                                                                  calls: dict[str, int]) -> None:
+    nv = FakeNvml([FakeGpu(uuid="GPU-t", temperature=61, clock=clock)], temperature_api=api)
+    sensor = NvmlSensor(nv)
+    for _ in range(3):
+        result = sensor.sample(clock())
+        assert by_gpu(result, catalog.GPU_TEMPERATURE) == {"0": 61} and not result.errors
+    assert nv.temperature_calls == calls
+
+
+def test_temperature_without_the_versioned_function_in_nvidia_ml_py(clock) -> None:
+    """An nvidia-ml-py older than nvmlDeviceGetTemperatureV has no such attribute: the old call is used."""
+
+    class OldBindings(FakeNvml):
+        nvmlDeviceGetTemperatureV = None  # type: ignore[assignment]
+
+    nv = OldBindings([FakeGpu(uuid="GPU-o", temperature=47, clock=clock)])
+    result = NvmlSensor(nv).sample(clock())
+    assert by_gpu(result, catalog.GPU_TEMPERATURE) == {"0": 47} and nv.temperature_calls["legacy"] == 1
+
+
+def test_a_board_without_temperature_under_either_call_is_quietly_skipped(clock) -> None:
+    nv = FakeNvml([FakeGpu(uuid="GPU-n", unsupported={"temperature"}, clock=clock)], temperature_api="legacy")
+    sensor = NvmlSensor(nv)
+    for _ in range(3):
+        result = sensor.sample(clock())
+    assert catalog.GPU_TEMPERATURE.name not in {s.metric for s in result.samples} and not result.errors
+    assert nv.temperature_calls == {"v": 1, "legacy": 1}
+
+
+def test_a_lost_gpu_during_the_temperature_call_is_still_lost(clock) -> None:
+    nv = FakeNvml.with_gpus(1, clock=clock)
+    sensor = NvmlSensor(nv)
+    sensor.sample(clock())
+    nv.gpus[0].lost = True
+    result = sensor.sample(clock())
+    assert "gpu_lost" in result.errors and by_gpu(result, catalog.GPU_UP) == {"0": 0}

@@ -1,0 +1,207 @@
+"""The report's accounting outputs: GHG inventory (Category 2 at acquisition), totals kept apart, the
+summary's GHG Protocol names, the amortized per-use (SCI) view, node rankings without Scope 1, and analyst
+files with periods and one unit per kind.
+
+One two-site month is built in DuckDB and reported once; each test reads the files an analyst would load.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.outputs.report import write_report
+from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
+
+H100 = "NVIDIA H100 80GB HBM3"
+FACILITY = """\
+version: 1
+sites:
+  - name: a
+    zone: CISO
+    grid: {source: static, grams_per_kwh: 250}
+    pue: 1.5
+    wue_liters_per_kwh: 1.8
+    residual_mix_grams_per_kwh: 400
+    residual_mix_source: "AIB European Residual Mixes 2025 (test value)"
+    nodes: ["a-*"]
+  - name: b
+    zone: SE
+    grid: {source: static}
+    pue: 1.1
+    wue_liters_per_kwh: 0.5
+    nodes: ["b-*"]
+scope1:
+  diesel:
+    - {site: b, month: 2026-10, liters: 100}
+  refrigerant:
+    - {site: a, month: 2026-10, gas: R-410A, kg: 2, gwp: 2088}
+    - {site: a, month: 2026-11, gas: R-410A, kg: 9, gwp: 2088}
+instruments:
+  - {name: a-rec, type: rec, site: a, start: 2026-10-01, end: 2026-11-01, mwh: 0.002, grams_per_kwh: 0}
+embodied:
+  - gpu_model: "*H100*"
+    kg_co2e: 164
+    life_years: 4
+    acquisitions:
+      - {date: 2026-10-03, units: 8, site: a}
+      - {date: 2026-10-20, units: 4}
+      - {date: 2026-09-30, units: 100, site: b}
+  - {node: "a-*", kg_co2e: 1500, life_years: 5, acquisitions: [{date: 2026-10-31, units: 1, site: a}]}
+"""
+HOURS = 4
+GHG_NAMES = {
+    ("Scope 1", "Stationary combustion"), ("Scope 1", "Fugitive emissions"), ("Scope 2", "Purchased electricity"),
+    ("Scope 3", "Category 2: Capital goods"),
+    ("Scope 3", "Category 3: Fuel- and energy-related activities (not included in Scope 1 or Scope 2)"),
+}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("accounting")
+    (d / "facility.yaml").write_text(FACILITY)
+    cfg = load_facility(d / "facility.yaml")
+    db = d / "fleet.duckdb"
+    con = open_store(str(db))
+    load_dimensions(con, cfg)
+    ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, 'prometheus')"
+    for h in range(HOURS):
+        hour = datetime(2026, 10, 5, h)
+        con.execute("INSERT INTO stg_grid_intensity VALUES ('CISO', ?, 'average', 250, 0.5, 'static', false, NULL)",
+                    [hour])
+        con.execute("INSERT INTO stg_grid_intensity VALUES ('SE', ?, 'average', 20, 0.9, 'static', false, NULL)",
+                    [hour])
+        for gpu in ("0", "1"):
+            con.execute(ins, [hour, "a-gpu-1", gpu, "gpu", "gpu", H100, "measured", 0.5 * 3.6e6])
+        con.execute(ins, [hour, "a-gpu-1", "0", "cpu", "package", None, "measured", 0.2 * 3.6e6])
+        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.4 * 3.6e6])
+        for phase, kwh, tokens in (("prefill", 0.1, 1000), ("decode", 0.2, 500)):
+            con.execute("INSERT INTO stg_inference_hourly VALUES (?, 'b-gpu-1', 'c1', NULL, 'vllm', 'llama', "
+                        "?, ?, ?, 'prometheus')", [hour, phase, kwh * 3.6e6, tokens])
+    rebuild_month(con, date(2026, 10, 1))
+    con.close()
+    out = d / "report"
+    write_report(db, "2026-10", out, cfg)
+    return db, out
+
+
+def rows(out: Path, name: str) -> list[dict[str, str]]:
+    with open(out / f"{name}.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def facts(db: Path, expr: str, where: str = "true") -> float:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute(f"SELECT {expr} FROM fact_device_hour WHERE {where}").fetchone()
+        return float(row[0] or 0.0) if row else 0.0
+    finally:
+        con.close()
+
+
+def test_inventory_counts_capital_goods_in_full_in_the_period_of_acquisition(report):
+    db, out = report
+    inv = rows(out, "ghg_inventory")
+    cat2 = {r["site"]: float(r["quantity"]) for r in inv if r["category"] == "Category 2: Capital goods"}
+    # October: 8 GPUs at a + the node at a, 4 GPUs held centrally; the 100 GPUs of 2026-09-30 are September's.
+    assert cat2 == {"a": pytest.approx(8 * 164 + 1500), "(no site)": pytest.approx(4 * 164)}
+    # The amortized view is a different figure, in the facts and the SCI table, not in the inventory.
+    amortized_kg = facts(db, "sum(scope3_embodied_g)") / 1000
+    assert 0 < amortized_kg < 1 and not any("amortized" in r["category"].lower() for r in inv)
+
+
+def test_inventory_is_tidy_components_with_ghg_protocol_names(report):
+    _, out = report
+    inv = rows(out, "ghg_inventory")
+    assert list(inv[0]) == ["period_start", "period_end", "site", "scope", "category", "basis", "quantity", "unit"]
+    assert {r["unit"] for r in inv} == {"kg CO2e"}
+    assert {(r["period_start"], r["period_end"]) for r in inv} == {("2026-10-01 00:00:00", "2026-11-01 00:00:00")}
+    assert {(r["scope"], r["category"]) for r in inv} == GHG_NAMES
+    assert {r["basis"] for r in inv if r["scope"] == "Scope 2"} == {"location-based", "market-based"}
+    assert {r["basis"] for r in inv if r["scope"] != "Scope 2"} == {"both"}
+    scope1 = {(r["site"], r["category"]): float(r["quantity"]) for r in inv if r["scope"] == "Scope 1"}
+    # From the config's site-months (November's leak is not October's), and at the site only.
+    assert scope1 == {("a", "Fugitive emissions"): pytest.approx(2 * 2088),
+                      ("b", "Stationary combustion"): pytest.approx(100 * 2.68)}
+
+
+def test_totals_are_their_own_table_and_equal_the_inventory_components(report):
+    db, out = report
+    inv = rows(out, "ghg_inventory")
+    totals = {(r["level"], r["site"], r["scope"], r["basis"]): float(r["quantity"]) for r in rows(out, "ghg_totals")}
+    for basis in ("location-based", "market-based"):
+        want = sum(float(r["quantity"]) for r in inv if r["basis"] in (basis, "both"))
+        assert totals[("organisation", "", "Scope 1 + Scope 2 + Scope 3", basis)] == pytest.approx(want)
+        site_sum = sum(v for (lvl, _, scope, b), v in totals.items()
+                       if lvl == "site" and scope == "Scope 1 + Scope 2 + Scope 3" and b == basis)
+        assert site_sum == pytest.approx(want)
+    assert totals[("organisation", "", "Scope 2", "location-based")] == \
+        pytest.approx(facts(db, "sum(scope2_location_g)") / 1000)
+    assert totals[("organisation", "", "Scope 2", "market-based")] == \
+        pytest.approx(facts(db, "sum(scope2_market_g)") / 1000)
+
+
+def test_summary_puts_location_and_market_side_by_side_and_marks_totals(report):
+    _, out = report
+    summary = rows(out, "ghg_summary")
+    assert list(summary[0]) == ["period_start", "period_end", "scope", "category", "location_based_kg_co2e",
+                                "market_based_kg_co2e", "is_total"]
+    lines = [r for r in summary if r["is_total"] == "false"]
+    assert {(r["scope"], r["category"]) for r in lines} == GHG_NAMES
+    (grand,) = [r for r in summary if r["category"] == "Total"]
+    for col in ("location_based_kg_co2e", "market_based_kg_co2e"):
+        assert float(grand[col]) == pytest.approx(sum(float(r[col]) for r in lines))
+    s2 = next(r for r in lines if r["scope"] == "Scope 2")
+    assert float(s2["market_based_kg_co2e"]) != pytest.approx(float(s2["location_based_kg_co2e"]))
+    md = (out / "report.md").read_text()
+    assert "| Scope 3 | Category 2: Capital goods |" in md and "tCO2e" not in md
+
+
+def test_node_ranking_uses_the_emissions_nodes_cause_not_site_scope1(report):
+    db, out = report
+    top = {r["node"]: r for r in rows(out, "top_emitters")}
+    for node in ("a-gpu-1", "b-gpu-1"):
+        caused = facts(db, "sum(scope2_location_g + scope3_embodied_g)", f"node = '{node}'") / 1000
+        assert float(top[node]["caused_location_kg"]) == pytest.approx(caused)
+    # Site a's refrigerant leak (4,176 kg) would otherwise make a-gpu-1 a refrigerant emitter.
+    assert float(top["a-gpu-1"]["caused_location_kg"]) < 10
+    assert "scope1_kg" not in top["a-gpu-1"]
+    dims = rows(out, "by_dimension")
+    assert all(r["scope1_kg"] == "" for r in dims if r["dimension"] not in ("fleet", "site"))
+
+
+def test_sci_figures_state_functional_unit_and_boundary(report):
+    db, out = report
+    sci = {(r["figure"], r["subject"]): r for r in rows(out, "sci")}
+    gpu_hours = 3 * HOURS
+    boards = sci[("sci_g_per_gpu_hour_gpu_boards", "fleet")]
+    want = facts(db, "sum(scope2_location_g + scope3_embodied_g)", "component = 'gpu'") / gpu_hours
+    assert float(boards["quantity"]) == pytest.approx(want)
+    assert boards["functional_unit"] == "one GPU-hour" and boards["unit"] == "g CO2e per GPU-hour"
+    assert float(boards["functional_units"]) == gpu_hours
+    nodes = sci[("sci_g_per_gpu_hour_whole_nodes", "fleet")]
+    assert float(nodes["quantity"]) == pytest.approx(facts(db, "sum(scope2_location_g + scope3_embodied_g)")
+                                                     / gpu_hours)
+    assert "CPU" in nodes["boundary"] and "CPU" not in boards["boundary"]
+    tokens = sci[("sci_g_per_1k_tokens", "vllm / llama")]
+    assert float(tokens["functional_units"]) == pytest.approx(HOURS * 1.5)  # 1,500 tokens an hour
+    for r in sci.values():
+        assert r["boundary"] and r["functional_unit"] and r["unit"].startswith("g CO2e per ")
+
+
+def test_every_analyst_file_has_its_period_and_one_unit_per_kind(report):
+    _, out = report
+    for path in sorted(out.glob("*.csv")):
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh))
+        assert header[:2] == ["period_start", "period_end"], path.name
+        for col in header:
+            # emissions in kg (names end _kg or _kg_co2e), rates say their unit (g ... per ...)
+            assert not col.endswith(("_g", "_t", "_tco2e", "_grams")), (path.name, col)
+            assert "tco2e" not in col, (path.name, col)
