@@ -30,6 +30,20 @@ def month(text: str) -> str:
     return text
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP field name (RFC 9110 section 5.1)
+
+
+def header(text: str) -> tuple[str, str]:
+    """'Name: value' -> (name, value): ``--prometheus.header``; no line breaks (header injection)."""
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _TOKEN.match(name):
+        raise argparse.ArgumentTypeError(f"expected 'Name: value' with an HTTP header name, got {text!r}")
+    if any(c in value for c in "\r\n\0"):
+        raise argparse.ArgumentTypeError(f"header {name}: the value must not hold line breaks")
+    return name, value
+
+
 def key_value(text: str) -> tuple[str, str]:
     """KEY=VALUE -> (key, value), both stripped: ``--cost SITE=PRICE``, ``--label LABEL=GLOB``."""
     if "=" not in text:

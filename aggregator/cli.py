@@ -12,22 +12,25 @@ import signal
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import duckdb
 
-from wattfleet.aggregator.argtypes import iso_instant, month, resolve_month
+from wattfleet.aggregator.argtypes import header, iso_instant, month, resolve_month
 from wattfleet.aggregator.config.checker import FacilityConfigError
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.sources import zone_check
 from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
-from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+from wattfleet.aggregator.ingest.prometheus import DEFAULT_SHARD_NODES, PrometheusSource
 from wattfleet.aggregator.ingest.run import IngestResult, ingest, totals
+from wattfleet.aggregator.ingest.store_client import StoreAuth
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.outputs.report import ReportError, write_report
 from wattfleet.aggregator.outputs.serve import AggregatorServer
 from wattfleet.aggregator.store.database import StoreError, StoreLockedError, open_store
+from wattfleet.aggregator.store.settings import DEFAULT_MEMORY_LIMIT, StoreSettings
 from wattfleet.core.addresses import listen_address
 from wattfleet.core.flags import add_deprecated_alias
 from wattfleet.core.http import parse_listen_address
@@ -58,7 +61,27 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--page-hours", type=int, default=24, metavar="N",
                    help="hours per query_range request (default 24)")
     p.add_argument("--retries", type=int, default=3, metavar="N",
-                   help="retries per Prometheus request before the run stops (default 3)")
+                   help="retries per Prometheus request before the run stops, on timeouts, resets, 429 and 5xx, "
+                        "with exponential backoff or the store's Retry-After if longer (default 3)")
+    p.add_argument("--shard-nodes", type=int, default=DEFAULT_SHARD_NODES, metavar="N",
+                   help="nodes per query: the nodes of each page are listed first and queried N at a time, so "
+                        f"answers and memory stay bounded on any fleet; 0 = the whole fleet at once "
+                        f"(default {DEFAULT_SHARD_NODES})")
+    p.add_argument("--pre-aggregated", action="store_true",
+                   help="read hourly energy recorded by the rule group `dashboards build` writes "
+                        "(rules/wattfleet-hourly-energy.yaml) instead of evaluating increase() over raw counters")
+    p.add_argument("--query-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="deadline of one whole request to the store, body included (default 60)")
+    p.add_argument("--max-response-bytes", type=int, default=256 << 20, metavar="BYTES",
+                   help="refuse an answer larger than this, while it is read (default 268435456: 256 MiB)")
+    add_store_access_arguments(p)
+    p.add_argument("--duckdb-memory-limit", metavar="SIZE",
+                   help="DuckDB buffer pool limit, e.g. 512MB, 2GB; larger work spills to the temp directory "
+                        f"(default: the config's store.memory_limit, else {DEFAULT_MEMORY_LIMIT})")
+    p.add_argument("--duckdb-threads", type=int, metavar="N",
+                   help="DuckDB threads (default: the config's store.threads, else the machine's cores)")
+    p.add_argument("--duckdb-temp-directory", metavar="DIR",
+                   help="where DuckDB spills (default: the config's store.temp_directory, else <db>.tmp)")
     p.add_argument("--scrape-interval", type=float, default=15.0, metavar="SECONDS",
                    help="embedded mode: seconds between scrapes (default 15)")
     p.add_argument("--once", action="store_true",
@@ -66,6 +89,52 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true",
                    help="no progress: neither a bar (terminal) nor periodic progress log lines (elsewhere)")
     add_log_arguments(p)
+
+
+def add_store_access_arguments(p: argparse.ArgumentParser) -> None:
+    """How to reach a store behind authentication, TLS and tenancy (Mimir, Cortex, Thanos, VictoriaMetrics)."""
+    g = p.add_argument_group("store access (--prometheus)")
+    g.add_argument("--prometheus.bearer-token-file", dest="bearer_token_file", metavar="FILE",
+                   help="send `Authorization: Bearer <file contents>`; re-read for every request (rotated tokens)")
+    g.add_argument("--prometheus.basic-auth-user", dest="basic_auth_user", metavar="USER",
+                   help="basic auth user (password from --prometheus.basic-auth-password-file)")
+    g.add_argument("--prometheus.basic-auth-password-file", dest="basic_auth_password_file", metavar="FILE",
+                   help="file holding the basic auth password (trailing newline ignored)")
+    g.add_argument("--prometheus.ca-file", dest="ca_file", metavar="FILE",
+                   help="PEM CA bundle to verify the store's certificate (default: the system's)")
+    g.add_argument("--prometheus.cert-file", dest="cert_file", metavar="FILE",
+                   help="PEM client certificate for stores that require one (with --prometheus.key-file)")
+    g.add_argument("--prometheus.key-file", dest="key_file", metavar="FILE", help="PEM key of the client certificate")
+    g.add_argument("--prometheus.insecure-skip-verify", dest="insecure_skip_verify", action="store_true",
+                   help="do not verify the store's certificate (tests only)")
+    g.add_argument("--prometheus.tenant", dest="tenant", metavar="ID",
+                   help="send `X-Scope-OrgID: ID` (Mimir, Cortex, Thanos receive tenancy); for a VictoriaMetrics "
+                        "cluster put the tenant in the URL instead: http://vmselect:8481/select/ACCOUNT/prometheus")
+    g.add_argument("--prometheus.header", dest="headers", action="append", type=header, default=[],
+                   metavar="'NAME: VALUE'", help="extra request header (repeatable)")
+
+
+def store_auth(args: argparse.Namespace) -> StoreAuth:
+    """The flags as a :class:`StoreAuth`; the password file is read now (a missing file stops the run)."""
+    basic = None
+    if args.basic_auth_user is not None:
+        password = ""
+        if args.basic_auth_password_file:
+            password = Path(args.basic_auth_password_file).read_text().rstrip("\r\n")
+        basic = (args.basic_auth_user, password)
+    elif args.basic_auth_password_file:
+        raise ValueError("--prometheus.basic-auth-password-file needs --prometheus.basic-auth-user")
+    if bool(args.cert_file) != bool(args.key_file):
+        raise ValueError("--prometheus.cert-file and --prometheus.key-file go together")
+    return StoreAuth(bearer_token_file=args.bearer_token_file, basic_auth=basic, ca_file=args.ca_file,
+                     cert_file=args.cert_file, key_file=args.key_file,
+                     insecure_skip_verify=args.insecure_skip_verify, tenant=args.tenant, headers=dict(args.headers))
+
+
+def store_settings(args: argparse.Namespace, cfg: FacilityConfig) -> StoreSettings:
+    """Flags over the config's ``store`` section over the defaults."""
+    flags = StoreSettings(args.duckdb_memory_limit, args.duckdb_threads, args.duckdb_temp_directory)
+    return flags.merged(cfg.store).merged(StoreSettings(memory_limit=DEFAULT_MEMORY_LIMIT))
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -133,13 +202,22 @@ def run_aggregate(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     try:
-        con = open_store(args.db)
+        auth = store_auth(args)
+        settings = store_settings(args, cfg)
+    except (OSError, ValueError) as exc:
+        print(f"wattfleet: {exc}", file=sys.stderr)
+        return 2
+    try:
+        con = open_store(args.db, settings=settings)
     except StoreError as exc:
         print(f"wattfleet: {args.db}: {exc}", file=sys.stderr)
         return 2
     try:
         if args.prometheus:
-            source = PrometheusSource(args.prometheus, page_hours=args.page_hours, retries=args.retries)
+            source = PrometheusSource(args.prometheus, page_hours=args.page_hours, retries=args.retries,
+                                      timeout=args.query_timeout, auth=auth, shard_nodes=args.shard_nodes,
+                                      pre_aggregated=args.pre_aggregated,
+                                      max_response_bytes=args.max_response_bytes)
             result = ingest(con, cfg, source, args.start, args.end, lookback_hours=args.lookback_hours,
                             progress=not args.no_progress)
             print(_summary(result, con))

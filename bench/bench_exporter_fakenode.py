@@ -32,13 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpus", type=int, default=8, help="number of fake GPUs (default 8)")
     p.add_argument("--gpu-watts", type=float, default=350.0, help="constant power of each fake GPU")
     p.add_argument("--interval", type=float, default=1.0, help="sampling period in seconds (default 1)")
+    p.add_argument("--no-host", action="store_true",
+                   help="leave out the host sensor (CPU utilization, memory): RAPL only, node_exporter's work")
     p.add_argument("--listen-address", default="127.0.0.1:0", help="HOST:PORT (default a free port)")
     args = p.parse_args(argv)
 
     sensors: list[Sensor] = [RaplSensor(args.sysfs_root)]
     if args.gpus:
         sensors.insert(0, NvmlSensor(nvml=FakeNvml.with_gpus(args.gpus, watts=args.gpu_watts)))
-    sensors.append(HostSensor(estimate=False))
+    if not args.no_host:
+        sensors.append(HostSensor(estimate=False))
     sampler = Sampler(sensors, {"node": "bench", "cluster": "bench", "site": "bench"},
                       interval=args.interval, version=__version__)
     server = MetricsServer(args.listen_address, lambda: sampler.snapshot)

@@ -79,10 +79,11 @@ class Target:
         return rss, hwm
 
 
-def start_ours(sysfs_root: Path, gpus: int, interval: float) -> Target:
+def start_ours(sysfs_root: Path, gpus: int, interval: float, with_host: bool = True) -> Target:
     script = Path(__file__).resolve().parent / "bench_exporter_fakenode.py"
     proc = subprocess.Popen([sys.executable, str(script), "--sysfs-root", str(sysfs_root), "--gpus", str(gpus),
-                             "--interval", str(interval)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                             "--interval", str(interval), *([] if with_host else ["--no-host"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
     if not line.startswith("URL "):

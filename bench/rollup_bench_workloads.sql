@@ -9,3 +9,9 @@ SELECT hour_utc, site, zone, cluster, node, component,
        1.0 AS gpu_hours, CASE WHEN intensity_filled THEN facility_kwh ELSE 0 END AS filled_intensity_kwh,
        pue_source, intensity_filled, intensity_missing, site_unmapped, residual_mix_missing
   FROM fact_device_hour;
+
+-- The dataframe engines' input: each device fact with its one workload fact's namespace and team.
+CREATE OR REPLACE VIEW bench_device_facts AS
+SELECT d.*, w.namespace, w.team
+  FROM fact_device_hour d
+  JOIN fact_workload_hour w ON w.hour_utc = d.hour_utc AND w.node = d.node AND w.workload = 'job/gpu' || d.device;

@@ -80,16 +80,21 @@ class Layout:
         self.y += 1
 
     def stat(self, title: str, unit: str, queries: list[Query], w: int = 4, h: int = 4,
-             description: str = "", time_from: str | None = None, decimals: int | None = None) -> None:
+             description: str = "", time_from: str | None = None, decimals: int | None = None,
+             colour: str = "green") -> None:
+        """A single figure; ``colour`` is its quantity's (wattfleet.core.palette) where it has one."""
         self.panels.append(g.Stat(
             title=title, description=description, dataSource=DATASOURCE, targets=_targets(queries, True),
             format=unit, reduceCalc="lastNotNull", graphMode="none", decimals=decimals,
-            thresholds=[{"color": "green", "value": None}],
+            thresholds=[{"color": colour, "value": None}],
             gridPos=self._place(w, h), id=self._id(), timeFrom=time_from))
 
     def timeseries(self, title: str, unit: str, queries: list[Query], w: int = 12, h: int = 8,
-                   description: str = "", stacked: bool = False) -> None:
+                   description: str = "", stacked: bool = False, colours: dict[str, str] | None = None) -> None:
+        """``colours``: series display-name regex -> fixed colour (the palette's, so a scope looks the same
+        here as in the report)."""
         self.panels.append(g.TimeSeries(
+            overrides=[fixed_colour(pattern, c) for pattern, c in (colours or {}).items()],
             title=title, description=description, dataSource=DATASOURCE, targets=_targets(queries),
             unit=unit, legendDisplayMode="table", legendPlacement="right", legendCalcs=["lastNotNull", "mean"],
             stacking={"mode": "normal", "group": "A"} if stacked else {},
@@ -105,6 +110,12 @@ class Layout:
             gridPos=self._place(w, h), id=self._id(), timeFrom=time_from,
             transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True}}}],
             sortBy=[g.TableSortByField(displayName="Value", desc=True)]))
+
+
+def fixed_colour(name_regex: str, colour: str) -> dict[str, Any]:
+    """A field override that draws every series whose display name matches ``name_regex`` in ``colour``."""
+    return {"matcher": {"id": "byRegexp", "options": name_regex},
+            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}]}
 
 
 def queries_of(panel: dict[str, Any]) -> list[str]:

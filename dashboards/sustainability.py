@@ -10,6 +10,7 @@ from __future__ import annotations
 from grafanalib import core as g
 
 from wattfleet.core import catalog
+from wattfleet.core.palette import SCOPE_COLOURS
 from wattfleet.dashboards import promql as q
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.base import dashboard
@@ -37,9 +38,10 @@ def build() -> g.Dashboard:
     lay.row("This month")
     for scope, title in SCOPES:
         lay.stat(title, KILOGRAMS, [Query(_emissions(("period",), scope=scope) + " / 1000", "{{period}}")],
-                 w=6, description="Month to date, as published by the aggregator.")
+                 w=6, description="Month to date, as published by the aggregator.", colour=SCOPE_COLOURS[scope])
     lay.timeseries("Emissions by scope, month to date", KILOGRAMS, [
-        Query(_emissions(("scope", "period")) + " / 1000", "{{scope}} {{period}}")])
+        Query(_emissions(("scope", "period")) + " / 1000", "{{scope}} {{period}}")],
+        colours={f"^{scope} .*": SCOPE_COLOURS[scope] for scope, _ in SCOPES})
     lay.timeseries("Hourly carbon-free energy score", PERCENT_UNIT, [
         Query(q.agg("max", q.selector(catalog.ROLLUP_CFE, regex=q.site_filter()), ("site", "period")),
               "{{site}} {{period}}")],

@@ -26,10 +26,14 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
     assert "IT energy" in printed and "report:" in printed
     json.loads((out / "dashboards/dashboards/wattfleet-fleet.json").read_text())
     report = (out / "report/report.md").read_text()
-    # The budget shows its burn, and the (empty) inference section says why it is empty.
+    # The budget shows its burn, and the simulated engines (wattfleet.sim.engines) fill the inference sections:
+    # SGLang and TGI through phase time, vLLM through its tokens.
     budget = next(row for row in report.splitlines() if row.startswith("| site | dc-miso | 2026-10 |"))
     assert float(budget.split("|")[5]) > 0
-    assert "No inference telemetry this month" in report
+    assert "No inference telemetry this month" not in report
+    for engine, model in (("vllm", "meta-llama/Llama-3.1-8B-Instruct"), ("sglang", "Qwen/Qwen3-32B"),
+                          ("tgi", "mistralai/Mistral-7B-Instruct-v0.3")):
+        assert f"| {engine} | {model} | prefill |" in report, engine
     con = duckdb.connect(str(out / "wattfleet.duckdb"), read_only=True)
     try:
         row = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()

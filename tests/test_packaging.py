@@ -90,7 +90,7 @@ def test_exporter_needs_only_the_base_dependencies() -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
     flat = {re.split(r"[<>=!~;\[ ]", d)[0].lower() for name in ("aggregator", "report", "dashboards")
             for d in extras[name]}
-    assert {"duckdb", "numpy", "tqdm", "matplotlib", "grafanalib"} <= flat
+    assert {"duckdb", "numpy", "tqdm", "matplotlib", "fpdf2", "grafanalib"} <= flat
     assert set(extras["all"]) == {"wattfleet[aggregator,report,dashboards]"}
 
 

@@ -57,7 +57,7 @@ COMPONENTS = (
 
 # Optional third-party modules -> the extra that installs them (pyproject.toml).
 OPTIONAL_MODULES = {"duckdb": "aggregator", "numpy": "aggregator", "tqdm": "aggregator",
-                    "matplotlib": "report", "grafanalib": "dashboards"}
+                    "matplotlib": "report", "fpdf": "report", "grafanalib": "dashboards"}
 
 
 class MissingExtra(Exception):

@@ -172,7 +172,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     fleet_cfg = FleetConfig(nodes=nodes, gpus_per_node=gpus_per_node, gpu_models=("h100", "a100"),
                             sites=tuple((s, z) for s, z, *_ in DEMO_SITES), cluster="demo", interval=1.0,
                             acceleration=float(step_seconds), start=start.timestamp(),
-                            node_prefix=NODE_PREFIX, seed=7, trace=trace_path)
+                            node_prefix=NODE_PREFIX, seed=7, trace=trace_path, engines=True)
     con = open_store(db)
     try:
         with Fleet(fleet_cfg) as fleet:

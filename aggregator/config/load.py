@@ -21,9 +21,12 @@ from wattfleet.aggregator.config.instruments import parse_instruments
 from wattfleet.aggregator.config.model import DIESEL_KG_PER_LITER, FacilityConfig, FlexibleWorkload, Site
 from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1, parse_teams
 from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
+from wattfleet.aggregator.store.settings import StoreSettings
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
-TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible", "teams"}
+TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible", "store",
+            "teams"}
+STORE_KEYS = {"memory_limit", "threads", "temp_directory"}
 DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter", "max_pue"}
 
 
@@ -59,9 +62,28 @@ def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> Faci
         cfg.flexible = _flexible(c, top["flexible"])
     if "teams" in top:
         cfg.teams = parse_teams(c, top["teams"])
+    if "store" in top:
+        cfg.store = _store(c, top["store"], Path(path).resolve().parent)
     if c.problems:
         raise FacilityConfigError(c.problems)
     return cfg
+
+
+def _store(c: Checker, raw: Any, base: Path) -> StoreSettings:
+    """DuckDB's memory limit, threads and spill directory (``aggregate``'s ``--duckdb-*`` flags win)."""
+    store = c.mapping(raw, ("store",), STORE_KEYS) or {}
+    memory = c.text(store, "memory_limit", ("store",))
+    threads = c.number(store, "threads", ("store",), minimum=1, default=None)
+    temp = c.text(store, "temp_directory", ("store",))
+    if threads is not None and threads != int(threads):
+        c.error(("store", "threads"), f"{threads} is not a whole number")
+        threads = None
+    try:
+        return StoreSettings(memory, int(threads) if threads is not None else None,
+                             str(base / temp) if temp else None)
+    except ValueError as exc:
+        c.error(("store", "memory_limit"), str(exc))
+        return StoreSettings()
 
 
 def _sha256(path: str | Path) -> str:

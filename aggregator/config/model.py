@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from wattfleet.aggregator.store.settings import StoreSettings
+
 DIESEL_KG_PER_LITER = 2.68
 INSTRUMENT_TYPES = ("ppa", "rec", "go", "green_tariff")
 
@@ -143,6 +145,7 @@ class FacilityConfig:
     budgets: list[Budget] = field(default_factory=list)
     flexible: list[FlexibleWorkload] = field(default_factory=list)  # work that may move in time/place
     teams: list[TeamRule] = field(default_factory=list)  # workload -> team, first match wins
+    store: StoreSettings = field(default_factory=StoreSettings)  # DuckDB memory, threads, spill directory
     sha256: str = ""  # of the config file's bytes: the config version a report states
 
     def site_for_node(self, node: str, label_site: str = "") -> str | None:

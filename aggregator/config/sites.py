@@ -15,6 +15,7 @@ from typing import Any
 from wattfleet.aggregator.config.checker import Checker, Path_
 from wattfleet.aggregator.config.meters import parse_pue
 from wattfleet.aggregator.config.model import Site
+from wattfleet.aggregator.grid.spec import IMPLAUSIBLE_ACTIONS, SOURCE_KEYS, TIMESTAMP_CONVENTIONS
 
 # Zone codes: EIA balancing authorities (CISO), Electricity Maps zones (DE, US-CAL-CISO,
 # GB), UK Carbon Intensity regions. Format check here; grid sources check existence.
@@ -74,6 +75,13 @@ def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_ch
         c.error(path + ("grid", "zone"), f"grid zone {gzone!r} differs from the site's zone {zone!r}")
     if "path" in grid and not Path(str(grid["path"])).is_absolute():
         grid["path"] = str(base / str(grid["path"]))
+    for key, allowed in (("timestamps", TIMESTAMP_CONVENTIONS), ("implausible", IMPLAUSIBLE_ACTIONS)):
+        if key not in grid:
+            continue
+        if key not in SOURCE_KEYS.get(str(grid.get("source")), {key}):
+            c.error(path + ("grid", key), f"not a setting of grid source {grid.get('source')!r}")
+        elif grid[key] not in allowed:
+            c.error(path + ("grid", key), f"must be one of {list(allowed)}, got {grid[key]!r}")
     if "replay_year" in grid:
         ry = grid["replay_year"]
         if isinstance(ry, bool) or not isinstance(ry, int) or not 1990 <= ry <= 2100:

@@ -5,8 +5,19 @@ Format (one file per US balancing authority, e.g. ``CISO.csv``)::
     timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI
     2022-01-01 00:00:00+00:00,3130.0,1367.0,2304.0,44.0,6764.0,19.0,2265.0,189.0,222.29
 
-``timestamp`` is the UTC hour, the fuel columns are net generation in MWh,
-``avg_CI`` the average intensity in gCO2/kWh.
+``timestamp`` is a UTC hour, the fuel columns are net generation in MWh,
+``avg_CI`` the average intensity in gCO2/kWh. EIA publishes EIA-930 with
+**hour-ending** times (its files' column is "UTC Time at End of Hour"), and the
+solar generation of these files peaks half an hour after solar noon only when
+read that way (tests/aggregator/grid/test_solar_noon.py), so a label is read as
+the end of its hour by default and stored as the hour's start, wattfleet's
+convention: ``2022-01-01 01:00`` is the hour [00:00, 01:00). The grid spec's
+``timestamps: hour_start`` reads labels as starts instead, for files that were
+already converted.
+
+Hours whose own mix says the intensity cannot be right (generation far below
+the file's median hour, or an intensity the mix cannot produce) are flagged
+(:mod:`.implausible`), listed in :attr:`Eia930File.implausible` with their line.
 
 Real files have warts: rows with a timestamp but no values, rows with only
 one fuel filled and no intensity, and a header whose first column (the
@@ -32,8 +43,8 @@ is missing or the total is zero.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from wattfleet.aggregator.grid.errors import (
@@ -44,8 +55,9 @@ from wattfleet.aggregator.grid.errors import (
     plausible_intensity,
     read_header,
 )
+from wattfleet.aggregator.grid.implausible import implausible_reason, median_generation_mwh, total_generation_mwh
 from wattfleet.aggregator.grid.model import IntensityRow
-from wattfleet.aggregator.grid.timeutil import parse_utc
+from wattfleet.aggregator.grid.timeutil import HOUR, parse_utc
 
 FUEL_COLUMNS = ("WND", "SUN", "WAT", "OIL", "NG", "COL", "NUC", "OTH")
 CARBON_FREE_FUELS = ("WND", "SUN", "WAT", "NUC")
@@ -64,12 +76,22 @@ class EmptyHour:
     present_columns: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ImplausibleHour:
+    """An hour with an intensity that its own generation mix says is wrong (:mod:`.implausible`)."""
+
+    hour_utc: datetime
+    line: int
+    reason: str
+
+
 @dataclass
 class Eia930File:
     path: Path
     zone: str
     rows: list[IntensityRow]
     empty: list[EmptyHour] = field(default_factory=list)
+    implausible: list[ImplausibleHour] = field(default_factory=list)
 
 
 def _cfe_ratio(fuels: list[float | None]) -> float | None:
@@ -86,9 +108,15 @@ def _cfe_ratio(fuels: list[float | None]) -> float | None:
 
 
 def read_eia930(path: str | Path, zone: str | None = None,
-                max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH) -> Eia930File:
-    """Parse one file: rows for hours with an intensity, plus the empty hours."""
+                max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH, timestamps: str = "hour_ending"
+                ) -> Eia930File:
+    """Parse one file: rows for hours with an intensity (keyed by the hour's start), the empty hours and
+    the implausible ones. ``timestamps`` says what a label names: ``hour_ending`` (EIA's convention) or
+    ``hour_start``."""
     path = Path(path)
+    if timestamps not in ("hour_start", "hour_ending"):
+        raise ValueError(f"timestamps must be hour_start or hour_ending, got {timestamps!r}")
+    shift = HOUR if timestamps == "hour_ending" else timedelta(0)
     zone = zone or path.stem
     fh = open_csv(path)
     with fh:
@@ -107,6 +135,7 @@ def read_eia930(path: str | Path, zone: str | None = None,
 
         rows: list[IntensityRow] = []
         empty: list[EmptyHour] = []
+        mixes: list[tuple[int, list[float | None]]] = []  # (line, fuels) of each row, for the plausibility check
         seen: dict[datetime, int] = {}
         for rec in reader:
             line = reader.line_num
@@ -121,6 +150,7 @@ def read_eia930(path: str | Path, zone: str | None = None,
                 raise GridDataError(str(path), line, TIMESTAMP_COLUMN, f"not a timestamp: {ts_text!r}") from None
             if hour.minute or hour.second or hour.microsecond:
                 raise GridDataError(str(path), line, TIMESTAMP_COLUMN, f"not on the hour: {ts_text!r}")
+            hour -= shift  # the hour's start
             if hour in seen:
                 raise GridDataError(
                     str(path), line, TIMESTAMP_COLUMN, f"duplicate hour {ts_text!r}, first on line {seen[hour]}"
@@ -140,8 +170,16 @@ def read_eia930(path: str | Path, zone: str | None = None,
                                      line, INTENSITY_COLUMN)
             rows.append(IntensityRow(zone=zone, hour_utc=hour, grams_per_kwh=ci, signal="average",
                                      source=SOURCE, cfe_ratio=_cfe_ratio(fuels)))
+            mixes.append((line, fuels))
+    median = median_generation_mwh([total_generation_mwh(f) for _, f in mixes])
+    implausible: list[ImplausibleHour] = []
+    for i, (row, (line, fuels)) in enumerate(zip(rows, mixes, strict=True)):
+        why = implausible_reason(FUEL_COLUMNS, fuels, row.grams_per_kwh, median)
+        if why is not None:
+            implausible.append(ImplausibleHour(row.hour_utc, line, why))
+            rows[i] = replace(row, implausible=why)
     rows.sort(key=lambda r: r.hour_utc)
-    return Eia930File(path=path, zone=zone, rows=rows, empty=empty)
+    return Eia930File(path=path, zone=zone, rows=rows, empty=empty, implausible=implausible)
 
 
 def load_eia930(path: str | Path, zone: str | None = None) -> list[IntensityRow]:

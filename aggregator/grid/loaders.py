@@ -8,7 +8,7 @@ Raw means as the source gives them: hours may be missing (gap filling is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,19 @@ from wattfleet.aggregator.grid.eia930 import read_eia930
 from wattfleet.aggregator.grid.electricitymaps import ElectricityMapsClient, load_electricitymaps_csv
 from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.model import IntensityRow, Signal
-from wattfleet.aggregator.grid.spec import SPEC, http_client, max_intensity, need, number, pick, resolve_path
+from wattfleet.aggregator.grid.spec import (
+    SPEC,
+    http_client,
+    implausible_action,
+    max_intensity,
+    need,
+    number,
+    pick,
+    resolve_path,
+    timestamps,
+)
 from wattfleet.aggregator.grid.static import AnnualFactor, load_static_table, static_rows
+from wattfleet.aggregator.grid.timeutil import HOUR
 from wattfleet.aggregator.grid.ukcarbon import UkCarbonClient
 from wattfleet.aggregator.grid.watttime import SIGNALS, WattTimeClient
 
@@ -48,11 +59,32 @@ class SourceRows:
 
 def _eia930(spec: Mapping[str, Any], w: Window) -> SourceRows:
     path = resolve_path(need(spec, "path"), w.base_dir)
-    parsed = read_eia930(path, spec.get("zone"), max_intensity(spec))
+    action = implausible_action(spec)
+    parsed = read_eia930(path, spec.get("zone"), max_intensity(spec), timestamps(spec))
     notes = [f"{path.name}:{e.line}: {e.hour_utc.isoformat()} has no intensity"
              + (f" (only {', '.join(e.present_columns)})" if e.present_columns else " (empty row)")
              for e in parsed.empty if w.start <= e.hour_utc < w.end]
-    return SourceRows(parsed.rows, parsed.zone, str(path), notes=notes)
+    bad = [b for b in parsed.implausible if w.start <= b.hour_utc < w.end]
+    if bad and action == "refuse":
+        first = bad[0]
+        raise GridDataError(str(path), first.line, "avg_CI",
+                            f"hour starting {first.hour_utc.isoformat()} is implausible: {first.reason}; "
+                            f"{len(bad)} such hour(s) in the window (lines {', '.join(str(b.line) for b in bad)}); "
+                            "the grid spec says implausible: refuse (flag keeps them marked, fill treats them "
+                            "as gaps)")
+    rows = parsed.rows
+    if action == "fill":  # gaps for the fill chain, and never the basis of another hour's fill
+        rows = [r for r in rows if r.implausible is None]
+    notes += [f"{path.name}:{b.line}: {b.hour_utc.isoformat()} implausible ({b.reason}); "
+              + ("treated as a gap" if action == "fill" else "kept, flagged") for b in bad]
+    return SourceRows(rows, parsed.zone, str(path), notes=notes)
+
+
+def _relabel(rows: list[IntensityRow], spec: Mapping[str, Any]) -> list[IntensityRow]:
+    """Rows keyed by the hour's start: an hour-ending label names the hour before it."""
+    if timestamps(spec) == "hour_start":
+        return rows
+    return [replace(r, hour_utc=r.hour_utc - HOUR) for r in rows]
 
 
 def _electricitymaps(spec: Mapping[str, Any], w: Window) -> SourceRows:
@@ -69,7 +101,7 @@ def _electricitymaps(spec: Mapping[str, Any], w: Window) -> SourceRows:
         rows = client.latest(zone)
     else:
         raise GridDataError(SPEC, None, "endpoint", f"must be past-range, history or latest, got {endpoint!r}")
-    return SourceRows(rows, zone, client.base_url)
+    return SourceRows(_relabel(rows, spec), zone, client.base_url)
 
 
 def _electricitymaps_csv(spec: Mapping[str, Any], w: Window) -> SourceRows:
@@ -80,7 +112,7 @@ def _electricitymaps_csv(spec: Mapping[str, Any], w: Window) -> SourceRows:
     for p in paths:
         rows += load_electricitymaps_csv(resolve_path(p, w.base_dir), zone, spec.get("emission_factor", "direct"),
                                          max_intensity(spec))
-    return SourceRows(rows, zone, ", ".join(str(p) for p in paths))
+    return SourceRows(_relabel(rows, spec), zone, ", ".join(str(p) for p in paths))
 
 
 def _watttime(spec: Mapping[str, Any], w: Window) -> SourceRows:

@@ -22,6 +22,9 @@ class IntensityRow:
     is the carbon-free share of generation when the source gives the fuel mix
     (EIA-930, Electricity Maps), else None. ``filled`` marks a value made by
     ``fill_rule`` for an hour the source lacked; nothing is filled silently.
+    ``implausible`` says why the source's own data makes the hour's value
+    doubtful (e.g. its generation mix, :mod:`.implausible`); None when it
+    passed the checks or none could be made.
     """
 
     zone: str
@@ -32,3 +35,4 @@ class IntensityRow:
     cfe_ratio: float | None = None
     filled: bool = False
     fill_rule: str | None = None
+    implausible: str | None = None

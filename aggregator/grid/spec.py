@@ -18,13 +18,24 @@ COMMON_KEYS = {"source", "zone", "fill", "static_table", "max_grams_per_kwh"}
 _HTTP = {"base_url", "timeout_s", "retries", "backoff_s"}
 # source -> the keys it reads beside COMMON_KEYS
 SOURCE_KEYS: dict[str, set[str]] = {
-    "eia930": {"path"},
-    "electricitymaps": {"path", "emission_factor", "endpoint", "token_env"} | _HTTP,
+    "eia930": {"path", "timestamps", "implausible"},
+    "electricitymaps": {"path", "emission_factor", "endpoint", "token_env", "timestamps"} | _HTTP,
     "watttime": {"region", "signal_type", "endpoint", "horizon_hours", "min_points_per_hour"} | _HTTP,
     "ukcarbon": {"regionid", "postcode"} | _HTTP,
     "static": {"grams_per_kwh", "path"},
 }
 SOURCES = tuple(SOURCE_KEYS)
+
+# What an hourly label names: the hour it starts (wattfleet's own convention, docs/accounting.md 1) or the
+# hour it ends. Each source that labels hours with one timestamp defaults to the convention it documents
+# (docs/accounting.md 5.1): EIA publishes EIA-930 with hour-ending times, Electricity Maps labels an hour
+# by its start. WattTime (5-minute point_time) and UK Carbon Intensity (explicit from/to) say which
+# interval they mean, so they have no such setting.
+TIMESTAMP_CONVENTIONS = ("hour_start", "hour_ending")
+DEFAULT_TIMESTAMPS = {"eia930": "hour_ending", "electricitymaps": "hour_start"}
+# What to do with an hour the source's own generation mix shows to be implausible (eia930 only,
+# docs/accounting.md 5.3): keep it and flag it, treat it as a gap for the fill rules, or refuse the window.
+IMPLAUSIBLE_ACTIONS = ("flag", "fill", "refuse")
 
 
 def check_spec(spec: Any) -> str:
@@ -40,6 +51,25 @@ def check_spec(spec: Any) -> str:
         raise GridDataError(SPEC, None, ", ".join(sorted(unknown)),
                             f"unknown key(s) for source {source!r}; allowed: {allowed}")
     return source
+
+
+def choice(spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+    """One of ``allowed`` (``default`` when absent); anything else is an error naming the key."""
+    value = spec.get(key, default)
+    if value not in allowed:
+        raise GridDataError(SPEC, None, key, f"must be one of {list(allowed)}, got {value!r}")
+    return str(value)
+
+
+def timestamps(spec: Mapping[str, Any]) -> str:
+    """The spec's hour-label convention: ``timestamps`` if set, else the source's documented one."""
+    return choice(spec, "timestamps", TIMESTAMP_CONVENTIONS, DEFAULT_TIMESTAMPS.get(str(spec.get("source")),
+                                                                                    "hour_start"))
+
+
+def implausible_action(spec: Mapping[str, Any]) -> str:
+    """What the spec does with implausible hours (``flag`` unless set)."""
+    return choice(spec, "implausible", IMPLAUSIBLE_ACTIONS, "flag")
 
 
 def need(spec: Mapping[str, Any], key: str) -> Any:

@@ -79,9 +79,23 @@ def _naive(ts: float) -> datetime:
     return datetime.fromtimestamp(round(float(ts)), tz=timezone.utc).replace(tzinfo=None)
 
 
+def attribution_text(labels: dict[str, str]) -> str:
+    """One ``inference_phase_attribution_info`` series as the report shows it.
+
+    ``token_fit`` alone for a fitted engine; for phase time, its assumption and
+    whether chunked prefill is on: ``phase_time: mixed_forward_as_prefill
+    (chunked prefill true)`` says prefill energy includes the decode work that
+    rode along in prefill forwards (TGI chunked prefill, SGLang mixed chunks).
+    """
+    method, assumption = labels.get("method", ""), labels.get("assumption", "")
+    if not assumption or assumption == method:
+        return method
+    return f"{method}: {assumption} (chunked prefill {labels.get('chunked_prefill') or 'unknown'})"
+
+
 def _engine_hourly(source: RangeQuerySource, start: datetime, end: datetime
                    ) -> dict[tuple[Any, ...], list[Any]]:
-    """(hour, node, cluster, site, engine, model) -> [methods set, requests], page by page."""
+    """(hour, node, cluster, site, engine, model) -> [methods set, requests, attributions set], page by page."""
     out: dict[tuple[Any, ...], list[Any]] = {}
     queries = inference_engine_queries()
     page = start
@@ -93,11 +107,14 @@ def _engine_hourly(source: RangeQuerySource, start: datetime, end: datetime
                 for ts, value in series["values"]:
                     key = (_naive(ts) - HOUR, m.get("node", ""), m.get("cluster", ""), m.get("site", ""),
                            m.get("engine", ""), m.get("model", ""))
-                    slot = out.setdefault(key, [set(), 0.0])
+                    slot = out.setdefault(key, [set(), 0.0, set()])
                     v = float(value)
                     v = v if v == v else 0.0
                     if name == "requests":
                         slot[1] += max(v, 0.0)
+                    elif name == "attribution":
+                        if v > 0:
+                            slot[2].add(attribution_text(m))
                     elif m.get("method") and m["method"] != catalog.PHASE_METHOD_TOKEN_FIT:
                         slot[0].add(m["method"])
         page = page_end
@@ -163,14 +180,15 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
         fit_rows.append((hour, r["node"], r["cluster"], r["site"], r["engine"], r["model"], r["phase"],
                          r["energy_joules"], 0.0, fit_source))
         key = (hour, r["node"], r["cluster"], r["site"], r["engine"], r["model"])
-        engines.setdefault(key, [set(), 0.0])[0].add(catalog.PHASE_METHOD_TOKEN_FIT)
+        engines.setdefault(key, [set(), 0.0, set()])[0].add(catalog.PHASE_METHOD_TOKEN_FIT)
     fitted_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
     summary_rows = [(source.name, fit_start, end, s["node"], s["cluster"], s["site"], s["engine"], s["model"],
                      s["status"], s["reason"], s["idle_watts"], s["joules_per_prefill_token"],
                      s["joules_per_decode_token"], s["n_intervals"], s["r_squared"], s["residual_rms_joules"],
                      s["condition_number"], float(step_seconds), fitted_at, s["joules_per_cached_token"],
                      s["cached_term"]) for s in fit.summaries]
-    engine_rows = [(*k, ",".join(sorted(v[0])) or None, v[1], source.name) for k, v in sorted(engines.items())]
+    engine_rows = [(*k, ",".join(sorted(v[0])) or None, v[1], source.name, "; ".join(sorted(v[2])) or None)
+                   for k, v in sorted(engines.items())]
     window = {"source": source.name, "start": start, "end": end}
     fit_window = {"source": source.name, "start": fit_start, "end": end}
     con.begin()

@@ -12,53 +12,43 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
-from wattfleet.aggregator.ingest.telemetry import (
-    LEGACY_GPU_MODEL_LABEL,
-    CollectorErrorRow,
-    EnergyRow,
-    InferenceKey,
-    InferenceRow,
-    PromptTokenRow,
-    Telemetry,
-    TelemetrySourceError,
-    collector_error_row_from_labels,
-    energy_row_from_labels,
-    prompt_token_row_from_labels,
-    workload_rows,
+from wattfleet.aggregator.ingest.batch import TelemetryBatch
+from wattfleet.aggregator.ingest.shards import node_shards
+from wattfleet.aggregator.ingest.sinks import (
+    CollectorErrorSink,
+    EnergySink,
+    InferenceSink,
+    PromptTokenSink,
+    WorkloadSink,
+    inference_batch,
 )
-from wattfleet.core import catalog
+from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
+from wattfleet.aggregator.ingest.telemetry import Telemetry, TelemetrySourceError
+from wattfleet.core import catalog, hourly_energy
 
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 MAX_POINTS_PER_SERIES = 11_000  # Prometheus refuses query_range beyond this many steps
+DEFAULT_SHARD_NODES = 500  # 4,000 GPUs of 8 per node: a day's answer of a few MB, parsed a series at a time
 
 
 def _by(*labels: str) -> str:
     return ", ".join(labels)
 
 
-def energy_queries() -> dict[str, str]:
-    """PromQL per energy metric; ``max by`` so a target scraped twice (HA pair) is not counted twice.
+def energy_queries(*matchers: str) -> dict[str, str]:
+    """PromQL per energy metric (``core.hourly_energy``); ``matchers`` narrow it to one series shard.
 
     No ``namespace`` or ``team``: on a device series those are the scrape target's (the exporter
     pod's), not a workload's; who used the energy comes from :func:`workload_query` only.
     """
-    # LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
-    # kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
-    gpu_labels = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
-    cpu_labels = catalog.CONST_LABELS + ("socket", "domain", "method")
-    domains = "|".join(catalog.RAPL_IT_DOMAINS)
-    return {
-        catalog.GPU_ENERGY.name: f"max by ({_by(*gpu_labels)}) (increase({catalog.GPU_ENERGY.series}[1h]))",
-        catalog.CPU_ENERGY.name: f'max by ({_by(*cpu_labels)}) '
-                                 f'(increase({catalog.CPU_ENERGY.series}{{domain=~"{domains}"}}[1h]))',
-    }
+    return hourly_energy.energy_expressions(*matchers)
 
 
 # Where a scrape without honor_labels met a target label of the same name, Prometheus keeps the
@@ -67,7 +57,7 @@ _WORKLOAD_SERIES_LABELS = ("component", "namespace", "exported_namespace", "pod"
                            "exported_container", "workload", "share")
 
 
-def workload_query() -> str:
+def workload_query(*matchers: str) -> str:
     """Hourly energy per node, component and workload (or share), pods and containers summed.
 
     Inside: ``max by`` every label that tells series apart, so a target scraped twice counts once
@@ -76,36 +66,39 @@ def workload_query() -> str:
     """
     inner = _by(*catalog.CONST_LABELS, *_WORKLOAD_SERIES_LABELS)
     outer = _by(*catalog.CONST_LABELS, "component", "namespace", "exported_namespace", "workload", "share")
-    return (f"sum by ({outer}) (max by ({inner}) "
-            f"(increase({catalog.WORKLOAD_ENERGY.series}[1h])))")
+    sel = hourly_energy.selector(catalog.WORKLOAD_ENERGY.series, *matchers)
+    return f"sum by ({outer}) (max by ({inner}) (increase({sel}[1h])))"
 
 
-def collector_errors_query() -> str:
+def collector_errors_query(*matchers: str) -> str:
     """Readings rejected or failed per node, collector and reason and hour; hours without any are left out.
 
     ``max by`` as for energy (an HA pair scrapes each exporter twice). The
     reason is kept whatever it is, so new reasons need no change here.
     """
     labels = _by(*catalog.COLLECTOR_ERRORS.all_labels)
-    return f"max by ({labels}) (increase({catalog.COLLECTOR_ERRORS.series}[1h])) > 0"
+    sel = hourly_energy.selector(catalog.COLLECTOR_ERRORS.series, *matchers)
+    return f"max by ({labels}) (increase({sel}[1h])) > 0"
 
 
-def inference_rejections_query() -> str:
+def inference_rejections_query(*matchers: str) -> str:
     """Engine page values the exporter refused, per node, engine and reason and hour (as collector errors)."""
     labels = _by(*catalog.CONST_LABELS, "engine", "reason")
-    return f"max by ({labels}) (increase({catalog.INFERENCE_REJECTED.series}[1h])) > 0"
+    sel = hourly_energy.selector(catalog.INFERENCE_REJECTED.series, *matchers)
+    return f"max by ({labels}) (increase({sel}[1h])) > 0"
 
 
-def inference_queries() -> dict[str, str]:
+def inference_queries(*matchers: str) -> dict[str, str]:
     labels = _by(*(catalog.CONST_LABELS + ("engine", "model", "phase")))
+    phase = hourly_energy.selector(catalog.INFERENCE_PHASE_ENERGY.series, *matchers)
+    tokens = hourly_energy.selector(catalog.INFERENCE_TOKENS.series, *matchers)
     return {
-        catalog.INFERENCE_PHASE_ENERGY.name:
-            f"max by ({labels}) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
-        catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({catalog.INFERENCE_TOKENS.series}[1h]))",
+        catalog.INFERENCE_PHASE_ENERGY.name: f"max by ({labels}) (increase({phase}[1h]))",
+        catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({tokens}[1h]))",
     }
 
 
-def prompt_tokens_query() -> str:
+def prompt_tokens_query(*matchers: str) -> str:
     """Hourly prompt tokens per engine, model and source (computed, cached, transferred, unsplit).
 
     ``max by`` as for energy (an HA pair scrapes each exporter twice); the
@@ -114,7 +107,8 @@ def prompt_tokens_query() -> str:
     """
     labels = _by(*catalog.INFERENCE_PROMPT_TOKENS.all_labels)
     sources = "|".join(catalog.PROMPT_SOURCES)
-    return (f'max by ({labels}) (increase({catalog.INFERENCE_PROMPT_TOKENS.series}{{source=~"{sources}"}}[1h]))')
+    sel = hourly_energy.selector(catalog.INFERENCE_PROMPT_TOKENS.series, f'source=~"{sources}"', *matchers)
+    return f"max by ({labels}) (increase({sel}[1h]))"
 
 
 def inference_engine_queries() -> dict[str, str]:
@@ -123,12 +117,23 @@ def inference_engine_queries() -> dict[str, str]:
     ``requests``: finished requests per engine and model. ``methods``: the
     phase-energy series with their ``method`` label (how the exporter or the
     serving code attributed them), so the report can name the method.
+    ``attribution``: the exporter's statement of that method's assumption
+    (``wattfleet_inference_phase_attribution_info``: chunked prefill counted
+    as prefill, or phases timed apart), any seen in the hour.
     """
     engine = _by(*(catalog.CONST_LABELS + ("engine", "model")))
+    info = catalog.INFERENCE_ATTRIBUTION
     return {
         "requests": f"max by ({engine}) (increase({catalog.INFERENCE_REQUESTS.series}[1h]))",
         "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+        "attribution": f"max by ({engine}, method, chunked_prefill, assumption) (max_over_time({info.series}[1h]))",
     }
+
+
+# The series whose nodes make the shards: every series the window queries read.
+SHARDED_SERIES = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED,
+                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS,
+                  catalog.WORKLOAD_ENERGY)
 
 
 @dataclass
@@ -153,7 +158,9 @@ class PrometheusSource:
     basic_auth: tuple[str, str] | None = None
     name: str = "prometheus"
     auth: StoreAuth = field(default_factory=StoreAuth)
-    max_response_bytes: int = 64 << 20
+    max_response_bytes: int = 256 << 20
+    shard_nodes: int = DEFAULT_SHARD_NODES
+    pre_aggregated: bool = False
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -220,69 +227,68 @@ class PrometheusSource:
 
     # --- telemetry -------------------------------------------------------------
     def fetch(self, start: datetime, end: datetime) -> Telemetry:
-        """Whole hours [start, end) (naive UTC): one query per metric for the span."""
+        """Whole hours [start, end) (naive UTC) as row objects (small spans: tests, tools)."""
         hours = []
         t = start
         while t < end:
             hours.append(t)
             t += HOUR
-        if not hours:
-            return Telemetry([], [], [])
-        first_end, last_end = hours[0] + HOUR, hours[-1] + HOUR
-        energy: list[EnergyRow] = []
-        for metric_name, expr in energy_queries().items():
+        out = Telemetry(hours, [], [], [])
+        for batch in self.batches(start, end):
+            batch.extend_telemetry(out, self.name)
+        return out
+
+    def batches(self, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:
+        """Whole hours [start, end) as column batches, one per answer: memory bounded by shard and page.
+
+        The nodes seen in the span are split into shards of ``shard_nodes``
+        (``node=~"a|b|..."``); each shard's energy, inference and collector
+        error queries are answered, streamed and yielded before the next is
+        asked. A fleet of any size is thus read with answers of at most
+        ``shard_nodes`` nodes times ``page_hours`` hours.
+        """
+        if end <= start:
+            return
+        first_end = start + HOUR
+        last_end = start + HOUR * math.ceil((end - start) / HOUR)
+        shards = node_shards(self.client, [m.series for m in SHARDED_SERIES], start - HOUR, last_end,
+                             self.shard_nodes)
+        for matcher in shards:
+            yield from self._shard_batches(matcher, first_end, last_end)
+
+    def _shard_batches(self, matcher: str, first_end: datetime, last_end: datetime) -> Iterator[TelemetryBatch]:
+        check = self._energy_value
+        shift = hourly_energy.RECORDED_READ_SHIFT_SECONDS if self.pre_aggregated else 0
+        exprs = (hourly_energy.recorded_expressions(matcher) if self.pre_aggregated
+                 else energy_queries(matcher))
+        for metric_name, expr in exprs.items():
             metric = catalog.lookup(metric_name)
-            for series in self.query_range(expr, first_end, last_end):
-                labels = series["metric"]
-                for ts, value in series["values"]:
-                    joules = self._energy_value(value, labels, ts)
-                    row = energy_row_from_labels(metric, labels, _hour_start(ts), joules, self.name)
-                    if row is not None:
-                        energy.append(row)
-        inference: dict[InferenceKey, list[float]] = {}
-        for metric_name, expr in inference_queries().items():
-            is_tokens = metric_name == catalog.INFERENCE_TOKENS.name
-            for series in self.query_range(expr, first_end, last_end):
-                m = series["metric"]
-                for ts, value in series["values"]:
-                    key = (_hour_start(ts), m.get("node", ""), m.get("cluster", ""), m.get("site", ""),
-                           m.get("engine", ""), m.get("model", ""), m.get("phase", ""))
-                    slot = inference.setdefault(key, [0.0, 0.0])
-                    slot[1 if is_tokens else 0] += self._energy_value(value, m, ts)
-        rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        workload, workload_errors = workload_rows(
-            [(series["metric"], _hour_start(ts), self._energy_value(value, series["metric"], ts))
-             for series in self.query_range(workload_query(), first_end, last_end)
-             for ts, value in series["values"]], self.name)
-        errors = self._collector_errors(first_end, last_end) + workload_errors
-        return Telemetry(hours, energy, rows, errors, self._prompt_tokens(first_end, last_end), workload=workload)
+            sink = self.stream_range(expr, first_end, last_end,
+                                     lambda m=metric: EnergySink(m, check, shift), shift_seconds=shift)
+            yield TelemetryBatch(energy=sink.columns)
+        slots: dict[tuple[Any, ...], list[float]] = {}
+        for index, expr in enumerate(inference_queries(matcher).values()):  # phase energy, then tokens
+            self.stream_range(expr, first_end, last_end, lambda i=index: InferenceSink(check, slots, i)).commit()
+        if slots:
+            yield TelemetryBatch(inference=inference_batch(slots))
+        for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)):
+            sink = self.stream_range(expr, first_end, last_end, lambda: CollectorErrorSink(check))
+            yield TelemetryBatch(collector_errors=sink.columns)
+        prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
+                                   lambda: PromptTokenSink(check))
+        yield TelemetryBatch(prompt_tokens=prompt.columns)
+        workload = self.stream_range(workload_query(matcher), first_end, last_end, lambda: WorkloadSink(check))
+        yield TelemetryBatch(workload=workload.columns, collector_errors=workload.errors)
 
-    def _prompt_tokens(self, first_end: datetime, last_end: datetime) -> list[PromptTokenRow]:
-        """Prompt tokens per source and hour, checked like energy (a broken series stops the window)."""
-        out = []
-        for series in self.query_range(prompt_tokens_query(), first_end, last_end):
-            labels = series["metric"]
-            for ts, value in series["values"]:
-                row = prompt_token_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),
-                                                   self.name)
-                if row is not None:
-                    out.append(row)
-        return out
-
-    def _collector_errors(self, first_end: datetime, last_end: datetime) -> list[CollectorErrorRow]:
-        """Rejected and failed readings per hour, checked like energy (a broken series stops the window)."""
-        out = []
-        series_list = (self.query_range(collector_errors_query(), first_end, last_end)
-                       + self.query_range(inference_rejections_query(), first_end, last_end))
-        for series in series_list:
-            labels = series["metric"]
-            for ts, value in series["values"]:
-                row = collector_error_row_from_labels(labels, _hour_start(ts), self._energy_value(value, labels, ts),
-                                                      self.name)
-                if row is not None:
-                    out.append(row)
-        return out
-
+    def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
+                     shift_seconds: int = 0) -> Any:
+        """``query_range`` at whole hour ends (plus ``shift_seconds``), step 1 h, series fed to a sink."""
+        steps = int((last_end - first_end) / HOUR) + 1
+        if steps > MAX_POINTS_PER_SERIES:
+            raise ValueError(f"{steps} hourly points per series exceeds {MAX_POINTS_PER_SERIES}; page the range")
+        shift = timedelta(seconds=shift_seconds)
+        return self.client.stream_matrix("query_range", {"query": expr, "start": _unix(first_end + shift),
+                                                         "end": _unix(last_end + shift), "step": "3600"}, new_sink)
 
     def _energy_value(self, value: str, labels: dict[str, str], ts: float) -> float:
         """An hourly increase as stored; anything not finite or below zero stops the window, named.
@@ -310,7 +316,7 @@ def _unix(dt: datetime) -> float:
 def _hour_start(ts: float) -> datetime:
     """A sample at T (an hour end) belongs to the hour starting T-1h (naive UTC)."""
     end = datetime.fromtimestamp(round(float(ts)), tz=timezone.utc).replace(tzinfo=None)
-    return end - HOUR
+    return (end - HOUR).replace(minute=0, second=0)  # floored: recorded series are read half an hour late
 
 
 def _float(value: str) -> float:

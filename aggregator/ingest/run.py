@@ -2,9 +2,9 @@
 
 This module orchestrates a run; ``writer`` writes one telemetry window and
 ``grid_load`` the grid intensity. Idempotent and resumable by construction:
-each hour window of a source is replaced (delete + insert) together with its
-``ingest_window`` record, its watermark and its month's dirty mark in ONE
-transaction, so a crash leaves either the whole window or none of it, and
+each page of hours of a source (``--page-hours``) is replaced (delete + insert)
+together with its ``ingest_window`` records, its watermark and its months'
+dirty marks in ONE transaction, so a crash leaves either the whole page or none of it, and
 re-running any range gives the same rows. Facts are rebuilt per dirty month
 afterwards (also one transaction each); a crash before that leaves the month
 dirty and the next run rebuilds it. Each run re-reads ``lookback_hours`` before the watermark
@@ -14,7 +14,7 @@ so samples that arrived late re-process their hours.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -22,9 +22,10 @@ import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.ingest.batch import TelemetryBatch
 from wattfleet.aggregator.ingest.grid_load import GridLoader, load_grid
-from wattfleet.aggregator.ingest.telemetry import Telemetry, TelemetrySource
-from wattfleet.aggregator.ingest.writer import HOUR, month_of, split_by_hour, write_window
+from wattfleet.aggregator.ingest.telemetry import TelemetrySource
+from wattfleet.aggregator.ingest.writer import HOUR, month_of, split_by_hour, write_page, write_window
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.rebuild import rebuild_dirty
@@ -40,7 +41,7 @@ TOTALS = "queries/summary/fleet_totals.sql"
 
 # Re-exported for callers that drive single windows or grid loads (tests, benchmarks).
 __all__ = ["IngestResult", "default_range", "floor_hour", "get_watermark", "ingest", "load_grid", "month_of",
-           "split_by_hour", "totals", "write_window"]
+           "page_batches", "split_by_hour", "totals", "write_page", "write_window"]
 
 
 @dataclass
@@ -101,15 +102,13 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
         page = start
         while page < end:
             page_end = min(end, page + source.page_hours * HOUR)
-            by_hour = split_by_hour(source.fetch(page, page_end))
+            counts = write_page(con, source.name, page, page_end, page_batches(source, page, page_end))
+            result.energy_rows += counts.energy
+            result.inference_rows += counts.inference
+            result.collector_error_rows += counts.collector_errors
             hour = page
             while hour < page_end:
-                window = by_hour.pop(hour, None) or Telemetry([hour], [], [])
-                write_window(con, source.name, hour, window)
                 result.windows += 1
-                result.energy_rows += len(window.energy)
-                result.inference_rows += len(window.inference)
-                result.collector_error_rows += len(window.collector_errors)
                 bar.update(1)
                 if on_window is not None:
                     on_window(hour)
@@ -125,6 +124,15 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
         run_inference_step(con, source, start, end)
     result.months_rebuilt = rebuild_dirty(con)
     return result
+
+
+def page_batches(source: TelemetrySource, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:
+    """The source's rows for [start, end) in batches: its own (bounded) ones, or its whole fetch as one."""
+    batches = getattr(source, "batches", None)
+    if batches is not None:
+        yield from batches(start, end)
+    else:
+        yield TelemetryBatch.from_telemetry(source.fetch(start, end))
 
 
 def totals(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict[str, float]:

@@ -14,6 +14,7 @@ is parsed. 429 and 5xx answers are retried with exponential backoff; other
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import logging
@@ -22,11 +23,14 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 from wattfleet.aggregator.grid.httpjson import basic_auth_header
+from wattfleet.aggregator.ingest.matrix_stream import MatrixFormatError, iter_matrix
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 
 log = logging.getLogger(__name__)
@@ -82,8 +86,55 @@ class StoreAuth:
         return ctx
 
 
+MAX_RETRY_AFTER_SECONDS = 300.0  # a Retry-After longer than this is capped: the run's own deadline matters more
+
+
+class SeriesSink(Protocol):
+    """Takes the series of one answer as they are read (``stream_matrix``)."""
+
+    def add(self, metric: dict[str, str], values: list[list[Any]]) -> None: ...
+
+
+S = TypeVar("S", bound=SeriesSink)
+
+
 class _Retryable(Exception):
-    """One attempt failed in a way another attempt may not (timeout, reset, 429, 5xx)."""
+    """One attempt failed in a way another attempt may not (timeout, reset, 429, 5xx).
+
+    ``retry_after``: the seconds the store asked for (``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 section 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _parse_whole(chunks: Iterator[bytes]) -> Any:
+    data = b"".join(chunks)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise _Retryable(f"answer is not JSON: {data[:200].decode(errors='replace')!r}") from None
+
+
+def _parse_stream(chunks: Iterator[bytes], sink: SeriesSink) -> Any:
+    return iter_matrix(chunks, sink.add)
 
 
 @dataclass
@@ -107,25 +158,50 @@ class StoreClient:
         self._context = self.auth.ssl_context() if parts.scheme == "https" else None
 
     def post(self, path: str, params: dict[str, Any]) -> Any:
-        body = urllib.parse.urlencode(params).encode()
+        """The ``data`` of the answer to a form-encoded POST, parsed whole (small answers)."""
+        return self._with_retries(lambda: self._attempt("POST", path, params, _parse_whole))
+
+    def get(self, path: str, params: list[tuple[str, str]] | dict[str, Any]) -> Any:
+        """As :meth:`post` with a GET (APIs without a POST form, e.g. ``label/<name>/values``)."""
+        return self._with_retries(lambda: self._attempt("GET", path, params, _parse_whole))
+
+    def stream_matrix(self, path: str, params: dict[str, Any], new_sink: Callable[[], S]) -> S:
+        """POST a range query and feed its series, as they arrive, to a sink made fresh for each attempt.
+
+        The answer is never held whole (:mod:`.matrix_stream`); an attempt
+        that fails half-way (reset, deadline, 5xx) throws its sink away, so the
+        returned sink holds exactly one complete answer.
+        """
+        def attempt() -> Any:
+            sink = new_sink()
+            top = self._attempt("POST", path, params, lambda chunks: _parse_stream(chunks, sink))
+            return top, sink
+        data, sink = self._with_retries(attempt)
+        del data
+        return cast(S, sink)
+
+    def _with_retries(self, attempt: Callable[[], Any]) -> Any:
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        wait = 0.0
+        for n in range(self.retries + 1):
+            if n:
+                time.sleep(wait)
             self.requests_made += 1
             try:
-                payload = self._attempt(path, body, params)
+                payload = attempt()
                 break
             except _Retryable as exc:
                 last = exc
-                log.warning("query to %s failed (attempt %d/%d): %s", self.url, attempt + 1, self.retries + 1, exc)
+                wait = max(self.backoff_seconds * 2 ** n, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
+                log.warning("query to %s failed (attempt %d/%d): %s", self.url, n + 1, self.retries + 1, exc)
         else:
             raise TelemetrySourceError(f"{self.url} unreachable after {self.retries + 1} attempts: {last}")
-        if not isinstance(payload, dict) or payload.get("status") != "success":
-            error = payload.get("error") if isinstance(payload, dict) else payload
-            kind = payload.get("errorType") if isinstance(payload, dict) else "bad answer"
+        top = payload[0] if isinstance(payload, tuple) else payload
+        if not isinstance(top, dict) or top.get("status") != "success":
+            error = top.get("error") if isinstance(top, dict) else top
+            kind = top.get("errorType") if isinstance(top, dict) else "bad answer"
             raise TelemetrySourceError(f"{self.url}: {kind}: {error}")
-        return payload.get("data")
+        return (top.get("data"), payload[1]) if isinstance(payload, tuple) else top.get("data")
 
     def _connection(self) -> http.client.HTTPConnection:
         host, port = self._parts.hostname or "", self._parts.port
@@ -133,7 +209,8 @@ class StoreClient:
             return http.client.HTTPSConnection(host, port, timeout=self.deadline_seconds, context=self._context)
         return http.client.HTTPConnection(host, port, timeout=self.deadline_seconds)
 
-    def _attempt(self, path: str, body: bytes, params: dict[str, Any]) -> Any:
+    def _attempt(self, method: str, path: str, params: list[tuple[str, str]] | dict[str, Any],
+                 parse: Callable[[Iterator[bytes]], Any]) -> Any:
         conn = self._connection()
         expired = threading.Event()
         # The socket as connected: http.client drops conn.sock when an answer says `Connection: close`
@@ -148,6 +225,8 @@ class StoreClient:
                 except OSError:
                     pass
 
+        query = urllib.parse.urlencode(params)
+        what = dict(params).get("query") if isinstance(params, dict) else path
         watchdog = threading.Timer(self.deadline_seconds, cut)
         watchdog.daemon = True
         watchdog.start()
@@ -155,28 +234,55 @@ class StoreClient:
             conn.connect()
             if conn.sock is not None:
                 opened.append(conn.sock)
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **self.auth.request_headers()}
-            conn.request("POST", f"{self._parts.path}/api/v1/{path}", body=body, headers=headers)
+            headers = self.auth.request_headers()
+            target = f"{self._parts.path}/api/v1/{path}"
+            if method == "POST":
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                conn.request("POST", target, body=query.encode(), headers=headers)
+            else:
+                conn.request("GET", f"{target}?{query}", headers=headers)
             response = conn.getresponse()
-            data = self._read(response)
-            if expired.is_set():  # the watchdog cut the socket: what was read is a truncated answer
-                raise OSError("deadline")
+            if response.status == 429 or response.status >= 400:
+                data = self._read(response)
+                if expired.is_set():
+                    raise OSError("deadline")
+                retry_after = _retry_after_seconds(response.getheader("Retry-After"))
+            else:
+                result = parse(self._chunks(response, expired))
         except (OSError, http.client.HTTPException) as exc:
             if expired.is_set():
                 raise _Retryable(f"no complete answer within {self.deadline_seconds:g} s") from None
             raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        except MatrixFormatError as exc:
+            if expired.is_set():
+                raise _Retryable(f"no complete answer within {self.deadline_seconds:g} s") from None
+            raise _Retryable(f"answer is not a Prometheus API answer: {exc}") from None
         finally:
             watchdog.cancel()
             conn.close()
         if response.status == 429 or response.status >= 500:
-            raise _Retryable(f"HTTP {response.status}: {data[:500].decode(errors='replace')}")
+            raise _Retryable(f"HTTP {response.status}: {data[:500].decode(errors='replace')}", retry_after)
         if response.status >= 400:
-            raise TelemetrySourceError(f"{self.url}: HTTP {response.status} for {params.get('query')!r}: "
+            raise TelemetrySourceError(f"{self.url}: HTTP {response.status} for {what!r}: "
                                        f"{data[:500].decode(errors='replace')}")
-        try:
-            return json.loads(data)
-        except (ValueError, RecursionError):
-            raise _Retryable(f"answer is not JSON: {data[:200].decode(errors='replace')!r}") from None
+        return result
+
+    def _chunks(self, response: http.client.HTTPResponse, expired: threading.Event) -> Iterator[bytes]:
+        """The body in chunks, refused past ``max_response_bytes``; a cut by the watchdog is an error."""
+        length = response.getheader("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.max_response_bytes:
+            raise TelemetrySourceError(self._too_big(int(length)))
+        size = 0
+        while True:
+            chunk = response.read(_CHUNK)
+            if expired.is_set():  # the watchdog cut the socket: what was read is a truncated answer
+                raise OSError("deadline")
+            if not chunk:
+                return
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise TelemetrySourceError(self._too_big(size))
+            yield chunk
 
     def _read(self, response: http.client.HTTPResponse) -> bytes:
         length = response.getheader("Content-Length")

@@ -2,19 +2,25 @@
 
 A window is replaced (delete + insert) together with its ``ingest_window``
 record, its watermark and its month's dirty mark in ONE transaction, so a
-crash leaves either the whole window or none of it. The statements are the
+crash leaves either the whole window or none of it. ``write_page`` does the
+same for a page of hours whose rows arrive in batches (a store's answers,
+one series shard at a time): the page is the unit, so a fleet of any size
+is written without ever holding a whole hour of it. The statements are the
 blocks of ``sql/staging/ingest.sql``.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from wattfleet import sql
+from wattfleet.aggregator.ingest.batch import Columns, TelemetryBatch, epoch_seconds
 from wattfleet.aggregator.ingest.telemetry import (
     CollectorErrorRow,
     EnergyRow,
@@ -34,8 +40,8 @@ _WINDOW_FIELDS = ("hour_utc", "source")
 ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDOW_FIELDS)
 INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
 COLLECTOR_ERROR_COLUMNS = tuple(f.name for f in fields(CollectorErrorRow) if f.name not in _WINDOW_FIELDS)
-WORKLOAD_COLUMNS = tuple(f.name for f in fields(WorkloadRow) if f.name not in _WINDOW_FIELDS)
 PROMPT_TOKEN_COLUMNS = tuple(f.name for f in fields(PromptTokenRow) if f.name not in _WINDOW_FIELDS)
+WORKLOAD_COLUMNS = tuple(f.name for f in fields(WorkloadRow) if f.name not in _WINDOW_FIELDS)
 
 
 def month_of(dt: datetime) -> date:
@@ -64,10 +70,10 @@ def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
         out.setdefault(i.hour_utc, Telemetry([i.hour_utc], [], [])).inference.append(i)
     for c in telemetry.collector_errors:
         out.setdefault(c.hour_utc, Telemetry([c.hour_utc], [], [])).collector_errors.append(c)
-    for w in telemetry.workload:
-        out.setdefault(w.hour_utc, Telemetry([w.hour_utc], [], [])).workload.append(w)
     for p in telemetry.prompt_tokens:
         out.setdefault(p.hour_utc, Telemetry([p.hour_utc], [], [])).prompt_tokens.append(p)
+    for w in telemetry.workload:
+        out.setdefault(w.hour_utc, Telemetry([w.hour_utc], [], [])).workload.append(w)
     return out
 
 
@@ -86,26 +92,96 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
     energy = [r for r in telemetry.energy if r.hour_utc == hour]
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
     errors = [r for r in telemetry.collector_errors if r.hour_utc == hour]
-    workload = [r for r in telemetry.workload if r.hour_utc == hour]
     prompt = [r for r in telemetry.prompt_tokens if r.hour_utc == hour]
+    workload = [r for r in telemetry.workload if r.hour_utc == hour]
     window = {"source": source, "hour": hour}
     with transaction(con):
         con.execute(statement("delete_energy"), window)
         con.execute(statement("delete_inference"), window)
         con.execute(statement("delete_collector_errors"), window)
-        con.execute(statement("delete_workload"), window)
         con.execute(statement("delete_prompt_tokens"), window)
+        con.execute(statement("delete_workload"), window)
         if energy:
             con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
         if inference:
             con.execute(statement("insert_inference"), {**window, **columns(inference, INFERENCE_COLUMNS)})
         if errors:
             con.execute(statement("insert_collector_errors"), {**window, **columns(errors, COLLECTOR_ERROR_COLUMNS)})
-        if workload:
-            con.execute(statement("insert_workload"), {**window, **columns(workload, WORKLOAD_COLUMNS)})
         if prompt:
             con.execute(statement("insert_prompt_tokens"), {**window, **columns(prompt, PROMPT_TOKEN_COLUMNS)})
+        if workload:
+            con.execute(statement("insert_workload"), {**window, **columns(workload, WORKLOAD_COLUMNS)})
         con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})
     return len(energy) + len(inference)
+
+
+@dataclass
+class PageCounts:
+    """Rows written for a page, per table and per hour (hour start as Unix seconds)."""
+
+    energy: int = 0
+    inference: int = 0
+    collector_errors: int = 0
+    prompt_tokens: int = 0
+    workload: int = 0
+    per_hour: Counter[int] = field(default_factory=Counter)  # energy + inference rows (ingest_window.rows)
+    table_per_hour: dict[str, Counter[int]] = field(default_factory=dict)
+
+
+# (TelemetryBatch attribute, registered view, insert block, delete block) per staging table
+_BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch", "delete_energy_page"),
+                 ("inference", "inference_batch", "insert_inference_batch", "delete_inference_page"),
+                 ("collector_errors", "collector_errors_batch", "insert_collector_errors_batch",
+                  "delete_collector_errors_page"),
+                 ("prompt_tokens", "prompt_tokens_batch", "insert_prompt_tokens_batch", "delete_prompt_tokens_page"),
+                 ("workload", "workload_batch", "insert_workload_batch", "delete_workload_page"))
+
+
+def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source: str, cols: Columns) -> None:
+    """One batch into its staging table: NumPy arrays registered as ``view``, one INSERT ... BY NAME."""
+    con.register(view, cols.arrays())
+    try:
+        con.execute(statement(block), {"source": source})
+    finally:
+        con.unregister(view)
+
+
+def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,
+               batches: Iterable[TelemetryBatch]) -> PageCounts:
+    """Replace the hours [start, end) of ``source`` with the rows of ``batches``, atomically.
+
+    ``batches`` is consumed inside the transaction, one at a time (a store's
+    answers as they are fetched): a failure anywhere, fetch included, rolls
+    the whole page back, and no more than one batch is held at once. Rows
+    outside [start, end) are refused (a store answering for other hours).
+    """
+    counts = PageCounts()
+    lo, hi = epoch_seconds(start), epoch_seconds(end)
+    page = {"source": source, "start": start, "end": end}
+    counts.table_per_hour = {attr: Counter() for attr, *_ in _BATCH_TABLES}
+    with transaction(con):
+        for *_, delete in _BATCH_TABLES:
+            con.execute(statement(delete), page)
+        for batch in batches:
+            for attr, view, block, _ in _BATCH_TABLES:
+                cols: Columns = getattr(batch, attr)
+                if not len(cols):
+                    continue
+                per_hour = cols.rows_per_hour()
+                if min(per_hour) < lo or max(per_hour) >= hi:
+                    raise ValueError(f"{source}: rows outside the page {start}..{end}")
+                insert_columns(con, view, block, source, cols)
+                setattr(counts, attr, getattr(counts, attr) + len(cols))
+                counts.table_per_hour[attr].update(per_hour)
+        hour = start
+        while hour < end:
+            h = epoch_seconds(hour)
+            rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
+            counts.per_hour[h] = rows
+            con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
+            hour += HOUR
+        con.execute(statement("advance_watermark"), {"source": source, "watermark": end})
+        mark_dirty(con, start, end)
+    return counts

@@ -26,7 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from wattfleet import sql
+from wattfleet.aggregator.inference.derived import PromptFigures
 from wattfleet.aggregator.store.connection import naive_utc
+from wattfleet.core import catalog
 
 QUERIES = "queries/disclosure"
 UTC = timezone.utc
@@ -63,6 +65,11 @@ class DisclosureInput:
     cfe_kwh: float = 0.0
     gpu_hours: float = 0.0
     tokens: float = 0.0
+    # served model: prompt tokens by source (computed, cached, transferred, unsplit) and the node-hours
+    # the engines split them or not (PROMPT_SOURCES order; empty for a training run)
+    prompt_tokens: dict[str, float] = field(default_factory=dict)
+    prompt_split_node_hours: int = 0
+    prompt_unsplit_node_hours: int = 0
     first_hour: datetime | None = None
     last_hour: datetime | None = None
     # facility kWh by PUE basis: meter_hour | meter_period | default
@@ -106,6 +113,14 @@ class Disclosure:
         return self.inp.facility_kwh / self.inp.it_kwh if self.inp.it_kwh > 0 else None
 
     @property
+    def cache_hit_ratio(self) -> float | None:
+        """Prompt tokens served from the prefix cache over the split ones (PromptFigures' definition)."""
+        p = self.inp.prompt_tokens
+        return PromptFigures(p.get("computed", 0.0), p.get("cached", 0.0), p.get("transferred", 0.0),
+                             p.get("unsplit", 0.0), self.inp.prompt_split_node_hours,
+                             self.inp.prompt_unsplit_node_hours).cache_hit_ratio
+
+    @property
     def measured_share(self) -> float | None:
         return self.inp.it_kwh_measured / self.inp.it_kwh if self.inp.it_kwh > 0 else None
 
@@ -140,6 +155,8 @@ class Disclosure:
         if i.kind == "served_model":
             energy["tokens"] = _r(i.tokens)
             energy["wh_per_token"] = _r(i.facility_kwh * 1000 / i.tokens) if i.tokens else None
+            energy["prompt_tokens"] = {k: _r(v) for k, v in i.prompt_tokens.items()}
+            energy["cache_hit_ratio"] = _r(self.cache_hit_ratio, 4)
         out: dict[str, Any] = {
             "schema": SCHEMA,
             "subject": {"kind": i.kind, "name": i.name, "selector": dict(sorted(i.selector.items())),
@@ -209,6 +226,12 @@ class Disclosure:
         ]
         if i.kind == "served_model":
             lines.append(f"| Tokens | {i.tokens:,.0f} |")
+            if i.prompt_tokens:
+                p, hit = i.prompt_tokens, self.cache_hit_ratio
+                lines.append(f"| Prompt tokens computed / cached / transferred / not split by engine | "
+                             f"{p.get('computed', 0):,.0f} / {p.get('cached', 0):,.0f} / "
+                             f"{p.get('transferred', 0):,.0f} / {p.get('unsplit', 0):,.0f} |")
+                lines.append(f"| Prefix-cache hit ratio | {'n/a' if hit is None else f'{hit:.1%}'} |")
         lines += [
             f"| Scope 2, location-based | {em['scope2_location_based']:,.3f} kgCO2e |",
             f"| Scope 2, market-based | {em['scope2_market_based']:,.3f} kgCO2e |",
@@ -274,6 +297,11 @@ def quality_flags(i: DisclosureInput) -> list[dict[str, Any]]:
                            f"not a meter reading", default_kwh)
     if i.gpu_hours > 0 and i.scope3_embodied_g == 0:
         add("embodied_not_configured", "GPUs ran but no embodied carbon is configured for them", i.gpu_hours)
+    unsplit = i.prompt_tokens.get("unsplit", 0.0)
+    if unsplit > 0:
+        add("prompt_tokens_not_split", f"{unsplit:,.0f} prompt tokens come from engines that do not split them into "
+                                       f"computed and cached: they count prefix-cache hits as prefill tokens, so "
+                                       f"energy per token is understated for them", unsplit)
     if i.unallocated_rows:
         add("unallocated_inference", f"{i.unallocated_rows} inference rows had no device facts to share "
                                      f"market-based, Scope 1/3 and water figures from", i.unallocated_rows)
@@ -338,6 +366,15 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
     sites = [{"site": s, "zone": z, "it_kwh": _r(i), "facility_kwh": _r(f),
               "pue_effective": _r(f / i, 4) if i else None, "rows": int(n)}
              for s, z, i, f, n in run("sites.sql")]
+    prompt: dict[str, float] = {}
+    split_hours = unsplit_hours = 0
+    if kind == "served_model":
+        prompt_file = f"{QUERIES}/prompt_tokens.sql"
+        *by_source, split_hours, unsplit_hours = con.execute(sql.load(prompt_file), params).fetchone()
+        if split_hours or unsplit_hours:
+            prompt = dict(zip(catalog.PROMPT_SOURCES, (float(v) for v in by_source), strict=True))
+        prov.append({"file": f"sql/{prompt_file}", "params": prov[0]["params"],
+                     "rows": int(split_hours + unsplit_hours), "from": "fact_inference_prompt_hour"})
     sources = [{"zone": z, "signal": sig, "source": src, "hours": int(h), "filled_hours": int(fh),
                 "fill_rules": fr} for z, sig, src, h, fh, fr in run("intensity_sources.sql")]
     inp = DisclosureInput(
@@ -351,7 +388,9 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
         pue_basis_kwh=pue_basis, sites=sites, intensity_sources=sources, rows=int(rows),
         filled_intensity_kwh=filled_kwh or 0.0, missing_intensity_rows=int(missing or 0),
         unmapped_site_rows=int(unmapped or 0), residual_mix_missing_rows=int(resid or 0),
-        unallocated_rows=int(unalloc or 0), estimates=dict(estimates or {}), provenance=prov, database=database)
+        unallocated_rows=int(unalloc or 0), prompt_tokens=prompt, prompt_split_node_hours=int(split_hours),
+        prompt_unsplit_node_hours=int(unsplit_hours), estimates=dict(estimates or {}), provenance=prov,
+        database=database)
     return build_disclosure(inp, generated_at)
 
 

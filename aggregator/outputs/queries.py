@@ -19,7 +19,7 @@ from wattfleet import sql
 from wattfleet.aggregator.outputs.tables import copy_table
 from wattfleet.aggregator.store.rows import one_row
 
-REPORT_FILES = ("queries/report/inventory.sql", "queries/report/tables.sql")
+REPORT_FILES = ("queries/report/inventory.sql", "queries/report/tables.sql", "queries/report/data_quality.sql")
 PERIOD_COLUMNS = ("period_start", "period_end")
 
 # name -> (column names, rows): what the documents and charts are drawn from.

@@ -1,23 +1,28 @@
-"""The monthly report: Markdown and HTML with PNG charts, CSV and Parquet tables.
+"""The monthly report: Markdown, self-contained HTML and PDF with PNG charts, CSV and Parquet tables.
 
 Everything is read from the facts and rollups (``sql/queries/report/``), so
 the report shows exactly what was accounted. Location- and market-based
 Scope 2 are always shown side by side. This module runs the steps: the SQL
-tables (``queries``), the Python-derived tables (``tables``), the charts
-(``charts``) and the documents around them (``documents``).
+tables (``queries``), the Python-derived tables (``tables``), the headline
+(``headline``), the charts (``charts``), the sections (``documents``) and the
+documents drawn from them (``documents`` for Markdown and HTML, ``pdf``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.outputs.charts import write_charts
-from wattfleet.aggregator.outputs.documents import write_documents
-from wattfleet.aggregator.outputs.queries import month_bounds, month_fact_rows, run_report_queries
+from wattfleet.aggregator.outputs.documents import report_sections, write_documents
+from wattfleet.aggregator.outputs.headline import Headline, headline_from_store
+from wattfleet.aggregator.outputs.pdf import write_pdf
+from wattfleet.aggregator.outputs.queries import Tables, month_bounds, month_fact_rows, run_report_queries
 from wattfleet.aggregator.outputs.tables import engine_report_table, write_table
-from wattfleet.aggregator.planning.budgets import budget_burn_for
-from wattfleet.aggregator.planning.shift import report_section as shift_report_section
+from wattfleet.aggregator.planning.budgets import BudgetBurn, budget_burn_for
+from wattfleet.aggregator.planning.shift import ShiftRow
+from wattfleet.aggregator.planning.shift import report_rows as shift_report_rows
 from wattfleet.aggregator.store.connection import open_store
 
 
@@ -41,11 +46,18 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
         tables, written = run_report_queries(con, start, end, out)
         tables["inference_engines"] = engine_report_table(*tables["inference_engine_inputs"])
         written += write_table(out, "inference_engines", *tables["inference_engines"], period=(start, end))
-        shift = shift_report_section(con, cfg, start, end)  # flexible work vs its cleanest hours/site
+        head = headline_from_store(con, month, start, end, tables)
+        shift = shift_report_rows(con, cfg, start, end)  # flexible work vs its cleanest hours/site
         burns = [b for b in budget_burn_for(con, cfg.budgets) if b.period == month] if cfg is not None else []
     finally:
         con.close()
+    return written + render_report(month, tables, head, out, burns, shift)
+
+
+def render_report(month: str, tables: Tables, head: Headline, out: Path, burns: Sequence[BudgetBurn] = (),
+                  shift: Sequence[ShiftRow] | None = None) -> list[Path]:
+    """Charts, report.md, report.html and report.pdf from the month's tables; returns the files written."""
     charts = write_charts(tables, out)
-    written += [out / name for name, _ in charts]
-    written += write_documents(month, tables, charts, out, burns, shift)
-    return written
+    sections = report_sections(tables, charts, burns, shift)
+    return [out / c.name for c in charts] + write_documents(month, head, sections, out) + \
+        [write_pdf(month, head, sections, out)]

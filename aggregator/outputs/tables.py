@@ -26,6 +26,8 @@ ENGINE_REPORT_SCHEMA = (
     # prompt tokens by source (issue 14)
     ("prompt_split", "VARCHAR"), ("joules_per_computed_prefill_token", "DOUBLE"), ("cache_hit_ratio", "DOUBLE"),
     ("transferred_prompt_ratio", "DOUBLE"), ("fit_cached_tokens", "VARCHAR"),
+    # the exporter's statement of the attribution's assumption (TGI chunked prefill, SGLang phase time)
+    ("phase_attribution", "VARCHAR"),
 )
 ENGINE_REPORT_COLUMNS = tuple(name for name, _ in ENGINE_REPORT_SCHEMA)
 _TYPES = tuple(kind for _, kind in ENGINE_REPORT_SCHEMA)
@@ -62,7 +64,8 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
         out.append((r["engine"], r["model"], r["methods"] or "-", *values, r["requests"],
                     r["hours_without_phase_energy"], r["fit_status"], r["fit_r_squared"], r["fit_intervals"],
                     r["fit_reason"], prompt.split_label, prompt.joules_per_computed_prefill_token,
-                    prompt.cache_hit_ratio, prompt.transferred_ratio, r["fit_cached_term"]))
+                    prompt.cache_hit_ratio, prompt.transferred_ratio, r["fit_cached_term"],
+                    r["phase_attribution"]))
     return list(ENGINE_REPORT_COLUMNS), out
 
 

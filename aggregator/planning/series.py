@@ -19,6 +19,7 @@ from wattfleet.aggregator.grid.eia930 import read_eia930
 from wattfleet.aggregator.grid.electricitymaps import load_electricitymaps_csv
 from wattfleet.aggregator.grid.model import IntensityRow
 from wattfleet.aggregator.grid.sources import load_intensity
+from wattfleet.aggregator.grid.spec import timestamps
 from wattfleet.aggregator.grid.timeutil import HOUR, ceil_hour, floor_hour
 from wattfleet.aggregator.planning.errors import PlanError
 
@@ -117,13 +118,15 @@ def data_range(spec: Mapping[str, Any], base_dir: str | Path | None = None) -> t
             st = p.stat()
         except OSError as exc:
             raise PlanError(f"{p}: cannot read intensity file: {exc.strerror or exc}") from None
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, source)
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, source, timestamps(spec))
         if key not in _RANGE_CACHE:
             if source == "eia930":
-                parsed = read_eia930(p, spec.get("zone"))
+                parsed = read_eia930(p, spec.get("zone"), timestamps=timestamps(spec))
                 hours = [r.hour_utc for r in parsed.rows] + [e.hour_utc for e in parsed.empty]
             else:
                 hours = [r.hour_utc for r in load_electricitymaps_csv(p, spec.get("zone"))]
+                if timestamps(spec) == "hour_ending":
+                    hours = [h - HOUR for h in hours]
             _RANGE_CACHE[key] = (min(hours), max(hours)) if hours else None
         rng = _RANGE_CACHE[key]
         if rng is None:
@@ -135,9 +138,9 @@ def data_range(spec: Mapping[str, Any], base_dir: str | Path | None = None) -> t
     return first, last + HOUR
 
 
-# File ranges by (path, mtime, size, source): a plan over several sites and a serve endpoint asked
-# repeatedly should not re-parse the same year of hourly rows to learn its first and last hour.
-_RANGE_CACHE: dict[tuple[str, int, int, str], tuple[datetime, datetime] | None] = {}
+# File ranges by (path, mtime, size, source, hour-label convention): a plan over several sites and a serve
+# endpoint asked repeatedly should not re-parse the same year of hourly rows to learn its first and last hour.
+_RANGE_CACHE: dict[tuple[str, int, int, str, str], tuple[datetime, datetime] | None] = {}
 
 
 Loader = Callable[[Mapping[str, Any], datetime, datetime], list[IntensityRow]]

@@ -230,8 +230,8 @@ def shift_table_html(rows: Sequence[ShiftRow], title: str = "Shift analysis (fle
             + "".join(body) + "</tbody></table>")
 
 
-def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[str, str] | None:
-    """(Markdown, HTML) of the monthly report's shift section; None when the config marks no work flexible.
+def report_rows(con: Any, cfg: Any, start: datetime, end: datetime) -> list[ShiftRow] | None:
+    """The shift analysis of [start, end) for the monthly report; None when the config marks no work flexible.
 
     The flexible workloads are the facility config's ``flexible:`` list
     (``cfg.flexible``, parsed by :func:`parse_flexible`); energy and the
@@ -243,7 +243,14 @@ def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[
         return None
     s = start if start.tzinfo else start.replace(tzinfo=UTC)
     e = end if end.tzinfo else end.replace(tzinfo=UTC)
-    rows = shift_analysis(energy_rows_from_store(con, s, e), flexible, factor_from_store(con, cfg, s, e), s, e)
+    return shift_analysis(energy_rows_from_store(con, s, e), flexible, factor_from_store(con, cfg, s, e), s, e)
+
+
+def report_section(con: Any, cfg: Any, start: datetime, end: datetime) -> tuple[str, str] | None:
+    """(Markdown, HTML) of the shift analysis on its own (:func:`report_rows` as tables); None as there."""
+    rows = report_rows(con, cfg, start, end)
+    if rows is None:
+        return None
     md = shift_table_markdown(rows).replace("### ", "## ", 1)
     notes = [f"- {r.kind}={r.key}: {n}" for r in rows for n in r.notes]
     html_text = shift_table_html(rows)

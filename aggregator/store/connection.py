@@ -18,6 +18,7 @@ import duckdb
 from wattfleet import sql
 from wattfleet.aggregator.store.errors import StoreError, StoreLockedError, StoreUnusableError
 from wattfleet.aggregator.store.migrations import LATEST_VERSION, migrate, schema_version
+from wattfleet.aggregator.store.settings import StoreSettings
 
 DEFAULT_LOCK_WAIT_SECONDS = 30.0
 _LOCKED = "Could not set lock on file"
@@ -46,7 +47,8 @@ def _connect_waiting(path: str, read_only: bool, lock_wait_seconds: float) -> du
 
 
 def open_store(path: str | Path, read_only: bool = False, migrate_to: int | None = None,
-               lock_wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+               lock_wait_seconds: float | None = None, settings: StoreSettings | None = None
+               ) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database at ``path``, migrated and with the formula macros loaded.
 
     Waits up to ``lock_wait_seconds`` (default ``DEFAULT_LOCK_WAIT_SECONDS``)
@@ -63,6 +65,8 @@ def open_store(path: str | Path, read_only: bool = False, migrate_to: int | None
         raise StoreUnusableError(_unusable(exc)) from None
     try:
         con.execute("SET TimeZone = 'UTC'")
+        if settings is not None:
+            settings.apply(con)
         if read_only:
             version = schema_version(con)
             if version > LATEST_VERSION:  # a reader must not misread tables a newer wattfleet laid out

@@ -82,11 +82,18 @@ def attach_inference(sampler: Sampler, path: str | Path,
     (file, line and field) before anything starts.
     """
     engines = resolve_gpu_uuids(load_inference_config(path), nvml_uuid_index(sampler), str(path))
+    # Wait up to a tenth of the period (at most 0.1 s) for engines, so tokens line up with the GPU readings.
+    return attach_engines(sampler, engines, fetch, sync_wait=min(0.1, sampler.interval / 10))
+
+
+def attach_engines(sampler: Sampler, engines: list[EngineConfig], fetch: Callable[[str, float], str] = fetch_metrics,
+                   sync_wait: float = 0.1) -> InferenceSensor:
+    """Add the ``inference`` collector for ``engines`` (validated already) to ``sampler``, with phase attribution
+    against its NVML collector's energy; the simulator calls this with its engines' in-process pages."""
     energy = nvml_energy_source(sampler)
     if energy is None:
         log.warning("no NVML collector: inference counters are exported, phase energy is not")
-    # Wait up to a tenth of the period (at most 0.1 s) for engines, so tokens line up with the GPU readings.
-    sensor = InferenceSensor(engines, energy_source=energy, fetch=fetch, sync_wait=min(0.1, sampler.interval / 10))
+    sensor = InferenceSensor(engines, energy_source=energy, fetch=fetch, sync_wait=sync_wait)
     sampler.sensors.append(sensor)
     sampler.add_observer(sensor.observe)
     return sensor

@@ -15,8 +15,8 @@ DELETE FROM stg_inference_hourly WHERE source = $fit_source AND hour_utc >= $sta
 DELETE FROM inference_token_fit WHERE source = $source AND window_start = $start AND window_end = $end;
 
 -- name: insert_engine_hourly
--- (hour_utc, node, cluster, site_label, engine, model, methods, requests, source)
-INSERT INTO stg_inference_engine_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+-- (hour_utc, node, cluster, site_label, engine, model, methods, requests, source, attribution)
+INSERT INTO stg_inference_engine_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_phase_energy
 -- (hour_utc, node, cluster, site_label, engine, model, phase, energy_joules, tokens = 0, source)

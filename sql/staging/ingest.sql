@@ -86,6 +86,15 @@ INSERT OR IGNORE INTO dirty_month VALUES ($month);
 -- A grid load replaces the zone's hours in [$start, $end) exactly: rows the source no longer has go too.
 DELETE FROM stg_grid_intensity WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
 
+-- name: delete_implausible
+-- ... and so do the implausible marks of those hours (migration 010).
+DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_implausible
+-- The hours of the load that the source's own data make implausible, with the reason (parallel lists).
+INSERT OR REPLACE INTO stg_grid_implausible BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($reason) AS reason;
+
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
 -- zone, hour and signal, no key twice), as in insert_energy.
@@ -94,3 +103,55 @@ INSERT OR REPLACE INTO stg_grid_intensity BY NAME
 SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal,
        unnest($grams_per_kwh)::DOUBLE AS grams_per_kwh, unnest($cfe_ratio)::DOUBLE AS cfe_ratio,
        unnest($source) AS source, unnest($filled) AS filled, unnest($fill_rule) AS fill_rule;
+
+-- name: delete_energy_page
+-- A page of hours [$start, $end) of one source is replaced, never appended to (aggregator/ingest/writer.py
+-- write_page): drop its energy rows first.
+DELETE FROM stg_energy_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: delete_inference_page
+-- A page of hours of one source is replaced: drop its inference rows first.
+DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: delete_collector_errors_page
+-- A page of hours of one source is replaced: drop its collector-error rows first.
+DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_energy_batch
+-- One batch of energy rows (one store answer: a series shard over a page of hours), scanned from the
+-- NumPy arrays the writer registers as energy_batch (hour_s is Unix seconds). Columns BY NAME: the
+-- batch's names are EnergyRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
+INSERT INTO stg_energy_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM energy_batch;
+
+-- name: insert_inference_batch
+-- One batch of inference rows, as insert_energy_batch (registered as inference_batch).
+INSERT INTO stg_inference_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM inference_batch;
+
+-- name: insert_collector_errors_batch
+-- One batch of collector-error rows, as insert_energy_batch (registered as collector_errors_batch).
+INSERT INTO stg_collector_errors_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source
+FROM collector_errors_batch;
+
+-- name: delete_prompt_tokens_page
+-- A page of hours of one source is replaced: drop its prompt-token rows first.
+DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_prompt_tokens_batch
+-- One batch of prompt-token rows, as insert_energy_batch (registered as prompt_tokens_batch).
+INSERT INTO stg_inference_prompt_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source
+FROM prompt_tokens_batch;
+
+-- name: delete_workload_page
+-- A page of hours of one source is replaced: drop its energy-by-workload rows first.
+DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_workload_batch
+-- One batch of energy-by-workload rows, as insert_energy_batch (registered as workload_batch). Columns BY
+-- NAME: WorkloadRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
+INSERT INTO stg_workload_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM workload_batch;
+

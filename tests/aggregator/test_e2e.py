@@ -103,8 +103,8 @@ def test_killed_between_windows_then_resumed(prom, cfg, tmp_path):
         if hour == H0.replace(tzinfo=None) + timedelta(hours=1):
             raise KeyboardInterrupt("killed")
 
-    with pytest.raises(KeyboardInterrupt):
-        run(con, cfg, prom.url, on_window=die_after_second)
+    with pytest.raises(KeyboardInterrupt):  # a page is the unit of commit: pages of one hour here
+        run(con, cfg, prom.url, page_hours=1, on_window=die_after_second)
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=2)).replace(tzinfo=None)
     assert one_row(con, "SELECT count(DISTINCT hour_utc) FROM stg_energy_hourly")[0] == 2
     # Resume from the watermark (no --from): only the missing hours plus the lookback.
@@ -205,7 +205,7 @@ def test_cli_aggregate_then_report(prom, tmp_path, capsys):
                  "inference.parquet", "sites.csv"):
         assert (out / name).stat().st_size > 0, name
     md = (out / "report.md").read_text()
-    assert "| Scope 2 | Purchased electricity |" in md and "location_based_kg_co2e | market_based_kg_co2e" in md
+    assert "| Scope 2 | Purchased electricity |" in md and "Location-based (kg CO2e) | Market-based (kg CO2e)" in md
     ghg = {(s, c): (loc, mkt) for s, c, loc, mkt in duckdb.execute(
         f"SELECT scope, category, location_based_kg_co2e, market_based_kg_co2e FROM '{out / 'ghg_summary.parquet'}'"
     ).fetchall()}

@@ -69,7 +69,8 @@ def gappy_ciso(tmp_path: Path, drop: set[str], bad: str | None = None) -> Path:
 
 
 def ciso_value(hour: datetime) -> float:
-    key = hour.strftime("%Y-%m-%d %H:00:00+00:00")
+    """avg_CI of the hour starting at ``hour``: EIA labels it by its end."""
+    key = (hour + timedelta(hours=1)).strftime("%Y-%m-%d %H:00:00+00:00")
     for line in CISO.read_text().splitlines():
         if line.startswith(key):
             return float(line.rsplit(",", 1)[1])
@@ -88,7 +89,7 @@ def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
     assert result.filled_intensity_hours == 2
     rows = con.execute("SELECT hour_utc, grams_per_kwh, intensity_filled FROM fact_device_hour "
                        "WHERE component = 'gpu' ORDER BY hour_utc").fetchall()
-    assert [r[0].hour for r in rows if r[2]] == [5, 6]  # flagged, and only those
+    assert [r[0].hour for r in rows if r[2]] == [4, 5]  # the hours ending 05:00 and 06:00, flagged, only those
     for hour, grams, filled in rows:
         assert grams == pytest.approx(ciso_value(hour - timedelta(days=1) if filled else hour))
     expected = sum(1.5 * g for _, g, _ in rows)

@@ -56,6 +56,31 @@ def test_scrape_benchmark_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "scrape p50 ms" in capsys.readouterr().out
 
 
+@needs_node_exporter
+def test_equal_work_benchmark_runs(tmp_path: Path) -> None:
+    bench = load("bench_exporter_equal_work")
+    assert bench.main(["--scrape-intervals", "1", "2", "--window", "0.5", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "bench_exporter_equal_work.json").read_text())["cpu_percent_of_a_core"]
+    assert set(result) == {"scrape_every_1s", "scrape_every_2s"}
+    for modes in result.values():
+        assert set(modes) == {"1s_sampling", "sampling_at_scrape_interval"}
+        assert all(set(cpu) == {"ours", "node_exporter"} for cpu in modes.values())
+
+
+def test_rollup_benchmark_checks_every_engine_against_duckdb(tmp_path: Path) -> None:
+    """The rollup benchmark's pandas and Polars rollups equal DuckDB's row for row (a tiny fleet)."""
+    import subprocess
+    out = tmp_path / "rollup.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "rollup_bench.py"), "--gpus", "40", "--hours", "30",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["commit"] and result["machine"] and result["time_utc"] and "rollup_bench.py" in result["command"]
+    for engine in ("pandas", "polars"):
+        assert result["results"][engine]["rows_differing_from_duckdb"] == 0
+        assert result["results"][engine]["rollup_rows"] == result["results"]["duckdb"]["rollup_rows"] > 0
+
+
 @needs_traces
 @needs_node_exporter
 @pytest.mark.prometheus

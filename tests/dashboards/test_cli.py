@@ -10,13 +10,13 @@ import yaml
 
 from wattfleet.cli import main
 from wattfleet.dashboards import provisioning
-from wattfleet.dashboards.build import ALERTS_FILE, BUILDERS, RECORDING_FILE, render
+from wattfleet.dashboards.build import ALERTS_FILE, BUILDERS, HOURLY_ENERGY_FILE, RECORDING_FILE, render
 from wattfleet.dashboards.cli import DEFAULT_CHART
 from wattfleet.dashboards.rules import RuleConfig
 
 EXPECTED = sorted([f"dashboards/{n}.json" for n in BUILDERS] + [
     "provisioning/datasources/wattfleet.yaml", "provisioning/dashboards/wattfleet.yaml",
-    RECORDING_FILE, ALERTS_FILE])
+    RECORDING_FILE, ALERTS_FILE, HOURLY_ENERGY_FILE])
 
 
 def _files(root: Path) -> list[str]:
@@ -37,7 +37,7 @@ def test_build_writes_dashboards_provisioning_and_rules(tmp_path: Path, capsys: 
                                             "name": provisioning.DATASOURCE_NAME}.items()
     prov = yaml.safe_load((tmp_path / "provisioning/dashboards/wattfleet.yaml").read_text())
     assert prov["providers"][0]["type"] == "file" and prov["providers"][0]["options"]["path"] == "/dash"
-    for rel in (RECORDING_FILE, ALERTS_FILE):
+    for rel in (RECORDING_FILE, ALERTS_FILE, HOURLY_ENERGY_FILE):
         assert yaml.safe_load((tmp_path / rel).read_text())["groups"]
 
 

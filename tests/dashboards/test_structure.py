@@ -136,7 +136,8 @@ def panel_from_json(p: dict[str, Any]) -> g.Panel:
         legend, custom = p["options"]["legend"], d["custom"]
         return g.TimeSeries(targets=_targets(p), unit=d["unit"], legendDisplayMode=legend["displayMode"],
                             legendPlacement=legend["placement"], legendCalcs=legend["calcs"],
-                            stacking=custom["stacking"], fillOpacity=custom["fillOpacity"], **_common(p))
+                            stacking=custom["stacking"], fillOpacity=custom["fillOpacity"],
+                            overrides=p["fieldConfig"]["overrides"], **_common(p))
     if p["type"] == "table":
         return g.Table(targets=_targets(p), unit=d["unit"],
                        sortBy=[g.TableSortByField(**s) for s in p["options"]["sortBy"]], **_common(p))

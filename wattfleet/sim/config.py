@@ -35,6 +35,9 @@ class FleetConfig:
     node_prefix: str = "sim-"
     faults: list[Fault] = field(default_factory=list)
     workdir: Path | None = None
+    # Simulated vLLM, SGLang and TGI engines on each node's GPUs (wattfleet.sim.engines), scraped by the
+    # exporter's inference collector.
+    engines: bool = False
 
     @property
     def step_seconds(self) -> float:

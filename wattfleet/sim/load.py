@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 # Inference phases (power as a fraction of the TDP-idle span; durations in seconds).
 PREFILL_SPAN_FRACTION = (0.85, 1.0)
@@ -144,6 +145,12 @@ class TraceLoad:
         return min(max((a + (b - a) * frac) * self.scale, 0.0), 1.0)
 
 
+class PrefillShare(Protocol):
+    """Prefill's share of a GPU's busy time at a simulated moment (see wattfleet.sim.engines.HourlyValue)."""
+
+    def at(self, unix_seconds: float) -> float: ...
+
+
 class GpuWorkload:
     """Inference on one GPU: idle gaps, prefill bursts and decode stretches.
 
@@ -152,8 +159,12 @@ class GpuWorkload:
     even when a burst is shorter than the sampling interval.
     """
 
-    def __init__(self, model: GpuModel, load: TraceLoad, rng: random.Random, noise: float = 0.03) -> None:
+    def __init__(self, model: GpuModel, load: TraceLoad, rng: random.Random, noise: float = 0.03,
+                 prefill_share: PrefillShare | None = None) -> None:
         self.model = model
+        # Prefill's share of the busy time at a moment (an engine's prompt mix); None: the bursts' mean share.
+        self.prefill_share = prefill_share
+        self.last_phase_seconds = (0.0, 0.0)   # (prefill s, decode s) of the last advance()
         self.load = load
         self.rng = rng
         self.noise = noise
@@ -168,6 +179,7 @@ class GpuWorkload:
         self._busy_watts = model.idle_watts + span * (
             mean_pre * sum(PREFILL_SPAN_FRACTION) / 2 + mean_dec * sum(DECODE_SPAN_FRACTION) / 2) / self._mean_busy
         self._busy_util = (mean_pre * PREFILL_UTILIZATION + mean_dec * DECODE_UTILIZATION) / self._mean_busy
+        self._mean_prefill_share = mean_pre / self._mean_busy
 
     def _next_phase(self, t: float) -> None:
         rng, m = self.rng, self.model
@@ -190,12 +202,14 @@ class GpuWorkload:
         """Average (watts, utilization) over ``[t0, t1)``."""
         dt = t1 - t0
         if dt <= 0:
+            self.last_phase_seconds = (0.0, 0.0)
             return self.phase_watts, self.phase_util
         if dt >= COARSE_STEP_SECONDS:
             return self._expected(t0, t1)
         if self.phase_end is None:
             self.phase_end = t0
         joules = busy = 0.0
+        seconds = {"prefill": 0.0, "decode": 0.0, "idle": 0.0}
         t = t0
         while t < t1:
             if self.phase_end <= t:
@@ -204,7 +218,9 @@ class GpuWorkload:
             end = min(self.phase_end, t1)
             joules += self.phase_watts * (end - t)
             busy += self.phase_util * (end - t)
+            seconds[self.phase] += end - t
             t = end
+        self.last_phase_seconds = (seconds["prefill"], seconds["decode"])
         watts = joules / dt * (1.0 + self.rng.gauss(0.0, self.noise))
         return min(max(watts, 0.0), self.model.tdp_watts), min(busy / dt, 1.0)
 
@@ -213,10 +229,20 @@ class GpuWorkload:
         # Fewer bursts per step means more spread; sqrt(bursts) keeps the variance honest.
         bursts = max((t1 - t0) / (self._mean_busy / max(load, MIN_LOAD)), 1.0)
         busy = min(max(load + self.rng.gauss(0.0, 0.25 * load / math.sqrt(bursts)), 0.0), 1.0)
-        watts = self.model.idle_watts + busy * (self._busy_watts - self.model.idle_watts)
+        if self.prefill_share is None:
+            share = self._mean_prefill_share
+            busy_watts, busy_util = self._busy_watts, self._busy_util
+        else:
+            share = min(max(self.prefill_share.at((t0 + t1) / 2), 0.0), 1.0)
+            span = self.model.span_watts
+            busy_watts = self.model.idle_watts + span * (share * sum(PREFILL_SPAN_FRACTION) / 2
+                                                         + (1.0 - share) * sum(DECODE_SPAN_FRACTION) / 2)
+            busy_util = share * PREFILL_UTILIZATION + (1.0 - share) * DECODE_UTILIZATION
+        self.last_phase_seconds = (busy * (t1 - t0) * share, busy * (t1 - t0) * (1.0 - share))
+        watts = self.model.idle_watts + busy * (busy_watts - self.model.idle_watts)
         watts *= 1.0 + self.rng.gauss(0.0, self.noise / 2)
         self.phase, self.phase_end = "idle", None
-        return min(max(watts, 0.0), self.model.tdp_watts), busy * self._busy_util
+        return min(max(watts, 0.0), self.model.tdp_watts), busy * busy_util
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 from wattfleet import __version__
 from wattfleet.core import catalog
 from wattfleet.core.exposition import Snapshot
+from wattfleet.exporter.inference.attach import attach_engines
 from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.base import Sensor
 from wattfleet.exporter.sensors.host import HostSensor
@@ -30,6 +31,7 @@ from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import StateFile
 from wattfleet.sim.config import FleetConfig
+from wattfleet.sim.engines import SimEngines, layout
 from wattfleet.sim.fake_nvml import FakeGpu, FakeNvml
 from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.sim.faults import Fault
@@ -101,7 +103,11 @@ class SimNode:
                              power_watts=model.idle_watts, power_limit_watts=model.tdp_watts,
                              memory_total=model.memory_bytes, clock=clock)
                      for g in range(config.gpus_per_node)]
-        self.workloads = [GpuWorkload(model, self.load, random.Random(rng.getrandbits(64))) for _ in self.gpus]
+        self.engines = SimEngines(layout(len(self.gpus)) if config.engines else [], model,
+                                  random.Random(rng.getrandbits(64)), clock.now) if config.engines else None
+        self.workloads = [GpuWorkload(model, self.load, random.Random(rng.getrandbits(64)),
+                                      prefill_share=self.engines.prefill_share_of(g) if self.engines else None)
+                          for g in range(len(self.gpus))]
         self.nvml = SimNvml(self.gpus)
         self.sysfs_root = sysfs_root
         self.powercap: FakePowercap | None = None
@@ -133,9 +139,14 @@ class SimNode:
         cls = Sampler if self.render else _UnrenderedSampler
         # The simulated machine never reboots: one boot id per node.
         state = StateFile(self.state_path, boot_id=f"sim-{self.name}") if self.state_path is not None else None
-        return cls(sensors, {"node": self.name, "cluster": self.config.cluster, "site": self.site},
-                       interval=self.config.interval, clock=self.clock, wall=lambda: self.clock.now + self.skew,
-                       version=__version__, state=state)
+        sampler = cls(sensors, {"node": self.name, "cluster": self.config.cluster, "site": self.site},
+                      interval=self.config.interval, clock=self.clock, wall=lambda: self.clock.now + self.skew,
+                      version=__version__, state=state)
+        if self.engines is not None and self.engines.engines:
+            # The engines answer in microseconds; waiting up to 1.5 s (inside the sampler's 2 s deadline) makes
+            # every tick's tokens line up with that tick's GPU energy, as on a real node.
+            attach_engines(sampler, self.engines.configs(), self.engines.fetch, sync_wait=1.5)
+        return sampler
 
     def restart_exporter(self) -> None:
         """The exporter process restarts: new sensors (the hardware keeps counting) and counters from 0,
@@ -197,6 +208,8 @@ class SimNode:
             gpu.set_power(watts, util)
             gpu.memory_utilization = util * 0.6
             gpu.temperature = int(30 + 45 * watts / self.model.tdp_watts)
+        if self.engines is not None:  # the engines count this step's work; their pages show it at the next tick
+            self.engines.record(t0, t1, [w.last_phase_seconds for w in self.workloads])
         self.cpu_load = self.load.at(t0)
         if self.powercap is not None:
             for zone in self.powercap.zones.values():

@@ -116,6 +116,11 @@ WITH split_hour AS (
       FROM (SELECT engine, model, unnest(string_split(methods, ',')) AS m FROM stg_inference_engine_hourly
              WHERE methods IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
      GROUP BY ALL
+), attr AS (
+    SELECT engine, model, string_agg(DISTINCT a, '; ' ORDER BY a) AS phase_attribution
+      FROM (SELECT engine, model, unnest(string_split(attribution, '; ')) AS a FROM stg_inference_engine_hourly
+             WHERE attribution IS NOT NULL AND hour_utc >= $month_start AND hour_utc < $month_end)
+     GROUP BY ALL
 ), fit AS (
     SELECT engine, model,
            CASE WHEN count(*) FILTER (WHERE status = 'declined') = 0 THEN 'fitted'
@@ -138,9 +143,10 @@ SELECT $month_start AS period_start, $month_end AS period_end, k.engine, k.model
        ph.hours_without_phase_energy, fit.fit_status, fit.fit_r_squared,
        fit.fit_intervals, fit.fit_reason, fit.fit_cached_term, ph.split_prefill_kwh, ph.split_prefill_tokens,
        pr.computed_tokens, pr.cached_tokens, pr.transferred_tokens, pr.unsplit_tokens, pr.split_node_hours,
-       pr.unsplit_node_hours
+       pr.unsplit_node_hours, attr.phase_attribution
   FROM k LEFT JOIN ph USING (engine, model) LEFT JOIN req USING (engine, model)
   LEFT JOIN meth USING (engine, model) LEFT JOIN fit USING (engine, model) LEFT JOIN pr USING (engine, model)
+  LEFT JOIN attr USING (engine, model)
  ORDER BY k.engine, k.model;
 
 -- name: data_quality
@@ -208,3 +214,11 @@ SELECT $month_start AS period_start, $month_end AS period_end, r.key AS team,
   FROM rollup r LEFT JOIN w ON w.team = r.key
  WHERE r.period = 'month' AND r.period_start = $month_start AND r.dimension = 'team'
  ORDER BY starts_with(r.key, '('), r.key;
+-- name: cfe_by_day_and_hour
+-- The fleet's hourly CFE score (energy-weighted over sites) for each day and hour of the month: the
+-- report's heatmap. An hour with no facility energy has no score (NULL), not 0.
+SELECT hour_utc AS period_start, hour_utc + INTERVAL 1 HOUR AS period_end, CAST(hour_utc AS DATE) AS day,
+       hour(hour_utc) AS hour_of_day_utc,
+       fsum(cfe_kwh) / nullif(fsum(facility_kwh), 0) AS cfe_ratio, fsum(facility_kwh) AS facility_kwh
+  FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end AND site IS NOT NULL
+ GROUP BY ALL ORDER BY day, hour_of_day_utc;

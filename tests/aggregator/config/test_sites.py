@@ -17,6 +17,26 @@ def test_grid_spec_problems_name_the_field(tmp_path):
     assert any("sites[0].grid.replay_year: must be a year, got 1800" in p for p in problems), problems
 
 
+def test_grid_timestamps_and_implausible_settings_are_checked_with_file_and_line(tmp_path):
+    """docs/accounting.md 5.1 and 5.3: the hour-label convention and what to do with implausible hours."""
+    text = GOOD.replace(S1_GRID, "grid: {source: eia930, path: CISO.csv, timestamps: hour_begin, "
+                                 "implausible: drop}\n    pue: 1.2", 1)
+    problems = errors(tmp_path, text)
+    assert any(":5: sites[0].grid.timestamps: must be one of ['hour_start', 'hour_ending'], got 'hour_begin'" in p
+               for p in problems), problems
+    assert any("sites[0].grid.implausible: must be one of ['flag', 'fill', 'refuse'], got 'drop'" in p
+               for p in problems), problems
+    text = GOOD.replace(S1_GRID, "grid: {source: static, implausible: refuse}\n    pue: 1.2", 1)
+    assert any("sites[0].grid.implausible: not a setting of grid source 'static'" in p
+               for p in errors(tmp_path, text))
+    ok = GOOD.replace(S1_GRID, "grid: {source: eia930, path: CISO.csv, timestamps: hour_start, "
+                               "implausible: refuse}\n    pue: 1.2", 1)
+    ok = ok.replace("grid: {source: eia930, path: CISO.csv}\n    pue: 1.4",
+                    "grid: {source: eia930, path: CISO.csv, timestamps: hour_start, implausible: refuse}\n    pue: 1.4")
+    grid = load_facility(write(tmp_path, ok)).sites["s1"].grid
+    assert (grid["timestamps"], grid["implausible"]) == ("hour_start", "refuse")
+
+
 def test_grid_must_be_a_mapping(tmp_path):
     problems = errors(tmp_path, GOOD.replace(S1_GRID, "grid: CISO.csv\n    pue: 1.2", 1))
     assert any("sites[0].grid: must be a mapping" in p for p in problems), problems

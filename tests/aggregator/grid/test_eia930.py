@@ -28,13 +28,15 @@ def test_real_ciso_year_is_8760_hours_after_filling() -> None:
     hours = [r.hour_utc for r in load.rows]
     assert hours == [Y2022 + timedelta(hours=i) for i in range(8760)]
     assert all(r.zone == "CISO" and r.signal == "average" for r in load.rows)
-    # the known empty row, flagged as filled from the day before
-    known = datetime(2022, 1, 5, 10, tzinfo=UTC)
+    # the known empty row (labelled 10:00, the end of its hour: EIA's convention), filled from the day before
+    known = datetime(2022, 1, 5, 9, tzinfo=UTC)
     row = load.rows[hours.index(known)]
     assert row.filled and row.fill_rule == "previous_day_same_hour"
     assert row.grams_per_kwh == load.rows[hours.index(known - timedelta(days=1))].grams_per_kwh
-    assert load.report.missing == [known, datetime(2022, 5, 17, 18, tzinfo=UTC), datetime(2022, 6, 13, 18, tzinfo=UTC)]
-    assert sum(r.filled for r in load.rows) == 3
+    # ... and the year's last hour, whose end (2023-01-01 00:00) is in the next year's file
+    assert load.report.missing == [known, datetime(2022, 5, 17, 17, tzinfo=UTC), datetime(2022, 6, 13, 17, tzinfo=UTC),
+                                   datetime(2022, 12, 31, 23, tzinfo=UTC)]
+    assert sum(r.filled for r in load.rows) == 4
     assert any("CISO.csv:108" in n and "empty row" in n for n in load.report.notes)
 
 
@@ -42,8 +44,11 @@ def test_real_ciso_year_is_8760_hours_after_filling() -> None:
 def test_real_ciso_empty_rows_yield_no_row_but_are_listed() -> None:
     parsed = read_eia930(EIA_DIR / "CISO.csv")
     assert len(parsed.rows) == 8757
+    # keyed by the hour's start: the label is the hour's end
     assert [(e.line, e.hour_utc.isoformat()) for e in parsed.empty] == [
-        (108, "2022-01-05T10:00:00+00:00"), (3284, "2022-05-17T18:00:00+00:00"), (3932, "2022-06-13T18:00:00+00:00")]
+        (108, "2022-01-05T09:00:00+00:00"), (3284, "2022-05-17T17:00:00+00:00"), (3932, "2022-06-13T17:00:00+00:00")]
+    assert read_eia930(EIA_DIR / "CISO.csv", timestamps="hour_start").empty[0].hour_utc == datetime(2022, 1, 5, 10,
+                                                                                                    tzinfo=UTC)
     first = parsed.rows[0]
     # (WND+SUN+WAT+NUC) / all eight fuels, from the first data line
     assert first.cfe_ratio == pytest.approx((3130 + 1367 + 2304 + 2265)
@@ -72,17 +77,17 @@ def test_file_with_8759_rows_has_its_missing_hour_found(tmp_path: Path) -> None:
     short = tmp_path / "CISO.csv"
     short.write_text("".join(lines))
     assert len(lines) - 1 == 8759
-    gone = datetime(2022, 2, 10, 7, tzinfo=UTC)
+    gone = datetime(2022, 2, 10, 6, tzinfo=UTC)  # the hour that ends at 07:00
     load = load_intensity({"source": "eia930", "path": str(short)}, Y2022, Y2023)
-    assert gone in load.report.missing and len(load.report.missing) == 4
+    assert gone in load.report.missing and len(load.report.missing) == 5  # + 3 empty rows + the year's last hour
     assert [f.rule for f in load.report.filled if f.hour_utc == gone] == ["previous_day_same_hour"]
     assert len(load.rows) == 8760
     # with a rule that cannot fill, the missing hours stop the load instead of vanishing
-    with pytest.raises(GridDataError, match=r"4 of 8760 hour\(s\) missing in zone NOWHERE"):
+    with pytest.raises(GridDataError, match=r"5 of 8760 hour\(s\) missing in zone NOWHERE"):
         load_intensity({"source": "eia930", "path": str(short), "zone": "NOWHERE", "fill": ["static_annual"]},
                        Y2022, Y2023)
     left = load_intensity({"source": "eia930", "path": str(short), "fill": ["none"]}, Y2022, Y2023)
-    assert len(left.rows) == 8756 and gone in left.report.unfilled and not left.report.complete
+    assert len(left.rows) == 8755 and gone in left.report.unfilled and not left.report.complete
 
 
 def test_excerpt_fixture_fills_the_empty_hour() -> None:
@@ -91,8 +96,9 @@ def test_excerpt_fixture_fills_the_empty_hour() -> None:
     load = load_intensity({"source": "eia930", "path": str(path), "zone": "CISO"}, start, end)
     assert len(load.rows) == 24
     filled = [r for r in load.rows if r.filled]
-    assert [r.hour_utc.hour for r in filled] == [10]
-    assert load.report.filled[0].basis == "observed 2022-01-04T10:00:00+00:00"
+    # the empty row labelled 10:00 is the hour from 09:00; the day's last hour ends after the excerpt
+    assert [r.hour_utc.hour for r in filled] == [9, 23]
+    assert load.report.filled[0].basis == "observed 2022-01-04T09:00:00+00:00"
 
 
 def test_zone_defaults_to_file_stem_and_can_be_given() -> None:
@@ -156,7 +162,7 @@ def test_cfe_ratio_edge_cases(tmp_path: Path) -> None:
                     + "2022-01-01 01:00:00+00:00,0,0,0,0,0,0,0,0,300\n"      # no generation: unknown
                     + "2022-01-01 02:00:00+00:00,,0,0,0,5,0,0,0,300\n"       # a fuel missing: unknown
                     + "2022-01-01 03:00:00-05:00,1,1,1,0,0,0,1,0,0\n")       # offset converted to UTC
-    rows = load_eia930(path)
+    rows = load_eia930(path)  # hour-ending labels: 08:00 UTC ends the hour from 07:00
     assert rows[0].cfe_ratio == pytest.approx(0.25)
     assert rows[1].cfe_ratio is None and rows[2].cfe_ratio is None
-    assert rows[3].hour_utc == datetime(2022, 1, 1, 8, tzinfo=UTC) and rows[3].cfe_ratio == 1.0
+    assert rows[3].hour_utc == datetime(2022, 1, 1, 7, tzinfo=UTC) and rows[3].cfe_ratio == 1.0

@@ -23,8 +23,8 @@ def test_every_source_has_a_loader() -> None:
 
 
 def test_eia930_rows_are_raw_with_empty_hours_noted() -> None:
-    got = LOADERS["eia930"]({"source": "eia930", "path": "eia930_CISO_2022-01-04_05.csv", "zone": "CISO"},
-                               window(24))
+    got = LOADERS["eia930"]({"source": "eia930", "path": "eia930_CISO_2022-01-04_05.csv", "zone": "CISO",
+                             "timestamps": "hour_start"}, window(24))  # labels read as starts: T0 + 10 h is empty
     assert got.zone == "CISO" and got.origin == str(FIXTURES / "eia930_CISO_2022-01-04_05.csv")
     assert got.signal == "average"
     assert T0 + timedelta(hours=10) not in {r.hour_utc for r in got.rows}  # not filled here

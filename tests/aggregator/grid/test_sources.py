@@ -24,7 +24,7 @@ def test_static_source_expands_hourly() -> None:
 
 
 def test_relative_path_and_window_rounding() -> None:
-    load = load_intensity({"source": "eia930", "path": EXCERPT, "zone": "CISO"},
+    load = load_intensity({"source": "eia930", "path": EXCERPT, "zone": "CISO", "timestamps": "hour_start"},
                           T0 + timedelta(minutes=30), T0 + timedelta(hours=11, minutes=5), base_dir=FIXTURES)
     assert [r.hour_utc.hour for r in load.rows] == list(range(12))  # floored start, ceiled end
     assert load.rows[10].filled
@@ -35,7 +35,8 @@ def test_fallthrough_chain_in_spec(tmp_path: Path) -> None:
     lines = [ln if not ln.startswith("2022-01-04 10:00") else "2022-01-04 10:00:00+00:00" + "," * 9
              for ln in (FIXTURES / EXCERPT).read_text().splitlines()]
     (tmp_path / "CISO.csv").write_text("\n".join(lines) + "\n")
-    spec = {"source": "eia930", "path": str(tmp_path / "CISO.csv"), "fill": ["previous_day_same_hour", "linear"]}
+    spec = {"source": "eia930", "path": str(tmp_path / "CISO.csv"), "fill": ["previous_day_same_hour", "linear"],
+            "timestamps": "hour_start"}
     load = load_intensity(spec, T0, T0 + timedelta(days=1))
     (fill,) = load.report.filled
     assert fill.rule == "linear" and fill.fell_through[0].startswith("previous_day_same_hour: no observed value")
@@ -44,7 +45,8 @@ def test_fallthrough_chain_in_spec(tmp_path: Path) -> None:
 
 
 def test_unfillable_raises_naming_file_and_hour() -> None:
-    spec = {"source": "eia930", "path": str(FIXTURES / EXCERPT), "zone": "CISO", "fill": ["linear"]}
+    spec = {"source": "eia930", "path": str(FIXTURES / EXCERPT), "zone": "CISO", "fill": ["linear"],
+            "timestamps": "hour_start"}
     with pytest.raises(GridDataError) as err:
         load_intensity(spec, T0, T0 + timedelta(days=2))  # the whole of 2022-01-06 is beyond the file
     msg = str(err.value)

@@ -149,6 +149,14 @@ def openmetrics() -> str:
             text = ",".join(f'{k}="{v}"' for k, v in sorted({**labels, **N, "node": node, "gpu": g}.items()))
             for i in range(MINUTES + 11):
                 lines.append(f"{info.series}{{{text}}} 1 {_unix(FIRST + timedelta(minutes=i))}")
+    attribution = catalog.INFERENCE_ATTRIBUTION   # as the exporter states it (exporter/inference/sensor.py)
+    lines.append(f"# TYPE {attribution.series} gauge")
+    for node, labels, stated in (
+            ("n1", tgi, dict(method="phase_time", chunked_prefill="true", assumption="mixed_forward_as_prefill")),
+            ("n1", vllm, dict(method="token_fit", chunked_prefill="unknown", assumption="token_fit"))):
+        text = ",".join(f'{k}="{v}"' for k, v in sorted({**labels, **N, "node": node, **stated}.items()))
+        for i in range(MINUTES + 11):
+            lines.append(f"{attribution.series}{{{text}}} 1 {_unix(FIRST + timedelta(minutes=i))}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -327,11 +335,15 @@ def test_requests_and_methods_staged_per_hour(aggregated):
     got = {(e, h): (m, r) for e, h, m, r in con.execute(
         "SELECT engine, hour_utc, methods, requests FROM stg_inference_engine_hourly "
         "WHERE model <> 'llama-3-70b'").fetchall()}
+    attributions = {(e, h): a for e, h, a in con.execute(
+        "SELECT engine, hour_utc, attribution FROM stg_inference_engine_hourly WHERE model <> 'llama-3-70b'"
+    ).fetchall()}
     for h in range(HOURS):
         hour = H0 + timedelta(hours=h)
         assert got[("vllm", hour)][0] == catalog.PHASE_METHOD_TOKEN_FIT
         assert got[("vllm", hour)][1] == pytest.approx(sum(TRUTH["r"][i] for i in _minutes_of_hour(h)), rel=1e-9)
         assert got[("tgi", hour)] == (catalog.PHASE_METHOD_TIME, pytest.approx(180.0))
+        assert attributions[("tgi", hour)] == "phase_time: mixed_forward_as_prefill (chunked prefill true)"
         assert got[("sglang", hour)][0] is None
 
 
@@ -364,6 +376,8 @@ def test_report_inference_engines(aggregated, tmp_path):
     assert s["joules_per_decode_token"] == "" and s["hours_without_phase_energy"] == str(HOURS)
     t = rows["tgi"]
     assert t["method"] == "phase_time" and t["fit_status"] == ""
+    assert t["phase_attribution"] == "phase_time: mixed_forward_as_prefill (chunked prefill true)"
+    assert v["phase_attribution"] == "token_fit" and s["phase_attribution"] == ""  # SGLang: nothing stated
     assert float(t["joules_per_prefill_token"]) == pytest.approx(TGI_W["prefill"] * 60 / 6000)
     assert float(t["joules_per_request"]) == pytest.approx(sum(TGI_W.values()) * 60 / 3)
     with open(tmp_path / "inference.csv", newline="") as fh:

@@ -22,7 +22,7 @@ def test_grid_load_is_one_set_based_replace_last_duplicate_winning(tmp_path):
 
     def row(hour, grams, filled=False):
         return SimpleNamespace(hour_utc=hour, signal="average", grams_per_kwh=grams, cfe_ratio=None, source="t",
-                               filled=filled, fill_rule="previous_day_same_hour" if filled else None)
+                               filled=filled, fill_rule="previous_day_same_hour" if filled else None, implausible=None)
 
     def loader(rows):
         return lambda spec, start, end: SimpleNamespace(rows=rows, report=SimpleNamespace(notes=[]))

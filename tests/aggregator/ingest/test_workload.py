@@ -15,7 +15,7 @@ from fixtures.agg.facts_store import store_from_config
 from paths import REPO
 from wattfleet.aggregator.ingest.embedded import EmbeddedSource, parse_exposition
 from wattfleet.aggregator.ingest.prometheus import energy_queries, workload_query
-from wattfleet.aggregator.ingest.telemetry import WORKLOAD_BAD_LABELS, WORKLOAD_COLLECTOR, workload_key
+from wattfleet.aggregator.ingest.telemetry import WORKLOAD_BAD_LABELS, WORKLOAD_COLLECTOR, workload_fields_from_labels
 from wattfleet.aggregator.ingest.writer import write_window
 from wattfleet.aggregator.store.database import rebuild_month
 from wattfleet.core import catalog
@@ -134,11 +134,11 @@ def test_namespace_only_from_workload_series():
         assert "namespace" not in expr and "team" not in expr
     assert catalog.WORKLOAD_ENERGY.series in workload_query()
     base = {"node": "n", "component": "cpu"}
-    idle = workload_key({**base, "share": "idle", "namespace": "wattfleet", "pod": "exporter-x"}, T0)
-    assert idle is not None and idle[5:] == ("", "", "idle")
-    job = workload_key({**base, "share": "workload", "namespace": "wattfleet", "exported_namespace": "ml",
-                        "workload": "job/x"}, T0)
-    assert job is not None and job[5:] == ("ml", "job/x", "workload")
-    plain = workload_key({**base, "share": "workload", "namespace": "ml", "workload": "job/x"}, T0)
-    assert plain is not None and plain[5] == "ml"
-    assert workload_key({**base, "component": "psys", "share": "idle"}, T0) is None
+    idle = workload_fields_from_labels({**base, "share": "idle", "namespace": "wattfleet", "pod": "exporter-x"})
+    assert idle is not None and idle[4:] == ("", "", "idle")
+    job = workload_fields_from_labels({**base, "share": "workload", "namespace": "wattfleet",
+                                       "exported_namespace": "ml", "workload": "job/x"})
+    assert job is not None and job[4:] == ("ml", "job/x", "workload")
+    plain = workload_fields_from_labels({**base, "share": "workload", "namespace": "ml", "workload": "job/x"})
+    assert plain is not None and plain[4] == "ml"
+    assert workload_fields_from_labels({**base, "component": "psys", "share": "idle"}) is None

@@ -100,6 +100,26 @@ def test_served_model_per_token():
     assert "| Tokens | 1,000,000 |" in d.to_markdown()
 
 
+def test_served_model_prompt_tokens_by_source():
+    """Issue 14: computed, cached, transferred and unsplit prompt tokens; unsplit ones are flagged."""
+    split = build_disclosure(record(kind="served_model", tokens=1e6, it_kwh_measured=1000.0, prompt_split_node_hours=10,
+                                    prompt_tokens={"computed": 2e5, "cached": 7e5, "transferred": 1e5,
+                                                   "unsplit": 0.0}))
+    j = split.to_json()
+    assert j["energy"]["prompt_tokens"]["cached"] == 7e5 and j["energy"]["cache_hit_ratio"] == pytest.approx(0.7)
+    assert "prompt_tokens_not_split" not in {f["flag"] for f in split.flags}
+    md = split.to_markdown()
+    assert "| Prompt tokens computed / cached / transferred / not split by engine | 200,000 / 700,000 / " \
+           "100,000 / 0 |" in md and "| Prefix-cache hit ratio | 70.0% |" in md
+    unsplit = build_disclosure(record(kind="served_model", tokens=1e6, prompt_unsplit_node_hours=4,
+                                      prompt_tokens={"computed": 0.0, "cached": 0.0, "transferred": 0.0,
+                                                     "unsplit": 5e5}))
+    assert unsplit.to_json()["energy"]["cache_hit_ratio"] is None
+    (flag,) = [f for f in unsplit.flags if f["flag"] == "prompt_tokens_not_split"]
+    assert flag["affected"] == 5e5 and "500,000 prompt tokens" in flag["detail"]
+    assert "| Prefix-cache hit ratio | n/a |" in unsplit.to_markdown()
+
+
 def test_bad_kind_and_period():
     with pytest.raises(DisclosureError, match="kind"):
         build_disclosure(record(kind="fine_tune"))

@@ -90,6 +90,12 @@ def test_served_model_disclosure_shares_node_hour_figures(fleet):
     assert j["emissions_kg_co2e"]["scope3_embodied"] == pytest.approx(4 * 0.75 * 164 / 35040, rel=1e-6)
     assert j["water_liters"]["onsite"] == pytest.approx(0.5 * 1.2)
     assert "residual_mix_missing" in {f["flag"] for f in j["data_quality"]["flags"]}
+    # prompt tokens by source over the same selection: 1,000 computed + 3,000 cached per hour, 4 hours
+    assert j["energy"]["prompt_tokens"] == {"computed": 4000, "cached": 12000, "transferred": 0, "unsplit": 0}
+    assert j["energy"]["cache_hit_ratio"] == 0.75
+    prompt_q = [q for q in j["provenance"]["queries"] if q["file"].endswith("prompt_tokens.sql")]
+    assert prompt_q[0]["rows"] == 4 and (REPO / prompt_q[0]["file"]).is_file()
+    assert disclosure_from_store(con, "served_model", "x", {"model": "other"}, OCT, NOV).inp.prompt_tokens == {}
 
 
 def test_disclose_cli_writes_markdown_and_json(tmp_path, capsys):

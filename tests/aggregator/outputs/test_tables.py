@@ -11,8 +11,8 @@ INPUTS = ["engine", "model", "methods", "prefill_kwh", "decode_kwh", "idle_kwh",
           "decode_tokens", "requests", "attributed_requests", "scope2_location_kg", "hours_without_phase_energy",
           "fit_status", "fit_r_squared", "fit_intervals", "fit_reason", "fit_cached_term", "split_prefill_kwh",
           "split_prefill_tokens", "computed_tokens", "cached_tokens", "transferred_tokens", "unsplit_tokens",
-          "split_node_hours", "unsplit_node_hours"]
-NO_PROMPT = (None,) * 9  # an engine without prompt-token series (an exporter older than the split)
+          "split_node_hours", "unsplit_node_hours", "phase_attribution"]
+NO_PROMPT = (None,) * 10  # an engine without prompt-token series (an exporter older than the split)
 
 
 def test_report_table_matches_phase_figures():
@@ -46,11 +46,12 @@ def test_prompt_split_columns():
     """J per computed prefill token from the split hours only; hit ratios over split tokens only."""
     # 1 kWh prefill over 3.6e6 tokens in all hours; the split hours: 0.5 kWh over 1e6 computed tokens.
     split = ("vllm", "m", "phase_time", 1.0, 1.0, 0.0, 3.6e6, 1e6, 10.0, 10.0, 1.0, 0, None, None, None, None,
-             "fitted", 0.5, 1e6, 1e6, 3e6, 1e6, 2e6, 30, 10)
+             "fitted", 0.5, 1e6, 1e6, 3e6, 1e6, 2e6, 30, 10, "phase_time: separate_phases (chunked prefill false)")
     whole = ("vllm", "w", "phase_time", 1.0, 1.0, 0.0, 1e6, 1e6, 10.0, 10.0, 1.0, 0, None, None, None, None,
-             None, 1.0, 1e6, 1e6, 0.0, 0.0, 0.0, 5, 0)
+             None, 1.0, 1e6, 1e6, 0.0, 0.0, 0.0, 5, 0, None)
     unsplit = ("tgi", "b", "phase_time", 1.0, 1.0, 0.0, 1e6, 1e6, 10.0, 10.0, 1.0, 0, None, None, None, None,
-               None, None, None, 0.0, 0.0, 0.0, 5e6, 0, 40)
+               None, None, None, 0.0, 0.0, 0.0, 5e6, 0, 40,
+               "phase_time: mixed_forward_as_prefill (chunked prefill true)")
     cols, rows = engine_report_table(INPUTS, [split, whole, unsplit])
     got = [dict(zip(cols, r, strict=True)) for r in rows]
     assert got[0]["prompt_split"] == f"{PROMPT_SPLIT} in 30 of 40 node-hours"
@@ -62,3 +63,4 @@ def test_prompt_split_columns():
     assert got[1]["joules_per_computed_prefill_token"] == pytest.approx(3.6)
     assert got[2]["prompt_split"] == PROMPT_NOT_SPLIT
     assert got[2]["joules_per_computed_prefill_token"] is None and got[2]["cache_hit_ratio"] is None
+    assert got[2]["phase_attribution"] == "phase_time: mixed_forward_as_prefill (chunked prefill true)"

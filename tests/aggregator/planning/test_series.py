@@ -82,13 +82,14 @@ def test_missing_hour_in_rows_is_an_error():
 
 @needs_data
 def test_gap_in_real_file_is_flagged_or_refused():
-    """CISO 2022-01-05 10:00 is an empty row: filled hours are counted per candidate, never silently used."""
+    """CISO's row labelled 2022-01-05 10:00 is empty: the hour from 09:00 (EIA labels an hour by its end) is filled,
+    and filled hours are counted per candidate, never silently used."""
     s0, e0 = datetime(2022, 1, 5, tzinfo=UTC), datetime(2022, 1, 6, tzinfo=UTC)
     s = load_site_series(spec("CISO"), "CISO", s0, e0)
-    assert [i for i, f in enumerate(s.filled) if f] == [10]
+    assert [i for i, f in enumerate(s.filled) if f] == [9]
     plan = rank(PlanRequest(6, 100, s0, e0), [SiteOption("a", "CISO", 1.2)], {"a": s})
     assert "a: 1 of 24 intensity hours are gap fills, not observations" in plan.notes
-    assert [c.filled_hours for c in plan.sites[0].candidates[:7]] == [0, 0, 0, 0, 0, 1, 1]
+    assert [c.filled_hours for c in plan.sites[0].candidates[:7]] == [0, 0, 0, 0, 1, 1, 1]
     assert plan.to_json()["sites"][0]["best"]["filled_hours"] in (0, 1)
-    with pytest.raises(PlanError, match="no average intensity for 2022-01-05T10:00"):
+    with pytest.raises(PlanError, match="no average intensity for 2022-01-05T09:00"):
         load_site_series({**spec("CISO"), "fill": ["none"]}, "CISO", s0, e0)
