@@ -191,7 +191,8 @@ def _summary(result: IngestResult, con: duckdb.DuckDBPyConnection) -> str:
     t = totals(con)
     return (f"ingested {result.windows} hour(s) {result.start:%Y-%m-%dT%H:%MZ}..{result.end:%Y-%m-%dT%H:%MZ}: "
             f"{result.energy_rows} energy rows, {result.intensity_rows} intensity rows "
-            f"({result.filled_intensity_hours} filled); months rebuilt: "
+            f"({result.filled_intensity_hours} filled, {result.implausible_intensity_hours} implausible); "
+            "months rebuilt: "
             f"{', '.join(m.strftime('%Y-%m') for m in result.months_rebuilt) or 'none'}; "
             f"database totals: IT {t['it_kwh']:.3f} kWh, facility {t['facility_kwh']:.3f} kWh, "
             f"Scope 2 location {t['scope2_location_g'] / 1000:.3f} kg")

@@ -173,9 +173,12 @@ def main() -> None:
              f"{platform.platform()}.", "",
              "Absolute error of J per computed prefill token against truth (prefill-phase energy / computed "
              f"tokens), median / worst of {args.seeds} simulated engine-days; c/a = cost of a cached token "
-             "relative to a computed one. Fits: `computed` (cached tokens left out), `cached_term` (cached "
-             "tokens as a 4th regressor, same acceptance limits), `all_prompt` (every prompt token as "
-             "prefill: the pre-split behaviour).", "",
+             "relative to a computed one. Fits: `computed` (cached tokens left out), `cached_term_strict` "
+             "(cached tokens as a 4th regressor, every coefficient held to the estimator's limits), `wattfleet` "
+             "(what the aggregator runs: the 4th regressor, its own standard error not held against it, left "
+             "out when the 4-term fit declines), `all_prompt` (every prompt token as prefill: the pre-split "
+             "behaviour). Worst cases near a 90% hit rate come from engine-days where computed tokens are a "
+             "tenth of the prompt: their energy is then a small part of the measurement noise.", "",
              "| hit rate regime | c/a | cache hit rate | " + " | ".join(FITS) + " |",
              "|---|---|---|" + "---|" * len(FITS)]
     for r in results:

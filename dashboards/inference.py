@@ -50,6 +50,27 @@ def grams_per_1k_tokens() -> str:
     return f"{carbon} / {_rate(catalog.INFERENCE_TOKENS, ENGINE)} * 1000"
 
 
+def _prompt_rate(source_regex: str) -> str:
+    """Prompt tokens per second of the given sources, per engine and model, over the panel's rate window (the
+    window of the phase energy it is divided into: ratios of rates over different windows drift)."""
+    return q.agg("sum", q.rate(q.selector(catalog.INFERENCE_PROMPT_TOKENS,
+                                          regex={**q.node_filters(), "source": source_regex})), ENGINE)
+
+
+SPLIT_SOURCES = "|".join((catalog.PROMPT_SOURCE_COMPUTED, catalog.PROMPT_SOURCE_CACHED,
+                          catalog.PROMPT_SOURCE_TRANSFERRED))
+
+
+def cache_hit_ratio() -> str:
+    """Cached over all split prompt tokens, per engine and model; engines that do not split are absent."""
+    return f"{_prompt_rate(catalog.PROMPT_SOURCE_CACHED)} / {_prompt_rate(SPLIT_SOURCES)}"
+
+
+def joules_per_computed_prefill_token() -> str:
+    """Attributed prefill energy over the prompt tokens the engine computed (engines that split them only)."""
+    return f"{_energy_rate(ENGINE, phase='prefill')} / {_prompt_rate(catalog.PROMPT_SOURCE_COMPUTED)}"
+
+
 def _idle_power() -> str:
     power = q.selector(catalog.GPU_POWER, regex=q.node_filters(gpu=True))
     util = q.selector(catalog.GPU_UTILIZATION, regex=q.node_filters(gpu=True))
@@ -76,6 +97,21 @@ def build() -> g.Dashboard:
     lay.timeseries("Energy per request", JOULE, [Query(
         f"{_energy_rate(ENGINE)} / {_rate(catalog.INFERENCE_REQUESTS, ENGINE)}",
         "{{engine}} {{model}}")])
+
+    lay.row("Prompt tokens and prefix cache")
+    lay.stat("Joules per computed prefill token", JOULE,
+             [Query(joules_per_computed_prefill_token(), "{{engine}} {{model}}")], w=6, decimals=3,
+             description="Prefill energy over the prompt tokens the engine actually computed (prefix-cache hits "
+                         "and transferred KV excluded). Engines that do not split their prompt tokens are not "
+                         "shown: their joules per prefill token counts cache hits as prefill tokens.")
+    lay.stat("Prefix-cache hit ratio", PERCENT_UNIT, [Query(cache_hit_ratio(), "{{engine}} {{model}}")], w=6,
+             decimals=1, description="Cached prompt tokens over computed + cached + transferred ones, for engines "
+                                     "that split their prompt tokens.")
+    lay.timeseries("Prompt tokens per second by source", TOKENS_PER_SECOND, [Query(
+        q.agg("sum", q.selector(r.INFERENCE_PROMPT_RATE, regex=q.node_filters()), ENGINE + ("source",)),
+        "{{engine}} {{model}} {{source}}")], w=12,
+        description="computed, cached (prefix-cache hit), transferred (KV from another instance); unsplit: the "
+                    "engine does not say which.")
 
     lay.row("Load and idle burn")
     lay.timeseries("Requests per second", REQUESTS_PER_SECOND, [

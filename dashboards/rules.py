@@ -30,6 +30,9 @@ SITE_FACILITY_POWER = "site:wattfleet_facility_power_watts:sum"
 SITE_CARBON_RATE = "site:wattfleet_carbon_grams_per_second:sum"
 SITE_WATER_RATE = "site:wattfleet_water_liters_per_second:sum"
 INFERENCE_CARBON_RATE = "node_engine_model:wattfleet_inference_carbon_grams_per_second:sum"
+# Prompt tokens per second by source (computed, cached, transferred, unsplit): summable per engine, so
+# dashboards take the cache hit ratio and J per computed prefill token as ratios of sums, never of ratios.
+INFERENCE_PROMPT_RATE = "node_engine_model:wattfleet_inference_prompt_tokens:rate"
 BUDGET_BURN_RATE = "scope_owner_period:wattfleet_carbon_budget_burn_rate:ratio"
 
 
@@ -80,6 +83,8 @@ def recording_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
         _rec(NODE_WATER_RATE, f"({NODE_IT_POWER}) * on(site) group_left(zone) {wue} / {q.JOULES_PER_KWH:g}"),
         _rec(GPU_CARBON_RATE, q.with_intensity(q.with_pue(GPU_POWER_RATE))),
         _rec(INFERENCE_CARBON_RATE, q.with_intensity(q.with_pue(phase_energy))),
+        _rec(INFERENCE_PROMPT_RATE,
+             q.agg("sum", q.rate(q.selector(catalog.INFERENCE_PROMPT_TOKENS), window), ENGINE + ("source",))),
     ]
     site_rules = [
         _rec(SITE_IT_POWER, q.agg("sum", NODE_IT_POWER, ("site",))),

@@ -29,6 +29,7 @@ from wattfleet.exporter.sensors.host import CpuPowerModel, HostSensor
 from wattfleet.exporter.sensors.nvml import Nvml, NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import StateError, StateFile
+from wattfleet.exporter.workloads import attach as workloads
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ COLLECTOR_HELP = {
     "rapl": "CPU package and DRAM energy from the RAPL powercap tree",
     "host": "host utilization, and estimated CPU/DRAM energy (see --estimate-cpu)",
     "inference": "LLM serving engines' token and phase counters (see --inference-config)",
+    "workload": "energy by pod and batch job (see --kubelet.pod-resources-socket, --workload-cgroups)",
 }
 COLLECTORS = tuple(COLLECTOR_HELP)
 
@@ -115,6 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "restart continues them: no counter reset, and what RAPL and NVML counted while the "
                         "exporter was down is kept; an unusable file gives a warning and counters from 0 "
                         "(default: none, counters start at 0 on every start; ignored with --once)")
+    workloads.add_arguments(p)
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
     # The spellings before the exporter conventions, for one release.
     add_deprecated_alias(p, "--listen-address", "--web.listen-address")
@@ -171,6 +174,12 @@ def build_sampler(args: argparse.Namespace, nvml: Nvml | None = None) -> Sampler
         path = config_path(args.inference_config)  # named, or discovered (WATTFLEET_INFERENCE_CONFIG, /etc/wattfleet)
         if path is not None:
             attach_inference(sampler, path)
+    if "workload" not in set(args.disable_collector):
+        try:
+            workloads.attach_workloads(sampler, workloads.build_workload_sensor(args))
+        except SensorUnavailable as exc:
+            sampler.absent["workload"] = str(exc)
+            log.info("collector workload absent: %s", exc)
     return sampler
 
 
@@ -185,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         sampler = build_sampler(args)
-    except (InferenceConfigError, StateError) as exc:
+    except (InferenceConfigError, StateError, workloads.WorkloadConfigError) as exc:
         print(f"wattfleet exporter: {exc}", file=sys.stderr)
         return 2
     if args.once:

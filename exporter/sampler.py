@@ -187,7 +187,7 @@ class Sampler:
         samples.append(Sample(catalog.LAST_SAMPLE.name, {}, self.wall()))
         samples.append(Sample(catalog.BUILD_INFO.name, {"version": self.version,
                                                          "python_version": platform.python_version()}, 1))
-        return render_families(self._families(samples))
+        return render_families(self._families(samples)) + b"".join(r.exposition for r in results.values())
 
     def _families(self, samples: list[Sample]) -> list[PromMetric]:
         by_name: dict[str, list[Sample]] = defaultdict(list)

@@ -91,10 +91,13 @@ def test_exporter_needs_only_the_base_dependencies() -> None:
     flat = {re.split(r"[<>=!~;\[ ]", d)[0].lower() for name in ("aggregator", "report", "dashboards")
             for d in extras[name]}
     assert {"duckdb", "numpy", "tqdm", "matplotlib", "fpdf2", "grafanalib"} <= flat
-    assert set(extras["all"]) == {"wattfleet[aggregator,report,dashboards]"}
+    assert set(extras["all"]) == {"wattfleet[aggregator,report,dashboards,kubernetes]"}
+    # Per-pod GPU energy on Kubernetes: the pod-resources gRPC client, an extra the exporter image installs.
+    assert {re.split(r"[<>=!~;\[ ]", d)[0].lower() for d in extras["kubernetes"]} == {"grpcio", "protobuf"}
+    assert "pip install '.[kubernetes]'" in (ROOT / "Dockerfile.exporter").read_text()
 
 
-DOCKERFILES = {"Dockerfile": "all", "Dockerfile.exporter": None}
+DOCKERFILES = {"Dockerfile": "all", "Dockerfile.exporter": "kubernetes"}
 
 
 @pytest.mark.parametrize("name", sorted(DOCKERFILES))

@@ -211,7 +211,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     print(f"workload:   {trace_origin}")
     print(f"database:   {db}")
     print(f"config:     {config_path}")
-    print(f"report:     {report_md or report_dir}  ({len(written)} files: Markdown, HTML, PNG, CSV, Parquet)")
+    print(f"report:     {report_md or report_dir}  ({len(written)} files: Markdown, HTML, PDF, PNG, CSV, Parquet)")
     print(f"dashboards: {dash_dir}  ({len(dash_files)} files: Grafana JSON, provisioning, Prometheus rules)")
     return 0
 

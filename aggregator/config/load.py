@@ -21,6 +21,7 @@ from wattfleet.aggregator.config.instruments import parse_instruments
 from wattfleet.aggregator.config.model import DIESEL_KG_PER_LITER, FacilityConfig, FlexibleWorkload, Site
 from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1, parse_teams
 from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
+from wattfleet.aggregator.grid.spec import DEFAULT_IMPLAUSIBLE, DEFAULT_TIMESTAMPS, SOURCE_KEYS
 from wattfleet.aggregator.store.settings import StoreSettings
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
@@ -143,7 +144,15 @@ def _check_zone_grid(c: Checker, first_in_zone: dict[str, tuple[int, Site]], i: 
 
 
 def _accounting_grid(grid: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in grid.items() if k != "marginal"}
+    """The settings that decide the zone's hourly intensity, defaults spelled out (``timestamps``,
+    ``implausible``), so leaving a default out and writing it agree."""
+    out = {k: v for k, v in grid.items() if k != "marginal"}
+    source = str(out.get("source"))
+    if source in DEFAULT_TIMESTAMPS:
+        out.setdefault("timestamps", DEFAULT_TIMESTAMPS[source])
+    if "implausible" in SOURCE_KEYS.get(source, ()):
+        out.setdefault("implausible", DEFAULT_IMPLAUSIBLE)
+    return out
 
 
 def _flexible(c: Checker, raw: Any) -> list[FlexibleWorkload]:

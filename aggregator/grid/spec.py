@@ -36,6 +36,7 @@ DEFAULT_TIMESTAMPS = {"eia930": "hour_ending", "electricitymaps": "hour_start"}
 # What to do with an hour the source's own generation mix shows to be implausible (eia930 only,
 # docs/accounting.md 5.3): keep it and flag it, treat it as a gap for the fill rules, or refuse the window.
 IMPLAUSIBLE_ACTIONS = ("flag", "fill", "refuse")
+DEFAULT_IMPLAUSIBLE = "flag"
 
 
 def check_spec(spec: Any) -> str:
@@ -69,7 +70,7 @@ def timestamps(spec: Mapping[str, Any]) -> str:
 
 def implausible_action(spec: Mapping[str, Any]) -> str:
     """What the spec does with implausible hours (``flag`` unless set)."""
-    return choice(spec, "implausible", IMPLAUSIBLE_ACTIONS, "flag")
+    return choice(spec, "implausible", IMPLAUSIBLE_ACTIONS, DEFAULT_IMPLAUSIBLE)
 
 
 def need(spec: Mapping[str, Any], key: str) -> Any:

@@ -54,6 +54,7 @@ class IngestResult:
     collector_error_rows: int = 0
     intensity_rows: int = 0
     filled_intensity_hours: int = 0
+    implausible_intensity_hours: int = 0  # kept and flagged (grid spec implausible: flag), stg_grid_implausible
     months_rebuilt: list[date] = field(default_factory=list)
     grid_notes: list[str] = field(default_factory=list)
 
@@ -96,6 +97,8 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
         return result
     result.intensity_rows, result.filled_intensity_hours, result.grid_notes = \
         load_grid(con, cfg, start, end, grid_loader)
+    result.implausible_intensity_hours = int(one_row(
+        con, "SELECT count(*) FROM stg_grid_implausible WHERE hour_utc >= ? AND hour_utc < ?", [start, end])[0])
     total_hours = int((end - start) / HOUR)
     bar = progress_bar(total_hours, f"ingest {source.name}", "h", enabled=progress)
     try:

@@ -193,7 +193,7 @@ th .unit{display:block;font-weight:400;color:var(--muted);font-size:.85em}
 figure{margin:.8rem 0 1.2rem}
 figure img{display:block;max-width:100%;height:auto}
 code{font-size:.9em;background:var(--head);padding:0 .2em;border-radius:3px}
-.headline{display:grid;grid-template-columns:repeat(auto-fit,minmax(13rem,1fr));gap:.6rem;margin:.8rem 0 .4rem}
+.headline{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:.6rem;margin:.8rem 0 .4rem}
 .card{border:1px solid var(--rule);border-left:6px solid var(--accent);border-radius:6px;padding:.5rem .75rem}
 .card .label{font-size:.85rem;color:var(--muted)}
 .card .value{font-size:1.5rem;font-weight:650;font-variant-numeric:tabular-nums}

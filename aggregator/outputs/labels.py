@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # How a column's values are written: text (left-aligned), int (whole numbers), num (decimals chosen per
-# column), pct (a ratio shown as a percentage).
-KINDS = ("text", "int", "num", "pct")
+# column), pct (a ratio shown as a percentage), sig (each value its own three significant digits: a column
+# whose rows are in different units, named by a unit column beside it).
+KINDS = ("text", "int", "num", "pct", "sig")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ LABELS: dict[str, Label] = {
     "line": Label("Line"), "definition": Label("Definition"), "scope": Label("Scope"),
     "category": Label("Category"), "basis": Label("Basis"), "level": Label("Level"), "unit": Label("Unit"),
     "figure": Label("Figure"), "subject": Label("Subject"), "functional_unit": Label("Functional unit"),
-    "boundary": Label("Boundary"), "quantity": Label("Quantity", kind="num"),
+    "boundary": Label("Boundary"), "quantity": Label("Quantity", kind="sig"),
     "dimension": Label("Dimension"), "key": Label("Key"),
     "day": Label("Day"), "month": Label("Month"), "kind": Label("Owner kind"), "owner": Label("Owner"),
     "fit_status": Label("Token fit"), "fit_reason": Label("Fit declined because"),
@@ -50,7 +51,7 @@ LABELS: dict[str, Label] = {
     "location_based_kg_co2e": Label("Location-based", KG), "market_based_kg_co2e": Label("Market-based", KG),
     "operational_location_kg_co2e": Label("Operational, location-based", KG),
     "embodied_amortized_kg_co2e": Label("Embodied, amortized", KG),
-    "functional_units": Label("Functional units", kind="num"),
+    "functional_units": Label("Functional units", kind="sig"),
     "caused_location_kg": Label("Caused, location-based", KG),
     "embodied_amortized_kg": Label("Embodied, amortized", KG),
     "scope1_kg": Label("Scope 1", KG), "scope2_location_kg": Label("Scope 2, location-based", KG),
@@ -82,6 +83,17 @@ LABELS: dict[str, Label] = {
     "sites_without_residual_mix": Label("Sites without a residual mix", kind="int"),
     "site_hours_metered_pue": Label("Site-hours with metered PUE", kind="int"),
     "readings": Label("Readings", kind="int"),
+    # grid data quality per zone
+    "intensity_sources": Label("Intensity sources"), "filled_hours": Label("Filled hours", "h", "int"),
+    "filled_hours_utc": Label("Filled hours (UTC)"), "fill_rules": Label("Fill rules"),
+    "filled_intensity_kwh": Label("Energy in filled hours", "kWh"),
+    "filled_intensity_kg": Label("Scope 2 in filled hours", KG),
+    "implausible_hours": Label("Implausible hours", "h", "int"),
+    "implausible_hours_utc": Label("Implausible hours (UTC)"),
+    "implausible_kg": Label("Scope 2 in implausible hours", KG),
+    "missing_intensity_hours": Label("Hours without intensity", "h", "int"),
+    "estimated_energy_kwh": Label("Estimated energy", "kWh"),
+    "estimated_energy_kg": Label("Scope 2 of estimated energy", KG),
     # flags the documents show as formatting, not as a column (markup.FLAG_COLUMNS)
     "is_total": Label("Total row"),
     # shift analysis

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,15 +53,11 @@ def column_kind(lab: Label, values: Sequence[Any]) -> str:
 
 
 def decimals_for(values: Sequence[Any]) -> int:
-    """Decimals that give the column's largest figure three significant digits (none above 1000)."""
+    """Decimals that give the column's largest figure three significant digits (none from 100 up)."""
     biggest = max((abs(float(v)) for v in values if v is not None and math.isfinite(float(v))), default=0.0)
-    if biggest >= 1000 or biggest == 0:
-        return 0  # thousands need no decimals; an all-zero column shows 0, not 0.00
-    if biggest >= 100:
-        return 1
-    if biggest >= 1:
-        return 2
-    return min(6, 2 - math.floor(math.log10(biggest)))
+    if biggest == 0:
+        return 0  # an all-zero column shows 0, not 0.00
+    return min(6, max(0, 2 - math.floor(math.log10(biggest))))
 
 
 def format_value(v: Any, kind: str, decimals: int = 2) -> str:
@@ -102,7 +99,8 @@ def grid(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> Grid:
         decimals = decimals_for(values) if kind == "num" else 0
         numeric.append(kind != "text")
         for out, v in zip(cells, values, strict=True):
-            out.append(format_value(v, kind, decimals))
+            # sig: figures in different units row by row (a unit column beside them), each to its own digits
+            out.append(format_value(v, "num", decimals_for([v])) if kind == "sig" else format_value(v, kind, decimals))
     return Grid(labels, cells, numeric, bold)
 
 
@@ -148,6 +146,12 @@ def inline_html(text: str) -> str:
         html.escape(text)
 
 
+def breakable(text: str) -> str:
+    """Escaped text that may wrap after ``_`` and ``/`` too: identifiers such as
+    ``sci_g_per_gpu_hour_whole_nodes`` would otherwise set a column's width to their whole length."""
+    return re.sub(r"([_/])", r"\1<wbr>", html.escape(text))
+
+
 def _md_cell(text: str, bold: bool) -> str:
     text = text.replace("|", "\\|")
     return f"**{text}**" if bold and text else text
@@ -161,7 +165,7 @@ def grid_html(g: Grid) -> str:
 
     head = "".join(th(h, n) for h, n in zip(g.headers, g.numeric, strict=True))
     body = "".join(("<tr class='total'>" if g.is_bold(i) else "<tr>")
-                   + "".join(f"<td class='{'num' if n else 'text'}'>{html.escape(c)}</td>"
+                   + "".join(f"<td class='{'num' if n else 'text'}'>{html.escape(c) if n else breakable(c)}</td>"
                              for c, n in zip(r, g.numeric, strict=True)) + "</tr>" for i, r in enumerate(g.rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

@@ -87,10 +87,10 @@ class ReportPdf:
                             new_y="NEXT")
         self.pdf.ln(gap)
 
-    def heading(self, title: str, level: int) -> None:
+    def heading(self, title: str, level: int, keep_with_mm: float = 25.0) -> None:
+        """A section title, moved to the next page with what follows unless ``keep_with_mm`` of it fits."""
         size = 13 if level == 2 else 10.5
-        # keep a heading with the start of what follows it
-        if self.pdf.will_page_break(size * 0.5 + 25):
+        if self.pdf.will_page_break(size * 0.5 + keep_with_mm):
             self.pdf.add_page()
         self.pdf.ln(3 if level == 2 else 1.5)
         self.text(title, size, "B", gap=0.5)
@@ -132,25 +132,35 @@ class ReportPdf:
         self.text(TOTALS_NOTE, SMALL_PT, colour_rgb=MUTED)
 
     def _widths(self, g: Grid) -> list[float]:
-        """Each column as wide as its longest cell or header word line, shrunk to fit the page if needed."""
+        """Column widths (mm): each as wide as its longest cell where the page allows. Otherwise numbers keep
+        theirs and the text columns share the rest evenly (water-filling: a column that needs less than
+        its share keeps what it needs, the others wrap), none narrower than its header's longest word."""
         pdf = self.pdf
-        widths = []
+        natural, floor = [], []
         for i, h in enumerate(g.headers):
             pdf.set_font(FONT, "B", TABLE_PT)
             head = max(pdf.get_string_width(w) for w in ([h.words] if len(h.words) < 18 else _halves(h.words)))
             head = max(head, pdf.get_string_width(h.unit))
-            pdf.set_font(FONT, "", TABLE_PT)
+            head_word = max(pdf.get_string_width(w) for w in [*h.words.split(), h.unit])
+            pdf.set_font(FONT, "B" if g.bold else "", TABLE_PT)
             cells = max((pdf.get_string_width(r[i]) for r in g.rows), default=0.0)
-            widths.append(max(head, cells) + 2 * CELL_PADDING_MM + 0.5)
-        total = sum(widths)
-        if total > self.width:  # text columns wrap; numbers keep their width where possible
-            flexible = sum(w for w, n in zip(widths, g.numeric, strict=True) if not n)
-            excess = total - self.width
-            if flexible > excess * 1.5:
-                widths = [w if n else w - excess * w / flexible for w, n in zip(widths, g.numeric, strict=True)]
+            pad = 2 * CELL_PADDING_MM + 0.5
+            natural.append(max(head, cells) + pad)
+            floor.append(head_word + pad)
+        if sum(natural) <= self.width:
+            return natural
+        text = [i for i, n in enumerate(g.numeric) if not n]
+        room = self.width - sum(w for w, n in zip(natural, g.numeric, strict=True) if n)
+        if not text or room <= sum(floor[i] for i in text):
+            return [w * self.width / sum(natural) for w in natural]
+        low, high = 0.0, room
+        for _ in range(40):  # the level c at which the text columns, each min(natural, max(floor, c)), fill the room
+            c = (low + high) / 2
+            if sum(min(natural[i], max(floor[i], c)) for i in text) > room:
+                high = c
             else:
-                widths = [w * self.width / total for w in widths]
-        return widths
+                low = c
+        return [w if g.numeric[i] else min(w, max(floor[i], low)) for i, w in enumerate(natural)]
 
     def table(self, g: Grid) -> None:
         pdf = self.pdf
@@ -175,13 +185,17 @@ class ReportPdf:
                     row.cell(c, align="RIGHT" if n else "LEFT")
         pdf.ln(2.5)
 
-    def image(self, path: Path) -> None:
+    def image_size(self, path: Path) -> tuple[float, float]:
+        """(width, height) in mm a chart is drawn at: 80 % of its drawn size, at most the content width."""
         from PIL import Image  # lazy: optional dependency (Pillow comes with matplotlib, the report extra)
 
         with Image.open(path) as im:
             w_px, h_px = im.size
         w = min(self.width, w_px / DPI * MM_PER_INCH * 0.8)
-        h = w * h_px / w_px
+        return w, w * h_px / w_px
+
+    def image(self, path: Path) -> None:
+        w, h = self.image_size(path)
         if self.pdf.will_page_break(h):
             self.pdf.add_page()
         x = PAGE_MARGIN_MM + (self.width - w) / 2
@@ -189,7 +203,9 @@ class ReportPdf:
         self.pdf.ln(3)
 
     def section(self, s: Section, out: Path) -> None:
-        self.heading(s.title, s.level)
+        # a section of charts only keeps its title and note with its first chart
+        first_chart = self.image_size(out / s.charts[0].name)[1] + 15 if s.charts and s.cols is None else 25.0
+        self.heading(s.title, s.level, keep_with_mm=first_chart)
         if s.is_empty:
             self.text(s.empty, style="I", colour_rgb=MUTED)
             return

@@ -27,12 +27,18 @@ class SensorResult:
     ``errors`` holds one short reason per failure (``"permission_denied"``,
     ``"gpu_lost"``...); a sensor with errors may still have produced samples
     for its other devices. ``corrections`` maps (sensor, device) to the
-    counter's cumulative (wraps, resets).
+    counter's cumulative (wraps, resets). ``exposition``: whole metric families
+    the sensor rendered itself (text format, HELP and TYPE included), appended
+    to the snapshot as they are; for families of hundreds of series whose
+    label sets rarely change (energy by workload), where rendering each
+    sample through prometheus-client every second would cost more than
+    everything the sensor does.
     """
 
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     corrections: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    exposition: bytes = b""
 
     def add(self, metric: str, value: float, **labels: str) -> None:
         self.samples.append(Sample(metric, labels, float(value)))

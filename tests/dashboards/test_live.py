@@ -2,10 +2,12 @@
 
 Prometheus scrapes (every 200 ms) three real components:
 
-- the exporter on fake hardware (two fake GPUs at 300 W, a fake RAPL tree)
-  with its inference collector attached to two fake engines served over HTTP
+- the exporter on fake hardware (three fake GPUs at 300 W, a fake RAPL tree)
+  with its inference collector attached to three fake engines served over HTTP
   in their own formats (TGI on GPU 0, whose forward times split that GPU's
-  energy by phase; vLLM on GPU 1, which gives KV-cache usage);
+  energy by phase; vLLM on GPU 1, which gives KV-cache usage and unsplit
+  prompt tokens; SGLang on GPU 2, whose GPU execution time splits its energy
+  and whose prompt tokens are split into computed and cached);
 - ``wattfleet serve`` (:class:`AggregatorServer`) over a real DuckDB store
   whose current month was built by ``rebuild_month`` from staged energy,
   hourly grid intensity, a facility config with Scope 1, a PPA, embodied
@@ -60,6 +62,11 @@ TGI_MODEL = "tgi-model"
 # The TGI engine's per-second rates: busy fractions of wall time and tokens.
 TGI_PREFILL_BUSY, TGI_DECODE_BUSY = 0.2, 0.6
 TGI_PREFILL_TOKENS, TGI_DECODE_TOKENS = 4000.0, 500.0
+# The SGLang engine's rates: GPU execution time by forward mode (mixed chunks count as prefill), prompt tokens
+# computed and served from its prefix cache.
+SG_EXTEND_BUSY, SG_MIXED_BUSY, SG_DECODE_BUSY = 0.2, 0.1, 0.5
+SG_COMPUTED, SG_CACHED, SG_DECODE = 3000.0, 1000.0, 600.0
+GPUS = 3
 FIXTURES = paths.FIXTURES / "inference"
 # What Grafana would substitute; $__range stays short because the data is seconds old.
 MACROS = {"$__rate_interval": "5s", "$__range": "30s", "$__interval_ms": "1000", "$__interval": "1s"}
@@ -100,6 +107,11 @@ def tgi_values(t: float) -> dict[str, float]:
             "prompt": TGI_PREFILL_TOKENS * t, "gen": TGI_DECODE_TOKENS * t}
 
 
+def sglang_values(t: float) -> dict[str, float]:
+    return {"compute": SG_COMPUTED * t, "hit": SG_CACHED * t, "decode": SG_DECODE * t, "extend": SG_EXTEND_BUSY * t,
+            "mixed": SG_MIXED_BUSY * t, "dec": SG_DECODE_BUSY * t, "requests": 2 * t}
+
+
 def vllm_values(t: float) -> dict[str, float]:
     return {"start": 1.75e9, "prompt0": 3000 * t, "prompt1": 1000 * t, "gen0": 300 * t, "gen1": 100 * t,
             "stop0": t, "length0": 0.5 * t, "stop1": 0.5 * t, "prefill_s0": 0.5 * t, "decode_s0": 4 * t}
@@ -110,7 +122,7 @@ class Exporter:
 
     def __init__(self, root: Path, engines: Path) -> None:
         self.powercap = FakePowercap(root, sockets=2)
-        self.nvml = FakeNvml.with_gpus(2, watts=GPU_WATTS)
+        self.nvml = FakeNvml.with_gpus(GPUS, watts=GPU_WATTS)
         self.sampler = Sampler([RaplSensor(root), NvmlSensor(self.nvml), HostSensor(estimate=False)], NODE,
                                interval=0.1)
         self.inference = attach_inference(self.sampler, engines)
@@ -180,9 +192,11 @@ def aggregator_store(root: Path) -> AggregatorServer:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, Exporter]]:
     root = tmp_path_factory.mktemp("stack")
     tgi, vllm = FakeEngine("tgi.txt", tgi_values), FakeEngine("vllm_v1.txt", vllm_values)
+    sglang = FakeEngine("sglang_forward_execution.txt", sglang_values)
     engines = root / "engines.yaml"
     engines.write_text(f"- engine: tgi\n  url: {tgi.url}\n  gpus: ['0']\n  model: {TGI_MODEL}\n"
-                       f"- engine: vllm\n  url: {vllm.url}\n  gpus: ['1']\n")
+                       f"- engine: vllm\n  url: {vllm.url}\n  gpus: ['1']\n"
+                       f"- engine: sglang\n  url: {sglang.url}\n  gpus: ['2']\n")
     (root / "sysfs").mkdir()
     exporter = Exporter(root / "sysfs", engines)
     (root / "agg").mkdir()
@@ -205,6 +219,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometheus
         exporter.stop()
         tgi.stop()
         vllm.stop()
+        sglang.stop()
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
@@ -281,7 +296,7 @@ def test_time_series_panels_draw_lines(stack: tuple[PrometheusServer, Exporter])
 
 def test_variable_queries_find_the_fake_node(stack: tuple[PrometheusServer, Exporter]) -> None:
     prom, _ = stack
-    expected = {"cluster": {"c1"}, "site": {"site-a"}, "node": {"node-a"}, "gpu": {"0", "1"}}
+    expected = {"cluster": {"c1"}, "site": {"site-a"}, "node": {"node-a"}, "gpu": {str(g) for g in range(GPUS)}}
     for var, query in variable_queries().items():
         label = query.rsplit(",", 1)[1].strip(" )")
         selector = substitute(variable_selector(query), SELECTIONS["all"])
@@ -321,7 +336,7 @@ def test_live_figures_match_the_fake_hardware(stack: tuple[PrometheusServer, Exp
     PUE and intensity each applied once, the marginal signal never used.
     """
     prom, _ = stack
-    it_watts = 2 * GPU_WATTS + 2 * 120 + 2 * 20
+    it_watts = GPUS * GPU_WATTS + 2 * 120 + 2 * 20
     assert _value(prom, r.SITE_IT_POWER) == pytest.approx(it_watts, rel=0.1)
     assert _value(prom, f"{r.NODE_FACILITY_POWER} / ignoring(zone) {r.NODE_IT_POWER}") == pytest.approx(PUE)
     assert _value(prom, f"{r.NODE_CARBON_RATE} / ignoring(zone) {r.NODE_IT_POWER}") == \
@@ -349,6 +364,26 @@ def test_phase_panels_match_the_engine_and_the_gpu(stack: tuple[PrometheusServer
     assert carbon == pytest.approx(GPU_WATTS * PUE * INTENSITY / 3.6e6, rel=0.15)
 
 
+def test_prompt_panels_match_the_engines(stack: tuple[PrometheusServer, Exporter]) -> None:
+    """SGLang splits its prompt tokens (3000 computed + 1000 cached tok/s): hit ratio 25 %, and its prefill
+    energy (GPU 2's 300 W x (extend + mixed) busy share) per computed token; vLLM's page has no split: absent."""
+    from wattfleet.dashboards.inference import cache_hit_ratio, joules_per_computed_prefill_token
+
+    prom, _ = stack
+
+    def by_engine(expr: str) -> dict[str, float]:
+        return {s["metric"]["engine"]: float(s["value"][1]) for s in prom.query(substitute(expr, SELECTIONS["all"]))}
+
+    hit = by_engine(cache_hit_ratio())
+    assert set(hit) == {"sglang"} and hit["sglang"] == pytest.approx(SG_CACHED / (SG_COMPUTED + SG_CACHED), rel=0.1)
+    per_computed = by_engine(joules_per_computed_prefill_token())
+    assert set(per_computed) == {"sglang"}  # TGI and vLLM do not split: no figure, never a guessed one
+    busy = SG_EXTEND_BUSY + SG_MIXED_BUSY  # share of wall time in prefill forwards (mixed chunks included)
+    assert per_computed["sglang"] == pytest.approx(GPU_WATTS * busy / SG_COMPUTED, rel=0.15)
+    sources = {(s["metric"]["engine"], s["metric"]["source"]) for s in prom.query(r.INFERENCE_PROMPT_RATE)}
+    assert {("sglang", "computed"), ("sglang", "cached"), ("vllm", "unsplit"), ("tgi", "unsplit")} <= sources
+
+
 def test_aggregator_panels_read_what_serve_published(stack: tuple[PrometheusServer, Exporter]) -> None:
     """Sustainability figures are the store's month-to-date rollups, summed, never recomputed."""
     prom, _ = stack
@@ -368,7 +403,7 @@ def test_idle_gpus_raise_the_idle_burn_alert_as_pending(stack: tuple[PrometheusS
     prom, _ = stack
     alerts = prom.api("alerts")["alerts"]
     idle = [a for a in alerts if a["labels"]["alertname"] == "WattfleetGpuIdlePowerBurn"]
-    assert {a["labels"]["gpu"] for a in idle} == {"0", "1"}
+    assert {a["labels"]["gpu"] for a in idle} == {str(g) for g in range(GPUS)}
     assert all(a["state"] == "pending" for a in idle)
     # A healthy stack raises nothing else: targets up, collectors working, intensity fresh, node accounted.
     assert {a["labels"]["alertname"] for a in alerts} == {"WattfleetGpuIdlePowerBurn"}

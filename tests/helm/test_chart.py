@@ -220,12 +220,50 @@ def check_operator_object(obj: dict[str, Any]) -> None:
         return
     endpoints = spec["podMetricsEndpoints" if obj["kind"] == "PodMonitor" else "endpoints"]
     allowed = {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig", "basicAuth", "relabelings",
-               "metricRelabelings"}
+               "metricRelabelings", "honorLabels"}
     for ep in endpoints:
         assert set(ep) <= allowed, set(ep) - allowed
         assert ep["port"] == "metrics" and ep["scheme"] in ("http", "https")
     endpoints_key = "podMetricsEndpoints" if obj["kind"] == "PodMonitor" else "endpoints"
     assert set(spec) == {"selector", "namespaceSelector", endpoints_key}
+
+
+@pytest.mark.parametrize("kind", ["PodMonitor", "ServiceMonitor"])
+def test_the_exporter_monitor_keeps_the_workload_labels(chart: Any, kind: str) -> None:
+    """The operator's namespace/pod/container target labels (the exporter pod's own) are dropped before the
+    scrape and honorLabels keeps the published ones: workload series keep the workload's (CONTRACTS.md)."""
+    objects, _ = render(chart, {"prometheus": {"operator": {"enabled": True, "monitorKind": kind}}})
+    (monitor,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"].endswith("-exporter")]
+    (ep,) = monitor["spec"]["podMetricsEndpoints" if kind == "PodMonitor" else "endpoints"]
+    assert ep["honorLabels"] is True
+    relabel = ep["relabelings"]
+    drops = [r for r in relabel if r.get("action") == "labeldrop"]
+    assert drops == [{"action": "labeldrop", "regex": "(namespace|pod|container)"}]
+    kept = {r["targetLabel"]: r["sourceLabels"] for r in relabel if "targetLabel" in r}
+    assert kept["exporter_namespace"] == ["__meta_kubernetes_namespace"]
+    assert kept["exporter_pod"] == ["__meta_kubernetes_pod_name"]
+    assert relabel.index(drops[0]) > max(relabel.index(r) for r in relabel if "targetLabel" in r)
+
+
+def test_workload_mounts_are_read_only_and_follow_the_switches(chart: Any) -> None:
+    (ds, *_) = exporter_daemonsets(chart, {})
+    spec = pod_spec(ds)
+    (container,) = spec["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for name, host in (("pod-resources", "/var/lib/kubelet/pod-resources"), ("cgroup", "/sys/fs/cgroup"),
+                       ("pod-logs", "/var/log/pods")):
+        assert mounts[name]["readOnly"] is True and volumes[name]["hostPath"]["path"] == host
+    args = parse_container_args(container)
+    assert args.kubelet_socket == "/var/lib/kubelet/pod-resources/kubelet.sock"
+    assert args.workload_cgroups == ["kubernetes"] and args.cgroup_root == mounts["cgroup"]["mountPath"]
+    assert args.pod_logs_dir == mounts["pod-logs"]["mountPath"]
+    off = {"exporter": {"workloads": {"gpus": {"enabled": False}, "cgroups": {"enabled": False}}}}
+    (ds, *_) = exporter_daemonsets(chart, off)
+    (container,) = pod_spec(ds)["containers"]
+    assert not {"pod-resources", "cgroup", "pod-logs"} & {m["name"] for m in container["volumeMounts"]}
+    args = parse_container_args(container)
+    assert args.kubelet_socket == "" and args.workload_cgroups == []
 
 
 def test_default_values_pass_schema_and_every_schema_key_has_a_default(chart: Any) -> None:
@@ -474,7 +512,8 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
 # Flags the chart leaves to `extraArgs` on purpose, with the reason. Any other flag a command gains
 # must be rendered from a value (or listed here), so that chart and code cannot drift apart.
 NOT_RENDERED = {
-    "exporter": {"--once": "prints one scrape and exits: not a daemon"},
+    "exporter": {"--once": "prints one scrape and exits: not a daemon",
+                 "--procfs-root": "the container's /proc/stat is the node's (not namespaced): the default is right"},
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
@@ -1046,8 +1085,10 @@ class PodSandbox:
         self.mounts = [m["mountPath"] for m in self.container["volumeMounts"]]
         for mount in self.container["volumeMounts"]:
             volume, target = volumes[mount["name"]], self.path(mount["mountPath"])
-            if "hostPath" in volume and mount.get("readOnly"):  # sysfs
+            if "hostPath" in volume and mount.get("readOnly") and mount["name"] == "sysfs":
                 self.powercap = FakePowercap(target, sockets=1)
+            elif "hostPath" in volume and mount.get("readOnly"):  # pod-resources, cgroup, pod logs: empty
+                target.mkdir(parents=True, exist_ok=True)
             elif "secret" in volume and volume["secret"]["secretName"] in secrets:
                 data = secrets[volume["secret"]["secretName"]]["data"]
                 self.write(target, {k: base64.b64decode(v).decode() for k, v in data.items()}, volume["secret"])

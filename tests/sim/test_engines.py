@@ -101,3 +101,12 @@ def test_without_engines_the_workloads_are_unchanged() -> None:
     with Fleet(cfg) as fleet:
         fleet.step(3)
         assert fleet.nodes[0].engines is None and "inference" not in fleet.nodes[0].sampler.last_results
+
+
+def test_the_hit_ratio_can_be_set_for_every_engine() -> None:
+    specs = layout(4, cache_hit_ratio=0.8, spread=0.0)
+    assert {(s.cache_hit_ratio, s.hit_ratio_spread) for s in specs} == {(0.8, 0.0)}
+    sim = SimEngines(specs, H100, random.Random(1), 1.7e9)
+    assert {round(e.hit_ratio.at(1.7e9 + h * 1800), 9) for e in sim.engines for h in range(10)} == {0.8}
+    with pytest.raises(ValueError, match="hit ratio"):
+        FleetConfig(engines=True, engine_cache_hit_ratio=0.95).validate()

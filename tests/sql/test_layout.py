@@ -13,7 +13,7 @@ QUERY_READERS = {"report", "serve", "plan", "disclosure", "summary"}
 # Files read by folder (migrations by number, fact steps in name order), not by name.
 READ_BY_FOLDER = ("schema/", "facts/")
 # Blocks iterated as a whole (each is a report table), not named one by one.
-ITERATED = {"queries/report/tables.sql", "queries/report/inventory.sql"}
+ITERATED = {"queries/report/tables.sql", "queries/report/inventory.sql", "queries/report/data_quality.sql"}
 PYTHON_DIRS = ("aggregator", "wattfleet", "exporter", "dashboards")
 
 

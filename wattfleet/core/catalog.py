@@ -108,17 +108,26 @@ CPU_CORES = _m("cpu_logical_cores", "gauge", "", "Logical CPUs seen by the expor
 MEMORY_USED = _m("memory_used_bytes", "gauge", "bytes", "Host memory in use.")
 MEMORY_TOTAL = _m("memory_total_bytes", "gauge", "bytes", "Host memory installed.")
 
-# --- exporter: energy by workload (Kubernetes pods, batch jobs) -------------
-# Values of the ``share`` label: energy of a workload, or of no workload (a GPU no pod holds, the
-# idle part of a socket's energy, the system part). For share != "workload" the workload labels are "".
-WORKLOAD_SHARES: tuple[str, ...] = ("workload", "unallocated", "idle", "system")
-# Values of the ``component`` label: what energy is split (the RAPL IT domains and the GPUs).
+# --- exporter: energy by workload (Kubernetes pods, Slurm jobs) ---------------
+# Components attributed, and the share a joule went to. For share != "workload" the namespace, pod,
+# container and workload labels are empty. Per node and component the series add up to the node's
+# measured energy of that component since attribution started (see docs/workloads.md).
 WORKLOAD_COMPONENTS: tuple[str, ...] = ("gpu", "cpu", "dram")
+SHARE_WORKLOAD = "workload"
+SHARE_UNALLOCATED = "unallocated"   # a GPU (or MIG instance) no pod holds
+SHARE_IDLE = "idle"                 # the CPU's idle part of the interval
+SHARE_SYSTEM = "system"             # busy CPU time outside every workload cgroup (kernel, daemons, kubelet)
+WORKLOAD_SHARES: tuple[str, ...] = (SHARE_WORKLOAD, SHARE_UNALLOCATED, SHARE_IDLE, SHARE_SYSTEM)
+WORKLOAD_LABELS = ("component", "namespace", "pod", "container", "workload", "share")
 WORKLOAD_ENERGY = _m("workload_energy_joules", "counter", "joules",
-                     "Node energy by workload (namespace, pod, container, owner workload) or by share "
-                     "(unallocated, idle, system); per node and component the series add up to the node's "
-                     "measured energy.",
-                     ("component", "namespace", "pod", "container", "workload", "share"))
+                     "Node energy by workload since attribution started: GPUs by the kubelet's device assignment, "
+                     "CPU and DRAM by cgroup CPU time; share says workload, unallocated, idle or system.",
+                     WORKLOAD_LABELS)
+WORKLOAD_MAPPING_AGE = _m("workload_mapping_age_seconds", "gauge", "seconds",
+                          "Age of the GPU-to-pod mapping in use (time since the kubelet's pod-resources List "
+                          "last answered).")
+WORKLOAD_CGROUPS = _m("workload_cgroups", "gauge", "", "Workload cgroups found by the last scan, by kind.",
+                      ("kind",))
 
 # --- exporter: counter corrections and health ------------------------------
 COUNTER_WRAPS = _m("energy_wraps_corrected", "counter", "",

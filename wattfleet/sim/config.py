@@ -38,6 +38,8 @@ class FleetConfig:
     # Simulated vLLM, SGLang and TGI engines on each node's GPUs (wattfleet.sim.engines), scraped by the
     # exporter's inference collector.
     engines: bool = False
+    engine_cache_hit_ratio: float | None = None  # every engine's mean prefix-cache hit ratio (default: its own)
+    engine_hit_ratio_spread: float = 0.15        # how far the hourly hit ratio swings either side of the mean
 
     @property
     def step_seconds(self) -> float:
@@ -54,6 +56,8 @@ class FleetConfig:
             raise ValueError("at least one site is needed")
         for key in self.gpu_models:
             gpu_model(key)
+        if self.engine_cache_hit_ratio is not None and not 0.0 <= self.engine_cache_hit_ratio <= 0.9:
+            raise ValueError("engine cache hit ratio must be within 0..0.9")
 
 
 def parse_sites(text: str) -> tuple[tuple[str, str], ...]:

@@ -49,6 +49,7 @@ class EngineSpec:
     model: str
     gpus: tuple[int, ...]
     cache_hit_ratio: float  # mean share of prompt tokens served from the prefix cache (0 for no cache)
+    hit_ratio_spread: float = 0.15  # the hourly hit ratio wanders this far either side of the mean
 
 
 # The demo's engines: vLLM with prefix caching (hit ratios above one half are common in production chat and
@@ -57,15 +58,17 @@ ENGINE_MODELS = {"vllm": ("meta-llama/Llama-3.1-8B-Instruct", 0.6), "sglang": ("
                  "tgi": ("mistralai/Mistral-7B-Instruct-v0.3", 0.3)}
 
 
-def layout(gpus: int) -> list[EngineSpec]:
+def layout(gpus: int, cache_hit_ratio: float | None = None, spread: float = 0.15) -> list[EngineSpec]:
     """Engines for a node of ``gpus`` boards: vLLM on the first half (one data-parallel engine core per
-    board), SGLang (tensor parallel over its boards) on the next quarter, TGI on the rest."""
+    board), SGLang (tensor parallel over its boards) on the next quarter, TGI on the rest. ``cache_hit_ratio``
+    sets every engine's mean prefix-cache hit ratio (default: each engine's own), ``spread`` its hourly swing."""
     if gpus <= 0:
         return []
     cuts = [max(1, gpus // 2), max(1, gpus // 2) + max(1, gpus // 4)]
     groups = [tuple(range(0, min(cuts[0], gpus))), tuple(range(cuts[0], min(cuts[1], gpus))),
               tuple(range(cuts[1], gpus))]
-    return [EngineSpec(kind, ENGINE_MODELS[kind][0], g, ENGINE_MODELS[kind][1])
+    return [EngineSpec(kind, ENGINE_MODELS[kind][0], g,
+                       ENGINE_MODELS[kind][1] if cache_hit_ratio is None else cache_hit_ratio, spread)
             for kind, g in zip(("vllm", "sglang", "tgi"), groups, strict=True) if g]
 
 
@@ -114,8 +117,8 @@ class SimEngine:
 
     def __post_init__(self) -> None:
         self.prefill_share = HourlyValue(self.rng, *PREFILL_SHARE_RANGE)
-        h = self.spec.cache_hit_ratio
-        self.hit_ratio = HourlyValue(self.rng, max(0.0, h - 0.15), min(0.9, h + 0.15))
+        h, spread = self.spec.cache_hit_ratio, self.spec.hit_ratio_spread
+        self.hit_ratio = HourlyValue(self.rng, max(0.0, h - spread), min(0.9, h + spread))
         # vLLM: one engine core per board (data parallel, label engine); SGLang and TGI: one engine.
         self.cores = [_Counters() for _ in (self.spec.gpus if self.spec.kind == "vllm" else (0,))]
 

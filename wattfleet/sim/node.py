@@ -103,7 +103,8 @@ class SimNode:
                              power_watts=model.idle_watts, power_limit_watts=model.tdp_watts,
                              memory_total=model.memory_bytes, clock=clock)
                      for g in range(config.gpus_per_node)]
-        self.engines = SimEngines(layout(len(self.gpus)) if config.engines else [], model,
+        self.engines = SimEngines(layout(len(self.gpus), config.engine_cache_hit_ratio,
+                                         config.engine_hit_ratio_spread), model,
                                   random.Random(rng.getrandbits(64)), clock.now) if config.engines else None
         self.workloads = [GpuWorkload(model, self.load, random.Random(rng.getrandbits(64)),
                                       prefill_share=self.engines.prefill_share_of(g) if self.engines else None)

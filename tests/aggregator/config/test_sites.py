@@ -68,6 +68,7 @@ def test_sites_sharing_a_zone_may_spell_the_same_settings_differently(tmp_path):
     a planning-only ``marginal`` source may differ per site."""
     text = GOOD.replace("    grid: {source: eia930, path: CISO.csv}\n    pue: 1.4",
                         f"    grid: {{source: eia930, path: {tmp_path / 'CISO.csv'}, zone: CISO,\n"
-                        "           marginal: {source: static}}\n    pue: 1.4")
+                        "           marginal: {source: static}, timestamps: hour_ending, implausible: flag}\n"
+                        "    pue: 1.4")  # the defaults written out
     cfg = load_facility(write(tmp_path, text))
     assert cfg.sites["s1"].grid["path"] == cfg.sites["s2"].grid["path"] == str(tmp_path / "CISO.csv")

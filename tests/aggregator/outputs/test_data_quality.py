@@ -48,7 +48,8 @@ def test_zone_table_names_the_hours_the_rule_and_what_rests_on_them(tmp_path: Pa
     cfg = load_facility(write_config(tmp_path, site()))
     con = open_store(tmp_path / "wf.duckdb")
     put_gpu(con, "a-1", T0, HOURS, WATTS)
-    ingest(con, cfg, EmbeddedSource(con), T0, T0 + timedelta(hours=HOURS), now=NOW)
+    result = ingest(con, cfg, EmbeddedSource(con), T0, T0 + timedelta(hours=HOURS), now=NOW)
+    assert (result.filled_intensity_hours, result.implausible_intensity_hours) == (1, 5)  # the CLI's summary line
     out = tmp_path / "report"
     out.mkdir()
     tables, written = run_report_queries(con, *month_bounds("2022-10"), out)

@@ -254,3 +254,15 @@ def test_tgi_chunked_prefill_is_recognised_from_the_page() -> None:
     assert m.counters[(PROMPT, "unsplit")] == 70000 and prefill(m) == 70000
     assert parse_tgi(page("tgi.txt", **TGI)).chunked_prefill is None
     assert parse_tgi("tgi_batch_concat{reason=\"wait_exceeded\"} 3\ntgi_queue_size 0\n").chunked_prefill is False
+
+
+def test_a_bad_source_value_leaves_that_source_out_and_is_counted() -> None:
+    text = ('vllm:prompt_tokens_by_source_total{engine="0",model_name="m",source="local_compute"} 10\n'
+            'vllm:prompt_tokens_by_source_total{engine="1",model_name="m",source="local_compute"} 5\n'
+            'vllm:prompt_tokens_by_source_total{engine="0",model_name="m",source="local_cache_hit"} NaN\n'
+            'vllm:prompt_tokens_by_source_total{engine="1",model_name="m",source="local_cache_hit"} 7\n')
+    reading = parse_vllm(text)
+    m = reading.models["m"]
+    # One engine core's value is bad: the source's sum over cores would read as a dip, so it is left out whole.
+    assert m.counters[(PROMPT, "computed")] == 15 and (PROMPT, "cached") not in m.counters
+    assert reading.rejected == {"not_finite": 1}

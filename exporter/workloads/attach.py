@@ -1,0 +1,89 @@
+"""Wiring the ``workload`` collector into the exporter from its flags.
+
+GPU attribution runs when the kubelet's pod-resources socket directory exists
+(a Kubernetes node; the socket itself may come and go with the kubelet) or
+the socket is named explicitly; CPU/DRAM attribution when
+``--workload-cgroups`` names patterns. With neither, the collector is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from wattfleet.exporter.sampler import Sampler
+from wattfleet.exporter.sensors.base import SensorUnavailable
+from wattfleet.exporter.workloads.cgroups import CgroupPatternError, parse_patterns
+from wattfleet.exporter.workloads.sensor import CgroupConfig, DeviceLister, WorkloadSensor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
+
+class WorkloadConfigError(ValueError):
+    """A workload flag that cannot work; the message names the flag."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubelet.pod-resources-socket", dest="kubelet_socket", default=DEFAULT_SOCKET, metavar="PATH",
+                   help="the kubelet's pod-resources gRPC socket: GPU energy by pod and container is attributed "
+                        "when its directory exists; '' turns it off (default %(default)s)")
+    p.add_argument("--kubelet.refresh-interval", dest="kubelet_refresh", type=float, default=5.0, metavar="SECONDS",
+                   help="how often the GPU-to-pod mapping is asked of the kubelet (default 5)")
+    p.add_argument("--kubelet.timeout", dest="kubelet_timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="deadline of one pod-resources call; past it the last mapping is kept and the failure "
+                        "counted (default 1)")
+    p.add_argument("--workload-cgroups", dest="workload_cgroups", action="append", default=[], metavar="SPEC",
+                   help="attribute CPU and DRAM energy to the cgroups this names, by their CPU time: 'kubernetes' "
+                        "(pod cgroups), 'slurm' (system.slice/slurmstepd.scope/job_{id}) or KIND:PATTERN (path "
+                        "under --cgroup-root with * and one {id}; workload label KIND/{id}); repeatable "
+                        "(default: none, no CPU/DRAM attribution)")
+    p.add_argument("--cgroup-root", default="/sys/fs/cgroup", metavar="DIR",
+                   help="the cgroup v2 hierarchy (default /sys/fs/cgroup)")
+    p.add_argument("--procfs-root", default="/proc", metavar="DIR",
+                   help="procfs; the node's CPU time is read from DIR/stat (default /proc)")
+    p.add_argument("--pod-logs-dir", default="/var/log/pods", metavar="DIR",
+                   help="the kubelet's pod log directories, <namespace>_<pod>_<uid>: map pod cgroups to pod "
+                        "names (default /var/log/pods)")
+    p.add_argument("--workload-retention", type=float, default=600.0, metavar="SECONDS",
+                   help="how long a gone workload's energy counters are still published (default 600)")
+
+
+def _client(args: argparse.Namespace) -> DeviceLister | None:
+    socket = args.kubelet_socket
+    if not socket or not Path(socket).parent.is_dir():
+        return None
+    try:
+        from wattfleet.exporter.workloads.kubelet import PodResourcesClient  # lazy: optional extra kubernetes
+    except ImportError as exc:
+        raise SensorUnavailable(f"the kubelet's pod-resources socket directory exists but grpcio/protobuf are not "
+                                f"installed (pip install 'wattfleet[kubernetes]'): {exc}") from None
+    return PodResourcesClient(socket, timeout=args.kubelet_timeout)
+
+
+def build_workload_sensor(args: argparse.Namespace) -> WorkloadSensor:
+    """The collector as the flags say; SensorUnavailable when there is nothing to attribute."""
+    if args.kubelet_refresh <= 0 or args.kubelet_timeout <= 0 or args.workload_retention < 0:
+        raise WorkloadConfigError("--kubelet.refresh-interval and --kubelet.timeout must be positive, "
+                                  "--workload-retention not negative")
+    try:
+        patterns = parse_patterns(args.workload_cgroups)
+    except CgroupPatternError as exc:
+        raise WorkloadConfigError(f"--workload-cgroups {exc}") from None
+    cgroups = None
+    if patterns:
+        cgroups = CgroupConfig(Path(args.cgroup_root), patterns, Path(args.procfs_root) / "stat",
+                               Path(args.pod_logs_dir) if args.pod_logs_dir else None)
+    lister = _client(args)
+    if lister is None and cgroups is None:
+        raise SensorUnavailable("no kubelet pod-resources socket directory and no --workload-cgroups")
+    return WorkloadSensor(lister, cgroups, refresh=args.kubelet_refresh, retention=args.workload_retention)
+
+
+def attach_workloads(sampler: Sampler, sensor: WorkloadSensor) -> None:
+    """Add the collector after the energy collectors and hook its attribution into every sample."""
+    sensor.const_labels = dict(sampler.const_labels)
+    sampler.sensors.append(sensor)
+    sampler.add_observer(sensor.observe)
