@@ -2,7 +2,8 @@
 
 Layers: ``schema/`` (numbered migrations, history applied to existing
 databases), ``staging/`` (the ingest writes), ``facts/`` (one file per step
-of the monthly rebuild, run in name order), ``rollups/``, ``queries/<reader>/``
+of the monthly rebuild, run in name order), ``rollups/``, ``queries/<reader>/``,
+``dataset/`` (the Parquet dataset a site writes and a fleet rollup reads back)
 and ``macros.sql`` (the formula layer). A file that holds several related
 statements names each with a ``-- name: <block>`` line; ``load("staging/
 ingest.sql#insert_energy")`` reads one block, ``load("facts/020_energy.sql")``

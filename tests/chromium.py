@@ -29,7 +29,8 @@ from typing import Any
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe")
+         "--disable-breakpad", "--disable-crash-reporter", "--hide-scrollbars", "--mute-audio",
+         "--remote-debugging-pipe")
 A4_WIDTH_MM = 210.0
 PX_PER_MM = 96 / 25.4  # CSS pixels: 96 per inch
 
@@ -48,24 +49,27 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="wattfleet-chromium-")
         cmd_r, self._cmd_w = os.pipe()
         self._out_r, out_w = os.pipe()
-
-        def to_fds_3_and_4() -> None:  # in the child, before exec: the pipe ends where Chromium expects them
-            a, b = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10), fcntl.fcntl(out_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, pass_fds=(3, 4), preexec_fn=to_fds_3_and_4)
+        cmd_r, out_w = _above_4(cmd_r), _above_4(out_w)  # else moving one onto 3 or 4 would close the other
+        # bash puts the pipe ends on the descriptors Chromium expects (3: commands in, 4: replies out) and
+        # closes the originals: no preexec_fn, which is unsafe in a process with threads.
+        redirect = f'exec "$0" "$@" 3<&{cmd_r} 4>&{out_w} {cmd_r}<&- {out_w}>&-'
+        self.proc = subprocess.Popen(["bash", "-c", redirect, CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}",
+                                      "about:blank"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, pass_fds=(cmd_r, out_w))
         os.close(cmd_r)
         os.close(out_w)
         self._buf = b""
         self._next_id = 0
+        self.session = ""
         self.events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Network"):
-            self.send(f"{domain}.enable")
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            for domain in ("Page", "Runtime", "Network"):
+                self.send(f"{domain}.enable")
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Chromium:
         return self
@@ -166,6 +170,15 @@ class Chromium:
         """The page printed to PDF with its own @page size and margins (what a reader's "Print" makes)."""
         pdf = self.send("Page.printToPDF", preferCSSPageSize=True, printBackground=True)
         path.write_bytes(base64.b64decode(pdf["data"]))
+
+
+def _above_4(fd: int) -> int:
+    """The same pipe end on a descriptor numbered 10 or more (closing ``fd`` if it was moved)."""
+    if fd > 4:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
 
 
 def a4_content_width_px(margin_mm: float) -> int:

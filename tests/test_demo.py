@@ -20,7 +20,8 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
     out = tmp_path / "out"
     assert main(["demo", "--out", str(out), "--month", "2026-10", "--days", "0.5", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    for rel in ("report/report.md", "report/report.html", "report/scopes.png", "report/ghg_summary.csv",
+    for rel in ("report/report.md", "report/report.html", "report/report.pdf", "report/cfe_heatmap.png",
+                "report/scopes.png", "report/ghg_summary.csv",
                 "report/ghg_summary.parquet", "dashboards/dashboards/wattfleet-fleet.json", "facility.yaml"):
         assert (out / rel).is_file(), rel
     assert "IT energy" in printed and "report:" in printed

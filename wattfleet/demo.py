@@ -113,6 +113,7 @@ def facility_yaml(month: str, grid_dir: Path | None, nodes: int) -> str:
             grid = "{source: static}"
         lines += [f"  - name: {site}", f"    zone: {zone}", f"    grid: {grid}", f"    pue: {pue}",
                   f"    wue_liters_per_kwh: {wue}", f"    residual_mix_grams_per_kwh: {residual}",
+                  "    residual_mix_source: 'illustrative demo value, not a published residual mix'",
                   f"    nodes: [{members}]", "    overhead: {ratio: 0.1}"]
     year = int(month[:4])
     lines += ["scope1:",
@@ -122,7 +123,11 @@ def facility_yaml(month: str, grid_dir: Path | None, nodes: int) -> str:
               f"  - {{name: ciso-solar-ppa, type: ppa, site: dc-ciso, start: {year}-01-01, "
               f"end: {year + 1}-01-01, mwh: 10, grams_per_kwh: 0}}",
               "embodied:",
-              "  - {gpu_model: '*H100*', kg_co2e: 164, life_years: 4}",
+              "  - gpu_model: '*H100*'",
+              "    kg_co2e: 164",
+              "    life_years: 4",
+              "    # bought this month for the first site: the inventory's Scope 3 Category 2 counts them in full",
+              f"    acquisitions: [{{date: {month}-01, units: 8, site: {DEMO_SITES[0][0]}}}]",
               "  - {gpu_model: '*A100*', kg_co2e: 150, life_years: 4}",
               "budgets:",
               f"  - {{site: dc-miso, month: {month}, kg_co2e: 150}}"]

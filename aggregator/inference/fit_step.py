@@ -23,12 +23,14 @@ in ``aggregator/outputs/tables.py``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol, TypeGuard
 
 import duckdb
 
+from wattfleet.aggregator.inference.embedded_inputs import EmbeddedInferenceInputs
 from wattfleet.aggregator.inference.phase_estimator import (
     ENGINE_KEY,
     Declined,
@@ -71,8 +73,13 @@ class InferenceFitResult:
 
 
 def supports(source: object) -> TypeGuard[RangeQuerySource]:
-    """Only PromQL sources can be asked for arbitrary steps; the embedded store is left alone."""
+    """A PromQL source: asked for arbitrary steps (the embedded store answers through embedded_inputs)."""
     return callable(getattr(source, "query_range_step", None)) and callable(getattr(source, "query_range", None))
+
+
+def is_embedded(source: object) -> bool:
+    """An embedded-mode source (raw samples in DuckDB): its inputs come from ``emb_sample``."""
+    return isinstance(getattr(source, "con", None), duckdb.DuckDBPyConnection) and not supports(source)
 
 
 def _naive(ts: float) -> datetime:
@@ -145,7 +152,7 @@ def _unfittable(answers: dict[str, list[dict[str, Any]]], summaries: list[dict[s
     return out
 
 
-def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource, start: datetime,
+def run_inference_step(con: duckdb.DuckDBPyConnection, source: Any, start: datetime,
                        end: datetime, *, step_seconds: float = DEFAULT_STEP_SECONDS,
                        limits: EstimatorLimits = DEFAULT_LIMITS, context_hours: int = DEFAULT_CONTEXT_HOURS,
                        now: datetime | None = None) -> InferenceFitResult:
@@ -154,19 +161,27 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: RangeQuerySource,
     The fit reads at least ``context_hours`` before ``end`` (more when the
     range is longer): an hourly run re-reads only a few hours, too few for a
     stable estimate, and must not replace a good split with a declined one
-    for want of data. Only the hours [start, end) are written.
+    for want of data. Only the hours [start, end) are written. An embedded
+    source's inputs come from its raw samples (:mod:`.embedded_inputs`).
     """
     if step_seconds <= 0 or 3600 % step_seconds:
         raise ValueError(f"token fit step must divide an hour, got {step_seconds} s")
     result = InferenceFitResult()
     if end <= start:
         return result
-    engines = _engine_hourly(source, start, end)
     fit_start = min(start, end - context_hours * HOUR)
     answers: dict[str, list[dict[str, Any]]] = {}
+    step_query: Callable[[str, datetime, datetime, float], Sequence[Mapping[str, Any]]]
+    if supports(source):
+        engines = _engine_hourly(source, start, end)
+        step_query = source.query_range_step
+    else:
+        inputs = EmbeddedInferenceInputs(source.con, source.name)
+        engines = inputs.engine_hourly(start, end, attribution_text)
+        step_query = inputs.fit_query
 
     def query(expr: str) -> list[dict[str, Any]]:
-        answers[expr] = source.query_range_step(expr, fit_start, end, step_seconds)
+        answers[expr] = [dict(s) for s in step_query(expr, fit_start, end, step_seconds)]
         return answers[expr]
 
     fit: TokenFit = token_fit(query, limits)

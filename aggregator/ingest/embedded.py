@@ -41,12 +41,16 @@ HOUR = timedelta(hours=1)
 # The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
 # exporter rejected or failed to take (counted in the report, never summed).
 KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
-        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.INFERENCE_PROMPT_TOKENS, catalog.WORKLOAD_ENERGY)
+        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.INFERENCE_PROMPT_TOKENS,
+        catalog.WORKLOAD_ENERGY)
+# Kept for the inference step (aggregator/inference/embedded_inputs.py), not telemetry rows: finished
+# requests, each engine's GPU mapping (the token fit's energy) and its stated attribution assumption.
+KEPT_FOR_INFERENCE = (catalog.INFERENCE_REQUESTS, catalog.INFERENCE_ENGINE_GPUS, catalog.INFERENCE_ATTRIBUTION)
 
 
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
     """(family name, labels, value) for the kept counters in a text exposition."""
-    wanted = {m.series: m for m in KEPT}
+    wanted = {m.series: m for m in KEPT + KEPT_FOR_INFERENCE}
     # The parser is the cost of a scrape: hand it only the kept series' lines.
     prefixes = tuple(f"{name}{sep}" for name in wanted for sep in ("{", " "))
     text = "\n".join(line for line in text.splitlines() if line.startswith(prefixes)) + "\n"
@@ -131,6 +135,8 @@ class EmbeddedSource:
         prompt: list[PromptTokenRow] = []
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
+            if metric in KEPT_FOR_INFERENCE:
+                continue  # the inference step reads these (requests, GPU mapping, attribution)
             labels = json.loads(labels_json)
             if metric is catalog.WORKLOAD_ENERGY:
                 workload_series.append((labels, hour, increase))

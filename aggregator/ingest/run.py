@@ -120,10 +120,11 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     finally:
         bar.close()
     from wattfleet.aggregator.inference.fit_step import (  # requests, methods, token fit (issue 3)
+        is_embedded,
         run_inference_step,
         supports,
     )
-    if supports(source):
+    if supports(source) or is_embedded(source):
         run_inference_step(con, source, start, end)
     result.months_rebuilt = rebuild_dirty(con)
     return result

@@ -82,9 +82,11 @@ def write_charts(tables: Tables, out: Path) -> list[Chart]:
     title = "Emissions by site and scope (location-based)"
     fig, ax = figure(NARROW, title)
     bottom = [0.0] * len(rows)
-    for key, lab in (("scope1", "Scope 1"), ("scope2_location", "Scope 2, location-based"),
-                     ("scope3_embodied", "Scope 3, embodied"), ("scope3_upstream", "Scope 3, upstream energy")):
-        vals = _col(cols, rows, f"{key}_kg")
+    for key, column, lab in (("scope1", "scope1_kg", "Scope 1"),
+                             ("scope2_location", "scope2_location_kg", "Scope 2, location-based"),
+                             ("scope3_embodied", "embodied_amortized_kg", "Embodied, amortized (per-use)"),
+                             ("scope3_upstream", "scope3_upstream_kg", "Scope 3, upstream energy")):
+        vals = _col(cols, rows, column)
         ax.bar(sites, vals, bottom=bottom, label=lab, color=colour(key))
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
     ax.set_ylabel("Emissions (kgCO2e)")

@@ -75,7 +75,8 @@ class DisclosureInput:
     # facility kWh by PUE basis: meter_hour | meter_period | default
     pue_basis_kwh: dict[str, float] = field(default_factory=dict)
     sites: list[dict[str, Any]] = field(default_factory=list)  # site, zone, it_kwh, facility_kwh
-    intensity_sources: list[dict[str, Any]] = field(default_factory=list)  # zone, signal, source, hours, filled
+    # zone, signal, source, hours, filled_hours, fill_rules, implausible_hours
+    intensity_sources: list[dict[str, Any]] = field(default_factory=list)
     # data quality inputs
     rows: int = 0
     filled_intensity_kwh: float = 0.0
@@ -281,6 +282,10 @@ def quality_flags(i: DisclosureInput) -> list[dict[str, Any]]:
     if i.filled_intensity_kwh > 0:
         add("intensity_filled", f"{i.filled_intensity_kwh:,.3f} kWh of facility energy used gap-filled grid "
                                 f"intensity", i.filled_intensity_kwh)
+    implausible = sum(s.get("implausible_hours", 0) for s in i.intensity_sources)
+    if implausible:
+        add("intensity_implausible", f"{implausible} zone-hour(s) used an intensity that the source's own generation "
+                                     "mix makes implausible (kept and flagged; docs/accounting.md 5.3)", implausible)
     if i.missing_intensity_rows:
         add("intensity_missing", f"{i.missing_intensity_rows} rows have no grid intensity: Scope 2 is "
                                  f"under-counted", i.missing_intensity_rows)
@@ -376,7 +381,8 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
         prov.append({"file": f"sql/{prompt_file}", "params": prov[0]["params"],
                      "rows": int(split_hours + unsplit_hours), "from": "fact_inference_prompt_hour"})
     sources = [{"zone": z, "signal": sig, "source": src, "hours": int(h), "filled_hours": int(fh),
-                "fill_rules": fr} for z, sig, src, h, fh, fr in run("intensity_sources.sql")]
+                "fill_rules": fr, "implausible_hours": int(ih)}
+               for z, sig, src, h, fh, fr, ih in run("intensity_sources.sql")]
     inp = DisclosureInput(
         kind=kind, name=name, period_start=start, period_end=end,
         selector={k: v for k, v in labels.items() if v is not None},

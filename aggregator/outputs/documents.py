@@ -31,6 +31,8 @@ EMPTY_NOTES = {
     "inference_engines": "No inference telemetry this month.",
     "by_team": "No workload telemetry this month: the exporters publish wattfleet_workload_energy_joules_total "
                "where workload attribution is on.",
+    "market_instruments": "No contractual instrument covered any site this month: market-based Scope 2 is "
+                          "priced at the residual mix (or, where none is configured, location-based).",
 }
 # (table name, title, note), in report order. A name that is no report table is a section of charts only.
 SECTIONS = (
@@ -40,9 +42,16 @@ SECTIONS = (
      "(capital goods) is the full cradle-to-gate emissions of the hardware acquired in this period; the "
      "amortized embodied carbon of the per-use view below is not part of the inventory. Total rows (in bold) "
      "are sums of the rows above them."),
+    ("market_coverage", "Market-based Scope 2: coverage and residual mix per site",
+     "GHG Protocol Scope 2 Guidance, market-based method: contractual instruments (capped at each site-month's "
+     "consumption, no banking) cover coverage_percent of facility energy; the rest is priced at the residual "
+     "mix, whose source is given. docs/accounting.md (section 6.2) lists the Scope 2 quality criteria."),
+    ("market_instruments", "Market-based Scope 2: instruments applied",
+     "Each instrument applied to a site this period: type, vintage (the period its energy was generated in), "
+     "factor, the volume allocated to the site and the part applied after the cap."),
     ("energy", "Energy", "Facility energy is IT energy x PUE; the IT bars sit inside the facility bars."),
-    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. \"Scope 3, embodied\" "
-     "is the amortized (per-use) embodied share, not the inventory's Category 2."),
+    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. embodied_amortized_kg "
+     "is the per-use share of embodied carbon, not the inventory's Category 2."),
     ("cfe", "Carbon-free energy",
      "Hourly CFE score: in each hour, the share of facility energy matched by carbon-free supply on the grid "
      "(24/7 CFE); hours are never netted against each other."),

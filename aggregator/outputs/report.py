@@ -15,10 +15,13 @@ from pathlib import Path
 
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.outputs.charts import write_charts
+from wattfleet.aggregator.outputs.columns import write_readme
 from wattfleet.aggregator.outputs.documents import report_sections, write_documents
 from wattfleet.aggregator.outputs.headline import Headline, headline_from_store
+from wattfleet.aggregator.outputs.methodology import methodology_sections
 from wattfleet.aggregator.outputs.pdf import write_pdf
 from wattfleet.aggregator.outputs.queries import Tables, month_bounds, month_fact_rows, run_report_queries
+from wattfleet.aggregator.outputs.sections import Section
 from wattfleet.aggregator.outputs.tables import engine_report_table, write_table
 from wattfleet.aggregator.planning.budgets import BudgetBurn, budget_burn_for
 from wattfleet.aggregator.planning.shift import ShiftRow
@@ -49,15 +52,18 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
         head = headline_from_store(con, month, start, end, tables)
         shift = shift_report_rows(con, cfg, start, end)  # flexible work vs its cleanest hours/site
         burns = [b for b in budget_burn_for(con, cfg.budgets) if b.period == month] if cfg is not None else []
+        methodology = methodology_sections(con, db, start, end)  # formulas, config version, lineage
     finally:
         con.close()
-    return written + render_report(month, tables, head, out, burns, shift)
+    written.append(write_readme(out))  # every column of every table file, for the analysts loading them
+    return written + render_report(month, tables, head, out, burns, shift, methodology)
 
 
 def render_report(month: str, tables: Tables, head: Headline, out: Path, burns: Sequence[BudgetBurn] = (),
-                  shift: Sequence[ShiftRow] | None = None) -> list[Path]:
-    """Charts, report.md, report.html and report.pdf from the month's tables; returns the files written."""
+                  shift: Sequence[ShiftRow] | None = None, last: Sequence[Section] = ()) -> list[Path]:
+    """Charts, report.md, report.html and report.pdf from the month's tables; returns the files written.
+    ``last``: sections after all others (the methodology)."""
     charts = write_charts(tables, out)
-    sections = report_sections(tables, charts, burns, shift)
+    sections = report_sections(tables, charts, burns, shift) + list(last)
     return [out / c.name for c in charts] + write_documents(month, head, sections, out) + \
         [write_pdf(month, head, sections, out)]

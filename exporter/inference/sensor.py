@@ -406,7 +406,8 @@ class InferenceSensor:
                         g[attr] = combine(g[attr], v) if attr in g else v
             for model in e.models.names():
                 gpus.update((engine, model, gpu) for gpu in e.cfg.gpus)
-                attribution[(engine, model)] = attribution_labels(e.phase_time, e.chunked_prefill)
+                marked = any(m == model for m, _ in e.marked_joules)
+                attribution[(engine, model)] = attribution_labels(e.phase_time, e.chunked_prefill, marked)
         metric_of = {TOKENS: catalog.INFERENCE_TOKENS, PROMPT: catalog.INFERENCE_PROMPT_TOKENS,
                      REQUESTS: catalog.INFERENCE_REQUESTS,
                      BUSY: catalog.INFERENCE_PHASE_BUSY, REQUEST_SECONDS: catalog.INFERENCE_REQUEST_PHASE_SECONDS}
@@ -428,21 +429,23 @@ class InferenceSensor:
             result.add(catalog.INFERENCE_ATTRIBUTION.name, 1, engine=engine, model=model, **labels)
 
 
-def attribution_labels(phase_time: bool, chunked_prefill: bool | None) -> dict[str, str]:
+def attribution_labels(phase_time: bool, chunked_prefill: bool | None, marked: bool = False) -> dict[str, str]:
     """The labels of ``wattfleet_inference_phase_attribution_info`` for one engine.
 
-    With phase time, a forward that prefills while decoding the running batch
-    (TGI chunked prefill, SGLang mixed chunks) is timed as prefill: its decode
-    work is counted as prefill. Where that may happen (on, or not known to be
-    off), the assumption says so; without phase time the aggregator's token fit
-    attributes the energy.
+    With phase time (or phases marked by the serving code, which marks a mixed
+    step as one phase), a forward that prefills while decoding the running batch
+    (TGI chunked prefill, SGLang mixed chunks) counts as prefill: its decode work
+    is counted as prefill. Where that may happen (on, or not known to be off),
+    the assumption says so; without either, the aggregator's token fit
+    attributes the energy. Marked energy is what the engine page claims first.
     """
     chunked = {True: "true", False: "false", None: "unknown"}[chunked_prefill]
-    if not phase_time:
+    if not phase_time and not marked:
         return {"method": catalog.PHASE_METHOD_TOKEN_FIT, "chunked_prefill": chunked,
                 "assumption": catalog.ASSUME_TOKEN_FIT}
+    method = catalog.PHASE_METHOD_MARKED if marked else catalog.PHASE_METHOD_TIME
     assumption = catalog.ASSUME_SEPARATE_PHASES if chunked_prefill is False else catalog.ASSUME_MIXED_AS_PREFILL
-    return {"method": catalog.PHASE_METHOD_TIME, "chunked_prefill": chunked, "assumption": assumption}
+    return {"method": method, "chunked_prefill": chunked, "assumption": assumption}
 
 
 def _add(a: float, b: float) -> float:

@@ -11,3 +11,5 @@ DELETE FROM fact_workload_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
 DELETE FROM fact_inference_prompt_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
+DELETE FROM fact_instrument_month
+ WHERE month >= CAST(getvariable('month_start') AS DATE) AND month < CAST(getvariable('month_end') AS DATE);

@@ -1,16 +1,12 @@
--- Facts of one month, step 040: the device-hour facts, one SELECT of named CTEs over _energy and _site_hour.
+-- Facts of one month, step 040: the device-hour facts, one SELECT of named CTEs over _facility (step 035).
 -- Month bounds: getvariable('month_start') and getvariable('month_end') (store/rebuild.py sets them).
 -- CTEs read more than once are MATERIALIZED: computed once, in storage order, as the temp tables
 -- they replace were (the float sums below must add in the same order on every rebuild).
 
 INSERT INTO fact_device_hour BY NAME
 WITH
--- Facility energy: the one and only place PUE is applied.
-fac AS MATERIALIZED (
-    SELECT e.*, sh.zone, sh.pue, sh.pue_source,
-           CASE WHEN sh.pue IS NULL THEN NULL ELSE facility_kwh(e.it_kwh, sh.pue) END AS facility_kwh
-      FROM _energy e LEFT JOIN _site_hour sh ON sh.site = e.site AND sh.hour_utc = e.hour_utc
-),
+-- Facility energy (step 035, the one and only place PUE is applied).
+fac AS MATERIALIZED (SELECT * FROM _facility),
 -- Site-hour and zone-hour consumption (facility level).
 site_hour_kwh AS MATERIALIZED (
     SELECT site, zone, hour_utc, sum(facility_kwh) AS kwh FROM fac WHERE site IS NOT NULL GROUP BY ALL
@@ -18,36 +14,15 @@ site_hour_kwh AS MATERIALIZED (
 zone_hour_kwh AS MATERIALIZED (
     SELECT zone, hour_utc, sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL
 ),
--- Instruments: volume spread evenly over the hours of their period.
-inst AS MATERIALIZED (
-    SELECT i.*, i.mwh * 1000.0 * 3600.0 / (epoch(i.end_utc) - epoch(i.start_utc)) AS kwh_per_hour,
-           greatest(0.0, (epoch(least(i.end_utc, getvariable('month_end')))
-                                - epoch(greatest(i.start_utc, getvariable('month_start')))) / 3600.0)
-             AS hours_in_month
-      FROM dim_instrument i
-),
--- Market-based coverage per site and month: site instruments plus a consumption-weighted share
--- of the market's (zone's) instruments, matched against the month's consumption.
-site_cons AS MATERIALIZED (SELECT site, zone, sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL),
-zone_cons AS (SELECT zone, sum(kwh) AS kwh FROM site_cons GROUP BY ALL),
-site_inst AS (SELECT site, sum(kwh_per_hour * hours_in_month) AS kwh,
-                     sum(kwh_per_hour * hours_in_month * grams_per_kwh) AS g
-                FROM inst WHERE site IS NOT NULL GROUP BY ALL),
-mkt_inst AS (SELECT market AS zone, sum(kwh_per_hour * hours_in_month) AS kwh,
-                    sum(kwh_per_hour * hours_in_month * grams_per_kwh) AS g
-               FROM inst WHERE market IS NOT NULL GROUP BY ALL),
-avail AS (
-    SELECT sc.site, sc.kwh AS cons,
-           coalesce(si.kwh, 0) + coalesce(mi.kwh * sc.kwh / nullif(zc.kwh, 0), 0) AS inst_kwh,
-           coalesce(si.g, 0) + coalesce(mi.g * sc.kwh / nullif(zc.kwh, 0), 0) AS inst_g
-      FROM site_cons sc JOIN zone_cons zc ON zc.zone = sc.zone
-      LEFT JOIN site_inst si ON si.site = sc.site LEFT JOIN mkt_inst mi ON mi.zone = sc.zone
-),
+-- Market-based coverage per site and month, from the instruments as applied (step 035, the cap's home):
+-- the covered share and the volume-weighted factor of the site-month's instruments.
 site_month_market AS (
     SELECT site,
-           CASE WHEN cons > 0 THEN least(cons, inst_kwh) / cons ELSE 0 END AS covered_ratio,
-           CASE WHEN inst_kwh > 0 THEN inst_g / inst_kwh ELSE 0 END AS instrument_grams_per_kwh
-      FROM avail
+           CASE WHEN any_value(site_consumption_kwh) > 0 THEN sum(applied_kwh) / any_value(site_consumption_kwh)
+                ELSE 0 END AS covered_ratio,
+           CASE WHEN sum(allocated_kwh) > 0 THEN sum(allocated_kwh * grams_per_kwh) / sum(allocated_kwh)
+                ELSE 0 END AS instrument_grams_per_kwh
+      FROM fact_instrument_month WHERE month = CAST(getvariable('month_start') AS DATE) GROUP BY site
 ),
 -- Hourly CFE per site: hourly-matched instrument supply (PPAs) plus the grid's carbon-free share
 -- of the rest of the hour's consumption.
@@ -56,7 +31,7 @@ ppa AS (
            sum(CASE WHEN i.site = sh.site THEN i.kwh_per_hour
                     ELSE i.kwh_per_hour * sh.kwh / nullif(zh.kwh, 0) END) AS kwh
       FROM site_hour_kwh sh JOIN zone_hour_kwh zh ON zh.zone = sh.zone AND zh.hour_utc = sh.hour_utc
-      JOIN inst i ON i.hourly_matched AND (i.site = sh.site OR i.market = sh.zone)
+      JOIN _instrument i ON i.hourly_matched AND (i.site = sh.site OR i.market = sh.zone)
                  AND sh.hour_utc >= i.start_utc AND sh.hour_utc < i.end_utc
      GROUP BY sh.site, sh.hour_utc
 ),

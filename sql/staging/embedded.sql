@@ -40,3 +40,10 @@ SELECT hour_utc, metric, labels, max(part_sum) AS increase
 -- name: prune
 -- Samples older than $before are no longer needed: the file stays small.
 DELETE FROM emb_sample WHERE ts < $before;
+
+-- name: fit_samples
+-- Raw samples the embedded token fit pairs into intervals (aggregator/inference/embedded_inputs.py): GPU
+-- energy, the engines' GPU mapping, tokens by phase, prompt tokens and phase energy, in [$start, $end].
+SELECT ts, metric, labels, value FROM emb_sample
+ WHERE ts >= $start AND ts <= $end AND list_contains($metrics, metric)
+ ORDER BY ts;

@@ -8,7 +8,7 @@ from pathlib import Path
 from paths import REPO
 from wattfleet import sql
 
-LAYERS = {"schema", "staging", "facts", "rollups", "queries"}
+LAYERS = {"schema", "staging", "facts", "rollups", "queries", "dataset"}
 QUERY_READERS = {"report", "serve", "plan", "disclosure", "summary"}
 # Files read by folder (migrations by number, fact steps in name order), not by name.
 READ_BY_FOLDER = ("schema/", "facts/")

@@ -37,7 +37,7 @@ instruments:
 
 @pytest.mark.parametrize("scope", ["site: a", "market: CISO"])
 def test_an_instrument_larger_than_consumption_is_capped_at_it(tmp_path, scope):
-    """Guards ``least(cons, inst_kwh)`` in sql/facts/040_device_hour.sql (site_month_market).
+    """Guards the cap (``least(1.0, consumption / allocated)``) in sql/facts/035_instrument_month.sql.
 
     1,000 MWh against a few kWh: the covered share is 1, never more, so the covered sites' market-based
     Scope 2 is their energy at the instrument's factor (not negative); the surplus does not lower the

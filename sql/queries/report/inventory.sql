@@ -155,3 +155,41 @@ SELECT $month_start AS period_start, $month_end AS period_end, figure, subject, 
        r / unit_scale AS functional_units,
        CASE WHEN r > 0 THEN (coalesce(ei_g, 0) + coalesce(m_g, 0)) / (r / unit_scale) END AS quantity, unit
   FROM rows ORDER BY figure, subject;
+
+-- name: market_instruments
+-- Market-based transparency: every contractual instrument applied to a site in the period, with its type,
+-- vintage (the period its energy was generated in), emission factor, the volume allocated to the site
+-- and the part applied after the cap at consumption (facts step 035 computed both; nothing recomputed).
+SELECT $month_start AS period_start, $month_end AS period_end, site, instrument, type, claimed_for,
+       vintage_start_utc, vintage_end_utc, grams_per_kwh AS instrument_g_per_kwh, allocated_kwh, applied_kwh
+  FROM fact_instrument_month
+ WHERE month >= CAST($month_start AS DATE) AND month < CAST($month_end AS DATE)
+ ORDER BY site, instrument;
+
+-- name: market_coverage
+-- Per site: consumption, instruments applied, coverage, and the residual-mix factor (and its source) that
+-- prices the uncovered rest. Without a configured residual mix the hour's location-based intensity is used
+-- and residual_mix_missing is true (docs/accounting.md 6.2): the market-based figure may be understated.
+WITH f AS (
+    SELECT site, fsum(facility_kwh) AS facility_kwh, fsum(scope2_location_g) AS s2_location_g,
+           fsum(scope2_market_g) AS s2_market_g, bool_or(residual_mix_missing) AS residual_mix_missing
+      FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end AND site IS NOT NULL
+     GROUP BY ALL
+), i AS (
+    SELECT site, fsum(allocated_kwh) AS allocated_kwh, fsum(applied_kwh) AS applied_kwh,
+           string_agg(instrument, ', ' ORDER BY instrument) AS instruments
+      FROM fact_instrument_month WHERE month >= CAST($month_start AS DATE) AND month < CAST($month_end AS DATE)
+     GROUP BY ALL
+)
+SELECT $month_start AS period_start, $month_end AS period_end, f.site, s.zone, f.facility_kwh,
+       coalesce(i.allocated_kwh, 0) AS instruments_allocated_kwh, coalesce(i.applied_kwh, 0) AS instruments_applied_kwh,
+       100.0 * coalesce(i.applied_kwh, 0) / nullif(f.facility_kwh, 0) AS coverage_percent,
+       f.facility_kwh - coalesce(i.applied_kwh, 0) AS residual_kwh,
+       s.residual_mix_grams_per_kwh AS residual_mix_g_per_kwh,
+       CASE WHEN s.residual_mix_grams_per_kwh IS NULL
+            THEN 'none configured: the hour''s location-based intensity is used'
+            ELSE coalesce(s.residual_mix_source, 'not stated in the config') END AS residual_mix_source,
+       f.residual_mix_missing, i.instruments,
+       f.s2_location_g / 1000 AS scope2_location_kg, f.s2_market_g / 1000 AS scope2_market_kg
+  FROM f JOIN dim_site s USING (site) LEFT JOIN i USING (site)
+ ORDER BY f.site;

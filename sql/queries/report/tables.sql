@@ -9,7 +9,7 @@
 SELECT $month_start AS period_start, $month_end AS period_end, key AS site, it_kwh, it_kwh_measured, it_kwh_estimated, facility_kwh,
        facility_kwh / nullif(it_kwh, 0) AS effective_pue,
        scope1_g / 1000 AS scope1_kg, scope2_location_g / 1000 AS scope2_location_kg,
-       scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS scope3_embodied_kg,
+       scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS embodied_amortized_kg,
        scope3_upstream_g / 1000 AS scope3_upstream_kg, water_onsite_l, water_offsite_l,
        cfe_kwh / nullif(facility_kwh, 0) AS cfe_ratio, gpu_hours
   FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'site' ORDER BY site;

@@ -36,3 +36,16 @@ def test_static_uses_the_site_table_or_the_default() -> None:
     assert own.origin == str(FIXTURES / "static-intensity.csv") and [r.grams_per_kwh for r in own.rows] == [310.5] * 2
     default = LOADERS["static"]({"source": "static", "zone": "CA-QC"}, window())
     assert default.origin == "static table" and default.zone == "CA-QC" and len(default.rows) == 2
+
+
+def test_electricitymaps_labels_are_hour_starts_unless_the_spec_says_ends() -> None:
+    """docs/accounting.md 5.1: the row labelled 01:00 is the hour from 01:00 by default, from 00:00 when the
+    spec says ``timestamps: hour_ending`` (a relabelled file)."""
+    spec = {"source": "electricitymaps", "path": "em_FR_2022_hourly_excerpt.csv", "zone": "FR"}
+    starts = {r.hour_utc: r.grams_per_kwh for r in LOADERS["electricitymaps"](spec, window()).rows}
+    ends = {r.hour_utc: r.grams_per_kwh
+            for r in LOADERS["electricitymaps"]({**spec, "timestamps": "hour_ending"}, window()).rows}
+    first = datetime(2022, 1, 1, tzinfo=UTC)
+    assert starts[first] == 52.34 and starts[first + timedelta(hours=1)] == 50.01
+    assert ends[first - timedelta(hours=1)] == 52.34 and ends[first] == 50.01
+    assert {h - timedelta(hours=1) for h in starts} == set(ends)

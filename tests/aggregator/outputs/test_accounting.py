@@ -8,15 +8,20 @@ One two-site month is built in DuckDB and reported once; each test reads the fil
 from __future__ import annotations
 
 import csv
+import hashlib
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from paths import REPO
+from wattfleet import sql
 from wattfleet.aggregator.config.load import load_facility
+from wattfleet.aggregator.outputs.columns import PERIOD, TABLES, readme_text
+from wattfleet.aggregator.outputs.methodology import FORMULAS
 from wattfleet.aggregator.outputs.report import write_report
-from wattfleet.aggregator.store.database import load_dimensions, open_store, rebuild_month
+from wattfleet.aggregator.store.database import LATEST_VERSION, load_dimensions, open_store, rebuild_month
 
 H100 = "NVIDIA H100 80GB HBM3"
 FACILITY = """\
@@ -205,3 +210,87 @@ def test_every_analyst_file_has_its_period_and_one_unit_per_kind(report):
             # emissions in kg (names end _kg or _kg_co2e), rates say their unit (g ... per ...)
             assert not col.endswith(("_g", "_t", "_tco2e", "_grams")), (path.name, col)
             assert "tco2e" not in col, (path.name, col)
+
+
+def test_market_based_transparency_per_site(report):
+    db, out = report
+    inst = rows(out, "market_instruments")
+    assert [(r["site"], r["instrument"], r["type"], r["claimed_for"]) for r in inst] == [("a", "a-rec", "rec", "site")]
+    (r,) = inst
+    assert (r["vintage_start_utc"], r["vintage_end_utc"]) == ("2026-10-01 00:00:00", "2026-11-01 00:00:00")
+    assert float(r["allocated_kwh"]) == pytest.approx(2.0) and float(r["applied_kwh"]) == pytest.approx(2.0)
+    cov = {r["site"]: r for r in rows(out, "market_coverage")}
+    facility_a = facts(db, "sum(facility_kwh)", "site = 'a'")
+    assert float(cov["a"]["coverage_percent"]) == pytest.approx(100 * 2.0 / facility_a)
+    assert float(cov["a"]["residual_mix_g_per_kwh"]) == 400
+    assert cov["a"]["residual_mix_source"] == "AIB European Residual Mixes 2025 (test value)"
+    assert cov["b"]["residual_mix_missing"] == "true" and cov["b"]["residual_mix_source"].startswith("none")
+    # The market-based figure is exactly the applied instruments at their factor plus the rest at the residual mix.
+    want_kg = (2.0 * 0 + (facility_a - 2.0) * 400) / 1000
+    assert float(cov["a"]["scope2_market_kg"]) == pytest.approx(want_kg)
+
+
+def test_instruments_beyond_consumption_are_applied_only_up_to_it(tmp_path):
+    cfg_text = FACILITY.replace("mwh: 0.002", "mwh: 1000")
+    (tmp_path / "facility.yaml").write_text(cfg_text)
+    cfg = load_facility(tmp_path / "facility.yaml")
+    con = open_store(str(tmp_path / "f.duckdb"))
+    load_dimensions(con, cfg)
+    con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
+                "'measured', 3.6e6, 'prometheus')", [H100])
+    rebuild_month(con, date(2026, 10, 1))
+    (allocated, applied, cons), = con.execute("SELECT allocated_kwh, applied_kwh, site_consumption_kwh "
+                                              "FROM fact_instrument_month").fetchall()
+    con.close()
+    assert allocated == pytest.approx(1e6) and applied == pytest.approx(cons) and cons == pytest.approx(1.5)
+
+
+def test_methodology_states_formulas_config_version_and_lineage(report):
+    db, out = report
+    md = (out / "report.md").read_text()
+    section = md[md.index("## Methodology"):]
+    sha = hashlib.sha256(FACILITY.encode()).hexdigest()
+    assert f"| {sha} |" in section and "facility.yaml" in section
+    def part(title: str) -> str:
+        return section.split(f"### {title}")[1].split("\n### ")[0]
+
+    assert f"| {LATEST_VERSION} |" in part("Data lineage: Store schema")
+    assert str(db) in section
+    for f in FORMULAS:
+        assert f"| {f.figure} | {f.formula} |" in section
+    telemetry = part("Data lineage: Energy telemetry")
+    assert f"| prometheus | {HOURS} | 2 | 2026-10-05T00:00:00 | 2026-10-05T0{HOURS}:00:00 |" in telemetry
+    grid = part("Data lineage: Grid intensity")
+    assert f"| CISO | average | static | {HOURS} | 0 |" in grid
+    assert "AIB European Residual Mixes 2025 (test value)" in part("Reference values: Site factors")
+    assert "| 1 | GPU model *H100* | 164.0 | 4.0 | 12 |" in section
+    assert "| b | diesel | diesel | 100.0 | L | 2.68 | kg CO2e per L |" in \
+        part("Reference values: Scope 1 activity data")
+    assert "<h2>Methodology</h2>" in (out / "report.html").read_text()
+
+
+def test_every_formula_names_a_real_macro():
+    macros = sql.file_text("macros.sql")
+    for f in FORMULAS:
+        assert f"MACRO {f.macro}(" in macros, f.macro
+
+
+def test_the_readme_describes_every_column_of_every_file(report):
+    _, out = report
+    assert (out / "README.md").read_text() == readme_text()
+    written = {p.stem for p in out.glob("*.csv")}
+    assert written == set(TABLES), (written ^ set(TABLES))
+    for path in out.glob("*.csv"):
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh))
+        assert header[:2] == list(PERIOD)
+        assert header[2:] == list(TABLES[path.stem][1]), path.name
+    for path in out.glob("*.parquet"):
+        con = duckdb.connect()
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+        con.close()
+        assert cols == [*PERIOD, *TABLES[path.stem][1]], path.name
+
+
+def test_docs_report_columns_is_the_generated_readme():
+    assert (REPO / "docs" / "report_columns.md").read_text() == readme_text()

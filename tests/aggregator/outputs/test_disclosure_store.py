@@ -28,6 +28,20 @@ def direct(con, expr: str, where: str, table: str = "fact_workload_hour") -> flo
     return con.execute(f"SELECT {expr} FROM {table} WHERE {where}").fetchone()[0]
 
 
+def test_implausible_grid_hours_are_a_data_quality_flag(fleet):
+    """docs/accounting.md 5.3: an hour kept with implausible: flag is named in the disclosure, never silent."""
+    _, con, _ = fleet
+    con.execute("INSERT INTO stg_grid_implausible VALUES ('CISO', '2026-10-05 01:00', 'average', 'test reason')")
+    try:
+        j = disclosure_from_store(con, "training_run", "llm-v1", {"namespace": "train-*"}, OCT, NOV,
+                                  generated_at=NOV).to_json()
+    finally:
+        con.execute("DELETE FROM stg_grid_implausible")
+    assert j["intensity_sources"][0]["implausible_hours"] == 1
+    (flag,) = [f for f in j["data_quality"]["flags"] if f["flag"] == "intensity_implausible"]
+    assert flag["affected"] == 1 and "1 zone-hour(s) used an intensity" in flag["detail"]
+
+
 def test_training_run_disclosure_traceable_to_facts(fleet):
     cfg, con, _ = fleet
     d = disclosure_from_store(con, "training_run", "llm-v1", {"namespace": "train-*"}, OCT, NOV,
@@ -51,7 +65,7 @@ def test_training_run_disclosure_traceable_to_facts(fleet):
     flags = {f["flag"] for f in j["data_quality"]["flags"]}
     assert flags == {"intensity_filled", "pue_default"}
     assert j["intensity_sources"] == [{"zone": "CISO", "signal": "average", "source": "eia930", "hours": 4,
-                                       "filled_hours": 1, "fill_rules": ["linear"]}]
+                                       "filled_hours": 1, "fill_rules": ["linear"], "implausible_hours": 0}]
     q = j["provenance"]["queries"]
     assert q[0]["file"] == "sql/queries/disclosure/select_device.sql" and q[0]["rows"] == 12
     assert q[0]["params"]["namespace"] == "train-*" and q[0]["params"]["start"] == "2026-10-01T00:00:00Z"

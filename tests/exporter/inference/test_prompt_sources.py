@@ -95,6 +95,9 @@ def test_attribution_labels() -> None:
     assert attribution_labels(False, True)["method"] == catalog.PHASE_METHOD_TOKEN_FIT
     assert attribution_labels(True, None)["assumption"] == catalog.ASSUME_MIXED_AS_PREFILL
     assert attribution_labels(True, False)["assumption"] == catalog.ASSUME_SEPARATE_PHASES
+    assert attribution_labels(False, None, marked=True) == {
+        "method": catalog.PHASE_METHOD_MARKED, "chunked_prefill": "unknown",
+        "assumption": catalog.ASSUME_MIXED_AS_PREFILL}
 
 
 def test_sglang_phase_time_split_over_data_parallel_ranks(servers: list[EngineServer], tmp_path: Path,

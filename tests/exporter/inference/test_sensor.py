@@ -288,6 +288,8 @@ def test_marked_phases_reach_the_exporter_exactly_through_the_engine_page(server
         assert truth["decode"] == pytest.approx(2 * (400 * 1.5 + 380 * 2.0))
         assert one(r, catalog.INFERENCE_PHASE_BUSY, model=model, phase="decode") == pytest.approx(3.5)
         assert values(r, catalog.INFERENCE_PHASE_ENERGY, method=catalog.PHASE_METHOD_TIME) == []
+        assert one(r, catalog.INFERENCE_ATTRIBUTION, engine="vllm", model=model,
+                   method=catalog.PHASE_METHOD_MARKED) == 1
     finally:
         sensor.close()
 

@@ -1,4 +1,4 @@
--- 012: energy by workload (issue 17). Who used energy now comes ONLY from the exporter's workload
+-- 013: energy by workload (issue 17). Who used energy now comes ONLY from the exporter's workload
 -- series (wattfleet_workload_energy_joules_total), never from labels on device series: under the
 -- Prometheus Operator a device series carries the scrape target's `namespace` (the exporter pod's
 -- own), which credited the whole fleet to wattfleet's namespace. So the owner columns of the device
