@@ -226,7 +226,8 @@ def set_avg_ci(lines: list[str]) -> list[str]:
 
 
 def drop_hours(lines: list[str]) -> list[str]:
-    """02:00 to 04:59 of 2022-07-01 missing."""
+    """The rows labelled 02:00, 03:00 and 04:00 of 2022-07-01 missing: the hours 01:00 to 03:59 (EIA-930
+    labels an hour by its end, docs/accounting.md 5.1; runs before that reading named 02:00 to 04:59)."""
     i = row_of(lines, "2022-07-01 02:00:00")
     return lines[:i] + lines[i + 3:]
 

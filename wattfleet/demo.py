@@ -210,8 +210,9 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     print(f"IT energy {t['it_kwh']:.1f} kWh (sensors' truth {true_kwh:.1f} kWh before the 10% unmetered "
           f"overhead), facility {t['facility_kwh']:.1f} kWh; Scope 2 location "
           f"{t['scope2_location_g'] / 1e6:.3f} t, market {t['scope2_market_g'] / 1e6:.3f} t; Scope 1 "
-          f"{t['scope1_g'] / 1e6:.3f} t; Scope 3 {(t['scope3_embodied_g'] + t['scope3_upstream_g']) / 1e6:.3f} t")
-    report_md = next((p for p in written if p.suffix == ".md"), None)
+          f"{t['scope1_g'] / 1e6:.3f} t; embodied amortized (per use) {t['scope3_embodied_g'] / 1e6:.3f} t, "
+          f"Scope 3 Category 3 {t['scope3_upstream_g'] / 1e6:.3f} t (the report's inventory has Category 2)")
+    report_md = next((p for p in written if p.name == "report.md"), None)
     print(f"grid:       {grid_origin}")
     print(f"workload:   {trace_origin}")
     print(f"database:   {db}")

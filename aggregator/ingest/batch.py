@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -44,38 +43,51 @@ def from_epoch(seconds: int) -> datetime:
 
 
 class Columns:
-    """Rows of one staging table as parallel lists: ``hour_s`` (Unix seconds), label fields, value fields."""
+    """Rows of one staging table as columns: ``hour_s`` (Unix seconds), label fields, value fields.
+
+    Label fields are kept once per series with its number of points and
+    repeated only when the arrays are built (``np.repeat``), so a series of
+    24 points costs one tuple, not 24 references per field.
+    """
 
     def __init__(self, label_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> None:
         self.label_fields = label_fields
         self.value_fields = value_fields
         self.hour_s: list[int] = []
-        self.data: dict[str, list[Any]] = {f: [] for f in label_fields + value_fields}
+        self.series: list[tuple[Any, ...]] = []   # label values per series
+        self.points: list[int] = []               # points per series
+        self.values: dict[str, list[float]] = {f: [] for f in value_fields}
 
     def __len__(self) -> int:
         return len(self.hour_s)
 
     def add(self, labels: tuple[Any, ...], hours: list[int], *values: list[float]) -> None:
         """One series: its label fields once, its hours and values point by point."""
-        n = len(hours)
-        for name, v in zip(self.label_fields, labels, strict=True):
-            self.data[name].extend(repeat(v, n))
+        if len(labels) != len(self.label_fields) or len(values) != len(self.value_fields):
+            raise ValueError("labels or values do not match the columns")
+        self.series.append(labels)
+        self.points.append(len(hours))
         self.hour_s.extend(hours)
         for name, vs in zip(self.value_fields, values, strict=True):
-            self.data[name].extend(vs)
+            self.values[name].extend(vs)
 
     def add_row(self, row: Any) -> None:
-        self.hour_s.append(epoch_seconds(row.hour_utc))
-        for name in self.label_fields + self.value_fields:
-            self.data[name].append(getattr(row, name))
+        self.add(tuple(getattr(row, n) for n in self.label_fields), [epoch_seconds(row.hour_utc)],
+                 *([getattr(row, n)] for n in self.value_fields))
+
+    def label_column(self, name: str) -> np.ndarray:
+        i = self.label_fields.index(name)
+        per_series = np.empty(len(self.series), dtype=object)
+        per_series[:] = [s[i] for s in self.series]
+        return np.repeat(per_series, self.points)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The columns as NumPy arrays DuckDB scans without a copy per value (strings stay objects)."""
         out = {"hour_s": np.fromiter(self.hour_s, dtype=np.int64, count=len(self.hour_s))}
         for name in self.label_fields:
-            out[name] = np.array(self.data[name], dtype=object)
+            out[name] = self.label_column(name)
         for name in self.value_fields:
-            out[name] = np.array(self.data[name], dtype=np.float64)
+            out[name] = np.array(self.values[name], dtype=np.float64)
         return out
 
     def rows_per_hour(self) -> Counter[int]:
@@ -83,9 +95,14 @@ class Columns:
 
     def rows(self, cls: type, source: str) -> list[Any]:
         """Back to row objects (``fetch()`` callers and tests)."""
-        names = self.label_fields + self.value_fields
-        return [cls(from_epoch(h), *(self.data[n][i] for n in names), source=source)
-                for i, h in enumerate(self.hour_s)]
+        out = []
+        i = 0
+        for labels, n in zip(self.series, self.points, strict=True):
+            for _ in range(n):
+                values = (self.values[v][i] for v in self.value_fields)
+                out.append(cls(from_epoch(self.hour_s[i]), *labels, *values, source=source))
+                i += 1
+        return out
 
 
 def _value_fields(cls: type, labels: tuple[str, ...]) -> tuple[str, ...]:

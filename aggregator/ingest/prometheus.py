@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from wattfleet.aggregator.ingest.batch import TelemetryBatch
+from wattfleet.aggregator.ingest.prefetch import prefetched
 from wattfleet.aggregator.ingest.shards import node_shards
 from wattfleet.aggregator.ingest.sinks import (
     CollectorErrorSink,
@@ -161,6 +162,7 @@ class PrometheusSource:
     max_response_bytes: int = 256 << 20
     shard_nodes: int = DEFAULT_SHARD_NODES
     pre_aggregated: bool = False
+    prefetch: int = 1
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -245,8 +247,13 @@ class PrometheusSource:
         (``node=~"a|b|..."``); each shard's energy, inference and collector
         error queries are answered, streamed and yielded before the next is
         asked. A fleet of any size is thus read with answers of at most
-        ``shard_nodes`` nodes times ``page_hours`` hours.
+        ``shard_nodes`` nodes times ``page_hours`` hours. The next answer is
+        fetched and parsed in a worker thread while the caller writes the last
+        one (``prefetch`` answers ahead; 0 = all in the caller's thread).
         """
+        yield from prefetched(lambda: self._page_batches(start, end), self.prefetch)
+
+    def _page_batches(self, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:
         if end <= start:
             return
         first_end = start + HOUR

@@ -14,6 +14,7 @@ so samples that arrived late re-process their hours.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -57,6 +58,7 @@ class IngestResult:
     implausible_intensity_hours: int = 0  # kept and flagged (grid spec implausible: flag), stg_grid_implausible
     months_rebuilt: list[date] = field(default_factory=list)
     grid_notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: grid, telemetry, facts
 
 
 def floor_hour(dt: datetime) -> datetime:
@@ -95,10 +97,13 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     if end <= start:
         result.months_rebuilt = rebuild_dirty(con)
         return result
+    clock = time.perf_counter()
     result.intensity_rows, result.filled_intensity_hours, result.grid_notes = \
         load_grid(con, cfg, start, end, grid_loader)
     result.implausible_intensity_hours = int(one_row(
         con, "SELECT count(*) FROM stg_grid_implausible WHERE hour_utc >= ? AND hour_utc < ?", [start, end])[0])
+    result.seconds["grid"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     total_hours = int((end - start) / HOUR)
     bar = progress_bar(total_hours, f"ingest {source.name}", "h", enabled=progress)
     try:
@@ -119,6 +124,8 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
             page = page_end
     finally:
         bar.close()
+    result.seconds["telemetry"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     from wattfleet.aggregator.inference.fit_step import (  # requests, methods, token fit (issue 3)
         is_embedded,
         run_inference_step,
@@ -126,7 +133,11 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     )
     if supports(source) or is_embedded(source):
         run_inference_step(con, source, start, end)
+    result.seconds["inference_fit"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     result.months_rebuilt = rebuild_dirty(con)
+    result.seconds["facts"] = time.perf_counter() - clock
+    log.info("stage wall times: %s", ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()))
     return result
 
 

@@ -34,6 +34,17 @@ from wattfleet.core import catalog
 Check = Callable[[Any, dict[str, str], float], float]
 
 
+_INF = float("inf")
+
+
+def checked(check: Check, values: list[list[Any]], labels: dict[str, str]) -> list[float]:
+    """The points' values as floats; ``check`` sees each one only when one is not a finite amount >= 0."""
+    out = [float(v) for _, v in values]
+    if all(0.0 <= v < _INF for v in out):   # NaN fails both comparisons too
+        return out
+    return [check(v, labels, ts) for ts, v in values]
+
+
 def hour_start_seconds(ts: Any, shift_seconds: int = 0) -> int:
     """Unix seconds of the hour whose end the sample at ``ts`` (``shift_seconds`` late) stands for."""
     return round(float(ts)) - shift_seconds - 3600
@@ -50,10 +61,9 @@ class EnergySink:
         fields = energy_fields_from_labels(self.metric, labels)
         if fields is None or not values:
             return
-        check, shift = self.check, self.shift
-        hours = [hour_start_seconds(ts, shift) for ts, _ in values]
-        joules = [check(v, labels, ts) for ts, v in values]
-        self.columns.add(fields, hours, joules)
+        offset = self.shift + 3600
+        hours = [round(float(ts)) - offset for ts, _ in values]
+        self.columns.add(fields, hours, checked(self.check, values, labels))
 
 
 class InferenceSink:
@@ -116,8 +126,7 @@ class PromptTokenSink:
         fields = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
                   labels.get("engine", ""), labels.get("model", ""), prompt_source)
         hours = [hour_start_seconds(ts) for ts, _ in values]
-        tokens = [self.check(v, labels, ts) for ts, v in values]
-        self.columns.add(fields, hours, tokens)
+        self.columns.add(fields, hours, checked(self.check, values, labels))
 
 
 class WorkloadSink:
@@ -137,7 +146,7 @@ class WorkloadSink:
     def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
         fields = workload_fields_from_labels(labels)
         hours = [hour_start_seconds(ts) for ts, _ in values]
-        joules = [self.check(v, labels, ts) for ts, v in values]
+        joules = checked(self.check, values, labels)
         if fields is None:
             node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,
                     WORKLOAD_BAD_LABELS)

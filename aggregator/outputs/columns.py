@@ -213,7 +213,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "joules_per_decode_token": "Decode IT energy per decode token, J.",
             "joules_per_request": "All the engine's IT energy (idle included) per request, J.",
             "tokens_per_joule": "Prefill + decode tokens per J of all the engine's IT energy.",
-            "grams_co2e_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 tokens (no embodied).",
+            "scope2_location_g_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 prefill + "
+                                               "decode tokens (no embodied carbon: see sci for SCI figures).",
             "requests": "Requests served in the period.",
             "hours_without_phase_energy": "Engine-hours with tokens but no attributed energy.",
             "fit_status": "Token fit status.", "fit_r_squared": "Lowest R squared of the fitted nodes.",

@@ -194,7 +194,9 @@ class Disclosure:
                 "E1-6_gross_emissions_tco2e": {
                     "scope1": _r(em["scope1"] / 1000), "scope2_location_based": _r(em["scope2_location_based"] / 1000),
                     "scope2_market_based": _r(em["scope2_market_based"] / 1000),
-                    "scope3_category1_capital_goods_embodied": _r(em["scope3_embodied"] / 1000),
+                    # the subject's amortized (per-use) share of embodied carbon: not the inventory's
+                    # Scope 3 Category 2, which counts acquisitions in full (docs/accounting.md 9.1)
+                    "scope3_embodied_amortized_per_use": _r(em["scope3_embodied"] / 1000),
                     "scope3_category3_fuel_and_energy": _r(em["scope3_upstream_energy"] / 1000),
                 },
                 "E3-4_water_consumption_m3": _r((i.water_onsite_l) / 1000),

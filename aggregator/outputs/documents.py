@@ -44,14 +44,14 @@ SECTIONS = (
      "are sums of the rows above them."),
     ("market_coverage", "Market-based Scope 2: coverage and residual mix per site",
      "GHG Protocol Scope 2 Guidance, market-based method: contractual instruments (capped at each site-month's "
-     "consumption, no banking) cover coverage_percent of facility energy; the rest is priced at the residual "
+     "consumption, no banking) cover the \"Coverage\" share of facility energy; the rest is priced at the residual "
      "mix, whose source is given. docs/accounting.md (section 6.2) lists the Scope 2 quality criteria."),
     ("market_instruments", "Market-based Scope 2: instruments applied",
      "Each instrument applied to a site this period: type, vintage (the period its energy was generated in), "
      "factor, the volume allocated to the site and the part applied after the cap."),
     ("energy", "Energy", "Facility energy is IT energy x PUE; the IT bars sit inside the facility bars."),
-    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. embodied_amortized_kg "
-     "is the per-use share of embodied carbon, not the inventory's Category 2."),
+    ("sites", "Sites", "PUE is applied once, to IT energy; water on-site = WUE x IT energy. \"Embodied, "
+     "amortized\" is the per-use share of embodied carbon, not the inventory's Category 2."),
     ("cfe", "Carbon-free energy",
      "Hourly CFE score: in each hour, the share of facility energy matched by carbon-free supply on the grid "
      "(24/7 CFE); hours are never netted against each other."),
@@ -63,8 +63,9 @@ SECTIONS = (
      "SCI per 1k tokens: location-based Scope 2 of the phase's GPU energy (x PUE) plus the GPUs' amortized "
      "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
-     "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "J per token by phase from IT energy; J per request and tokens per joule include idle; g per 1k tokens is "
+     "location-based Scope 2 only (the SCI figures above add embodied carbon). method token_fit: NNLS "
+     "estimate, with its fit status (declined: no per-phase split). "
      "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
      "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
      "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "

@@ -29,6 +29,7 @@ class Label:
 
 
 KG, G, T = "kg CO2e", "g CO2e", "t CO2e"
+GKWH = "g CO2e/kWh"
 LABELS: dict[str, Label] = {
     # keys and text
     "site": Label("Site"), "node": Label("Node"), "zone": Label("Grid zone"), "cluster": Label("Cluster"),
@@ -61,6 +62,7 @@ LABELS: dict[str, Label] = {
     "scope2_location_g": Label("Scope 2, location-based", G), "embodied_g": Label("Embodied", G),
     "sci_g_per_1k_tokens": Label("SCI per 1k tokens", G), "sci_g_per_gpu_hour": Label("SCI per GPU-hour", G),
     "grams_co2e_per_1k_tokens": Label("Emissions per 1k tokens", G),
+    "scope2_location_g_per_1k_tokens": Label("Scope 2 (location) per 1k tokens", G),
     "budget_kg": Label("Budget", KG), "used_kg": Label("Used", KG), "used_ratio": Label("Budget used", "%", "pct"),
     # water and CFE
     "water_onsite_l": Label("Water, on-site", "L"), "water_offsite_l": Label("Water, off-site", "L"),
@@ -74,6 +76,11 @@ LABELS: dict[str, Label] = {
     "joules_per_request": Label("Energy per request", "J"), "tokens_per_joule": Label("Tokens per joule"),
     "hours_without_phase_energy": Label("Hours without phase energy", "h", "int"),
     "fit_r_squared": Label("Fit R²", kind="num"), "fit_intervals": Label("Fit intervals", kind="int"),
+    "prompt_split": Label("Prompt tokens split"),
+    "joules_per_computed_prefill_token": Label("Energy per computed prefill token", "J"),
+    "cache_hit_ratio": Label("Prefix cache hits", "%", "pct"),
+    "transferred_prompt_ratio": Label("Prompt tokens transferred", "%", "pct"),
+    "fit_cached_tokens": Label("Fit term for cached tokens"), "phase_attribution": Label("Phase attribution"),
     # data quality
     "hours_with_data": Label("Hours with data", "h", "int"),
     "zone_hours_filled_intensity": Label("Zone-hours with gap-filled grid intensity", kind="int"),
@@ -96,13 +103,39 @@ LABELS: dict[str, Label] = {
     "estimated_energy_kg": Label("Scope 2 of estimated energy", KG),
     # flags the documents show as formatting, not as a column (markup.FLAG_COLUMNS)
     "is_total": Label("Total row"),
+    # market-based Scope 2: instruments and coverage
+    "instrument": Label("Instrument"), "instruments": Label("Instruments"), "type": Label("Type"),
+    "claimed_for": Label("Claimed for"), "vintage_start_utc": Label("Vintage start (UTC)"),
+    "vintage_end_utc": Label("Vintage end (UTC)"), "instrument_g_per_kwh": Label("Instrument factor", GKWH),
+    "allocated_kwh": Label("Allocated", "kWh"), "applied_kwh": Label("Applied", "kWh"),
+    "instruments_allocated_kwh": Label("Instruments allocated", "kWh"),
+    "instruments_applied_kwh": Label("Instruments applied", "kWh"),
+    "coverage_percent": Label("Coverage", "%", "num"), "residual_kwh": Label("Residual", "kWh"),
+    "residual_mix_g_per_kwh": Label("Residual mix", GKWH), "residual_mix_source": Label("Residual mix source"),
+    "residual_mix_missing": Label("No residual mix configured"),
+    # methodology: versions, lineage and reference values (configured values are text, shown as given)
+    "config_file": Label("Config file"), "config_sha256": Label("SHA-256"),
+    "schema_version": Label("Schema version", kind="int"), "latest_migration": Label("Latest migration"),
+    "source": Label("Source"), "signal": Label("Signal"), "hours": Label("Hours", "h", "int"),
+    "nodes": Label("Nodes", kind="int"), "first_hour_utc": Label("First hour (UTC)"), "end_utc": Label("End (UTC)"),
+    "hours_observed": Label("Hours observed", "h", "int"), "hours_filled": Label("Hours filled", "h", "int"),
+    "pue_default": Label("Default PUE"), "pue_meter_readings": Label("PUE meter readings", kind="int"),
+    "wue_liters_per_kwh": Label("WUE", "L/kWh"), "offsite_water_liters_per_kwh": Label("Off-site water", "L/kWh"),
+    "residual_mix_grams_per_kwh": Label("Residual mix", GKWH), "upstream_grams_per_kwh": Label("Upstream", GKWH),
+    "entry": Label("Entry", kind="int"), "matches": Label("Matches"),
+    "kg_co2e_per_unit": Label("Embodied carbon per unit", KG), "life_years": Label("Service life", "years"),
+    "units_acquired_in_period": Label("Units acquired in the period", kind="int"),
+    "scope1_source": Label("Source"), "label": Label("Label"), "quantity_unit": Label("Unit"),
+    "factor": Label("Factor"), "factor_unit": Label("Factor unit"), "formula": Label("Formula"),
+    "reference": Label("Reference"),
     # shift analysis
     "workload": Label("Workload"), "emitted_kg": Label("Emitted", KG),
     "cleanest_hours_kg": Label("In its cleanest hours", KG), "cleanest_site": Label("Cleanest site"),
     "cleanest_site_kg": Label("At the cleanest site", KG), "saving_ratio": Label("Saving", "%", "pct"),
 }
 # Name suffix -> (words to drop, unit, kind), for columns the map does not list; longest suffix first.
-SUFFIXES = (("_kwh", "kWh", ""), ("_kg_co2e", KG, ""), ("_g_co2e", G, ""),
+SUFFIXES = (("_g_per_kwh", GKWH, ""), ("_grams_per_kwh", GKWH, ""), ("_liters_per_kwh", "L/kWh", ""),
+            ("_percent", "%", "num"), ("_kwh", "kWh", ""), ("_kg_co2e", KG, ""), ("_g_co2e", G, ""),
             ("_kg", KG, ""), ("_g", G, ""), ("_tco2e", T, ""), ("_l", "L", ""),
             ("_ratio", "%", "pct"), ("_share", "%", "pct"), ("_joules", "J", ""), ("_watts", "W", ""),
             ("_hours", "h", ""), ("_seconds", "s", ""))

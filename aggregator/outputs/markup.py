@@ -64,6 +64,8 @@ def format_value(v: Any, kind: str, decimals: int = 2) -> str:
     """One cell as text: the same rule for every document."""
     if v is None:
         return NONE_TEXT
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if kind == "text" or isinstance(v, str):
         return v.isoformat() if isinstance(v, (date, datetime)) else str(v)
     x = float(v)
@@ -100,7 +102,8 @@ def grid(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> Grid:
         numeric.append(kind != "text")
         for out, v in zip(cells, values, strict=True):
             # sig: figures in different units row by row (a unit column beside them), each to its own digits
-            out.append(format_value(v, "num", decimals_for([v])) if kind == "sig" else format_value(v, kind, decimals))
+            sig = kind == "sig" and isinstance(v, (int, float)) and not isinstance(v, bool)
+            out.append(format_value(v, "num", decimals_for([v])) if sig else format_value(v, kind, decimals))
     return Grid(labels, cells, numeric, bold)
 
 

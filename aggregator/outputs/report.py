@@ -55,8 +55,8 @@ def write_report(db: str | Path, month: str, out_dir: str | Path, cfg: FacilityC
         methodology = methodology_sections(con, db, start, end)  # formulas, config version, lineage
     finally:
         con.close()
-    written.append(write_readme(out))  # every column of every table file, for the analysts loading them
-    return written + render_report(month, tables, head, out, burns, shift, methodology)
+    written += render_report(month, tables, head, out, burns, shift, methodology)
+    return [*written, write_readme(out)]  # every column of every table file, for the analysts loading them
 
 
 def render_report(month: str, tables: Tables, head: Headline, out: Path, burns: Sequence[BudgetBurn] = (),

@@ -87,3 +87,15 @@ def test_reason_edge_cases() -> None:
     assert implausible_reason(cols, [0.0, 0.0], 0.0, None) is None  # no mix, no median: nothing to judge
     assert implausible_reason(cols, [-5.0, 10.0], 500.0, 10.0) is None  # net consumption counts as 0
     assert implausible_reason(cols, [None, 10.0], 500.0, 10.0) is None  # a missing fuel counts as 0
+
+
+def test_a_fill_copied_from_a_flagged_hour_keeps_the_flag(tmp_path: Path) -> None:
+    """Under ``flag`` the value of a previous_day_same_hour fill is the flagged hour's, so is its flag."""
+    lines = [ln.split(",")[0] + "," * 9 if ln.startswith("2022-10-02 05:00") else ln
+             for ln in PJM.read_text().splitlines()]
+    path = tmp_path / "PJM.csv"
+    path.write_text("\n".join(lines) + "\n")
+    load = load_intensity({"source": "eia930", "path": str(path), "zone": "PJM"}, START, END)
+    row = {r.hour_utc: r for r in load.rows}[datetime(2022, 10, 2, 4, tzinfo=UTC)]
+    assert row.filled and row.fill_rule == "previous_day_same_hour" and row.implausible is not None
+    assert row.grams_per_kwh == {r.hour_utc: r for r in load.rows}[BAD[175]].grams_per_kwh
