@@ -36,6 +36,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "quantity": "Emissions of the row, in unit.",
             "unit": f"Always '{_KG}'.",
         }),
+    "activity_data": (
+        "The activity data behind the inventory, tidy: one row per site, scope, category and basis; components "
+        "only. Sum quantity only within one unit (a site's kWh rows add up to its facility energy).", {
+            "site": "Site name; '(no site)': nodes no site claims.",
+            "scope": "'Scope 1', 'Scope 2' (electricity) or 'Water'.",
+            "category": "What was consumed: IT equipment or facility overhead electricity, fuel, refrigerant, "
+                        "on-site or off-site water.",
+            "basis": "How the quantity is known: measured, estimated (IT energy), PUE (facility overhead), WUE, "
+                     "grid water intensity, fuel burnt, refrigerant leaked (with the gas).",
+            "quantity": "The amount, in unit.",
+            "unit": "'kWh', 'L' or 'kg' (refrigerant mass, not CO2e).",
+        }),
     "ghg_totals": (
         "Totals of ghg_inventory per site and for the organisation, per scope and basis and for all scopes. "
         "Every row is a total: do not sum this table.", {

@@ -294,3 +294,16 @@ def test_the_readme_describes_every_column_of_every_file(report):
 
 def test_docs_report_columns_is_the_generated_readme():
     assert (REPO / "docs" / "report_columns.md").read_text() == readme_text()
+
+
+def test_activity_data_is_tidy_and_adds_up_to_facility_energy_and_water(report):
+    db, out = report
+    act = rows(out, "activity_data")
+    assert list(act[0]) == ["period_start", "period_end", "site", "scope", "category", "basis", "quantity", "unit"]
+    assert {r["unit"] for r in act} == {"kWh", "L", "kg"}
+    kwh = sum(float(r["quantity"]) for r in act if r["unit"] == "kWh")
+    assert kwh == pytest.approx(facts(db, "sum(facility_kwh)"))
+    litres = sum(float(r["quantity"]) for r in act if r["scope"] == "Water")
+    assert litres == pytest.approx(facts(db, "sum(water_onsite_l + water_offsite_l)"))
+    fuel = {(r["site"], r["category"], r["unit"]): float(r["quantity"]) for r in act if r["scope"] == "Scope 1"}
+    assert fuel == {("a", "Fugitive emissions", "kg"): 2.0, ("b", "Stationary combustion", "L"): 100.0}
