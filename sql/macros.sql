@@ -38,6 +38,15 @@ CREATE OR REPLACE TEMP MACRO scope3_capital_goods_kg(units, kg_per_unit) AS unit
 -- Scope 3 category 3 (upstream, T&D losses): a factor on facility energy.
 CREATE OR REPLACE TEMP MACRO scope3_upstream_g(facility_kwh, grams_per_kwh) AS facility_kwh * grams_per_kwh;
 
+-- The hour's upstream factor (docs/accounting.md 5.5, 9.2): the part of a life-cycle grid intensity split
+-- off by its generation mix when there is one (Scope 2 then used the direct rest); none when Scope 2 used
+-- an unsplit life-cycle intensity (its upstream is inside it already); the site's flat factor when the
+-- intensity is direct (or its basis is unknown). Never the flat factor on top of a life-cycle figure.
+CREATE OR REPLACE TEMP MACRO upstream_grams_per_kwh(split_grams_per_kwh, basis, flat_grams_per_kwh) AS
+    CASE WHEN split_grams_per_kwh IS NOT NULL THEN split_grams_per_kwh
+         WHEN basis = 'lifecycle' THEN 0.0
+         ELSE flat_grams_per_kwh END;
+
 -- Water: on-site = WUE x IT energy; off-site = facility energy x the grid's water intensity.
 CREATE OR REPLACE TEMP MACRO water_onsite_l(wue_liters_per_kwh, it_kwh) AS wue_liters_per_kwh * it_kwh;
 CREATE OR REPLACE TEMP MACRO water_offsite_l(facility_kwh, liters_per_kwh) AS facility_kwh * liters_per_kwh;

@@ -21,7 +21,8 @@ from wattfleet.aggregator.config.instruments import parse_instruments
 from wattfleet.aggregator.config.model import DIESEL_KG_PER_LITER, FacilityConfig, FlexibleWorkload, Site
 from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1, parse_teams
 from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
-from wattfleet.aggregator.grid.spec import DEFAULT_IMPLAUSIBLE, DEFAULT_TIMESTAMPS, SOURCE_KEYS
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.spec import DEFAULT_IMPLAUSIBLE, DEFAULT_TIMESTAMPS, SOURCE_KEYS, basis
 from wattfleet.aggregator.store.settings import StoreSettings
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
@@ -152,6 +153,11 @@ def _accounting_grid(grid: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("timestamps", DEFAULT_TIMESTAMPS[source])
     if "implausible" in SOURCE_KEYS.get(source, ()):
         out.setdefault("implausible", DEFAULT_IMPLAUSIBLE)
+    if source in SOURCE_KEYS:
+        try:
+            out["basis"] = basis(out)
+        except GridDataError:
+            pass  # reported at the site's grid.basis
     return out
 
 

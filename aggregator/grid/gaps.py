@@ -202,6 +202,7 @@ def _linear(hour: datetime, step: FillStep, ctx: _Context) -> tuple[IntensityRow
 def _static_annual(hour: datetime, step: FillStep, ctx: _Context) -> tuple[IntensityRow | None, str]:
     if ctx.signal != "average":
         return None, f"static table holds average intensities, signal is {ctx.signal}"
+    stated: str | None = None  # the table's basis for its figure, when it states one (module static)
     if "grams_per_kwh" in step.params:
         value, basis = float(step.params["grams_per_kwh"]), "configured annual factor"
     else:
@@ -210,7 +211,9 @@ def _static_annual(hour: datetime, step: FillStep, ctx: _Context) -> tuple[Inten
         except GridDataError:
             return None, f"no annual factor for zone {ctx.zone!r}"
         value, basis = factor.grams_per_kwh, f"annual factor: {factor.basis}"
-    return IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal="average", source="static"), basis
+        stated = factor.intensity_basis
+    return IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal="average", source="static",
+                        basis=stated), basis
 
 
 _RULES: dict[str, _Rule] = {

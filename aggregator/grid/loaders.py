@@ -155,7 +155,10 @@ def _static(spec: Mapping[str, Any], w: Window) -> SourceRows:
         table = load_static_table(origin)
     else:
         origin, table = "static table", w.static_table
-    return SourceRows(static_rows(zone, w.start, w.end, spec.get("grams_per_kwh"), table), zone, origin)
+    rows = static_rows(zone, w.start, w.end, spec.get("grams_per_kwh"), table)
+    if "basis" in spec:  # the spec's own statement wins over the table's
+        rows = [replace(r, basis=basis(spec)) for r in rows]
+    return SourceRows(rows, zone, origin)
 
 
 LOADERS: dict[str, Callable[[Mapping[str, Any], Window], SourceRows]] = {

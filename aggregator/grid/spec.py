@@ -42,10 +42,11 @@ DEFAULT_IMPLAUSIBLE = "flag"
 # (``lifecycle``: adds fuel supply chains and plant construction, which belong to Scope 3 Category 3).
 # Each source defaults to what it documents: the dc-rl EIA-930 files' avg_CI is life-cycle (IPCC AR5
 # medians), WattTime's MOER and NESO's Carbon Intensity API count combustion only; Electricity Maps gives
-# both and its basis is the spec's ``emission_factor`` (direct unless set). A static table states
-# nothing, so it is taken as life-cycle (its EIA-derived entries are; the conservative reading).
+# both and its basis is the spec's ``emission_factor`` (direct unless set). A static table's figure is
+# taken as direct (national inventory and eGRID-style factors count combustion) unless its entry says
+# otherwise: the shipped EIA-930-derived annual means say lifecycle (module static).
 BASES = ("direct", "lifecycle")
-DEFAULT_BASIS = {"eia930": "lifecycle", "watttime": "direct", "ukcarbon": "direct", "static": "lifecycle"}
+DEFAULT_BASIS = {"eia930": "lifecycle", "watttime": "direct", "ukcarbon": "direct", "static": "direct"}
 # Sources whose rows carry the generation mix, so a life-cycle intensity can be split into its direct
 # part (Scope 2) and its upstream part (Scope 3 Category 3) hour by hour (module basis).
 SPLITTABLE = ("eia930",)

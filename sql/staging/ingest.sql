@@ -95,6 +95,16 @@ DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND h
 INSERT OR REPLACE INTO stg_grid_implausible BY NAME
 SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($reason) AS reason;
 
+-- name: delete_basis
+DELETE FROM stg_grid_basis WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_basis
+-- What each loaded hour's intensity counts and the upstream part split off it (schema 014), one
+-- statement over parallel lists like insert_intensity.
+INSERT OR REPLACE INTO stg_grid_basis BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($basis) AS basis,
+       unnest($upstream_grams_per_kwh)::DOUBLE AS upstream_grams_per_kwh;
+
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
 -- zone, hour and signal, no key twice), as in insert_energy.
