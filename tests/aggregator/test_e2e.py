@@ -82,6 +82,8 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     flags = one_row(con, "SELECT count(*) FILTER (WHERE intensity_missing OR site_unmapped) "
                          "FROM fact_device_hour")[0]
     assert flags == 0
+    # Scope 2 on the direct part of EIA-930's life-cycle intensity, every row (docs/accounting.md 5.5)
+    assert con.execute("SELECT DISTINCT intensity_basis FROM fact_device_hour").fetchall() == [("direct",)]
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=HOURS)).replace(tzinfo=None)
 
 
