@@ -37,9 +37,9 @@ def add_september(con: Any) -> None:
                     [hour])
         con.execute("INSERT INTO stg_grid_intensity VALUES ('SE', ?, 'average', 20, 0.9, 'static', false, NULL)",
                     [hour])
-        ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'prometheus')"
-        con.execute(ins, [hour, "a-gpu-1", "0", "gpu", "gpu", H100, "measured", "train-llm", "ml", 0.5 * 3.6e6])
-        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", "serve", "inference", 0.2 * 3.6e6])
+        ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, 'prometheus')"
+        con.execute(ins, [hour, "a-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.5 * 3.6e6])
+        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.2 * 3.6e6])
     rebuild_month(con, date(2026, 9, 1))
 
 
