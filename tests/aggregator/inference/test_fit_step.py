@@ -372,7 +372,7 @@ def test_report_inference_engines(aggregated, tmp_path):
     assert float(v["joules_per_request"]) == pytest.approx(energy / reqs, rel=1e-6)
     assert float(v["tokens_per_joule"]) == pytest.approx(tokens / energy, rel=1e-6)
     grams = energy / JOULES_PER_KWH * PUE * INTENSITY
-    assert float(v["grams_co2e_per_1k_tokens"]) == pytest.approx(grams * 1000 / tokens, rel=1e-6)
+    assert float(v["scope2_location_g_per_1k_tokens"]) == pytest.approx(grams * 1000 / tokens, rel=1e-6)
     s = rows["sglang"]
     assert s["fit_status"] == "declined" and "prefill" in s["fit_reason"]
     assert s["joules_per_decode_token"] == "" and s["hours_without_phase_energy"] == str(HOURS)
