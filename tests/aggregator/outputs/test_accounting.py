@@ -307,3 +307,26 @@ def test_activity_data_is_tidy_and_adds_up_to_facility_energy_and_water(report):
     assert litres == pytest.approx(facts(db, "sum(water_onsite_l + water_offsite_l)"))
     fuel = {(r["site"], r["category"], r["unit"]): float(r["quantity"]) for r in act if r["scope"] == "Scope 1"}
     assert fuel == {("a", "Fugitive emissions", "kg"): 2.0, ("b", "Stationary combustion", "L"): 100.0}
+
+
+def test_lineage_names_the_config_the_facts_were_built_with(tmp_path):
+    """A config loaded after the month was built (dimensions replaced, facts not rebuilt) shows as a second
+    version: the report never claims the facts came from a config they did not."""
+    built, later = FACILITY, FACILITY + "# edited after the month was built\n"
+    (tmp_path / "built.yaml").write_text(built)
+    (tmp_path / "later.yaml").write_text(later)
+    db = tmp_path / "f.duckdb"
+    con = open_store(str(db))
+    load_dimensions(con, load_facility(tmp_path / "built.yaml"))
+    con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
+                "'measured', NULL, NULL, 3.6e6, 'prometheus')", [H100])
+    rebuild_month(con, date(2026, 10, 1))
+    load_dimensions(con, load_facility(tmp_path / "later.yaml"))
+    con.close()
+    out = tmp_path / "report"
+    write_report(db, "2026-10", out)
+    md = (out / "report.md").read_text()
+    part = md.split("### Data lineage: Config version")[1].split("\n### ")[0]
+    sha_built, sha_later = (hashlib.sha256(t.encode()).hexdigest() for t in (built, later))
+    assert f"| facts of 2026-10 built with | {tmp_path / 'built.yaml'} | {sha_built} |" in part
+    assert f"{tmp_path / 'later.yaml'} | {sha_later} |" in part
