@@ -42,6 +42,13 @@ CREATE OR REPLACE TEMP MACRO scope3_upstream_g(facility_kwh, grams_per_kwh) AS f
 CREATE OR REPLACE TEMP MACRO water_onsite_l(wue_liters_per_kwh, it_kwh) AS wue_liters_per_kwh * it_kwh;
 CREATE OR REPLACE TEMP MACRO water_offsite_l(facility_kwh, liters_per_kwh) AS facility_kwh * liters_per_kwh;
 
+-- Energy by workload: a workload's share of a node component's hour is its part of the energy the
+-- exporter split for that node and component; every figure of the node's facts is split by it, so no
+-- formula above is applied twice and the parts add up to the node (docs/accounting.md, section 20).
+CREATE OR REPLACE TEMP MACRO share_ratio(part_joules, total_joules) AS
+    CASE WHEN total_joules > 0 THEN part_joules / total_joules END;
+CREATE OR REPLACE TEMP MACRO workload_part(node_figure, ratio) AS node_figure * ratio;
+
 -- Green Software Foundation SCI: (E x I + M) per R, location-based intensity only.
 CREATE OR REPLACE TEMP MACRO sci(energy_kwh, grams_per_kwh, embodied_g, functional_units) AS
     (energy_kwh * grams_per_kwh + embodied_g) / functional_units;

@@ -25,6 +25,7 @@ from wattfleet.aggregator.ingest.sinks import (
     EnergySink,
     InferenceSink,
     PromptTokenSink,
+    WorkloadSink,
     inference_batch,
 )
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -43,8 +44,31 @@ def _by(*labels: str) -> str:
 
 
 def energy_queries(*matchers: str) -> dict[str, str]:
-    """PromQL per energy metric (``core.hourly_energy``); ``matchers`` narrow it to one series shard."""
+    """PromQL per energy metric (``core.hourly_energy``); ``matchers`` narrow it to one series shard.
+
+    No ``namespace`` or ``team``: on a device series those are the scrape target's (the exporter
+    pod's), not a workload's; who used the energy comes from :func:`workload_query` only.
+    """
     return hourly_energy.energy_expressions(*matchers)
+
+
+# Where a scrape without honor_labels met a target label of the same name, Prometheus keeps the
+# series' own value under ``exported_<name>``; both spellings are kept and resolved in telemetry.
+_WORKLOAD_SERIES_LABELS = ("component", "namespace", "exported_namespace", "pod", "exported_pod", "container",
+                           "exported_container", "workload", "share")
+
+
+def workload_query(*matchers: str) -> str:
+    """Hourly energy per node, component and workload (or share), pods and containers summed.
+
+    Inside: ``max by`` every label that tells series apart, so a target scraped twice counts once
+    (as for device energy); outside: ``sum`` over pods and containers, which come and go while the
+    workload (the owner) stays.
+    """
+    inner = _by(*catalog.CONST_LABELS, *_WORKLOAD_SERIES_LABELS)
+    outer = _by(*catalog.CONST_LABELS, "component", "namespace", "exported_namespace", "workload", "share")
+    sel = hourly_energy.selector(catalog.WORKLOAD_ENERGY.series, *matchers)
+    return f"sum by ({outer}) (max by ({inner}) (increase({sel}[1h])))"
 
 
 def collector_errors_query(*matchers: str) -> str:
@@ -109,7 +133,8 @@ def inference_engine_queries() -> dict[str, str]:
 
 # The series whose nodes make the shards: every series the window queries read.
 SHARDED_SERIES = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED,
-                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS)
+                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS,
+                  catalog.WORKLOAD_ENERGY)
 
 
 @dataclass
@@ -259,6 +284,8 @@ class PrometheusSource:
         prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
                                    lambda: PromptTokenSink(check))
         yield TelemetryBatch(prompt_tokens=prompt.columns)
+        workload = self.stream_range(workload_query(matcher), first_end, last_end, lambda: WorkloadSink(check))
+        yield TelemetryBatch(workload=workload.columns, collector_errors=workload.errors)
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:

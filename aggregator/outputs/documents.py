@@ -29,6 +29,8 @@ EMPTY_NOTES = {
     "inference": "No inference telemetry this month: point the exporters at the serving engines "
                  "(`wattfleet exporter --inference-config`).",
     "inference_engines": "No inference telemetry this month.",
+    "by_team": "No workload telemetry this month: the exporters publish wattfleet_workload_energy_joules_total "
+               "where workload attribution is on.",
     "market_instruments": "No contractual instrument covered any site this month: market-based Scope 2 is "
                           "priced at the residual mix (or, where none is configured, location-based).",
 }
@@ -69,6 +71,10 @@ SECTIONS = (
      "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "
      "mixed_forward_as_prefill means prefill forwards also decoded the running batch (TGI chunked prefill, "
      "SGLang mixed chunks) and all their time counts as prefill: prefill energy is overstated, decode's understated."),
+    ("by_team", "By team",
+     "Each team's workloads' share of their nodes (config `teams:`; namespace and team only from the exporter's "
+     "workload series). Rows in parentheses are energy of no workload; the rows add up to the fleet. The monthly "
+     "chargeback table is chargeback_by_team.csv / .parquet."),
     ("top_emitters", "Top emitting nodes",
      "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
      "embodied share. Scope 1 stays at the site and is not spread over nodes."),

@@ -32,7 +32,7 @@ from wattfleet.aggregator.store.rebuild import rebuild_rollups, set_month
 from wattfleet.aggregator.store.transactions import transaction
 
 # Tables with an hour and a site: partitioned by the month of hour_utc and by site.
-FACT_TABLES = ("fact_device_hour", "fact_inference_hour")
+FACT_TABLES = ("fact_device_hour", "fact_inference_hour", "fact_workload_hour")
 # The site's own rollups, for readers that want them without rebuilding (only a one-site store
 # writes them: a multi-site store's fleet rows cannot be split by site).
 ROLLUP_TABLE = "rollup"

@@ -67,7 +67,7 @@ embodied_node AS (
      GROUP BY n.node
 )
 SELECT f.hour_utc, f.site, f.zone, f.cluster, f.node, f.device, f.component, f.domain, f.gpu_model,
-       f.namespace, f.team, f.method, f.it_kwh, f.pue, f.pue_source, f.facility_kwh,
+       f.method, f.it_kwh, f.pue, f.pue_source, f.facility_kwh,
        g.grams_per_kwh,
        coalesce(g.filled, false) AS intensity_filled,
        CASE WHEN g.filled THEN g.fill_rule END AS intensity_fill_rule,

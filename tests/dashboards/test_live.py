@@ -213,7 +213,7 @@ def aggregator_store(root: Path) -> AggregatorServer:
                         [ZONE, hour, signal, grams])
         for device, component, domain, model, joules in (("0", "gpu", "gpu", "NVIDIA H100 80GB HBM3", 3600 * 600.0),
                                                          ("0", "cpu", "package", None, 3600 * 240.0)):
-            con.execute("INSERT INTO stg_energy_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'measured', NULL, 'ml', ?, "
+            con.execute("INSERT INTO stg_energy_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'measured', ?, "
                         "'prometheus')", [hour, NODE["node"], NODE["cluster"], NODE["site"], device, component,
                                           domain, model, joules])
         con.execute("INSERT INTO ingest_watermark VALUES ('prometheus', ?, now())", [hour])

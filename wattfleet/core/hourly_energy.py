@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from wattfleet.core import catalog
 
-# Optional labels kept when a relabeling or Kubernetes layer adds them.
-OWNER_LABELS = ("namespace", "team")
+# No ``namespace`` or ``team`` in ``by``: on a device series those are the scrape target's (under the
+# Prometheus Operator, the exporter pod's own namespace), not a workload's. Who used the energy comes
+# only from the workload series (catalog.WORKLOAD_ENERGY; aggregator/ingest, docs/accounting.md section 20).
 # The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
 # inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
 # board model; to be dropped once no store holds such series (README, "Upgrading").
@@ -21,9 +22,8 @@ LEGACY_GPU_MODEL_LABEL = "model"
 
 # LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
 # kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
-GPU_LABELS: tuple[str, ...] = (catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
-                               + OWNER_LABELS)
-CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
+GPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
+CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method")
 
 # Recorded series (Prometheus' level:metric:operations naming): one sample per device and hour.
 RECORDED = {

@@ -75,7 +75,7 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
     db = d / "fleet.duckdb"
     con = open_store(str(db))
     load_dimensions(con, cfg)
-    ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'prometheus')"
+    ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, 'prometheus')"
     for h in range(HOURS):
         hour = datetime(2026, 10, 5, h)
         con.execute("INSERT INTO stg_grid_intensity VALUES ('CISO', ?, 'average', 250, 0.5, 'static', false, NULL)",
@@ -83,9 +83,9 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
         con.execute("INSERT INTO stg_grid_intensity VALUES ('SE', ?, 'average', 20, 0.9, 'static', false, NULL)",
                     [hour])
         for gpu in ("0", "1"):
-            con.execute(ins, [hour, "a-gpu-1", gpu, "gpu", "gpu", H100, "measured", "train", "ml", 0.5 * 3.6e6])
-        con.execute(ins, [hour, "a-gpu-1", "0", "cpu", "package", None, "measured", "train", "ml", 0.2 * 3.6e6])
-        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", "serve", "inference", 0.4 * 3.6e6])
+            con.execute(ins, [hour, "a-gpu-1", gpu, "gpu", "gpu", H100, "measured", 0.5 * 3.6e6])
+        con.execute(ins, [hour, "a-gpu-1", "0", "cpu", "package", None, "measured", 0.2 * 3.6e6])
+        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.4 * 3.6e6])
         for phase, kwh, tokens in (("prefill", 0.1, 1000), ("decode", 0.2, 500)):
             con.execute("INSERT INTO stg_inference_hourly VALUES (?, 'b-gpu-1', 'c1', NULL, 'vllm', 'llama', "
                         "?, ?, ?, 'prometheus')", [hour, phase, kwh * 3.6e6, tokens])
@@ -242,7 +242,7 @@ def test_instruments_beyond_consumption_are_applied_only_up_to_it(tmp_path):
     con = open_store(str(tmp_path / "f.duckdb"))
     load_dimensions(con, cfg)
     con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
-                "'measured', NULL, NULL, 3.6e6, 'prometheus')", [H100])
+                "'measured', 3.6e6, 'prometheus')", [H100])
     rebuild_month(con, date(2026, 10, 1))
     (allocated, applied, cons), = con.execute("SELECT allocated_kwh, applied_kwh, site_consumption_kwh "
                                               "FROM fact_instrument_month").fetchall()
