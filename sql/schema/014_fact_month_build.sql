@@ -1,4 +1,4 @@
--- 013: which config built a month's facts. The dimensions are replaced from the config on every run, but
+-- 014: which config built a month's facts. The dimensions are replaced from the config on every run, but
 -- a month's facts are rebuilt only when its staging changed, so the config a report reads (dim_config)
 -- may be newer than the one its facts were built with; the report's methodology shows both.
 
