@@ -324,7 +324,7 @@ def test_lineage_names_the_config_the_facts_were_built_with(tmp_path):
     con = open_store(str(db))
     load_dimensions(con, load_facility(tmp_path / "built.yaml"))
     con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
-                "'measured', NULL, NULL, 3.6e6, 'prometheus')", [H100])
+                "'measured', 3.6e6, 'prometheus')", [H100])
     rebuild_month(con, date(2026, 10, 1))
     load_dimensions(con, load_facility(tmp_path / "later.yaml"))
     con.close()
