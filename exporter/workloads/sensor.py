@@ -193,6 +193,13 @@ class WorkloadSensor:
             result.errors.append("cgroup_root_missing")
             self._warn_once("cgroup_root", f"{cfg.root} is not a directory: CPU and DRAM energy wait")
             return
+        if not found and not (cfg.root / "cgroup.controllers").is_file():
+            # cgroup v1 (or a hybrid host): its cpuacct files have no usage_usec; reading them would give every
+            # workload 0 and the whole active energy to "system". Not attributed, and said so, instead.
+            result.errors.append("not_cgroup_v2")
+            self._warn_once("cgroup_v2", f"{cfg.root} is not a cgroup v2 hierarchy (no cgroup.controllers): "
+                                         "CPU and DRAM energy are not attributed")
+            return
         usage: dict[str, int] = {}
         for path in found:
             value = read_usage_usec(path)
@@ -311,9 +318,6 @@ class WorkloadSensor:
                     zones[f"{collector}/{s.labels.get('socket', '')}/{s.labels['domain']}"] = (component, s.value)
             if zones:
                 break  # measured RAPL when there is any, else the estimate: never both
-        for component in {c for c, _ in zones.values()}:
-            self._add(component, catalog.SHARE_IDLE, NOBODY, 0.0)
-            self._add(component, catalog.SHARE_SYSTEM, NOBODY, 0.0)
         if interval is None:
             for zone, (_, joules) in zones.items():
                 self._energy.setdefault(f"cpu/{zone}", joules)  # baseline only; the increase waits for CPU times
@@ -322,6 +326,8 @@ class WorkloadSensor:
         for zone, (component, joules) in zones.items():
             by_component[component] = by_component.get(component, 0.0) + self._delta(f"cpu/{zone}", joules)
         for component, joules in by_component.items():
+            # The series appear with the first interval that has CPU times: a node whose cgroups cannot be read
+            # publishes no CPU/DRAM attribution rather than zeros that would not add up to its energy.
             parts = split_cpu(joules, interval.busy_ratio, interval.busy_seconds, interval.usage_seconds)
             for who in interval.present:
                 self._add(component, catalog.SHARE_WORKLOAD, who, 0.0)

@@ -226,3 +226,13 @@ def test_promtool_accepts_the_snapshot_with_workload_series(tmp_path: Path) -> N
     proc = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True)
     assert proc.returncode == 0 and proc.stdout.decode() + proc.stderr.decode() == ""
     assert node.published()[("gpu", "workload", "ml", 'we"ird\\name', "main", "")] == pytest.approx(300.0)
+
+
+def test_a_cgroup_v1_host_is_refused_not_misattributed(tmp_path: Path) -> None:
+    """No cgroup.controllers at the root: CPU/DRAM are not attributed (no series), and the collector says why."""
+    node = FakeNode(tmp_path, gpus=1, lister=None)
+    (node.tree.cgroup_root / "cgroup.controllers").unlink()
+    for _ in range(3):
+        node.step(system_seconds=2.0)
+    assert node.sampler.errors[("workload", "not_cgroup_v2")] == 3
+    assert not node.published()
