@@ -65,8 +65,9 @@ FORMULA_COLUMNS = ["figure", "formula", "basis", "implemented in (sql/macros.sql
 
 # (heading, block of methodology.sql, what the table says)
 LINEAGE = (
-    ("Config version", "config_version", "The facility config the dimensions were loaded from and the SHA-256 of "
-     "its bytes: the same hash means the same configuration."),
+    ("Config version", "config_version", "The facility config the period's facts were built with and the one "
+     "loaded last, with the SHA-256 of their bytes (in groups of 8 hex digits): the same hash means the same "
+     "configuration."),
     ("Store schema", "schema_version", "The store's migrations version (sql/schema)."),
     ("Energy telemetry", "telemetry_lineage", "Where the period's energy readings came from."),
     ("Grid intensity", "grid_lineage", "Intensity sources per zone: hours observed and filled, and the fill rules."),

@@ -63,7 +63,9 @@ def test_team_rollup_is_the_workload_share_and_adds_up_to_the_fleet(store):
 
 def test_device_series_namespace_of_the_scrape_target_is_never_credited(store):
     """The Operator collision: sfo1-n2's GPU and CPU series carry namespace="wattfleet"; so do its idle and system
-    workload series (an empty label is absent, so the target's is added). None of it reaches the namespace."""
+    workload series (an empty label is absent, so the target's is added), and the web deployment's series, stored as
+    a scrape without honor_labels stores them (their own namespace in exported_namespace). None of it reaches the
+    exporter's namespace; web is web's."""
     namespaces = month_rollup(store, "namespace")
     assert OPERATOR_NS not in namespaces
     assert set(namespaces) == {"ml-train", "web", "(idle)", "(system)", "(unattributed)"}

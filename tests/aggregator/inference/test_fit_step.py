@@ -126,7 +126,8 @@ def openmetrics() -> str:
                (req, dict(node="n3", **cache), CACHE["r"]),
                (prompt, dict(node="n3", source="computed", **cache), CACHE["p"]),
                (prompt, dict(node="n3", source="cached", **cache), CACHE["c"]),
-               (prompt, dict(node="n3", source="transferred", **cache), zeros)]
+               (prompt, dict(node="n3", source="transferred", **cache), zeros),
+               (prompt, dict(node="n3", source="guessed", **cache), CACHE["c"])]   # not a contract source
     series += [(pe, dict(node="n1", phase=ph, method=catalog.PHASE_METHOD_TIME, **tgi), [60.0 * w] * (MINUTES + 10))
                for ph, w in TGI_W.items()]
     lines = []
@@ -314,6 +315,7 @@ def test_prompt_tokens_by_source_are_staged_and_rolled_up(aggregated):
         assert staged[("llama-3-70b", "transferred", hour)] == 0.0
         assert staged[("bloom-560m", "unsplit", hour)] == pytest.approx(6000.0 * 60)
     assert not any(m == "qwen-7b" for m, _, _ in staged)
+    assert {s for _, s, _ in staged} == {"computed", "cached", "transferred", "unsplit"}  # "guessed" never kept
     month = {m: r for m, *r in con.execute(
         "SELECT model, computed_tokens, cached_tokens, unsplit_tokens, split_node_hours, unsplit_node_hours "
         "FROM rollup_inference_prompt WHERE period = 'month'").fetchall()}

@@ -96,6 +96,11 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
     return db, out
 
 
+def grouped(sha: str) -> str:
+    """A hash as the methodology prints it: groups of 8 hex digits."""
+    return " ".join(sha[i:i + 8] for i in range(0, len(sha), 8))
+
+
 def rows(out: Path, name: str) -> list[dict[str, str]]:
     with open(out / f"{name}.csv", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -249,8 +254,8 @@ def test_methodology_states_formulas_config_version_and_lineage(report):
     db, out = report
     md = (out / "report.md").read_text()
     section = md[md.index("## Methodology"):]
-    sha = hashlib.sha256(FACILITY.encode()).hexdigest()
-    assert f"| {sha} |" in section and "facility.yaml" in section
+    sha = grouped(hashlib.sha256(FACILITY.encode()).hexdigest())
+    assert f"| facts of 2026-10 built with | {db.parent / 'facility.yaml'} | {sha} |" in section
     def part(title: str) -> str:
         return section.split(f"### {title}")[1].split("\n### ")[0]
 
@@ -307,3 +312,26 @@ def test_activity_data_is_tidy_and_adds_up_to_facility_energy_and_water(report):
     assert litres == pytest.approx(facts(db, "sum(water_onsite_l + water_offsite_l)"))
     fuel = {(r["site"], r["category"], r["unit"]): float(r["quantity"]) for r in act if r["scope"] == "Scope 1"}
     assert fuel == {("a", "Fugitive emissions", "kg"): 2.0, ("b", "Stationary combustion", "L"): 100.0}
+
+
+def test_lineage_names_the_config_the_facts_were_built_with(tmp_path):
+    """A config loaded after the month was built (dimensions replaced, facts not rebuilt) shows as a second
+    version: the report never claims the facts came from a config they did not."""
+    built, later = FACILITY, FACILITY + "# edited after the month was built\n"
+    (tmp_path / "built.yaml").write_text(built)
+    (tmp_path / "later.yaml").write_text(later)
+    db = tmp_path / "f.duckdb"
+    con = open_store(str(db))
+    load_dimensions(con, load_facility(tmp_path / "built.yaml"))
+    con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
+                "'measured', 3.6e6, 'prometheus')", [H100])
+    rebuild_month(con, date(2026, 10, 1))
+    load_dimensions(con, load_facility(tmp_path / "later.yaml"))
+    con.close()
+    out = tmp_path / "report"
+    write_report(db, "2026-10", out)
+    md = (out / "report.md").read_text()
+    part = md.split("### Data lineage: Config version")[1].split("\n### ")[0]
+    sha_built, sha_later = (grouped(hashlib.sha256(t.encode()).hexdigest()) for t in (built, later))
+    assert f"| facts of 2026-10 built with | {tmp_path / 'built.yaml'} | {sha_built} |" in part
+    assert f"{tmp_path / 'later.yaml'} | {sha_later} |" in part
