@@ -99,7 +99,7 @@ SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS 
 DELETE FROM stg_grid_basis WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: insert_basis
--- What each loaded hour's intensity counts and the upstream part split off it (schema 014), one
+-- What each loaded hour's intensity counts and the upstream part split off it (schema 015), one
 -- statement over parallel lists like insert_intensity.
 INSERT OR REPLACE INTO stg_grid_basis BY NAME
 SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($basis) AS basis,
