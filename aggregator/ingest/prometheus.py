@@ -52,23 +52,9 @@ def energy_queries(*matchers: str) -> dict[str, str]:
     return hourly_energy.energy_expressions(*matchers)
 
 
-# Where a scrape without honor_labels met a target label of the same name, Prometheus keeps the
-# series' own value under ``exported_<name>``; both spellings are kept and resolved in telemetry.
-_WORKLOAD_SERIES_LABELS = ("component", "namespace", "exported_namespace", "pod", "exported_pod", "container",
-                           "exported_container", "workload", "share")
-
-
 def workload_query(*matchers: str) -> str:
-    """Hourly energy per node, component and workload (or share), pods and containers summed.
-
-    Inside: ``max by`` every label that tells series apart, so a target scraped twice counts once
-    (as for device energy); outside: ``sum`` over pods and containers, which come and go while the
-    workload (the owner) stays.
-    """
-    inner = _by(*catalog.CONST_LABELS, *_WORKLOAD_SERIES_LABELS)
-    outer = _by(*catalog.CONST_LABELS, "component", "namespace", "exported_namespace", "workload", "share")
-    sel = hourly_energy.selector(catalog.WORKLOAD_ENERGY.series, *matchers)
-    return f"sum by ({outer}) (max by ({inner}) (increase({sel}[1h])))"
+    """Hourly energy per node, component and workload (or share), pods summed (``core.hourly_energy``)."""
+    return hourly_energy.workload_expression(*matchers)
 
 
 def collector_errors_query(*matchers: str) -> str:
@@ -284,7 +270,10 @@ class PrometheusSource:
         prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
                                    lambda: PromptTokenSink(check))
         yield TelemetryBatch(prompt_tokens=prompt.columns)
-        workload = self.stream_range(workload_query(matcher), first_end, last_end, lambda: WorkloadSink(check))
+        workload_expr = (hourly_energy.recorded_workload_expression(matcher) if self.pre_aggregated
+                         else workload_query(matcher))
+        workload = self.stream_range(workload_expr, first_end, last_end, lambda: WorkloadSink(check, shift),
+                                     shift_seconds=shift)
         yield TelemetryBatch(workload=workload.columns, collector_errors=workload.errors)
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,

@@ -138,14 +138,14 @@ class WorkloadSink:
     facts sum them.
     """
 
-    def __init__(self, check: Check) -> None:
-        self.check = check
+    def __init__(self, check: Check, shift_seconds: int = 0) -> None:
+        self.check, self.shift = check, shift_seconds
         self.columns: Columns = workload_columns()
         self.errors: Columns = collector_error_columns()
 
     def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
         fields = workload_fields_from_labels(labels)
-        hours = [hour_start_seconds(ts) for ts, _ in values]
+        hours = [hour_start_seconds(ts, self.shift) for ts, _ in values]
         joules = checked(self.check, values, labels)
         if fields is None:
             node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,

@@ -66,6 +66,30 @@ def recorded_expressions(*matchers: str) -> dict[str, str]:
 RECORDED_READ_SHIFT_SECONDS = 3600  # recorded_expressions() are evaluated an hour after each hour's end
 
 
+# Energy by workload per node, component and workload or share (catalog.WORKLOAD_ENERGY). Inside, ``max by``
+# every label that tells series apart, so a target scraped twice counts once; outside, ``sum`` over pods and
+# containers, which come and go while the workload (the owner) stays. ``exported_*``: where a scrape without
+# honor_labels met a target label of the same name, Prometheus keeps the series' own value under that name.
+WORKLOAD_SERIES_LABELS: tuple[str, ...] = catalog.CONST_LABELS + (
+    "component", "namespace", "exported_namespace", "pod", "exported_pod", "container", "exported_container",
+    "workload", "share")
+WORKLOAD_LABELS: tuple[str, ...] = catalog.CONST_LABELS + (
+    "component", "namespace", "exported_namespace", "workload", "share")
+RECORDED_WORKLOAD = "node_workload:wattfleet_workload_energy_joules:increase1h"
+
+
+def workload_expression(*matchers: str) -> str:
+    """Hourly energy by workload (evaluated at a whole hour's end: the hour before it)."""
+    sel = selector(catalog.WORKLOAD_ENERGY.series, *matchers)
+    return (f"sum by ({', '.join(WORKLOAD_LABELS)}) "
+            f"(max by ({', '.join(WORKLOAD_SERIES_LABELS)}) (increase({sel}[1h])))")
+
+
+def recorded_workload_expression(*matchers: str) -> str:
+    """Read the recorded hourly energy by workload, as :func:`recorded_expressions` reads device energy."""
+    return f"last_over_time({selector(RECORDED_WORKLOAD, *matchers)}[1h] offset 1ms)"
+
+
 def recording_rule_group(interval: str = "1h") -> dict[str, object]:
     """The rule group recording :func:`energy_expressions` once an hour (``rules/`` of ``dashboards build``).
 
@@ -78,6 +102,6 @@ def recording_rule_group(interval: str = "1h") -> dict[str, object]:
     T, stored with the rule's own timestamp T + offset.
     """
     exprs = energy_expressions()
-    return {"name": "wattfleet-hourly-energy", "interval": interval,
-            "rules": [{"record": RECORDED[name], "expr": f"last_over_time(({expr})[1h:1h])"}
-                      for name, expr in exprs.items()]}
+    rules = [{"record": RECORDED[name], "expr": f"last_over_time(({expr})[1h:1h])"} for name, expr in exprs.items()]
+    rules.append({"record": RECORDED_WORKLOAD, "expr": f"last_over_time(({workload_expression()})[1h:1h])"})
+    return {"name": "wattfleet-hourly-energy", "interval": interval, "rules": rules}
