@@ -1,6 +1,7 @@
 -- Synthetic month of facts for bench/rollup_bench.py: $gpus GPUs (8 per node, 4 sites, 8 clusters,
 -- 10 teams, 25 namespaces, two GPU models) x $hours hours from 2026-10-01, with the derived
 -- columns the real facts carry (facility = IT x PUE once, Scope 2 from an hourly intensity).
+-- bench/rollup_bench_workloads.sql then adds their workload facts.
 INSERT INTO fact_device_hour BY NAME
 WITH g AS (
     SELECT g, h, 0.3 + (hash(g, h) % 1000) / 4000.0 AS it_kwh, 1.1 + (g // 2500) * 0.1 AS pue,
@@ -12,7 +13,7 @@ SELECT TIMESTAMP '2026-10-01' + to_hours(h) AS hour_utc,
        'cluster' || (g * 8 // $gpus) AS cluster, 'node' || lpad(CAST(g // 8 AS VARCHAR), 5, '0') AS node,
        CAST(g % 8 AS VARCHAR) AS device, 'gpu' AS component, 'gpu' AS domain,
        CASE WHEN g % 3 = 0 THEN 'NVIDIA A100-SXM4-80GB' ELSE 'NVIDIA H100 80GB HBM3' END AS gpu_model,
-       'ns' || (g // 400 % 25) AS namespace, 'team' || (g * 10 // $gpus) AS team, 'measured' AS method,
+       'measured' AS method,
        it_kwh, pue, 'default' AS pue_source, it_kwh * pue AS facility_kwh, intensity AS grams_per_kwh,
        h % 97 = 0 AS intensity_filled, false AS intensity_missing, false AS site_unmapped,
        false AS residual_mix_missing,

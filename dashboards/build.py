@@ -16,7 +16,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from wattfleet.core import hourly_energy
-from wattfleet.dashboards import fleet, inference, node, provisioning, sustainability
+from wattfleet.dashboards import fleet, inference, node, provisioning, sustainability, workloads
 from wattfleet.dashboards.rules import RuleConfig, alerting_rules, recording_rules
 
 BUILDERS: dict[str, Callable[[], g.Dashboard]] = {
@@ -24,6 +24,7 @@ BUILDERS: dict[str, Callable[[], g.Dashboard]] = {
     "wattfleet-node": node.build,
     "wattfleet-inference": inference.build,
     "wattfleet-sustainability": sustainability.build,
+    "wattfleet-workloads": workloads.build,
 }
 RECORDING_FILE = "rules/wattfleet-recording.yaml"
 ALERTS_FILE = "rules/wattfleet-alerts.yaml"

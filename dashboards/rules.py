@@ -34,6 +34,12 @@ INFERENCE_CARBON_RATE = "node_engine_model:wattfleet_inference_carbon_grams_per_
 # dashboards take the cache hit ratio and J per computed prefill token as ratios of sums, never of ratios.
 INFERENCE_PROMPT_RATE = "node_engine_model:wattfleet_inference_prompt_tokens:rate"
 BUDGET_BURN_RATE = "scope_owner_period:wattfleet_carbon_budget_burn_rate:ratio"
+# Energy by workload (issue 17): watts per node, component, pod and share (container summed: GPU series are per
+# container, CPU/DRAM per pod); namespaces' watts and location-based carbon across nodes.
+NODE_WORKLOAD_POWER = "node_namespace_pod:wattfleet_workload_power_watts:sum"
+NAMESPACE_POWER = "namespace:wattfleet_workload_power_watts:sum"
+NAMESPACE_CARBON_RATE = "namespace:wattfleet_carbon_grams_per_second:sum"
+WORKLOAD = NODE + ("component", "namespace", "pod", "workload", "share")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,12 @@ class RuleConfig:
     burn_rate_target: float = 1.0
     burn_rate_for: str = "1h"
     unaccounted_for: str = "15m"
+    # The kubelet's pod-resources API unanswered this long: GPU energy by pod uses an old mapping.
+    mapping_stale_seconds: int = 300
+    mapping_stale_for: str = "5m"
+    # GPUs no pod holds drawing more than this per node, for this long: capacity burning power for nobody.
+    unallocated_gpu_watts: float = 200.0
+    unallocated_gpu_for: str = "2h"
 
 
 def _rec(record: str, expr: str) -> dict[str, str]:
@@ -98,9 +110,18 @@ def recording_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                    f"deriv({q.selector(catalog.CARBON_BUDGET_USED)}[{cfg.burn_rate_window}]) "
                    f"* scalar(days_in_month()) * 86400 / on(scope_owner, period) "
                    f"{q.selector(catalog.CARBON_BUDGET)}")]
+    workload_power = q.agg("sum", q.rate(q.selector(catalog.WORKLOAD_ENERGY), window), WORKLOAD)
+    workloads = [
+        _rec(NODE_WORKLOAD_POWER, workload_power),
+        _rec(NAMESPACE_POWER, q.agg("sum", NODE_WORKLOAD_POWER, ("cluster", "site", "namespace", "share"))),
+        _rec(NAMESPACE_CARBON_RATE, q.with_intensity(q.with_pue(q.agg(
+            "sum", q.selector(NODE_WORKLOAD_POWER, eq={"share": catalog.SHARE_WORKLOAD}),
+            ("cluster", "site", "namespace"))))),
+    ]
     return [{"name": "wattfleet-node", "rules": node_rules},
             {"name": "wattfleet-site", "rules": site_rules},
-            {"name": "wattfleet-budget", "rules": budget}]
+            {"name": "wattfleet-budget", "rules": budget},
+            {"name": "wattfleet-workload", "rules": workloads}]
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
@@ -122,6 +143,7 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                    NODE + ("sensor",))
     power, util = q.selector(catalog.GPU_POWER), q.selector(catalog.GPU_UTILIZATION)
     timeouts = q.selector(catalog.COLLECTOR_ERRORS, eq={"reason": "timeout"})
+    unallocated = q.selector(catalog.WORKLOAD_ENERGY, eq={"component": "gpu", "share": catalog.SHARE_UNALLOCATED})
     rules = [
         _alert("WattfleetExporterDown", f"{up} == 0", cfg.exporter_down_for, "warning",
                "wattfleet target {{ $labels.instance }} is down",
@@ -186,6 +208,19 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                "carbon budget of {{ $labels.scope_owner }} burning {{ $value | printf \"%.2f\" }}x too fast",
                f"Over the last {cfg.burn_rate_window}, emissions counted against the budget grew more than "
                f"{cfg.burn_rate_target:g}x as fast as the monthly budget allows: at this pace it is overrun."),
+        _alert("WattfleetKubeletMappingStale",
+               f"{q.selector(catalog.WORKLOAD_MAPPING_AGE)} > {cfg.mapping_stale_seconds}", cfg.mapping_stale_for,
+               "warning", "GPU-to-pod mapping on {{ $labels.node }} is {{ $value | humanizeDuration }} old",
+               "The kubelet's pod-resources API does not answer the exporter "
+               f"({catalog.COLLECTOR_ERRORS.series}{{collector=\"workload\"}} says why): GPU energy by pod uses "
+               "the last mapping, right while no pod starts or stops, and unallocated if there never was one."),
+        _alert("WattfleetUnallocatedGpuPower",
+               q.agg("sum", q.rate(unallocated, cfg.rate_window), NODE) + f" > {cfg.unallocated_gpu_watts:g}",
+               cfg.unallocated_gpu_for, "info",
+               "GPUs no pod holds on {{ $labels.node }} draw {{ $value }} W",
+               f"For {cfg.unallocated_gpu_for} the node's unallocated GPUs drew more than "
+               f"{cfg.unallocated_gpu_watts:g} W: energy charged to no team (scale the pool down, or power-cap idle "
+               "boards)."),
     ]
     return [{"name": "wattfleet-alerts", "rules": rules}]
 

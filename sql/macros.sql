@@ -38,9 +38,25 @@ CREATE OR REPLACE TEMP MACRO scope3_capital_goods_kg(units, kg_per_unit) AS unit
 -- Scope 3 category 3 (upstream, T&D losses): a factor on facility energy.
 CREATE OR REPLACE TEMP MACRO scope3_upstream_g(facility_kwh, grams_per_kwh) AS facility_kwh * grams_per_kwh;
 
+-- The hour's upstream factor (docs/accounting.md 5.5, 9.2): the part of a life-cycle grid intensity split
+-- off by its generation mix when there is one (Scope 2 then used the direct rest); none when Scope 2 used
+-- an unsplit life-cycle intensity (its upstream is inside it already); the site's flat factor when the
+-- intensity is direct (or its basis is unknown). Never the flat factor on top of a life-cycle figure.
+CREATE OR REPLACE TEMP MACRO upstream_grams_per_kwh(split_grams_per_kwh, basis, flat_grams_per_kwh) AS
+    CASE WHEN split_grams_per_kwh IS NOT NULL THEN split_grams_per_kwh
+         WHEN basis = 'lifecycle' THEN 0.0
+         ELSE flat_grams_per_kwh END;
+
 -- Water: on-site = WUE x IT energy; off-site = facility energy x the grid's water intensity.
 CREATE OR REPLACE TEMP MACRO water_onsite_l(wue_liters_per_kwh, it_kwh) AS wue_liters_per_kwh * it_kwh;
 CREATE OR REPLACE TEMP MACRO water_offsite_l(facility_kwh, liters_per_kwh) AS facility_kwh * liters_per_kwh;
+
+-- Energy by workload: a workload's share of a node component's hour is its part of the energy the
+-- exporter split for that node and component; every figure of the node's facts is split by it, so no
+-- formula above is applied twice and the parts add up to the node (docs/accounting.md, section 20).
+CREATE OR REPLACE TEMP MACRO share_ratio(part_joules, total_joules) AS
+    CASE WHEN total_joules > 0 THEN part_joules / total_joules END;
+CREATE OR REPLACE TEMP MACRO workload_part(node_figure, ratio) AS node_figure * ratio;
 
 -- Green Software Foundation SCI: (E x I + M) per R, location-based intensity only.
 CREATE OR REPLACE TEMP MACRO sci(energy_kwh, grams_per_kwh, embodied_g, functional_units) AS

@@ -2,7 +2,7 @@
 
 One YAML file describes sites (grid zone and intensity source, PUE, WUE,
 node mapping, unmetered overhead, residual mix), Scope 1 sources, market
-instruments, embodied carbon, budgets and flexible work. It is validated
+instruments, embodied carbon, budgets, flexible work and the workload-to-team mapping. It is validated
 completely before anything is computed, because a wrong PUE or a
 double-claimed REC silently corrupts every figure downstream; each error
 names file, line and field. See ``facility.example.yaml`` (next to this
@@ -19,13 +19,15 @@ from wattfleet.aggregator.config.checker import Checker, FacilityConfigError
 from wattfleet.aggregator.config.flexible import ShiftConfigError, parse_flexible
 from wattfleet.aggregator.config.instruments import parse_instruments
 from wattfleet.aggregator.config.model import DIESEL_KG_PER_LITER, FacilityConfig, FlexibleWorkload, Site
-from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1
+from wattfleet.aggregator.config.sections import parse_budgets, parse_embodied, parse_scope1, parse_teams
 from wattfleet.aggregator.config.sites import ZoneCheck, parse_site
-from wattfleet.aggregator.grid.spec import DEFAULT_IMPLAUSIBLE, DEFAULT_TIMESTAMPS, SOURCE_KEYS
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.spec import DEFAULT_IMPLAUSIBLE, DEFAULT_TIMESTAMPS, SOURCE_KEYS, basis
 from wattfleet.aggregator.store.settings import StoreSettings
 from wattfleet.core.yamlpos import YamlPositionError, load_with_lines
 
-TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible", "store"}
+TOP_KEYS = {"version", "defaults", "sites", "scope1", "instruments", "embodied", "budgets", "flexible", "store",
+            "teams"}
 STORE_KEYS = {"memory_limit", "threads", "temp_directory"}
 DEFAULT_KEYS = {"upstream_grams_per_kwh", "diesel_kg_co2e_per_liter", "max_pue"}
 
@@ -60,6 +62,8 @@ def load_facility(path: str | Path, zone_check: ZoneCheck | None = None) -> Faci
         cfg.budgets = parse_budgets(c, top["budgets"])
     if "flexible" in top:
         cfg.flexible = _flexible(c, top["flexible"])
+    if "teams" in top:
+        cfg.teams = parse_teams(c, top["teams"])
     if "store" in top:
         cfg.store = _store(c, top["store"], Path(path).resolve().parent)
     if c.problems:
@@ -149,6 +153,11 @@ def _accounting_grid(grid: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("timestamps", DEFAULT_TIMESTAMPS[source])
     if "implausible" in SOURCE_KEYS.get(source, ()):
         out.setdefault("implausible", DEFAULT_IMPLAUSIBLE)
+    if source in SOURCE_KEYS:
+        try:
+            out["basis"] = basis(out)
+        except GridDataError:
+            pass  # reported at the site's grid.basis
     return out
 
 

@@ -110,6 +110,21 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class TeamRule:
+    """``teams:`` entry: energy of workloads whose labels match every glob given belongs to ``team``.
+
+    Globs on the workload series' namespace, owner workload (``deployment/web``, ``slurm/*``),
+    cluster and node; the first rule in file order that matches wins (sql/facts/060_workload_hour.sql).
+    """
+
+    team: str
+    namespace: str | None = None
+    workload: str | None = None
+    cluster: str | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True)
 class FlexibleWorkload:
     """Work that may move: ``kind`` namespace|team, ``match`` a glob on that label."""
 
@@ -129,6 +144,7 @@ class FacilityConfig:
     embodied: list[Embodied] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     flexible: list[FlexibleWorkload] = field(default_factory=list)  # work that may move in time/place
+    teams: list[TeamRule] = field(default_factory=list)  # workload -> team, first match wins
     store: StoreSettings = field(default_factory=StoreSettings)  # DuckDB memory, threads, spill directory
     sha256: str = ""  # of the config file's bytes: the config version a report states
 

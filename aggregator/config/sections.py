@@ -1,4 +1,4 @@
-"""The smaller sections of a facility config: ``scope1`` (diesel, refrigerants), ``embodied``, ``budgets``.
+"""The smaller sections of a facility config: ``scope1`` (diesel, refrigerants), ``embodied``, ``budgets``, ``teams``.
 
 Each entry naming a site is checked against the sites the file declares,
 so a typo is an error rather than a source that silently matches nothing.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from wattfleet.aggregator.config.checker import Checker, Path_
-from wattfleet.aggregator.config.model import Acquisition, Budget, Embodied, Scope1Source, Site
+from wattfleet.aggregator.config.model import Acquisition, Budget, Embodied, Scope1Source, Site, TeamRule
 
 # kind -> (allowed keys, required keys)
 SCOPE1_KEYS: dict[str, tuple[set[str], set[str]]] = {
@@ -20,6 +20,8 @@ EMBODIED_KEYS = {"gpu_model", "node", "kg_co2e", "life_years", "acquisitions"}
 ACQUISITION_KEYS = {"date", "units", "site"}
 BUDGET_KEYS = {"team", "model", "site", "month", "kg_co2e"}
 BUDGET_OWNERS = ("team", "model", "site")
+TEAM_MATCH_KEYS = ("namespace", "workload", "cluster", "node")
+TEAM_KEYS = {"team", *TEAM_MATCH_KEYS}
 
 
 def parse_scope1(c: Checker, raw: Any, sites: dict[str, Site], diesel_default: float) -> list[Scope1Source]:
@@ -114,4 +116,28 @@ def parse_budgets(c: Checker, raw: Any) -> list[Budget]:
         month, kg = c.month(d, "month", p), c.number(d, "kg_co2e", p)
         if month and kg is not None:
             out.append(Budget(owners[0], owner, month, kg))
+    return out
+
+
+def parse_teams(c: Checker, raw: Any) -> list[TeamRule]:
+    """``teams:``: ``{team, namespace|workload|cluster|node: glob, ...}``, at least one glob per rule.
+
+    A team name cannot start with ``(``: the rollups keep the non-workload shares under ``(idle)``,
+    ``(system)``, ``(unallocated)``, ``(unattributed)`` and unmatched workloads under ``(unmapped)``.
+    """
+    out: list[TeamRule] = []
+    for p, d in c.entries(raw, "teams", TEAM_KEYS, {"team"}):
+        team = c.text(d, "team", p)
+        globs = {k: c.text(d, k, p) for k in TEAM_MATCH_KEYS}
+        if team is not None and (not team.strip() or team.startswith("(")):
+            c.error(p + ("team",), f"team name {team!r} must be non-empty and not start with '('")
+            team = None
+        for k, v in globs.items():
+            if v is not None and not v.strip():
+                c.error(p + (k,), "an empty glob matches nothing; leave the key out to match any value")
+        if not any(v for v in globs.values()):
+            c.error(p, f"give at least one of {', '.join(TEAM_MATCH_KEYS)} (a glob) to say which workloads")
+            continue
+        if team is not None:
+            out.append(TeamRule(team, **globs))
     return out

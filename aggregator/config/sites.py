@@ -15,7 +15,16 @@ from typing import Any
 from wattfleet.aggregator.config.checker import Checker, Path_
 from wattfleet.aggregator.config.meters import parse_pue
 from wattfleet.aggregator.config.model import Site
-from wattfleet.aggregator.grid.spec import IMPLAUSIBLE_ACTIONS, SOURCE_KEYS, TIMESTAMP_CONVENTIONS
+from wattfleet.aggregator.grid.errors import GridDataError
+from wattfleet.aggregator.grid.spec import (
+    BASES,
+    COMMON_KEYS,
+    IMPLAUSIBLE_ACTIONS,
+    SOURCE_KEYS,
+    SPLITTABLE,
+    TIMESTAMP_CONVENTIONS,
+    basis,
+)
 
 # Zone codes: EIA balancing authorities (CISO), Electricity Maps zones (DE, US-CAL-CISO,
 # GB), UK Carbon Intensity regions. Format check here; grid sources check existence.
@@ -49,6 +58,7 @@ def parse_site(c: Checker, raw: Any, path: Path_, base: Path, upstream_default: 
     if residual_source is not None and residual is None:
         c.error(path + ("residual_mix_source",), "names a source but no residual_mix_grams_per_kwh is given")
     upstream = c.number(d, "upstream_grams_per_kwh", path, default=upstream_default)
+    _check_upstream_basis(c, grid, upstream, path if "upstream_grams_per_kwh" in d else ("defaults",))
     nodes = c.text_list(d, "nodes", path)
     cost = c.number(d, "cost_per_kwh", path)
     ratio, watts = _overhead(c, d["overhead"], path + ("overhead",)) if "overhead" in d else (0.0, 0.0)
@@ -75,13 +85,19 @@ def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_ch
         c.error(path + ("grid", "zone"), f"grid zone {gzone!r} differs from the site's zone {zone!r}")
     if "path" in grid and not Path(str(grid["path"])).is_absolute():
         grid["path"] = str(base / str(grid["path"]))
-    for key, allowed in (("timestamps", TIMESTAMP_CONVENTIONS), ("implausible", IMPLAUSIBLE_ACTIONS)):
+    for key, allowed in (("timestamps", TIMESTAMP_CONVENTIONS), ("implausible", IMPLAUSIBLE_ACTIONS),
+                         ("basis", BASES)):
         if key not in grid:
             continue
-        if key not in SOURCE_KEYS.get(str(grid.get("source")), {key}):
+        if key not in SOURCE_KEYS.get(str(grid.get("source")), {key}) | COMMON_KEYS:
             c.error(path + ("grid", key), f"not a setting of grid source {grid.get('source')!r}")
         elif grid[key] not in allowed:
             c.error(path + ("grid", key), f"must be one of {list(allowed)}, got {grid[key]!r}")
+    if grid.get("basis") in BASES and grid.get("source") == "electricitymaps":
+        try:
+            basis(grid)
+        except GridDataError as exc:
+            c.error(path + ("grid", "basis"), exc.message)
     if "replay_year" in grid:
         ry = grid["replay_year"]
         if isinstance(ry, bool) or not isinstance(ry, int) or not 1990 <= ry <= 2100:
@@ -91,6 +107,28 @@ def _grid_spec(c: Checker, raw: Any, path: Path_, base: Path, zone: str, zone_ch
         if problem:
             c.error(path + ("zone",), f"unknown zone {zone!r}: {problem}")
     return grid
+
+
+def _check_upstream_basis(c: Checker, grid: dict[str, Any], upstream: float | None, where: Path_) -> None:
+    """An error at the flat upstream factor when the site's grid intensity is life-cycle and cannot be split.
+
+    A life-cycle intensity already holds the upstream emissions of generation; a source that gives the
+    generation mix (EIA-930) is split hour by hour and its upstream part replaces the flat factor, but any
+    other life-cycle source would have the flat factor added on top: the same emissions counted twice.
+    """
+    if not upstream or grid.get("source") not in SOURCE_KEYS or grid.get("source") in SPLITTABLE:
+        return
+    try:
+        stated = basis(grid)
+    except GridDataError:
+        return  # reported at the grid's own key
+    if stated == "lifecycle":
+        c.error(where + ("upstream_grams_per_kwh",),
+                f"{upstream:g} g/kWh of upstream on top of grid source {grid['source']!r}, whose intensity is "
+                "life-cycle (basis: lifecycle) and already includes the upstream emissions of generation: "
+                "they would be counted twice (docs/accounting.md 5.5). Set the site's upstream_grams_per_kwh "
+                "to 0, or use a direct-basis intensity (basis: direct, or emission_factor: direct for "
+                "Electricity Maps) if the source gives one")
 
 
 def _overhead(c: Checker, raw: Any, path: Path_) -> tuple[float, float]:

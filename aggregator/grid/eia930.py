@@ -15,6 +15,13 @@ convention: ``2022-01-01 01:00`` is the hour [00:00, 01:00). The grid spec's
 ``timestamps: hour_start`` reads labels as starts instead, for files that were
 already converted.
 
+``avg_CI`` is a **life-cycle** intensity (the publisher weights the mix by
+IPCC AR5 life-cycle medians, docs/accounting.md 5.5), so with the grid spec's
+``basis: lifecycle`` (the default) each hour is split by its mix into the
+direct intensity (``grams_per_kwh``, Scope 2) and the upstream rest
+(``upstream_grams_per_kwh``, Scope 3 Category 3) by :mod:`.basis`;
+``basis: direct`` keeps ``avg_CI`` whole, for files recomputed on that basis.
+
 Hours whose own mix says the intensity cannot be right (generation far below
 the file's median hour, or an intensity the mix cannot produce) are flagged
 (:mod:`.implausible`), listed in :attr:`Eia930File.implausible` with their line.
@@ -47,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from wattfleet.aggregator.grid.basis import split_lifecycle
 from wattfleet.aggregator.grid.errors import (
     DEFAULT_MAX_GRAMS_PER_KWH,
     GridDataError,
@@ -108,12 +116,15 @@ def _cfe_ratio(fuels: list[float | None]) -> float | None:
 
 
 def read_eia930(path: str | Path, zone: str | None = None,
-                max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH, timestamps: str = "hour_ending"
-                ) -> Eia930File:
+                max_grams_per_kwh: float = DEFAULT_MAX_GRAMS_PER_KWH, timestamps: str = "hour_ending",
+                basis: str = "lifecycle") -> Eia930File:
     """Parse one file: rows for hours with an intensity (keyed by the hour's start), the empty hours and
     the implausible ones. ``timestamps`` says what a label names: ``hour_ending`` (EIA's convention) or
-    ``hour_start``."""
+    ``hour_start``. ``basis`` says what ``avg_CI`` counts: ``lifecycle`` (the dc-rl files) is split by
+    the hour's mix into a direct intensity and its upstream part (:mod:`.basis`); ``direct`` is kept."""
     path = Path(path)
+    if basis not in ("direct", "lifecycle"):
+        raise ValueError(f"basis must be direct or lifecycle, got {basis!r}")
     if timestamps not in ("hour_start", "hour_ending"):
         raise ValueError(f"timestamps must be hour_start or hour_ending, got {timestamps!r}")
     shift = HOUR if timestamps == "hour_ending" else timedelta(0)
@@ -177,11 +188,16 @@ def read_eia930(path: str | Path, zone: str | None = None,
         why = implausible_reason(FUEL_COLUMNS, fuels, row.grams_per_kwh, median)
         if why is not None:
             implausible.append(ImplausibleHour(row.hour_utc, line, why))
-            rows[i] = replace(row, implausible=why)
+            rows[i] = row = replace(row, implausible=why)
+        split = split_lifecycle(FUEL_COLUMNS, fuels, row.grams_per_kwh) if basis == "lifecycle" else None
+        if split is not None:  # checked above on the file's own (life-cycle) value, then split
+            rows[i] = replace(row, grams_per_kwh=split[0], upstream_grams_per_kwh=split[1], basis="direct")
+        else:
+            rows[i] = replace(row, basis=basis)
     rows.sort(key=lambda r: r.hour_utc)
     return Eia930File(path=path, zone=zone, rows=rows, empty=empty, implausible=implausible)
 
 
-def load_eia930(path: str | Path, zone: str | None = None) -> list[IntensityRow]:
+def load_eia930(path: str | Path, zone: str | None = None, basis: str = "lifecycle") -> list[IntensityRow]:
     """Rows for every hour of the file that has an intensity value."""
-    return read_eia930(path, zone).rows
+    return read_eia930(path, zone, basis=basis).rows

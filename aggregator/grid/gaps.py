@@ -187,14 +187,22 @@ def _linear(hour: datetime, step: FillStep, ctx: _Context) -> tuple[IntensityRow
     cfe = None
     if a.cfe_ratio is not None and b.cfe_ratio is not None:
         cfe = a.cfe_ratio + w * (b.cfe_ratio - a.cfe_ratio)
+    upstream, basis = None, None  # a split (module basis) is interpolated when both ends have one
+    if a.upstream_grams_per_kwh is not None and b.upstream_grams_per_kwh is not None:
+        upstream = a.upstream_grams_per_kwh + w * (b.upstream_grams_per_kwh - a.upstream_grams_per_kwh)
+        basis = "direct"
+    elif a.basis == b.basis:
+        basis = a.basis
     row = IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal=ctx.signal,
-                       source=a.source if a.source == b.source else f"{a.source}+{b.source}", cfe_ratio=cfe)
+                       source=a.source if a.source == b.source else f"{a.source}+{b.source}", cfe_ratio=cfe,
+                       basis=basis, upstream_grams_per_kwh=upstream)
     return row, f"between observed {t0.isoformat()} and {t1.isoformat()}"
 
 
 def _static_annual(hour: datetime, step: FillStep, ctx: _Context) -> tuple[IntensityRow | None, str]:
     if ctx.signal != "average":
         return None, f"static table holds average intensities, signal is {ctx.signal}"
+    stated: str | None = None  # the table's basis for its figure, when it states one (module static)
     if "grams_per_kwh" in step.params:
         value, basis = float(step.params["grams_per_kwh"]), "configured annual factor"
     else:
@@ -203,7 +211,9 @@ def _static_annual(hour: datetime, step: FillStep, ctx: _Context) -> tuple[Inten
         except GridDataError:
             return None, f"no annual factor for zone {ctx.zone!r}"
         value, basis = factor.grams_per_kwh, f"annual factor: {factor.basis}"
-    return IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal="average", source="static"), basis
+        stated = factor.intensity_basis
+    return IntensityRow(zone=ctx.zone, hour_utc=hour, grams_per_kwh=value, signal="average", source="static",
+                        basis=stated), basis
 
 
 _RULES: dict[str, _Rule] = {

@@ -19,6 +19,7 @@ from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.model import IntensityRow, Signal
 from wattfleet.aggregator.grid.spec import (
     SPEC,
+    basis,
     http_client,
     implausible_action,
     max_intensity,
@@ -60,7 +61,7 @@ class SourceRows:
 def _eia930(spec: Mapping[str, Any], w: Window) -> SourceRows:
     path = resolve_path(need(spec, "path"), w.base_dir)
     action = implausible_action(spec)
-    parsed = read_eia930(path, spec.get("zone"), max_intensity(spec), timestamps(spec))
+    parsed = read_eia930(path, spec.get("zone"), max_intensity(spec), timestamps(spec), basis(spec))
     notes = [f"{path.name}:{e.line}: {e.hour_utc.isoformat()} has no intensity"
              + (f" (only {', '.join(e.present_columns)})" if e.present_columns else " (empty row)")
              for e in parsed.empty if w.start <= e.hour_utc < w.end]
@@ -154,7 +155,10 @@ def _static(spec: Mapping[str, Any], w: Window) -> SourceRows:
         table = load_static_table(origin)
     else:
         origin, table = "static table", w.static_table
-    return SourceRows(static_rows(zone, w.start, w.end, spec.get("grams_per_kwh"), table), zone, origin)
+    rows = static_rows(zone, w.start, w.end, spec.get("grams_per_kwh"), table)
+    if "basis" in spec:  # the spec's own statement wins over the table's
+        rows = [replace(r, basis=basis(spec)) for r in rows]
+    return SourceRows(rows, zone, origin)
 
 
 LOADERS: dict[str, Callable[[Mapping[str, Any], Window], SourceRows]] = {

@@ -24,7 +24,11 @@ class IntensityRow:
     ``fill_rule`` for an hour the source lacked; nothing is filled silently.
     ``implausible`` says why the source's own data makes the hour's value
     doubtful (e.g. its generation mix, :mod:`.implausible`); None when it
-    passed the checks or none could be made.
+    passed the checks or none could be made. ``basis`` says what ``grams_per_kwh`` counts: ``direct``
+    (generation/combustion, the Scope 2 basis) or ``lifecycle`` (docs/accounting.md 5.5); None until the
+    source's spec states it (:func:`.sources.load_intensity`). ``upstream_grams_per_kwh`` is the part of a
+    life-cycle intensity taken out of ``grams_per_kwh`` by :mod:`.basis` (Scope 3 Category 3), so
+    ``grams_per_kwh + upstream_grams_per_kwh`` is the source's life-cycle value; None when not split.
     """
 
     zone: str
@@ -36,3 +40,5 @@ class IntensityRow:
     filled: bool = False
     fill_rule: str | None = None
     implausible: str | None = None
+    basis: str | None = None
+    upstream_grams_per_kwh: float | None = None

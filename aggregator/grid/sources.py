@@ -25,7 +25,7 @@ data is used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,15 @@ from wattfleet.aggregator.grid.errors import GridDataError, plausible_intensity
 from wattfleet.aggregator.grid.gaps import FillStep, GapReport, fill_gaps, parse_chain
 from wattfleet.aggregator.grid.loaders import LOADERS, Window
 from wattfleet.aggregator.grid.model import IntensityRow
-from wattfleet.aggregator.grid.spec import SOURCE_KEYS, SOURCES, SPEC, check_spec, max_intensity, resolve_path
+from wattfleet.aggregator.grid.spec import (
+    SOURCE_KEYS,
+    SOURCES,
+    SPEC,
+    basis,
+    check_spec,
+    max_intensity,
+    resolve_path,
+)
 from wattfleet.aggregator.grid.static import load_static_table, make_table
 from wattfleet.aggregator.grid.timeutil import ceil_hour, floor_hour, require_aware
 
@@ -76,6 +84,8 @@ def load_intensity(
         plausible_intensity(row.grams_per_kwh, bound, got.origin, None,
                             f"{row.zone} {row.hour_utc.isoformat()} grams_per_kwh")
     filled, report = fill_gaps(got.rows, start, end, chain, zone=got.zone, signal=got.signal, static_table=table)
+    stated = basis(spec)  # rows the source did not split (or a fill made) carry the source's basis
+    filled = [r if r.basis is not None else replace(r, basis=stated) for r in filled]
     report.notes = got.notes + report.notes
     _require_complete(report, chain, got.origin)
     return IntensityLoad(rows=filled, report=report)

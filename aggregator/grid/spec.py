@@ -14,7 +14,7 @@ from wattfleet.aggregator.grid.errors import DEFAULT_MAX_GRAMS_PER_KWH, GridData
 from wattfleet.aggregator.grid.httpjson import JsonHttp
 
 SPEC = "grid spec"
-COMMON_KEYS = {"source", "zone", "fill", "static_table", "max_grams_per_kwh"}
+COMMON_KEYS = {"source", "zone", "fill", "static_table", "max_grams_per_kwh", "basis"}
 _HTTP = {"base_url", "timeout_s", "retries", "backoff_s"}
 # source -> the keys it reads beside COMMON_KEYS
 SOURCE_KEYS: dict[str, set[str]] = {
@@ -37,6 +37,19 @@ DEFAULT_TIMESTAMPS = {"eia930": "hour_ending", "electricitymaps": "hour_start"}
 # docs/accounting.md 5.3): keep it and flag it, treat it as a gap for the fill rules, or refuse the window.
 IMPLAUSIBLE_ACTIONS = ("flag", "fill", "refuse")
 DEFAULT_IMPLAUSIBLE = "flag"
+# What the source's intensity counts (docs/accounting.md 5.5): emissions at the point of generation
+# (``direct``: combustion, the GHG Protocol's Scope 2 basis) or over the generators' life cycle
+# (``lifecycle``: adds fuel supply chains and plant construction, which belong to Scope 3 Category 3).
+# Each source defaults to what it documents: the dc-rl EIA-930 files' avg_CI is life-cycle (IPCC AR5
+# medians), WattTime's MOER and NESO's Carbon Intensity API count combustion only; Electricity Maps gives
+# both and its basis is the spec's ``emission_factor`` (direct unless set). A static table's figure is
+# taken as direct (national inventory and eGRID-style factors count combustion) unless its entry says
+# otherwise: the shipped EIA-930-derived annual means say lifecycle (module static).
+BASES = ("direct", "lifecycle")
+DEFAULT_BASIS = {"eia930": "lifecycle", "watttime": "direct", "ukcarbon": "direct", "static": "direct"}
+# Sources whose rows carry the generation mix, so a life-cycle intensity can be split into its direct
+# part (Scope 2) and its upstream part (Scope 3 Category 3) hour by hour (module basis).
+SPLITTABLE = ("eia930",)
 
 
 def check_spec(spec: Any) -> str:
@@ -66,6 +79,19 @@ def timestamps(spec: Mapping[str, Any]) -> str:
     """The spec's hour-label convention: ``timestamps`` if set, else the source's documented one."""
     return choice(spec, "timestamps", TIMESTAMP_CONVENTIONS, DEFAULT_TIMESTAMPS.get(str(spec.get("source")),
                                                                                     "hour_start"))
+
+
+def basis(spec: Mapping[str, Any]) -> str:
+    """The basis of the source's intensity: ``basis`` if set, else the source's documented one. For
+    Electricity Maps it is the requested ``emission_factor``; a ``basis`` that contradicts it is an error."""
+    source = str(spec.get("source"))
+    if source == "electricitymaps":
+        factor = spec.get("emission_factor", "direct")
+        if "basis" in spec and spec["basis"] != factor:
+            raise GridDataError(SPEC, None, "basis", f"is {spec['basis']!r} but emission_factor requests "
+                                                     f"{factor!r}; Electricity Maps returns the factor asked for")
+        return choice({"basis": factor}, "basis", BASES, "direct")
+    return choice(spec, "basis", BASES, DEFAULT_BASIS.get(source, "direct"))
 
 
 def implausible_action(spec: Mapping[str, Any]) -> str:

@@ -27,6 +27,9 @@ SOURCE = "static"
 class AnnualFactor:
     grams_per_kwh: float
     basis: str  # where the number comes from
+    # What the number counts (docs/accounting.md 5.5): "lifecycle" for the EIA-930-derived means (their
+    # avg_CI is life-cycle), None where the figure does not say (the grid spec's basis then applies).
+    intensity_basis: str | None = None
 
 
 _REF = "rounded reference value, see docs/accounting.md (static annual table)"
@@ -41,15 +44,15 @@ DEFAULT_TABLE: dict[str, AnnualFactor] = {
     "US": AnnualFactor(400.0, _REF + ": US average about 400-429, low end (EPA eGRID; Patterson et al. 2021: 429)"),
     "CA-QC": AnnualFactor(20.0, _REF + ": Quebec hydro about 20 (ECCC National Inventory Report, Part 3)"),
     # US balancing authorities, 2022 (tests/test_grid_static.py recomputes these).
-    "AZPS": AnnualFactor(575.04, _EIA.format(zone="AZPS")),
-    "BPAT": AnnualFactor(54.71, _EIA.format(zone="BPAT")),
-    "CISO": AnnualFactor(256.19, _EIA.format(zone="CISO") + "; 8757 of 8760 hours"),
-    "MISO": AnnualFactor(440.55, _EIA.format(zone="MISO") + "; 8757 of 8760 hours"),
-    "NYIS": AnnualFactor(272.77, _EIA.format(zone="NYIS")),
-    "SOCO": AnnualFactor(423.20, _EIA.format(zone="SOCO")),
+    "AZPS": AnnualFactor(575.04, _EIA.format(zone="AZPS"), "lifecycle"),
+    "BPAT": AnnualFactor(54.71, _EIA.format(zone="BPAT"), "lifecycle"),
+    "CISO": AnnualFactor(256.19, _EIA.format(zone="CISO") + "; 8757 of 8760 hours", "lifecycle"),
+    "MISO": AnnualFactor(440.55, _EIA.format(zone="MISO") + "; 8757 of 8760 hours", "lifecycle"),
+    "NYIS": AnnualFactor(272.77, _EIA.format(zone="NYIS"), "lifecycle"),
+    "SOCO": AnnualFactor(423.20, _EIA.format(zone="SOCO"), "lifecycle"),
     # WAAT's file repeats BPAT's rows for 8081 of 8760 hours, so this is close to
     # BPAT's figure; treat it with suspicion.
-    "WAAT": AnnualFactor(54.72, _EIA.format(zone="WAAT")),
+    "WAAT": AnnualFactor(54.72, _EIA.format(zone="WAAT"), "lifecycle"),
 }
 
 
@@ -131,10 +134,12 @@ def static_rows(
     zone: str, start: datetime, end: datetime, grams_per_kwh: float | None = None,
     table: Mapping[str, AnnualFactor] | None = None,
 ) -> list[IntensityRow]:
-    """One row per hour of [start, end), all with the zone's annual factor."""
-    value = annual_factor(zone, table).grams_per_kwh if grams_per_kwh is None else float(grams_per_kwh)
+    """One row per hour of [start, end), all with the zone's annual factor (and its basis, when stated)."""
+    factor = annual_factor(zone, table) if grams_per_kwh is None else None
+    value = factor.grams_per_kwh if factor is not None else float(grams_per_kwh or 0.0)
+    stated = factor.intensity_basis if factor is not None else None
     if value < 0:
         raise GridDataError("static table", None, zone, f"annual factor must be >= 0, got {value}")
     start, end = floor_hour(require_aware(start, "start")), ceil_hour(require_aware(end, "end"))
-    return [IntensityRow(zone=zone, hour_utc=h, grams_per_kwh=value, signal="average", source=SOURCE)
+    return [IntensityRow(zone=zone, hour_utc=h, grams_per_kwh=value, signal="average", source=SOURCE, basis=stated)
             for h in hours(start, end)]

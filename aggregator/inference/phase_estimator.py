@@ -284,13 +284,16 @@ def interval_queries(gpu_matcher: str = "") -> dict[str, str]:
     whole fleet's GPU counters at the fit's step is more than it will load.
     """
     by = ", ".join(ENGINE_KEY)
-    gpu = f"{catalog.GPU_ENERGY.series}{{{gpu_matcher}}}" if gpu_matcher else catalog.GPU_ENERGY.series
-    match = ", ".join(catalog.CONST_LABELS + ("gpu",))
+    gpu = ", ".join(catalog.CONST_LABELS + ("gpu",))
+    energy = f"{catalog.GPU_ENERGY.series}{{{gpu_matcher}}}" if gpu_matcher else catalog.GPU_ENERGY.series
+    # ``max by`` the labels that tell series apart, before anything is summed or joined: an HA pair
+    # (or a store fed by both) holds every series twice, differing only in a replica label, and the
+    # copies must collapse into one (as in aggregator/ingest/prometheus.py), not add up.
     return {
-        "energy": f"sum by ({by}) ({gpu} * on({match}) group_left(engine, model) "
-                  f"{catalog.INFERENCE_ENGINE_GPUS.series})",
-        "tokens": f"sum by ({by}, phase) ({catalog.INFERENCE_TOKENS.series})",
-        "cached": f'sum by ({by}) ({catalog.INFERENCE_PROMPT_TOKENS.series}'
+        "energy": f"sum by ({by}) (max by ({gpu}) ({energy}) * on({gpu}) "
+                  f"group_left(engine, model) max by ({gpu}, engine, model) ({catalog.INFERENCE_ENGINE_GPUS.series}))",
+        "tokens": f"max by ({by}, phase) ({catalog.INFERENCE_TOKENS.series})",
+        "cached": f'max by ({by}) ({catalog.INFERENCE_PROMPT_TOKENS.series}'
                   f'{{source="{catalog.PROMPT_SOURCE_CACHED}"}})',
         # Engines whose phase energy is measured (phase_time, marked): never fitted on top.
         "measured": f'group by ({by}) ({catalog.INFERENCE_PHASE_ENERGY.series}'

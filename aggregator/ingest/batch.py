@@ -19,11 +19,13 @@ import numpy as np
 
 from wattfleet.aggregator.ingest.telemetry import (
     ENERGY_LABEL_FIELDS,
+    WORKLOAD_LABEL_FIELDS,
     CollectorErrorRow,
     EnergyRow,
     InferenceRow,
     PromptTokenRow,
     Telemetry,
+    WorkloadRow,
 )
 
 _EPOCH = datetime(1970, 1, 1)
@@ -118,6 +120,9 @@ PROMPT_TOKEN_LABELS = ("node", "cluster", "site_label", "engine", "model", "prom
 PROMPT_TOKEN_VALUES = _value_fields(PromptTokenRow, PROMPT_TOKEN_LABELS)           # ("tokens",)
 
 
+WORKLOAD_VALUES = _value_fields(WorkloadRow, WORKLOAD_LABEL_FIELDS)                # ("joules",)
+
+
 def energy_columns() -> Columns:
     return Columns(ENERGY_LABEL_FIELDS, ENERGY_VALUES)
 
@@ -134,6 +139,10 @@ def prompt_token_columns() -> Columns:
     return Columns(PROMPT_TOKEN_LABELS, PROMPT_TOKEN_VALUES)
 
 
+def workload_columns() -> Columns:
+    return Columns(WORKLOAD_LABEL_FIELDS, WORKLOAD_VALUES)
+
+
 @dataclass
 class TelemetryBatch:
     """Some rows of a page of hours, any of the three tables (one answer of the store, or a whole fetch)."""
@@ -142,6 +151,7 @@ class TelemetryBatch:
     inference: Columns = field(default_factory=inference_columns)
     collector_errors: Columns = field(default_factory=collector_error_columns)
     prompt_tokens: Columns = field(default_factory=prompt_token_columns)
+    workload: Columns = field(default_factory=workload_columns)
 
     @classmethod
     def from_telemetry(cls, telemetry: Telemetry) -> TelemetryBatch:
@@ -154,6 +164,8 @@ class TelemetryBatch:
             out.collector_errors.add_row(c)
         for p in telemetry.prompt_tokens:
             out.prompt_tokens.add_row(p)
+        for w in telemetry.workload:
+            out.workload.add_row(w)
         return out
 
     def extend_telemetry(self, telemetry: Telemetry, source: str) -> None:
@@ -162,3 +174,4 @@ class TelemetryBatch:
         telemetry.inference.extend(self.inference.rows(InferenceRow, source))
         telemetry.collector_errors.extend(self.collector_errors.rows(CollectorErrorRow, source))
         telemetry.prompt_tokens.extend(self.prompt_tokens.rows(PromptTokenRow, source))
+        telemetry.workload.extend(self.workload.rows(WorkloadRow, source))

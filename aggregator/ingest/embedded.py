@@ -30,6 +30,7 @@ from wattfleet.aggregator.ingest.telemetry import (
     collector_error_row_from_labels,
     energy_row_from_labels,
     prompt_token_row_from_labels,
+    workload_rows,
 )
 from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.core import catalog
@@ -40,7 +41,8 @@ HOUR = timedelta(hours=1)
 # The counters embedded mode keeps: IT energy, per-phase inference figures, and the readings the
 # exporter rejected or failed to take (counted in the report, never summed).
 KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS,
-        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.INFERENCE_PROMPT_TOKENS)
+        catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED, catalog.INFERENCE_PROMPT_TOKENS,
+        catalog.WORKLOAD_ENERGY)
 # Kept for the inference step (aggregator/inference/embedded_inputs.py), not telemetry rows: finished
 # requests, each engine's GPU mapping (the token fit's energy) and its stated attribution assumption.
 KEPT_FOR_INFERENCE = (catalog.INFERENCE_REQUESTS, catalog.INFERENCE_ENGINE_GPUS, catalog.INFERENCE_ATTRIBUTION)
@@ -129,13 +131,16 @@ class EmbeddedSource:
         energy: list[EnergyRow] = []
         inference: dict[InferenceKey, list[float]] = {}
         errors: list[CollectorErrorRow] = []
+        workload_series: list[tuple[dict[str, str], datetime, float]] = []
         prompt: list[PromptTokenRow] = []
         for hour, metric_name, labels_json, increase in result:
             metric = catalog.lookup(metric_name)
             if metric in KEPT_FOR_INFERENCE:
                 continue  # the inference step reads these (requests, GPU mapping, attribution)
             labels = json.loads(labels_json)
-            if metric in (catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED):
+            if metric is catalog.WORKLOAD_ENERGY:
+                workload_series.append((labels, hour, increase))
+            elif metric in (catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED):
                 error = collector_error_row_from_labels(labels, hour, increase, self.name)
                 if error is not None:
                     errors.append(error)
@@ -156,7 +161,8 @@ class EmbeddedSource:
                 else:  # one phase's energy under two attribution methods is one energy: max, as the PromQL does
                     slot[0] = max(slot[0], increase)
         rows = [InferenceRow(*k, energy_joules=v[0], tokens=v[1], source=self.name) for k, v in inference.items()]
-        return Telemetry(hours, energy, rows, errors, prompt)
+        workload, workload_errors = workload_rows(workload_series, self.name)
+        return Telemetry(hours, energy, rows, errors + workload_errors, prompt, workload=workload)
 
 
 def split_targets(values: Iterable[str]) -> list[str]:

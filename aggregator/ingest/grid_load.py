@@ -55,6 +55,7 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
         specs.setdefault(site.zone, site.grid)
     rows_out: list[tuple[Any, ...]] = []
     whys: list[str | None] = []  # per row of rows_out: why it is implausible (stg_grid_implausible), or None
+    bases: list[tuple[str | None, float | None]] = []  # per row of rows_out: (basis, upstream) for stg_grid_basis
     notes: list[str] = []
     for zone, spec in sorted(specs.items()):
         spec = dict(spec)
@@ -94,15 +95,18 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
             rows_out.append((zone, naive_utc(r.hour_utc), r.signal, r.grams_per_kwh, r.cfe_ratio, r.source,
                              r.filled, r.fill_rule))
             whys.append(r.implausible)
+            bases.append((getattr(r, "basis", None), getattr(r, "upstream_grams_per_kwh", None)))
     # One row per key, the last one winning (as row-by-row INSERT OR REPLACE did): a single
     # statement may not write the same key twice.
-    last = {r[:3]: (r, why) for r, why in zip(rows_out, whys, strict=True)}
-    rows_out = [r for r, _ in last.values()]
-    flagged = [(*key, why) for key, (_, why) in last.items() if why is not None]
+    last = {r[:3]: (r, why, b) for r, why, b in zip(rows_out, whys, bases, strict=True)}
+    rows_out = [r for r, _, _ in last.values()]
+    flagged = [(*key, why) for key, (_, why, _) in last.items() if why is not None]
+    stated = [(*key, *b) for key, (_, _, b) in last.items() if b[0] is not None]
     with transaction(con):
         for zone in specs:
             con.execute(statement("delete_intensity"), {"zone": zone, "start": start, "end": end})
             con.execute(statement("delete_implausible"), {"zone": zone, "start": start, "end": end})
+            con.execute(statement("delete_basis"), {"zone": zone, "start": start, "end": end})
         if rows_out:
             columns = dict(zip(INTENSITY_COLUMNS, map(list, zip(*rows_out, strict=True)), strict=True))
             con.execute(statement("insert_intensity"), columns)
@@ -110,6 +114,10 @@ def load_grid(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, start: dateti
             con.execute(statement("insert_implausible"),
                         dict(zip(("zone", "hour_utc", "signal", "reason"), map(list, zip(*flagged, strict=True)),
                                  strict=True)))
+        if stated:
+            con.execute(statement("insert_basis"),
+                        dict(zip(("zone", "hour_utc", "signal", "basis", "upstream_grams_per_kwh"),
+                                 map(list, zip(*stated, strict=True)), strict=True)))
         mark_dirty(con, start, end)
     return len(rows_out), sum(1 for r in rows_out if r[6]), notes
 

@@ -25,6 +25,7 @@ from wattfleet.aggregator.ingest.sinks import (
     EnergySink,
     InferenceSink,
     PromptTokenSink,
+    WorkloadSink,
     inference_batch,
 )
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -43,8 +44,17 @@ def _by(*labels: str) -> str:
 
 
 def energy_queries(*matchers: str) -> dict[str, str]:
-    """PromQL per energy metric (``core.hourly_energy``); ``matchers`` narrow it to one series shard."""
+    """PromQL per energy metric (``core.hourly_energy``); ``matchers`` narrow it to one series shard.
+
+    No ``namespace`` or ``team``: on a device series those are the scrape target's (the exporter
+    pod's), not a workload's; who used the energy comes from :func:`workload_query` only.
+    """
     return hourly_energy.energy_expressions(*matchers)
+
+
+def workload_query(*matchers: str) -> str:
+    """Hourly energy per node, component and workload (or share), pods summed (``core.hourly_energy``)."""
+    return hourly_energy.workload_expression(*matchers)
 
 
 def collector_errors_query(*matchers: str) -> str:
@@ -109,7 +119,8 @@ def inference_engine_queries() -> dict[str, str]:
 
 # The series whose nodes make the shards: every series the window queries read.
 SHARDED_SERIES = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED,
-                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS)
+                  catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS,
+                  catalog.WORKLOAD_ENERGY)
 
 
 @dataclass
@@ -271,6 +282,11 @@ class PrometheusSource:
         prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
                                    lambda: PromptTokenSink(check))
         yield TelemetryBatch(prompt_tokens=prompt.columns)
+        workload_expr = (hourly_energy.recorded_workload_expression(matcher) if self.pre_aggregated
+                         else workload_query(matcher))
+        workload = self.stream_range(workload_expr, first_end, last_end, lambda: WorkloadSink(check, shift),
+                                     shift_seconds=shift)
+        yield TelemetryBatch(workload=workload.columns, collector_errors=workload.errors)
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:

@@ -20,8 +20,14 @@ from wattfleet.aggregator.ingest.batch import (
     energy_columns,
     inference_columns,
     prompt_token_columns,
+    workload_columns,
 )
-from wattfleet.aggregator.ingest.telemetry import energy_fields_from_labels
+from wattfleet.aggregator.ingest.telemetry import (
+    WORKLOAD_BAD_LABELS,
+    WORKLOAD_COLLECTOR,
+    energy_fields_from_labels,
+    workload_fields_from_labels,
+)
 from wattfleet.core import catalog
 
 # check(value, labels, ts) -> the float, or raises TelemetrySourceError naming the series and hour
@@ -121,3 +127,29 @@ class PromptTokenSink:
                   labels.get("engine", ""), labels.get("model", ""), prompt_source)
         hours = [hour_start_seconds(ts) for ts, _ in values]
         self.columns.add(fields, hours, checked(self.check, values, labels))
+
+
+class WorkloadSink:
+    """Energy per node, component and workload (or non-workload share) and hour, from the workload query.
+
+    A series whose component or share the contract does not know is not summed: each of its hours is
+    one rejected reading of collector ``workload_attribution`` (reason ``invalid_labels``) in ``errors``.
+    Two series that resolve to the same row (``namespace`` vs ``exported_namespace``) stay two rows; the
+    facts sum them.
+    """
+
+    def __init__(self, check: Check, shift_seconds: int = 0) -> None:
+        self.check, self.shift = check, shift_seconds
+        self.columns: Columns = workload_columns()
+        self.errors: Columns = collector_error_columns()
+
+    def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
+        fields = workload_fields_from_labels(labels)
+        hours = [hour_start_seconds(ts, self.shift) for ts, _ in values]
+        joules = checked(self.check, values, labels)
+        if fields is None:
+            node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,
+                    WORKLOAD_BAD_LABELS)
+            self.errors.add(node, hours, [1.0] * len(hours))
+            return
+        self.columns.add(fields, hours, joules)

@@ -14,9 +14,14 @@ from datetime import datetime
 from typing import Protocol
 
 from wattfleet.core import catalog
-from wattfleet.core.hourly_energy import LEGACY_GPU_MODEL_LABEL, OWNER_LABELS
+from wattfleet.core.hourly_energy import LEGACY_GPU_MODEL_LABEL
 
-__all__ = ["LEGACY_GPU_MODEL_LABEL", "OWNER_LABELS"]  # re-exported: defined with the hourly PromQL
+__all__ = ["LEGACY_GPU_MODEL_LABEL"]  # re-exported: defined with the hourly PromQL
+
+# Who used energy (namespace, workload, team) comes ONLY from the workload series
+# (catalog.WORKLOAD_ENERGY), never from labels on device series: under the Prometheus Operator a
+# device series carries the scrape target's own ``namespace`` (the exporter pod's), and keeping it
+# credited the whole fleet to wattfleet's namespace (docs/accounting.md, section 20).
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,26 @@ class EnergyRow:
     domain: str
     gpu_model: str | None
     method: str
-    namespace: str | None
-    team: str | None
+    joules: float
+    source: str
+
+
+@dataclass(frozen=True)
+class WorkloadRow:
+    """Energy of one node component credited to one workload (or to one non-workload share) over an hour.
+
+    Pods and containers are summed away: a workload is its owner (``deployment/web``, ``slurm/1234``),
+    which outlives its pods. For shares other than ``workload`` namespace and workload are "".
+    """
+
+    hour_utc: datetime
+    node: str
+    cluster: str
+    site_label: str
+    component: str  # gpu | cpu | dram (catalog.WORKLOAD_COMPONENTS)
+    namespace: str
+    workload: str
+    share: str  # catalog.WORKLOAD_SHARES
     joules: float
     source: str
 
@@ -114,6 +137,7 @@ class Telemetry:
     inference: list[InferenceRow]
     collector_errors: list[CollectorErrorRow] = field(default_factory=list)
     prompt_tokens: list[PromptTokenRow] = field(default_factory=list)
+    workload: list[WorkloadRow] = field(default_factory=list)
 
 
 class TelemetrySource(Protocol):
@@ -134,9 +158,8 @@ def it_cpu_domains() -> tuple[str, ...]:
 
 
 # The fields an energy row takes from its series' labels, in EnergyRow's order (between hour_utc and joules).
-ENERGY_LABEL_FIELDS = ("node", "cluster", "site_label", "device", "component", "domain", "gpu_model", "method",
-                       "namespace", "team")
-EnergyLabels = tuple[str, str, str, str, str, str, str | None, str, str | None, str | None]
+ENERGY_LABEL_FIELDS = ("node", "cluster", "site_label", "device", "component", "domain", "gpu_model", "method")
+EnergyLabels = tuple[str, str, str, str, str, str, str | None, str]
 
 
 def energy_fields_from_labels(metric: catalog.Metric, labels: dict[str, str]) -> EnergyLabels | None:
@@ -154,8 +177,7 @@ def energy_fields_from_labels(metric: catalog.Metric, labels: dict[str, str]) ->
     else:
         raise ValueError(f"{metric.name} is not an energy metric")
     return (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), device, component, domain,
-            model, labels.get("method") or catalog.METHOD_MEASURED, labels.get("namespace") or None,
-            labels.get("team") or None)
+            model, labels.get("method") or catalog.METHOD_MEASURED)
 
 
 def energy_row_from_labels(metric: catalog.Metric, labels: dict[str, str], hour_utc: datetime, joules: float,
@@ -184,3 +206,57 @@ def collector_error_row_from_labels(labels: dict[str, str], hour_utc: datetime, 
         collector = f"inference:{labels['engine']}"
     return CollectorErrorRow(hour_utc, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
                              collector, labels.get("reason", ""), float(readings), source)
+
+
+# The collector and reason under which workload series that break the contract are counted
+# (wattfleet_collector_errors' table in the report), never summed.
+WORKLOAD_COLLECTOR = "workload_attribution"
+WORKLOAD_BAD_LABELS = "invalid_labels"
+# The fields a workload row takes from its series' labels, in WorkloadRow's order (between hour_utc and joules).
+WORKLOAD_LABEL_FIELDS = ("node", "cluster", "site_label", "component", "namespace", "workload", "share")
+WorkloadLabels = tuple[str, str, str, str, str, str, str]
+
+
+def workload_fields_from_labels(labels: dict[str, str]) -> WorkloadLabels | None:
+    """One ``workload_energy`` series' labels as :data:`WORKLOAD_LABEL_FIELDS`; None when its component or
+    share is not the contract's (catalog.WORKLOAD_COMPONENTS, WORKLOAD_SHARES).
+
+    The namespace is read only where ``share="workload"``: on the other shares the exporter leaves it
+    empty, and an empty label is absent to Prometheus, so a scrape layer that adds the target's own
+    ``namespace`` (the Prometheus Operator does) would otherwise credit idle and system energy to the
+    exporter's namespace. ``exported_namespace`` wins where a scrape without ``honor_labels`` moved
+    the series' own label there.
+    """
+    component, share = labels.get("component", ""), labels.get("share", "")
+    if component not in catalog.WORKLOAD_COMPONENTS or share not in catalog.WORKLOAD_SHARES:
+        return None
+    if share == "workload":
+        namespace = labels.get("exported_namespace") or labels.get("namespace") or ""
+        workload = labels.get("workload", "")
+    else:
+        namespace = workload = ""
+    return (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), component, namespace,
+            workload, share)
+
+
+def workload_rows(series: list[tuple[dict[str, str], datetime, float]], source: str
+                  ) -> tuple[list[WorkloadRow], list[CollectorErrorRow]]:
+    """Hourly workload rows from (labels, hour, joules) of ``workload_energy`` series, pods summed away.
+
+    A series whose component or share the contract does not know is not summed: it is counted as a
+    rejected reading of collector ``workload_attribution`` (reason ``invalid_labels``) per hour.
+    """
+    sums: dict[tuple[datetime, WorkloadLabels], float] = {}
+    bad: dict[tuple[datetime, str, str, str], float] = {}
+    for labels, hour, joules in series:
+        fields = workload_fields_from_labels(labels)
+        if fields is None:
+            node_key = (hour, labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""))
+            bad[node_key] = bad.get(node_key, 0.0) + 1.0
+            continue
+        key = (hour, fields)
+        sums[key] = sums.get(key, 0.0) + max(float(joules), 0.0)
+    rows = [WorkloadRow(hour, *fields, v, source) for (hour, fields), v in sums.items()]
+    errors = [CollectorErrorRow(h, n, c, s, WORKLOAD_COLLECTOR, WORKLOAD_BAD_LABELS, count, source)
+              for (h, n, c, s), count in bad.items()]
+    return rows, errors

@@ -21,7 +21,14 @@ import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.ingest.batch import Columns, TelemetryBatch, epoch_seconds
-from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, PromptTokenRow, Telemetry
+from wattfleet.aggregator.ingest.telemetry import (
+    CollectorErrorRow,
+    EnergyRow,
+    InferenceRow,
+    PromptTokenRow,
+    Telemetry,
+    WorkloadRow,
+)
 from wattfleet.aggregator.store.transactions import transaction
 
 HOUR = timedelta(hours=1)
@@ -34,6 +41,7 @@ ENERGY_COLUMNS = tuple(f.name for f in fields(EnergyRow) if f.name not in _WINDO
 INFERENCE_COLUMNS = tuple(f.name for f in fields(InferenceRow) if f.name not in _WINDOW_FIELDS)
 COLLECTOR_ERROR_COLUMNS = tuple(f.name for f in fields(CollectorErrorRow) if f.name not in _WINDOW_FIELDS)
 PROMPT_TOKEN_COLUMNS = tuple(f.name for f in fields(PromptTokenRow) if f.name not in _WINDOW_FIELDS)
+WORKLOAD_COLUMNS = tuple(f.name for f in fields(WorkloadRow) if f.name not in _WINDOW_FIELDS)
 
 
 def month_of(dt: datetime) -> date:
@@ -64,6 +72,8 @@ def split_by_hour(telemetry: Telemetry) -> dict[datetime, Telemetry]:
         out.setdefault(c.hour_utc, Telemetry([c.hour_utc], [], [])).collector_errors.append(c)
     for p in telemetry.prompt_tokens:
         out.setdefault(p.hour_utc, Telemetry([p.hour_utc], [], [])).prompt_tokens.append(p)
+    for w in telemetry.workload:
+        out.setdefault(w.hour_utc, Telemetry([w.hour_utc], [], [])).workload.append(w)
     return out
 
 
@@ -83,12 +93,14 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
     inference = [r for r in telemetry.inference if r.hour_utc == hour]
     errors = [r for r in telemetry.collector_errors if r.hour_utc == hour]
     prompt = [r for r in telemetry.prompt_tokens if r.hour_utc == hour]
+    workload = [r for r in telemetry.workload if r.hour_utc == hour]
     window = {"source": source, "hour": hour}
     with transaction(con):
         con.execute(statement("delete_energy"), window)
         con.execute(statement("delete_inference"), window)
         con.execute(statement("delete_collector_errors"), window)
         con.execute(statement("delete_prompt_tokens"), window)
+        con.execute(statement("delete_workload"), window)
         if energy:
             con.execute(statement("insert_energy"), {**window, **columns(energy, ENERGY_COLUMNS)})
         if inference:
@@ -97,6 +109,8 @@ def write_window(con: duckdb.DuckDBPyConnection, source: str, hour: datetime, te
             con.execute(statement("insert_collector_errors"), {**window, **columns(errors, COLLECTOR_ERROR_COLUMNS)})
         if prompt:
             con.execute(statement("insert_prompt_tokens"), {**window, **columns(prompt, PROMPT_TOKEN_COLUMNS)})
+        if workload:
+            con.execute(statement("insert_workload"), {**window, **columns(workload, WORKLOAD_COLUMNS)})
         con.execute(statement("record_window"), {**window, "rows": len(energy) + len(inference)})
         con.execute(statement("advance_watermark"), {"source": source, "watermark": hour + HOUR})
         con.execute(statement("mark_dirty"), {"month": month_of(hour)})
@@ -111,6 +125,7 @@ class PageCounts:
     inference: int = 0
     collector_errors: int = 0
     prompt_tokens: int = 0
+    workload: int = 0
     per_hour: Counter[int] = field(default_factory=Counter)  # energy + inference rows (ingest_window.rows)
     table_per_hour: dict[str, Counter[int]] = field(default_factory=dict)
 
@@ -120,7 +135,8 @@ _BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch", "delete_energ
                  ("inference", "inference_batch", "insert_inference_batch", "delete_inference_page"),
                  ("collector_errors", "collector_errors_batch", "insert_collector_errors_batch",
                   "delete_collector_errors_page"),
-                 ("prompt_tokens", "prompt_tokens_batch", "insert_prompt_tokens_batch", "delete_prompt_tokens_page"))
+                 ("prompt_tokens", "prompt_tokens_batch", "insert_prompt_tokens_batch", "delete_prompt_tokens_page"),
+                 ("workload", "workload_batch", "insert_workload_batch", "delete_workload_page"))
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source: str, cols: Columns) -> None:

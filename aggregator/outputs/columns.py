@@ -17,6 +17,10 @@ _KG = "kg CO2e"
 _EMB = ("embodied carbon amortized over service life by hours of use (per-use view, SCI's M), kg CO2e; "
         "not the GHG inventory's Scope 3 Category 2")
 
+_TEAM = ("Team: a name from the config's teams: rules, or, in parentheses, energy of no workload: (idle), "
+         "(system), (unallocated) (a GPU no pod holds), (unattributed) (a node without workload series), "
+         "(unmapped) (a workload no rule matches).")
+
 # table -> (what one row is, {column: meaning}); period columns are described once (PERIOD).
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "ghg_inventory": (
@@ -31,6 +35,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
                      "the Scope 2 method and belongs to both totals.",
             "quantity": "Emissions of the row, in unit.",
             "unit": f"Always '{_KG}'.",
+        }),
+    "activity_data": (
+        "The activity data behind the inventory, tidy: one row per site, scope, category and basis; components "
+        "only. Sum quantity only within one unit (a site's kWh rows add up to its facility energy).", {
+            "site": "Site name; '(no site)': nodes no site claims.",
+            "scope": "'Scope 1', 'Scope 2' (electricity) or 'Water'.",
+            "category": "What was consumed: IT equipment or facility overhead electricity, fuel, refrigerant, "
+                        "on-site or off-site water.",
+            "basis": "How the quantity is known: measured, estimated (IT energy), PUE (facility overhead), WUE, "
+                     "grid water intensity, fuel burnt, refrigerant leaked (with the gas).",
+            "quantity": "The amount, in unit.",
+            "unit": "'kWh', 'L' or 'kg' (refrigerant mass, not CO2e).",
         }),
     "ghg_totals": (
         "Totals of ghg_inventory per site and for the organisation, per scope and basis and for all scopes. "
@@ -209,7 +225,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "joules_per_decode_token": "Decode IT energy per decode token, J.",
             "joules_per_request": "All the engine's IT energy (idle included) per request, J.",
             "tokens_per_joule": "Prefill + decode tokens per J of all the engine's IT energy.",
-            "grams_co2e_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 tokens (no embodied).",
+            "scope2_location_g_per_1k_tokens": "Location-based Scope 2 of that energy, g CO2e per 1,000 prefill + "
+                                               "decode tokens (no embodied carbon: see sci for SCI figures).",
             "requests": "Requests served in the period.",
             "hours_without_phase_energy": "Engine-hours with tokens but no attributed energy.",
             "fit_status": "Token fit status.", "fit_r_squared": "Lowest R squared of the fitted nodes.",
@@ -269,6 +286,37 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "site": "Site of the node (empty when unmapped).", "node": "Node name.",
             "collector": "Collector (nvml, rapl, inference:<engine>, ...).", "reason": "Why the reading was refused.",
             "readings": "How many readings, rounded to whole readings.",
+        }),
+    "by_team": (
+        "Energy, emissions and water by team: each team's workloads' shares of their nodes (namespace and team "
+        "come only from the exporter's workload series). The rows add up to the fleet.", {
+            "team": _TEAM,
+            "it_kwh": "IT energy, kWh.", "facility_kwh": "Facility energy (IT x the site-hour PUE), kWh.",
+            "scope2_location_kg": "Scope 2 location-based, kg CO2e.",
+            "scope2_market_kg": "Scope 2 market-based, kg CO2e.",
+            "scope3_embodied_kg": _EMB + ".",
+            "water_l": "On-site plus off-site water, L.",
+            "facility_share_ratio": "The team's part of the fleet's facility energy, 0..1.",
+        }),
+    "chargeback_by_team": (
+        "The monthly chargeback table: one row per team, every figure a split of its nodes' accounted figures by "
+        "the team's workloads' energy (docs/accounting.md, section 20). Same rows as by_team.", {
+            "team": _TEAM,
+            "workloads": "Distinct workloads (cluster, namespace, owner) of the team in the month; 0 on the "
+                         "parenthesized rows.",
+            "it_kwh": "IT energy, kWh.", "it_kwh_measured": "The measured part of it_kwh, kWh.",
+            "facility_kwh": "Facility energy (IT x the site-hour PUE), kWh.",
+            "scope1_kg": "Share of the sites' Scope 1 (by facility energy), kg CO2e.",
+            "scope2_location_kg": "Scope 2 location-based, kg CO2e.",
+            "scope2_market_kg": "Scope 2 market-based, kg CO2e.",
+            "scope3_embodied_kg": _EMB + ".",
+            "scope3_upstream_kg": "Scope 3 Category 3 (upstream energy), kg CO2e.",
+            "total_location_kg": "scope1 + scope2 location + scope3 embodied + scope3 upstream, kg CO2e (what a "
+                                 "team budget counts).",
+            "total_market_kg": "scope1 + scope2 market + scope3 embodied + scope3 upstream, kg CO2e.",
+            "water_onsite_l": "On-site water (WUE x IT energy), L.", "water_offsite_l": "Off-site (grid) water, L.",
+            "cfe_kwh": "Carbon-free facility energy (hourly CFE score x facility energy), kWh.",
+            "gpu_hours": "GPU-hours, each GPU-hour split like its energy.",
         }),
 }
 

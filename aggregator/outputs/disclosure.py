@@ -194,7 +194,9 @@ class Disclosure:
                 "E1-6_gross_emissions_tco2e": {
                     "scope1": _r(em["scope1"] / 1000), "scope2_location_based": _r(em["scope2_location_based"] / 1000),
                     "scope2_market_based": _r(em["scope2_market_based"] / 1000),
-                    "scope3_category1_capital_goods_embodied": _r(em["scope3_embodied"] / 1000),
+                    # the subject's amortized (per-use) share of embodied carbon: not the inventory's
+                    # Scope 3 Category 2, which counts acquisitions in full (docs/accounting.md 9.1)
+                    "scope3_embodied_amortized_per_use": _r(em["scope3_embodied"] / 1000),
                     "scope3_category3_fuel_and_energy": _r(em["scope3_upstream_energy"] / 1000),
                 },
                 "E3-4_water_consumption_m3": _r((i.water_onsite_l) / 1000),
@@ -336,8 +338,9 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
                           generated_at: datetime | None = None) -> Disclosure:
     """Select facts by label globs (None = any) and [start, end), and disclose them.
 
-    A training run selects ``fact_device_hour`` rows (labels namespace, team,
-    cluster, node, gpu_model, site); a served model selects
+    A training run selects ``fact_device_hour`` rows (labels cluster, node,
+    gpu_model, site), or with namespace or team its ``fact_workload_hour``
+    rows (namespace and team come from workload series only); a served model selects
     ``fact_inference_hour`` rows (model, engine, cluster, node, site) and
     takes its share of the node-hour's market-based, Scope 1/3 and water
     figures in proportion to facility energy.
@@ -345,6 +348,10 @@ def disclosure_from_store(con: Any, kind: str, name: str, labels: Mapping[str, s
     if kind not in KINDS:
         raise DisclosureError(f"kind must be one of {KINDS}, got {kind!r}")
     allowed = DEVICE_LABELS if kind == "training_run" else INFERENCE_LABELS
+    if kind == "training_run" and labels.get("gpu_model") is not None and (
+            labels.get("namespace") is not None or labels.get("team") is not None):
+        raise DisclosureError("namespace and team select a run's workload energy, which is split by node "
+                              "component, not by GPU model; select by gpu_model or by namespace/team, not both")
     select_file = f"{QUERIES}/select_device.sql" if kind == "training_run" else f"{QUERIES}/select_inference.sql"
     params: dict[str, Any] = _params(labels, allowed, kind)
     params.update(start=naive_utc(start), end=naive_utc(end))

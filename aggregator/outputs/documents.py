@@ -29,6 +29,8 @@ EMPTY_NOTES = {
     "inference": "No inference telemetry this month: point the exporters at the serving engines "
                  "(`wattfleet exporter --inference-config`).",
     "inference_engines": "No inference telemetry this month.",
+    "by_team": "No workload telemetry this month: the exporters publish wattfleet_workload_energy_joules_total "
+               "where workload attribution is on.",
     "market_instruments": "No contractual instrument covered any site this month: market-based Scope 2 is "
                           "priced at the residual mix (or, where none is configured, location-based).",
 }
@@ -61,13 +63,18 @@ SECTIONS = (
      "SCI per 1k tokens: location-based Scope 2 of the phase's GPU energy (x PUE) plus the GPUs' amortized "
      "embodied carbon by the phase's share of their energy, per 1,000 tokens of the phase."),
     ("inference_engines", "Inference per engine and model",
-     "J per token by phase from IT energy; J per request and tokens per joule include idle; gCO2e per 1k tokens "
-     "is location-based. method token_fit: NNLS estimate, with its fit status (declined: no per-phase split). "
+     "J per token by phase from IT energy; J per request and tokens per joule include idle; g per 1k tokens is "
+     "location-based Scope 2 only (the SCI figures above add embodied carbon). method token_fit: NNLS "
+     "estimate, with its fit status (declined: no per-phase split). "
      "Prompt tokens: prompt_split says whether the engine splits them into computed, cached and transferred; "
      "J per computed prefill token and the cache hit ratio exist only where it does (not split by engine: its "
      "prefill tokens include cache hits). phase_attribution: the exporter's stated assumption; "
      "mixed_forward_as_prefill means prefill forwards also decoded the running batch (TGI chunked prefill, "
      "SGLang mixed chunks) and all their time counts as prefill: prefill energy is overstated, decode's understated."),
+    ("by_team", "By team",
+     "Each team's workloads' share of their nodes (config `teams:`; namespace and team only from the exporter's "
+     "workload series). Rows in parentheses are energy of no workload; the rows add up to the fleet. The monthly "
+     "chargeback table is chargeback_by_team.csv / .parquet."),
     ("top_emitters", "Top emitting nodes",
      "Ranked by the emissions a node causes: location-based Scope 2 of its facility energy plus its amortized "
      "embodied share. Scope 1 stays at the site and is not spread over nodes."),

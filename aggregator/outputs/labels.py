@@ -62,6 +62,7 @@ LABELS: dict[str, Label] = {
     "scope2_location_g": Label("Scope 2, location-based", G), "embodied_g": Label("Embodied", G),
     "sci_g_per_1k_tokens": Label("SCI per 1k tokens", G), "sci_g_per_gpu_hour": Label("SCI per GPU-hour", G),
     "grams_co2e_per_1k_tokens": Label("Emissions per 1k tokens", G),
+    "scope2_location_g_per_1k_tokens": Label("Scope 2 (location) per 1k tokens", G),
     "budget_kg": Label("Budget", KG), "used_kg": Label("Used", KG), "used_ratio": Label("Budget used", "%", "pct"),
     # water and CFE
     "water_onsite_l": Label("Water, on-site", "L"), "water_offsite_l": Label("Water, off-site", "L"),

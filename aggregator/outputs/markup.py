@@ -64,6 +64,8 @@ def format_value(v: Any, kind: str, decimals: int = 2) -> str:
     """One cell as text: the same rule for every document."""
     if v is None:
         return NONE_TEXT
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if kind == "text" or isinstance(v, str):
         return v.isoformat() if isinstance(v, (date, datetime)) else str(v)
     x = float(v)

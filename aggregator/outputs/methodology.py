@@ -39,17 +39,21 @@ FORMULAS = (
     Formula("Scope 1, fugitive emissions", "kg leaked x GWP (100-year)", "refrigerant per site-month",
             "scope1_refrigerant_kg", "GHG Protocol Corporate Standard; IPCC assessment reports; accounting.md 8"),
     Formula("Scope 2, location-based", "sum over hours of facility kWh x hourly average grid intensity",
-            "average (never marginal) intensity of the site's zone and hour", "scope2_location_g",
-            "GHG Protocol Scope 2 Guidance (2015), location-based method; accounting.md 6.1"),
+            "average (never marginal) intensity of the site's zone and hour, on the direct (generation) basis: "
+            "a life-cycle source's direct part where the hour's generation mix splits it (EIA-930)",
+            "scope2_location_g",
+            "GHG Protocol Scope 2 Guidance (2015), location-based method; accounting.md 5.5, 6.1"),
     Formula("Scope 2, market-based", "facility kWh x (covered x instrument factor + (1 - covered) x residual mix)",
             "instruments spread over their period, capped at each site-month's consumption; residual mix per site",
             "scope2_market_g", "GHG Protocol Scope 2 Guidance (2015), market-based method; accounting.md 6.2"),
     Formula("Scope 3 Category 2: Capital goods", "units acquired x cradle-to-gate kg CO2e per unit",
             "in full in the period of the acquisition date (GHG inventory view)", "scope3_capital_goods_kg",
             "GHG Protocol Scope 3 Standard (2011), Category 2; accounting.md 9.1"),
-    Formula("Scope 3 Category 3: Fuel- and energy-related activities", "facility kWh x upstream factor",
-            "T&D losses and well-to-tank of purchased electricity", "scope3_upstream_g",
-            "GHG Protocol Scope 3 Standard (2011), Category 3; accounting.md 9.2"),
+    Formula("Scope 3 Category 3: Fuel- and energy-related activities",
+            "facility kWh x the hour's upstream factor",
+            "the upstream part of a split life-cycle grid intensity (lifecycle - direct, hourly) where there is "
+            "one, else the site's configured factor (T&D losses and well-to-tank); 0 on an unsplit life-cycle hour",
+            "scope3_upstream_g", "GHG Protocol Scope 3 Standard (2011), Category 3; accounting.md 5.5, 9.2"),
     Formula("Embodied carbon, amortized (per-use view)", "kg CO2e per unit x hours used / (life years x 8760)",
             "per GPU-hour and node-hour reported; not part of the GHG inventory", "embodied_share",
             "Green Software Foundation SCI (ISO/IEC 21031:2024); accounting.md 9.1"),
@@ -65,8 +69,9 @@ FORMULA_COLUMNS = ["figure", "formula", "basis", "implemented in (sql/macros.sql
 
 # (heading, block of methodology.sql, what the table says)
 LINEAGE = (
-    ("Config version", "config_version", "The facility config the dimensions were loaded from and the SHA-256 of "
-     "its bytes: the same hash means the same configuration."),
+    ("Config version", "config_version", "The facility config the period's facts were built with and the one "
+     "loaded last, with the SHA-256 of their bytes (in groups of 8 hex digits): the same hash means the same "
+     "configuration."),
     ("Store schema", "schema_version", "The store's migrations version (sql/schema)."),
     ("Energy telemetry", "telemetry_lineage", "Where the period's energy readings came from."),
     ("Grid intensity", "grid_lineage", "Intensity sources per zone: hours observed and filled, and the fill rules."),

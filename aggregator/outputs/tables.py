@@ -20,7 +20,7 @@ from wattfleet.aggregator.inference.derived import JOULES_PER_KWH, PhaseFigures,
 ENGINE_REPORT_SCHEMA = (
     ("engine", "VARCHAR"), ("model", "VARCHAR"), ("method", "VARCHAR"),
     ("joules_per_prefill_token", "DOUBLE"), ("joules_per_decode_token", "DOUBLE"), ("joules_per_request", "DOUBLE"),
-    ("tokens_per_joule", "DOUBLE"), ("grams_co2e_per_1k_tokens", "DOUBLE"), ("requests", "DOUBLE"),
+    ("tokens_per_joule", "DOUBLE"), ("scope2_location_g_per_1k_tokens", "DOUBLE"), ("requests", "DOUBLE"),
     ("hours_without_phase_energy", "BIGINT"), ("fit_status", "VARCHAR"), ("fit_r_squared", "DOUBLE"),
     ("fit_intervals", "BIGINT"), ("fit_reason", "VARCHAR"),
     # prompt tokens by source (issue 14)
@@ -30,6 +30,10 @@ ENGINE_REPORT_SCHEMA = (
     ("phase_attribution", "VARCHAR"),
 )
 ENGINE_REPORT_COLUMNS = tuple(name for name, _ in ENGINE_REPORT_SCHEMA)
+# PhaseFigures' names of columns 3-7: the report names the per-token emissions for what they include
+# (location-based Scope 2 only; the SCI figures with embodied carbon are in the sci table).
+PHASE_FIGURES = ("joules_per_prefill_token", "joules_per_decode_token", "joules_per_request", "tokens_per_joule",
+                 "grams_co2e_per_1k_tokens")
 _TYPES = tuple(kind for _, kind in ENGINE_REPORT_SCHEMA)
 
 
@@ -57,7 +61,7 @@ def engine_report_table(cols: Sequence[str], rows: Sequence[Sequence[Any]]
                            (r["idle_kwh"] or 0.0) * JOULES_PER_KWH, r["prefill_tokens"] or 0.0,
                            r["decode_tokens"] or 0.0, r["attributed_requests"] or 0.0)
         figures = fig.as_row(grams=(r["scope2_location_kg"] or 0.0) * 1000.0)
-        values = [figures[c] for c in ENGINE_REPORT_COLUMNS[3:8]] if fig.total_joules > 0 else [None] * 5
+        values = [figures[c] for c in PHASE_FIGURES] if fig.total_joules > 0 else [None] * 5
         prompt = PromptFigures(r["computed_tokens"] or 0.0, r["cached_tokens"] or 0.0, r["transferred_tokens"] or 0.0,
                                r["unsplit_tokens"] or 0.0, r["split_node_hours"] or 0, r["unsplit_node_hours"] or 0,
                                (r["split_prefill_kwh"] or 0.0) * JOULES_PER_KWH, r["split_prefill_tokens"] or 0.0)

@@ -3,7 +3,9 @@
 Efficiency gains invite more usage (the rebound effect); a budget turns the
 total, not the per-token figure, into something teams see burn down. What
 counts: location-based Scope 2 + Scope 1 + Scope 3 (embodied, upstream) for
-teams and sites, location-based Scope 2 of inference energy for models (see
+teams and sites (a team's figures are its workloads' shares of their nodes,
+from the exporter's workload series and the config's ``teams:`` rules, never a
+label on device series), location-based Scope 2 of inference energy for models (see
 ``sql/queries/plan/budgets.sql``). ``wattfleet serve`` publishes the budgets of
 its config with :func:`budget_burn_for` as catalog CARBON_BUDGET /
 CARBON_BUDGET_USED (grams, labels scope_owner and period); the dashboards'

@@ -190,7 +190,7 @@ def shift_table_markdown(rows: Sequence[ShiftRow], title: str = "Shift analysis 
 
 
 def energy_rows_from_store(con: Any, start: datetime, end: datetime) -> list[EnergyHour]:
-    """Hourly energy per site, namespace and team from ``fact_device_hour`` (sql/queries/plan/shift.sql)."""
+    """Hourly energy per site, namespace and team from ``fact_workload_hour`` (sql/queries/plan/shift.sql)."""
     rows = con.execute(sql_text("queries/plan/shift.sql#energy"), {"start": naive_utc(start), "end": naive_utc(end)}
                        ).fetchall()
     return [EnergyHour(h.replace(tzinfo=UTC), s, ns, t, it, fac or 0.0, g or 0.0) for h, s, ns, t, it, fac, g in rows]

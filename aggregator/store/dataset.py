@@ -32,7 +32,7 @@ from wattfleet.aggregator.store.rebuild import rebuild_rollups, set_month
 from wattfleet.aggregator.store.transactions import transaction
 
 # Tables with an hour and a site: partitioned by the month of hour_utc and by site.
-FACT_TABLES = ("fact_device_hour", "fact_inference_hour")
+FACT_TABLES = ("fact_device_hour", "fact_inference_hour", "fact_workload_hour")
 # The site's own rollups, for readers that want them without rebuilding (only a one-site store
 # writes them: a multi-site store's fleet rows cannot be split by site).
 ROLLUP_TABLE = "rollup"
@@ -46,6 +46,12 @@ class DatasetError(Exception):
 def _literal(path: Path) -> str:
     """A path as a SQL string literal (COPY takes no parameter for its target)."""
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _tables(con: duckdb.DuckDBPyConnection, block: str) -> list[str]:
+    """Table names from the schema (``hourly_facts``: every fact table with an hour and a site, which the
+    rollups read; ``rollups``: every rollup table), so a table a migration adds travels too."""
+    return [r[0] for r in con.execute(sql.load(f"{_EXPORT}#{block}")).fetchall()]
 
 
 def _months(con: duckdb.DuckDBPyConnection) -> list[date]:
@@ -69,22 +75,22 @@ def _replace_partitions(staged: Path, target: Path) -> list[Path]:
 
 
 def export_month(con: duckdb.DuckDBPyConnection, root: str | Path, month: date) -> list[Path]:
-    """Write ``month``'s facts (and a one-site store's rollups) under ``root``; returns the files."""
+    """Write ``month``'s hourly facts (and a one-site store's rollups) under ``root``; returns the files."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     set_month(con, month)
     sites = con.execute(sql.load(f"{_EXPORT}#sites")).fetchall()
-    tables: list[tuple[str, str]] = [(t, "facts") for t in FACT_TABLES]
-    if len(sites) == 1:
-        tables.append((ROLLUP_TABLE, "rollups"))
+    tables = [(t, "facts") for t in _tables(con, "hourly_facts")]
+    if len(sites) == 1:  # a multi-site store's fleet rollup rows cannot be split by site
+        tables += [(t, "rollup_rows") for t in _tables(con, "rollups")]
     for table, block in tables:
         # Staged beside the target (same filesystem, so the final move is a rename).
         staged = root / table / f".staging-{uuid.uuid4().hex}"
         try:
             staged.parent.mkdir(parents=True, exist_ok=True)
             select = sql.load(f"{_EXPORT}#{block}").replace("{table}", table)
-            if block == "rollups":
+            if block == "rollup_rows":
                 con.execute("SET VARIABLE export_site = ?", [sites[0][0]])
             con.execute(f"COPY ({select}) TO {_literal(staged)} "
                         "(FORMAT parquet, PARTITION_BY (month, site), COMPRESSION zstd)")
@@ -116,7 +122,7 @@ def load_month(con: duckdb.DuckDBPyConnection, root: str | Path, month: date) ->
     with transaction(con):
         set_month(con, month)
         con.execute(sql.load("facts/000_clear_month.sql"))
-        for table in FACT_TABLES:
+        for table in _tables(con, "hourly_facts"):
             pattern = _month_glob(root, table, month)
             if not list((root / table / f"month={month:%Y-%m}").glob("site=*/*.parquet")):
                 continue

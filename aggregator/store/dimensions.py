@@ -42,3 +42,5 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig) -> None
         insert("insert_config", [cfg.path, cfg.sha256])
         for b in cfg.budgets:
             insert("insert_budget", [b.owner_kind, b.owner, b.month, b.kg_co2e])
+        for n, t in enumerate(cfg.teams):
+            insert("insert_team_rule", [n, t.team, t.namespace, t.workload, t.cluster, t.node])

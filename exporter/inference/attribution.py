@@ -1,8 +1,11 @@
 """Splitting an interval's GPU energy between prefill, decode and idle by phase time.
 
-TGI reports how long its forward passes took per phase; over one interval the
-GPUs' energy is split in proportion to those times, and the part of the
-interval in neither phase (no batch, or between forward passes) is ``idle``.
+TGI (forward duration) and SGLang (GPU execution time, with its device timer)
+report how long their forward passes took per phase; over one interval the
+GPUs' energy is split in proportion to those times (SGLang's data-parallel
+ranks each count their own time: the interval is counted once per rank), and
+the part of the interval in neither phase (no batch, or between forward
+passes) is ``idle``.
 The parts always add up to the measured energy, so no joule is created or lost.
 Equal power in both phases is the assumption; it is why the method is named in
 the ``method`` label rather than presented as a measurement.

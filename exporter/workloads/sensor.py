@@ -62,6 +62,10 @@ from wattfleet.exporter.workloads.split import split_cpu, split_device
 log = logging.getLogger(__name__)
 
 NOBODY = WorkloadKey("", "", "", "")
+# Bounds against a hostile or broken kubelet or cgroup tree. A node runs at most the kubelet's maxPods
+# (110 by default, rarely above 500): 3 components x 1000 pods and containers is far past any real node.
+MAX_WORKLOAD_SERIES = 3000
+MAX_LABEL_CHARS = 253  # the longest Kubernetes object name (a DNS subdomain)
 # RAPL domains attributed, and the component each becomes (psys overlaps both; core/uncore are inside package).
 _CPU_COMPONENTS = {"package": "cpu", "dram": "dram"}
 
@@ -150,6 +154,7 @@ class WorkloadSensor:
         self._prefixes: dict[tuple[str, str, WorkloadKey], str] = {}
         self.const_labels: dict[str, str] = {k: "" for k in catalog.CONST_LABELS}  # the sampler's (attach sets them)
         self._expired: dict[str, float] = {}
+        self.overflowed = 0  # workload energy additions published without names (past MAX_WORKLOAD_SERIES)
 
     # --- sampling ---------------------------------------------------------------------
     def sample(self, now: float) -> SensorResult:
@@ -192,6 +197,13 @@ class WorkloadSensor:
         if not found and not cfg.root.is_dir():
             result.errors.append("cgroup_root_missing")
             self._warn_once("cgroup_root", f"{cfg.root} is not a directory: CPU and DRAM energy wait")
+            return
+        if not found and not (cfg.root / "cgroup.controllers").is_file():
+            # cgroup v1 (or a hybrid host): its cpuacct files have no usage_usec; reading them would give every
+            # workload 0 and the whole active energy to "system". Not attributed, and said so, instead.
+            result.errors.append("not_cgroup_v2")
+            self._warn_once("cgroup_v2", f"{cfg.root} is not a cgroup v2 hierarchy (no cgroup.controllers): "
+                                         "CPU and DRAM energy are not attributed")
             return
         usage: dict[str, int] = {}
         for path in found:
@@ -269,7 +281,19 @@ class WorkloadSensor:
         return joules - last
 
     def _add(self, component: str, share: str, key: WorkloadKey, joules: float) -> None:
-        """Add to one counter; the call also says its workload is still there (see :meth:`_expire`)."""
+        """Add to one counter; the call also says its workload is still there (see :meth:`_expire`).
+
+        Past ``MAX_WORKLOAD_SERIES`` series a new workload's energy goes to the nameless workload series
+        (it still adds up) and the overflow is logged once: a kubelet or cgroup tree reporting thousands of
+        workloads cannot flood Prometheus. Label values longer than ``MAX_LABEL_CHARS`` are cut.
+        """
+        if share == catalog.SHARE_WORKLOAD:
+            key = WorkloadKey(*(v[:MAX_LABEL_CHARS] for v in key))
+            if (component, share, key) not in self._joules and len(self._joules) >= MAX_WORKLOAD_SERIES:
+                self.overflowed += 1
+                self._warn_once("overflow", f"more than {MAX_WORKLOAD_SERIES} workload series; the energy of "
+                                            "further workloads is published without their names")
+                key = NOBODY
         k = (component, share, key)
         self._joules[k] = self._joules.get(k, 0.0) + joules
         self._seen[k] = self.clock()
@@ -311,9 +335,6 @@ class WorkloadSensor:
                     zones[f"{collector}/{s.labels.get('socket', '')}/{s.labels['domain']}"] = (component, s.value)
             if zones:
                 break  # measured RAPL when there is any, else the estimate: never both
-        for component in {c for c, _ in zones.values()}:
-            self._add(component, catalog.SHARE_IDLE, NOBODY, 0.0)
-            self._add(component, catalog.SHARE_SYSTEM, NOBODY, 0.0)
         if interval is None:
             for zone, (_, joules) in zones.items():
                 self._energy.setdefault(f"cpu/{zone}", joules)  # baseline only; the increase waits for CPU times
@@ -322,6 +343,8 @@ class WorkloadSensor:
         for zone, (component, joules) in zones.items():
             by_component[component] = by_component.get(component, 0.0) + self._delta(f"cpu/{zone}", joules)
         for component, joules in by_component.items():
+            # The series appear with the first interval that has CPU times: a node whose cgroups cannot be read
+            # publishes no CPU/DRAM attribution rather than zeros that would not add up to its energy.
             parts = split_cpu(joules, interval.busy_ratio, interval.busy_seconds, interval.usage_seconds)
             for who in interval.present:
                 self._add(component, catalog.SHARE_WORKLOAD, who, 0.0)

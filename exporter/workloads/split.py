@@ -53,7 +53,7 @@ def split_device(joules: float, slots: Sequence[Mapping[K, float]]) -> DeviceSpl
             out.unallocated += per_slot
             continue
         for k, w in weights.items():
-            out.holders[k] = out.holders.get(k, 0.0) + per_slot * w / total
+            out.holders[k] = out.holders.get(k, 0.0) + per_slot * (w / total)
     # Unallocated is what is left (never below 0 from rounding): the parts add up to ``joules``.
     out.unallocated = max(joules - sum(out.holders.values()), 0.0)
     return out
@@ -91,7 +91,7 @@ def split_cpu(joules: float, busy_ratio: float, busy_seconds: float,
         return out
     active = joules * ratio
     for k, u in usage.items():
-        out.workloads[k] = active * u / denominator
+        out.workloads[k] = active * (u / denominator)
     out.idle = max(joules - active, 0.0)
     # System is what is left (never below 0 from rounding): the parts add up to ``joules``.
     out.system = max(joules - out.idle - sum(out.workloads.values()), 0.0)

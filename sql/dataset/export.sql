@@ -3,6 +3,17 @@
 -- the path only. Month bounds: getvariable('month_start'), getvariable('month_end') (store/rebuild.py).
 -- {table} is one of dataset.py's fixed table names, substituted before the statement runs.
 
+-- name: hourly_facts
+-- The fact tables the rollups read: every fact_* table with an hour (hour_utc) and a site. Monthly fact
+-- tables (instrument allocation, build record) are the inventory's and the lineage's, not exported.
+SELECT c.table_name FROM information_schema.columns c
+ WHERE c.table_name LIKE 'fact\_%' ESCAPE '\' AND c.column_name IN ('hour_utc', 'site')
+ GROUP BY c.table_name HAVING count(*) = 2 ORDER BY c.table_name;
+
+-- name: rollups
+-- Every rollup table (period, period_start, ...).
+SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rollup%' ORDER BY table_name;
+
 -- name: months
 -- Every month that has facts, oldest first. Columns: month (DATE).
 SELECT DISTINCT CAST(date_trunc('month', hour_utc) AS DATE) AS month FROM fact_device_hour ORDER BY month;
@@ -17,7 +28,7 @@ SELECT DISTINCT site FROM fact_device_hour
 SELECT *, strftime(hour_utc, '%Y-%m') AS month FROM {table}
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
 
--- name: rollups
+-- name: rollup_rows
 -- A one-site store's rollups of the month, under that site (getvariable('export_site')).
 SELECT *, strftime(period_start, '%Y-%m') AS month, getvariable('export_site') AS site FROM {table}
  WHERE period_start >= getvariable('month_start') AND period_start < getvariable('month_end');

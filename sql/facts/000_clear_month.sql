@@ -7,6 +7,8 @@ DELETE FROM fact_device_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
 DELETE FROM fact_inference_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
+DELETE FROM fact_workload_hour
+ WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
 DELETE FROM fact_inference_prompt_hour
  WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end');
 DELETE FROM fact_instrument_month

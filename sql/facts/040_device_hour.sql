@@ -67,10 +67,11 @@ embodied_node AS (
      GROUP BY n.node
 )
 SELECT f.hour_utc, f.site, f.zone, f.cluster, f.node, f.device, f.component, f.domain, f.gpu_model,
-       f.namespace, f.team, f.method, f.it_kwh, f.pue, f.pue_source, f.facility_kwh,
+       f.method, f.it_kwh, f.pue, f.pue_source, f.facility_kwh,
        g.grams_per_kwh,
        coalesce(g.filled, false) AS intensity_filled,
        CASE WHEN g.filled THEN g.fill_rule END AS intensity_fill_rule,
+       gb.basis AS intensity_basis,
        g.grams_per_kwh IS NULL AS intensity_missing,
        f.site IS NULL AS site_unmapped,
        s.residual_mix_grams_per_kwh IS NULL AND coalesce(mk.covered_ratio, 0) < 1 AS residual_mix_missing,
@@ -82,7 +83,8 @@ SELECT f.hour_utc, f.site, f.zone, f.cluster, f.node, f.device, f.component, f.d
                 / count(*) OVER (PARTITION BY f.hour_utc, f.node, f.device, f.component)
             WHEN f.component = 'overhead' THEN coalesce(en.g_per_hour, 0)
             ELSE 0 END AS scope3_embodied_g,
-       scope3_upstream_g(f.facility_kwh, s.upstream_grams_per_kwh) AS scope3_upstream_g,
+       scope3_upstream_g(f.facility_kwh, upstream_grams_per_kwh(gb.upstream_grams_per_kwh, gb.basis,
+                                                                s.upstream_grams_per_kwh)) AS scope3_upstream_g,
        water_onsite_l(s.wue_liters_per_kwh, f.it_kwh) AS water_onsite_l,
        coalesce(water_offsite_l(f.facility_kwh, s.offsite_water_liters_per_kwh), 0) AS water_offsite_l,
        f.facility_kwh * c.cfe_ratio AS cfe_kwh,
@@ -90,6 +92,7 @@ SELECT f.hour_utc, f.site, f.zone, f.cluster, f.node, f.device, f.component, f.d
   FROM fac f
   LEFT JOIN dim_site s ON s.site = f.site
   LEFT JOIN stg_grid_intensity g ON g.zone = f.zone AND g.hour_utc = f.hour_utc AND g.signal = 'average'
+  LEFT JOIN stg_grid_basis gb ON gb.zone = f.zone AND gb.hour_utc = f.hour_utc AND gb.signal = 'average'
   LEFT JOIN stg_grid_intensity gm ON gm.zone = f.zone AND gm.hour_utc = f.hour_utc AND gm.signal = 'marginal'
   LEFT JOIN site_month_market mk ON mk.site = f.site
   LEFT JOIN site_month_scope1 s1 ON s1.site = f.site

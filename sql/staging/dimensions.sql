@@ -12,6 +12,7 @@ DELETE FROM dim_embodied;
 DELETE FROM dim_embodied_acquisition;
 DELETE FROM dim_config;
 DELETE FROM dim_budget;
+DELETE FROM dim_team_rule;
 
 -- name: insert_site
 -- (site, zone, pue_default, wue, offsite water, residual mix, upstream, overhead ratio, overhead W per node,
@@ -48,3 +49,8 @@ INSERT INTO dim_config VALUES (?, ?, now() AT TIME ZONE 'UTC');
 
 -- name: insert_budget
 INSERT INTO dim_budget VALUES (?, ?, ?, ?);
+
+-- name: insert_team_rule
+-- (ord, team, namespace glob, workload glob, cluster glob, node glob): first match in file order wins
+-- (facts/060_workload_hour.sql); a NULL glob matches any value.
+INSERT INTO dim_team_rule VALUES (?, ?, ?, ?, ?, ?);

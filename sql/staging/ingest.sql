@@ -14,6 +14,9 @@ DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc = $hour;
 -- One telemetry window (source, hour) is replaced, never appended to: drop its collector-error rows first.
 DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc = $hour;
 
+-- name: delete_workload
+-- One telemetry window (source, hour) is replaced, never appended to: drop its workload rows first.
+DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc = $hour;
 -- name: delete_prompt_tokens
 -- One telemetry window (source, hour) is replaced, never appended to: drop its prompt-token rows first.
 DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc = $hour;
@@ -26,8 +29,8 @@ DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc = $h
 INSERT INTO stg_energy_hourly BY NAME
 SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
        unnest($device) AS device, unnest($component) AS component, unnest($domain) AS domain,
-       unnest($gpu_model) AS gpu_model, unnest($method) AS method, unnest($namespace) AS namespace,
-       unnest($team) AS team, unnest($joules)::DOUBLE AS joules, $source AS source;
+       unnest($gpu_model) AS gpu_model, unnest($method) AS method, unnest($joules)::DOUBLE AS joules,
+       $source AS source;
 
 -- name: insert_inference
 -- One hour window's inference rows (energy and tokens per engine, model and phase) in a single
@@ -47,6 +50,14 @@ SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, un
        unnest($collector) AS collector, unnest($reason) AS reason, unnest($readings)::DOUBLE AS readings,
        $source AS source;
 
+-- name: insert_workload
+-- One hour window's energy by workload (or non-workload share) per node and component, in a single
+-- statement; parameters are parallel lists, as in insert_energy.
+-- Columns BY NAME: the names are WorkloadRow's fields (tests/sql/test_staging.py pins them to the table).
+INSERT INTO stg_workload_hourly BY NAME
+SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, unnest($site_label) AS site_label,
+       unnest($component) AS component, unnest($namespace) AS namespace, unnest($workload) AS workload,
+       unnest($share) AS share, unnest($joules)::DOUBLE AS joules, $source AS source;
 -- name: insert_prompt_tokens
 -- One hour window's prompt tokens per engine, model and prompt source (computed, cached, transferred,
 -- unsplit) in a single statement; parameters are parallel lists, as in insert_energy.
@@ -83,6 +94,16 @@ DELETE FROM stg_grid_implausible WHERE zone = $zone AND hour_utc >= $start AND h
 -- The hours of the load that the source's own data make implausible, with the reason (parallel lists).
 INSERT OR REPLACE INTO stg_grid_implausible BY NAME
 SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($reason) AS reason;
+
+-- name: delete_basis
+DELETE FROM stg_grid_basis WHERE zone = $zone AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_basis
+-- What each loaded hour's intensity counts and the upstream part split off it (schema 015), one
+-- statement over parallel lists like insert_intensity.
+INSERT OR REPLACE INTO stg_grid_basis BY NAME
+SELECT unnest($zone) AS zone, unnest($hour_utc) AS hour_utc, unnest($signal) AS signal, unnest($basis) AS basis,
+       unnest($upstream_grams_per_kwh)::DOUBLE AS upstream_grams_per_kwh;
 
 -- name: insert_intensity
 -- Hourly grid intensity in a single statement; parameters are parallel lists (one element per
@@ -133,3 +154,14 @@ DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc >= $
 INSERT INTO stg_inference_prompt_hourly BY NAME
 SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source
 FROM prompt_tokens_batch;
+
+-- name: delete_workload_page
+-- A page of hours of one source is replaced: drop its energy-by-workload rows first.
+DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: insert_workload_batch
+-- One batch of energy-by-workload rows, as insert_energy_batch (registered as workload_batch). Columns BY
+-- NAME: WorkloadRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
+INSERT INTO stg_workload_hourly BY NAME
+SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM workload_batch;
+

@@ -51,7 +51,7 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     assert sum(v for k, v in roll.items() if k.startswith("site:")) == pytest.approx(got["facility_kwh"])
     assert roll["fleet:all"] == pytest.approx(got["facility_kwh"])
     it = dict(con.execute("SELECT dimension || ':' || key, it_kwh FROM rollup WHERE period = 'month'").fetchall())
-    assert it["team:ml"] == pytest.approx(0.25 * HOURS)
+    assert it["team:ml"] == pytest.approx(0.363 * 230 / 330 * HOURS)  # from workload series only (test_e2e_teams)
     assert it[f"gpu_model:{GPU}"] == pytest.approx(0.75 * HOURS)
     assert it["node:sfo1-n1"] == pytest.approx(0.62 * 1.1 * HOURS)
     # Measured vs estimated: the overhead line is the only estimate.
@@ -82,6 +82,8 @@ def test_end_to_end_totals(prom, cfg, tmp_path):
     flags = one_row(con, "SELECT count(*) FILTER (WHERE intensity_missing OR site_unmapped) "
                          "FROM fact_device_hour")[0]
     assert flags == 0
+    # Scope 2 on the direct part of EIA-930's life-cycle intensity, every row (docs/accounting.md 5.5)
+    assert con.execute("SELECT DISTINCT intensity_basis FROM fact_device_hour").fetchall() == [("direct",)]
     assert get_watermark(con, "prometheus") == (H0 + timedelta(hours=HOURS)).replace(tzinfo=None)
 
 
@@ -118,8 +120,8 @@ def test_crash_inside_a_window_leaves_it_untouched(prom, cfg, tmp_path):
     run(con, cfg, prom.url)
     hour = (H0 + timedelta(hours=1)).replace(tzinfo=None)
     before = one_row(con, "SELECT count(*), sum(joules) FROM stg_energy_hourly WHERE hour_utc = ?", [hour])
-    bad = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "0", "gpu", "gpu", GPU, "measured", None, None, 5.0, "prometheus")
-    bad_row = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "1", "gpu", "gpu", GPU, "measured", None, None, -1.0,
+    bad = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "0", "gpu", "gpu", GPU, "measured", 5.0, "prometheus")
+    bad_row = EnergyRow(hour, "sfo1-n1", "c1", "sfo1", "1", "gpu", "gpu", GPU, "measured", -1.0,
                         "prometheus")  # violates CHECK after the delete already ran
     with pytest.raises(duckdb.ConstraintException, match="CHECK constraint"):
         write_window(con, "prometheus", hour, Telemetry([hour], [bad, bad_row], []))

@@ -82,7 +82,8 @@ def test_gappy_real_grid_file_fills_and_flags_every_hour(tmp_path):
     gappy_ciso(tmp_path, {"2022-01-02 05", "2022-01-02 06"})
     cfg = load_facility(write_config(tmp_path, STATIC_SITE.replace(
         "zone: ZA\n  grid: {source: static, grams_per_kwh: 300}",
-        "zone: CISO\n  grid: {source: eia930, path: CISO.csv, fill: [previous_day_same_hour]}")))
+        # basis: direct keeps avg_CI whole (no split by the mix), so the facts hold the file's own values
+        "zone: CISO\n  grid: {source: eia930, path: CISO.csv, fill: [previous_day_same_hour], basis: direct}")))
     con = open_store(tmp_path / "wf.duckdb")
     put_gpu(con, "a-1", T0, 8, 1000)
     result = ingest(con, cfg, EmbeddedSource(con), T0, T0 + timedelta(hours=8), now=NOW)

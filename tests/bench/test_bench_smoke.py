@@ -138,7 +138,9 @@ def test_fault_campaign_inference_faults_run_fast() -> None:
     for marked in marked_cases:
         assert marked["capped_by_gpu_energy"] and sum(marked["rejected"].values()) == 1
     churn = result["label_churn"]
-    assert churn["series_exported_last_tick"] <= 500 and churn["labels_seen"] >= 3000
+    # Bounded by max_models (100) x the series one model has (tokens by phase, prompt tokens by source,
+    # requests, GPU and attribution info, ...): 7 at most on this page.
+    assert churn["series_exported_last_tick"] <= 700 and churn["labels_seen"] >= 3000
     assert len(rows.inference_rows(result)) == 5 and all(len(row) == 5 for row in rows.inference_rows(result))
 
 

@@ -50,6 +50,11 @@ from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
+from wattfleet.exporter.workloads.attach import attach_workloads
+from wattfleet.exporter.workloads.cgroups import parse_patterns
+from wattfleet.exporter.workloads.devices import DeviceHolder
+from wattfleet.exporter.workloads.sensor import CgroupConfig, WorkloadSensor
+from wattfleet.sim.fake_cgroup import FakeCgroupTree
 from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.sim.fake_powercap import FakePowercap
 
@@ -117,8 +122,21 @@ def vllm_values(t: float) -> dict[str, float]:
             "stop0": t, "length0": 0.5 * t, "stop1": 0.5 * t, "prefill_s0": 0.5 * t, "decode_s0": 4 * t}
 
 
+class Kubelet:
+    """The kubelet's answer, in memory: pod ml/train holds GPU 0 (the gRPC path has its own tests)."""
+
+    def __init__(self, uuid: str) -> None:
+        self.holders = [DeviceHolder("ml", "train", "main", "nvidia.com/gpu", uuid)]
+
+    def list_devices(self) -> list[DeviceHolder]:
+        return list(self.holders)
+
+    def close(self) -> None:
+        pass
+
+
 class Exporter:
-    """The exporter as ``wattfleet exporter`` wires it: RAPL, NVML, host and the inference collector."""
+    """The exporter as ``wattfleet exporter`` wires it: RAPL, NVML, host, inference and workload collectors."""
 
     def __init__(self, root: Path, engines: Path) -> None:
         self.powercap = FakePowercap(root, sockets=2)
@@ -126,6 +144,21 @@ class Exporter:
         self.sampler = Sampler([RaplSensor(root), NvmlSensor(self.nvml), HostSensor(estimate=False)], NODE,
                                interval=0.1)
         self.inference = attach_inference(self.sampler, engines)
+        # Pod ml/train holds GPU 0 and uses half a CPU in its cgroup; the rest of the node is idle or system.
+        self.cgroups = FakeCgroupTree(root.parent / "cgroups", cpus=4)
+        pod = self.cgroups.add_pod("ml", "train", "0000-train")
+        rel = next(r for r, c in self.cgroups.cgroups.items() if c is pod)
+        attach_workloads(self.sampler, WorkloadSensor(
+            Kubelet(self.nvml.gpus[0].uuid), CgroupConfig(self.cgroups.cgroup_root, parse_patterns(["kubernetes"]),
+                                                          self.cgroups.proc_stat, self.cgroups.pod_logs), refresh=1.0))
+        self._stop = threading.Event()
+
+        def cpu_time() -> None:
+            while not self._stop.wait(0.05):
+                self.cgroups.run(0.05, {rel: 0.025}, system_seconds=0.01)
+
+        self._cpu = threading.Thread(target=cpu_time, daemon=True)
+        self._cpu.start()
         self.powercap.start_writer(0.01)
         self.sampler.start()
         self.server = MetricsServer("127.0.0.1:0", lambda: self.sampler.snapshot)
@@ -136,6 +169,8 @@ class Exporter:
         self.sampler.stop()
         self.inference.close()
         self.powercap.stop_writer()
+        self._stop.set()
+        self._cpu.join(timeout=5)
 
 
 FACILITY = """version: 1
@@ -178,7 +213,7 @@ def aggregator_store(root: Path) -> AggregatorServer:
                         [ZONE, hour, signal, grams])
         for device, component, domain, model, joules in (("0", "gpu", "gpu", "NVIDIA H100 80GB HBM3", 3600 * 600.0),
                                                          ("0", "cpu", "package", None, 3600 * 240.0)):
-            con.execute("INSERT INTO stg_energy_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'measured', NULL, 'ml', ?, "
+            con.execute("INSERT INTO stg_energy_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'measured', ?, "
                         "'prometheus')", [hour, NODE["node"], NODE["cluster"], NODE["site"], device, component,
                                           domain, model, joules])
         con.execute("INSERT INTO ingest_watermark VALUES ('prometheus', ?, now())", [hour])
@@ -406,7 +441,10 @@ def test_idle_gpus_raise_the_idle_burn_alert_as_pending(stack: tuple[PrometheusS
     assert {a["labels"]["gpu"] for a in idle} == {str(g) for g in range(GPUS)}
     assert all(a["state"] == "pending" for a in idle)
     # A healthy stack raises nothing else: targets up, collectors working, intensity fresh, node accounted.
-    assert {a["labels"]["alertname"] for a in alerts} == {"WattfleetGpuIdlePowerBurn"}
+    # GPUs 1 and 2 are held by no pod (600 W): the unallocated-power alert is pending too (`for` 2h).
+    unallocated = [a for a in alerts if a["labels"]["alertname"] == "WattfleetUnallocatedGpuPower"]
+    assert [a["state"] for a in unallocated] == ["pending"]
+    assert {a["labels"]["alertname"] for a in alerts} == {"WattfleetGpuIdlePowerBurn", "WattfleetUnallocatedGpuPower"}
 
 
 def test_a_metric_missing_from_the_catalog_fails_the_scan() -> None:
@@ -415,3 +453,22 @@ def test_a_metric_missing_from_the_catalog_fails_the_scan() -> None:
                           r.recording_rule_names())
     assert list(bad.values()) == [{"wattfleet_gpu_energy_jules_total"}]
 
+
+
+def test_workload_power_adds_up_to_the_node(stack: tuple[PrometheusServer, Exporter]) -> None:
+    """Workload energy adds up to the node's, scrape for scrape; pod ml/train has all of GPU 0's."""
+    prom, _ = stack
+    one = lambda expr: float(prom.query(expr)[0]["value"][1])  # noqa: E731
+    at = f"{time.time() - 1:.3f}"  # one instant for every query below: the same scrapes in every window
+
+    def rate(selector: str) -> float:
+        return float(prom.query(f"sum(rate({selector}[2s]))", float(at))[0]["value"][1])
+
+    workload = catalog.WORKLOAD_ENERGY.series
+    assert rate(f'{workload}{{component="gpu"}}') == pytest.approx(rate(catalog.GPU_ENERGY.series), rel=1e-6)
+    assert rate(f'{workload}{{component="gpu",namespace="ml",pod="train"}}') == pytest.approx(
+        rate(f'{catalog.GPU_ENERGY.series}{{gpu="0"}}'), rel=1e-6)
+    # CPU: the workload counters lag the package counters by the interval in which CPU times are read first.
+    assert rate(f'{workload}{{component="cpu"}}') == pytest.approx(
+        rate(f'{catalog.CPU_ENERGY.series}{{domain="package"}}'), rel=0.2)
+    assert one(f'sum({r.NODE_WORKLOAD_POWER}{{component="cpu",namespace="ml"}})') > 0

@@ -110,7 +110,25 @@ def recording_input() -> list[dict[str, str]]:
         # A finished month: its used figure no longer grows, whatever the overrun.
         series(catalog.CARBON_BUDGET, {"scope_owner": "team:ml", "period": "1969-12", **agg}, "1000x40"),
         series(catalog.CARBON_BUDGET_USED, {"scope_owner": "team:ml", "period": "1969-12", **agg}, "5000x40"),
+        # energy by workload on n1 (s1) and n4 (s2); empty labels are absent, as after a scrape
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "gpu", "workload", "ml", "train", "main"), _joules(250)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "gpu", "workload", "ml", "train", "side"), _joules(5)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "gpu", "unallocated"), _joules(45)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "cpu", "workload", "ml", "train"), _joules(60)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "cpu", "idle"), _joules(40)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "cpu", "system"), _joules(20)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "dram", "workload", "web", "api"), _joules(10)),
+        series(catalog.WORKLOAD_ENERGY, wl(N1, "dram", "idle"), _joules(10)),
+        series(catalog.WORKLOAD_ENERGY, wl(N4, "gpu", "workload", "ml", "infer", "main"), _joules(200)),
     ]
+
+
+def wl(node: dict[str, str], component: str, share: str, namespace: str = "", pod: str = "",
+       container: str = "") -> dict[str, str]:
+    """Labels of a workload energy series; empty ones left out."""
+    labels = {**node, "component": component, "namespace": namespace, "pod": pod, "container": container,
+              "share": share, **SCRAPE}
+    return {k: v for k, v in labels.items() if v}
 
 
 def _expect(expr: str, *samples: tuple[dict[str, str], float]) -> dict[str, Any]:
@@ -158,6 +176,22 @@ def recording_tests() -> list[dict[str, Any]]:
                 ({"site": "s2", "zone": "Z2"}, 250 * 0.4 / 3.6e6)),
         _expect(r.BUDGET_BURN_RATE, ({"scope_owner": "team:ml", "period": "1969-12"}, 0.0),
                 ({"scope_owner": "team:ml", "period": "1970-01"}, 2.0)),  # 20 g/s against 10 g/s allowed
+        # per pod: the two containers of ml/train on n1's GPU are summed
+        _expect(r.NODE_WORKLOAD_POWER, *[({k: v for k, v in lbl.items() if k not in ("container", "job", "instance")},
+                                          w) for lbl, w in (
+            (wl(N1, "gpu", "workload", "ml", "train"), 255), (wl(N1, "gpu", "unallocated"), 45),
+            (wl(N1, "cpu", "workload", "ml", "train"), 60), (wl(N1, "cpu", "idle"), 40),
+            (wl(N1, "cpu", "system"), 20), (wl(N1, "dram", "workload", "web", "api"), 10),
+            (wl(N1, "dram", "idle"), 10), (wl(N4, "gpu", "workload", "ml", "infer"), 200))]),
+        _expect(r.NAMESPACE_POWER, ({"cluster": "c1", "site": "s1", "namespace": "ml", "share": "workload"}, 315),
+                ({"cluster": "c1", "site": "s1", "namespace": "web", "share": "workload"}, 10),
+                ({"cluster": "c1", "site": "s1", "share": "unallocated"}, 45),
+                ({"cluster": "c1", "site": "s1", "share": "idle"}, 50),
+                ({"cluster": "c1", "site": "s1", "share": "system"}, 20),
+                ({"cluster": "c1", "site": "s2", "namespace": "ml", "share": "workload"}, 200)),
+        _expect(r.NAMESPACE_CARBON_RATE, ({"cluster": "c1", "site": "s1", "namespace": "ml", **z}, carbon(315)),
+                ({"cluster": "c1", "site": "s1", "namespace": "web", **z}, carbon(10)),
+                ({"cluster": "c1", "site": "s2", "namespace": "ml", "zone": "Z2"}, carbon(200, "s2"))),
     ]
 
 
@@ -204,7 +238,17 @@ def alert_input() -> list[dict[str, str]]:
         series(catalog.CARBON_BUDGET_USED, {"scope_owner": "model:llama", "period": "1970-01", **agg},
                f"0+{5 * 60}x90"),  # 5 g/s: burn rate 0.5, under target
         series(catalog.AGGREGATOR_WATERMARK, agg, "0x400"),
+        # n1's kubelet stopped answering at 0: the mapping ages a minute a minute; n2's answers every 5 s
+        series(catalog.WORKLOAD_MAPPING_AGE, {**N1, **SCRAPE}, "0+60x31"),
+        series(catalog.WORKLOAD_MAPPING_AGE, {**N2, **SCRAPE}, "5x31"),
     ]
+
+
+def workload_input() -> list[dict[str, str]]:
+    """Every 15 s for 2.5 h: n1's unheld GPUs draw 300 W, n2's 100 W (below the bound)."""
+    gpu = lambda node: {**node, "component": "gpu", "share": "unallocated", **SCRAPE}  # noqa: E731
+    return [series(catalog.WORKLOAD_ENERGY, gpu(N1), _joules(300, 600)),
+            series(catalog.WORKLOAD_ENERGY, gpu(N2), _joules(100, 600))]
 
 
 def accounting_input() -> list[dict[str, str]]:
@@ -220,6 +264,7 @@ def accounting_input() -> list[dict[str, str]]:
 
 
 ACCOUNTING_ALERTS = {"WattfleetCarbonNotAccounted"}  # need rate windows: their input comes every 15 s
+WORKLOAD_ALERTS = {"WattfleetUnallocatedGpuPower"}  # a rate window too, and a 2 h `for`
 
 
 def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
@@ -276,6 +321,12 @@ def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
         _alert("WattfleetAggregatorBehind", "5h"),
         _alert("WattfleetAggregatorBehind", "6h15m", ({"job": "wattfleet-aggregator", "instance": "agg:9881",
                                                        **sev("warning")}, expand("WattfleetAggregatorBehind"))),
+        _alert("WattfleetKubeletMappingStale", "5m"),  # 300 s at 5m: not above yet
+        _alert("WattfleetKubeletMappingStale", "12m", ({**N1, **SCRAPE, **sev("warning")}, expand(
+            "WattfleetKubeletMappingStale", **{"$labels.node": "n1", "$value | humanizeDuration": "12m 0s"}))),
+        _alert("WattfleetUnallocatedGpuPower", "1h"),
+        _alert("WattfleetUnallocatedGpuPower", "2h20m", ({**N1, **sev("info")}, expand(
+            "WattfleetUnallocatedGpuPower", **{"$labels.node": "n1", "$value": "300"}))),
         _alert("WattfleetCarbonBudgetBurnRate", "30m"),
         _alert("WattfleetCarbonBudgetBurnRate", "70m", ({"scope_owner": "team:ml", "period": "1970-01",
                                                          **sev("warning")},
@@ -293,7 +344,10 @@ def unit_tests(cfg: r.RuleConfig) -> dict[str, Any]:
             {"name": "recording rules", "interval": f"{STEP}s", "input_series": recording_input(),
              "promql_expr_test": recording_tests()},
             {"name": "alerts", "interval": "1m", "input_series": alert_input(),
-             "alert_rule_test": [t for t in alert_tests(cfg) if t["alertname"] not in ACCOUNTING_ALERTS]},
+             "alert_rule_test": [t for t in alert_tests(cfg)
+                                 if t["alertname"] not in ACCOUNTING_ALERTS | WORKLOAD_ALERTS]},
+            {"name": "workload alerts", "interval": f"{STEP}s", "input_series": workload_input(),
+             "alert_rule_test": [t for t in alert_tests(cfg) if t["alertname"] in WORKLOAD_ALERTS]},
             {"name": "carbon accounting alerts", "interval": f"{STEP}s", "input_series": accounting_input(),
              "alert_rule_test": [t for t in alert_tests(cfg) if t["alertname"] in ACCOUNTING_ALERTS]},
         ],

@@ -43,7 +43,7 @@ def _fill(con, layout: list[tuple[str, str, str, str]]) -> None:
             INSERT INTO stg_energy_hourly
             SELECT TIMESTAMP '2026-02-01' + INTERVAL (h) HOUR, ?, 'c', '', ?, ?,
                    CASE WHEN ? = 'gpu' THEN 'gpu' ELSE 'package' END,
-                   CASE WHEN ? = 'gpu' THEN 'NVIDIA H100 80GB HBM3' END, 'measured', 'ns' || k, NULL,
+                   CASE WHEN ? = 'gpu' THEN 'NVIDIA H100 80GB HBM3' END, 'measured',
                    1e6 / ({rows}), 'prometheus'
               FROM range({FEB_HOURS}) t(h), range(4) r(k) WHERE k < {rows}""",
                     [node, device, component, component, component])

@@ -20,7 +20,7 @@ def test_load_reads_a_file_or_one_named_block():
 
 def test_statements_split_at_line_ending_semicolons_and_skip_comment_only_chunks():
     clear = sql.statements("staging/dimensions.sql#clear")
-    assert len(clear) == 9 and all(s.startswith("DELETE FROM dim_") for s in clear)
+    assert len(clear) == 10 and all(s.startswith("DELETE FROM dim_") for s in clear)
     assert len(sql.statements("facts/020_energy.sql")) == 2
 
 

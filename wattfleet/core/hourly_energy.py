@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from wattfleet.core import catalog
 
-# Optional labels kept when a relabeling or Kubernetes layer adds them.
-OWNER_LABELS = ("namespace", "team")
+# No ``namespace`` or ``team`` in ``by``: on a device series those are the scrape target's (under the
+# Prometheus Operator, the exporter pod's own namespace), not a workload's. Who used the energy comes
+# only from the workload series (catalog.WORKLOAD_ENERGY; aggregator/ingest, docs/accounting.md section 20).
 # The GPU board's label before it was renamed ``gpu_model`` (it collided with the LLM's ``model`` on
 # inference series). Still read on GPU energy so stored history and not-yet-upgraded exporters keep their
 # board model; to be dropped once no store holds such series (README, "Upgrading").
@@ -21,9 +22,8 @@ LEGACY_GPU_MODEL_LABEL = "model"
 
 # LEGACY_GPU_MODEL_LABEL too: an exporter older than the gpu_model rename labels the board ``model``;
 # kept apart in ``by`` so an hour that spans the upgrade adds the old and new series (never max of both).
-GPU_LABELS: tuple[str, ...] = (catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
-                               + OWNER_LABELS)
-CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method") + OWNER_LABELS
+GPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
+CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method")
 
 # Recorded series (Prometheus' level:metric:operations naming): one sample per device and hour.
 RECORDED = {
@@ -66,6 +66,30 @@ def recorded_expressions(*matchers: str) -> dict[str, str]:
 RECORDED_READ_SHIFT_SECONDS = 3600  # recorded_expressions() are evaluated an hour after each hour's end
 
 
+# Energy by workload per node, component and workload or share (catalog.WORKLOAD_ENERGY). Inside, ``max by``
+# every label that tells series apart, so a target scraped twice counts once; outside, ``sum`` over pods and
+# containers, which come and go while the workload (the owner) stays. ``exported_*``: where a scrape without
+# honor_labels met a target label of the same name, Prometheus keeps the series' own value under that name.
+WORKLOAD_SERIES_LABELS: tuple[str, ...] = catalog.CONST_LABELS + (
+    "component", "namespace", "exported_namespace", "pod", "exported_pod", "container", "exported_container",
+    "workload", "share")
+WORKLOAD_LABELS: tuple[str, ...] = catalog.CONST_LABELS + (
+    "component", "namespace", "exported_namespace", "workload", "share")
+RECORDED_WORKLOAD = "node_workload:wattfleet_workload_energy_joules:increase1h"
+
+
+def workload_expression(*matchers: str) -> str:
+    """Hourly energy by workload (evaluated at a whole hour's end: the hour before it)."""
+    sel = selector(catalog.WORKLOAD_ENERGY.series, *matchers)
+    return (f"sum by ({', '.join(WORKLOAD_LABELS)}) "
+            f"(max by ({', '.join(WORKLOAD_SERIES_LABELS)}) (increase({sel}[1h])))")
+
+
+def recorded_workload_expression(*matchers: str) -> str:
+    """Read the recorded hourly energy by workload, as :func:`recorded_expressions` reads device energy."""
+    return f"last_over_time({selector(RECORDED_WORKLOAD, *matchers)}[1h] offset 1ms)"
+
+
 def recording_rule_group(interval: str = "1h") -> dict[str, object]:
     """The rule group recording :func:`energy_expressions` once an hour (``rules/`` of ``dashboards build``).
 
@@ -78,6 +102,6 @@ def recording_rule_group(interval: str = "1h") -> dict[str, object]:
     T, stored with the rule's own timestamp T + offset.
     """
     exprs = energy_expressions()
-    return {"name": "wattfleet-hourly-energy", "interval": interval,
-            "rules": [{"record": RECORDED[name], "expr": f"last_over_time(({expr})[1h:1h])"}
-                      for name, expr in exprs.items()]}
+    rules = [{"record": RECORDED[name], "expr": f"last_over_time(({expr})[1h:1h])"} for name, expr in exprs.items()]
+    rules.append({"record": RECORDED_WORKLOAD, "expr": f"last_over_time(({workload_expression()})[1h:1h])"})
+    return {"name": "wattfleet-hourly-energy", "interval": interval, "rules": rules}

@@ -4,6 +4,9 @@
   fakes that imitate NVML's and Linux powercap's semantics and errors (lost
   GPUs, driver reloads, counter wraps, unreadable files) and keep the exact
   energy as ground truth;
+- :mod:`~wattfleet.sim.fake_kubelet` and :mod:`~wattfleet.sim.fake_cgroup`: a kubelet serving the real
+  pod-resources v1 gRPC API on a unix socket (it can go down, restart, answer late), and a cgroup v2
+  tree with pods, Slurm jobs, CPU time and /proc/stat, for workload attribution;
 - :mod:`~wattfleet.sim.load`: what simulated GPUs and sockets draw, from real workload traces;
 - :mod:`~wattfleet.sim.node` and :mod:`~wattfleet.sim.fleet`: a fleet of real
   exporters over those fakes, on one simulated clock, served over HTTP;

@@ -55,6 +55,8 @@ class FakeCgroupTree:
         for d in (self.cgroup_root / "kubepods.slice", self.cgroup_root / "system.slice", self.proc_stat.parent,
                   self.pod_logs):
             d.mkdir(parents=True, exist_ok=True)
+        # What tells a cgroup v2 hierarchy from v1 at its root.
+        (self.cgroup_root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
         self._write_stat()
 
     def add(self, rel: str, usage_usec: int = 0) -> FakeCgroup:

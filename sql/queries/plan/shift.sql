@@ -1,12 +1,13 @@
 -- Inputs of the time/site shift analysis (aggregator/planning/shift.py).
 
 -- name: energy
--- Shift analysis input: hourly energy per site, namespace and team from the facts (shift.py).
+-- Shift analysis input: hourly energy per site, namespace and team from the workload facts (shift.py).
+-- Only workload rows: idle, system and unallocated energy has no namespace or team to move.
 -- Params: $start, $end (naive UTC TIMESTAMP), the accounted period [start, end).
 SELECT hour_utc, site, namespace, team,
        sum(it_kwh) AS it_kwh, sum(facility_kwh) AS facility_kwh, sum(scope2_location_g) AS scope2_location_g
-  FROM fact_device_hour
- WHERE hour_utc >= $start AND hour_utc < $end AND site IS NOT NULL
+  FROM fact_workload_hour
+ WHERE hour_utc >= $start AND hour_utc < $end AND site IS NOT NULL AND share = 'workload'
  GROUP BY ALL
  ORDER BY hour_utc, site, namespace, team;
 

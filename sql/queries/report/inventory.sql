@@ -40,6 +40,37 @@ SELECT $month_start AS period_start, $month_end AS period_end, site, scope, cate
   FROM (SELECT site, scope, category, basis, fsum(kg) AS quantity FROM lines GROUP BY ALL)
  ORDER BY site = '(no site)', site, scope, category, basis;
 
+-- name: activity_data
+-- The activity data behind the inventory, tidy like it: one row per period, site, scope, category and
+-- basis, components only. Electricity: IT energy measured and estimated, plus the facility overhead that
+-- PUE adds (the three add up to facility energy); Scope 1: diesel burnt (L) and refrigerant leaked (kg of
+-- gas); water on-site and off-site (L, scope 'Water'). Sum quantity only within one unit.
+WITH f AS (
+    SELECT coalesce(site, '(no site)') AS site,
+           fsum(it_kwh) FILTER (WHERE method = 'measured') AS it_measured_kwh,
+           fsum(it_kwh) FILTER (WHERE method <> 'measured') AS it_estimated_kwh,
+           fsum(facility_kwh) - fsum(it_kwh) FILTER (WHERE facility_kwh IS NOT NULL) AS overhead_kwh,
+           fsum(water_onsite_l) AS onsite_l, fsum(water_offsite_l) AS offsite_l
+      FROM fact_device_hour WHERE hour_utc >= $month_start AND hour_utc < $month_end GROUP BY ALL
+), lines AS (
+    SELECT site, 'Scope 2' AS scope, 'Purchased electricity: IT equipment' AS category, 'measured' AS basis,
+           it_measured_kwh AS q, 'kWh' AS unit FROM f
+    UNION ALL SELECT site, 'Scope 2', 'Purchased electricity: IT equipment', 'estimated', it_estimated_kwh, 'kWh' FROM f
+    UNION ALL SELECT site, 'Scope 2', 'Purchased electricity: facility overhead (PUE)', 'PUE', overhead_kwh, 'kWh'
+                FROM f
+    UNION ALL SELECT site, 'Water', 'On-site water (WUE x IT energy)', 'WUE', onsite_l, 'L' FROM f
+    UNION ALL SELECT site, 'Water', 'Off-site water (power generation)', 'grid water intensity', offsite_l, 'L'
+                FROM f
+    UNION ALL SELECT site, 'Scope 1', CASE kind WHEN 'diesel' THEN 'Stationary combustion'
+                                                ELSE 'Fugitive emissions' END,
+                     CASE kind WHEN 'diesel' THEN 'fuel burnt' ELSE 'refrigerant leaked: ' || coalesce(label, '') END,
+                     quantity, CASE kind WHEN 'diesel' THEN 'L' ELSE 'kg' END
+                FROM dim_scope1 WHERE month >= CAST($month_start AS DATE) AND month < CAST($month_end AS DATE)
+)
+SELECT $month_start AS period_start, $month_end AS period_end, site, scope, category, basis, quantity, unit
+  FROM (SELECT site, scope, category, basis, unit, fsum(q) AS quantity FROM lines WHERE q IS NOT NULL GROUP BY ALL)
+ ORDER BY site = '(no site)', site, scope, category, basis;
+
 -- name: ghg_totals
 -- Totals of ghg_inventory, in their own table: per site and for the organisation (level), per scope and
 -- basis, and all scopes. A location-based total adds the 'location-based' and 'both' lines; a

@@ -3,7 +3,16 @@
 -- from the store the figures were built from, so the section describes exactly that build.
 
 -- name: config_version
-SELECT path AS config_file, sha256 AS config_sha256 FROM dim_config ORDER BY path;
+-- The config the period's facts were built with (recorded at each month's rebuild) and the one loaded last
+-- (what the report's config-read lines, Scope 1 and Category 2, use); the same hash means the same file.
+-- The hash is shown in groups of 8 hex digits (spaces only, so the 64 digits can wrap on a printed page).
+SELECT used_for, config_file, trim(regexp_replace(sha, '(.{8})', '\1 ', 'g')) AS config_sha256
+  FROM (SELECT 'facts of ' || strftime(month, '%Y-%m') || ' built with' AS used_for, config_file,
+               config_sha256 AS sha
+          FROM fact_month_build WHERE month >= CAST($month_start AS DATE) AND month < CAST($month_end AS DATE)
+        UNION ALL
+        SELECT 'loaded last (dimensions, Scope 1, Category 2)', path, sha256 FROM dim_config)
+ ORDER BY used_for;
 
 -- name: schema_version
 SELECT version AS schema_version, name AS latest_migration FROM schema_version ORDER BY version DESC LIMIT 1;

@@ -181,6 +181,39 @@ SELECT $month_start AS period_start, $month_end AS period_end, coalesce(g.site, 
  GROUP BY ALL HAVING round(fsum(r.readings)) > 0
  ORDER BY site NULLS LAST, r.node, r.collector, r.reason;
 
+-- name: by_team
+-- Energy, emissions and water by team: each team's workloads' shares of their nodes (fact_workload_hour via the
+-- team rollup; teams from the config's `teams:` rules over the exporter's workload series). Idle, system and
+-- unallocated energy, nodes without workload series and workloads no rule matches keep their own rows, so the
+-- rows add up to the fleet. kWh, kgCO2e, litres.
+SELECT $month_start AS period_start, $month_end AS period_end, key AS team, it_kwh, facility_kwh,
+       scope2_location_g / 1000 AS scope2_location_kg,
+       scope2_market_g / 1000 AS scope2_market_kg, scope3_embodied_g / 1000 AS scope3_embodied_kg,
+       water_onsite_l + water_offsite_l AS water_l,
+       facility_kwh / nullif(sum(facility_kwh) OVER (), 0) AS facility_share_ratio
+  FROM rollup WHERE period = 'month' AND period_start = $month_start AND dimension = 'team'
+ ORDER BY starts_with(key, '('), facility_kwh DESC, team;
+
+-- name: chargeback_by_team
+-- The monthly chargeback table per team (chargeback_by_team.csv and .parquet): one row per team and month with
+-- the period it covers ([period_start, period_end), UTC) and every figure in the unit its name gives. Same rows
+-- and keys as by_team; `workloads` counts the team's distinct (cluster, namespace, workload).
+WITH w AS (
+    SELECT CASE WHEN share <> 'workload' THEN '(' || share || ')' ELSE coalesce(team, '(unmapped)') END AS team,
+           count(DISTINCT (cluster, namespace, workload)) FILTER (WHERE share = 'workload') AS workloads
+      FROM rollup_workload WHERE period = 'month' AND period_start = $month_start GROUP BY 1
+)
+SELECT $month_start AS period_start, $month_end AS period_end, r.key AS team,
+       coalesce(w.workloads, 0) AS workloads, r.it_kwh, r.it_kwh_measured, r.facility_kwh,
+       r.scope1_g / 1000 AS scope1_kg, r.scope2_location_g / 1000 AS scope2_location_kg,
+       r.scope2_market_g / 1000 AS scope2_market_kg, r.scope3_embodied_g / 1000 AS scope3_embodied_kg,
+       r.scope3_upstream_g / 1000 AS scope3_upstream_kg,
+       (r.scope1_g + r.scope2_location_g + r.scope3_embodied_g + r.scope3_upstream_g) / 1000 AS total_location_kg,
+       (r.scope1_g + r.scope2_market_g + r.scope3_embodied_g + r.scope3_upstream_g) / 1000 AS total_market_kg,
+       r.water_onsite_l, r.water_offsite_l, r.cfe_kwh, r.gpu_hours
+  FROM rollup r LEFT JOIN w ON w.team = r.key
+ WHERE r.period = 'month' AND r.period_start = $month_start AND r.dimension = 'team'
+ ORDER BY starts_with(r.key, '('), r.key;
 -- name: cfe_by_day_and_hour
 -- The fleet's hourly CFE score (energy-weighted over sites) for each day and hour of the month: the
 -- report's heatmap. An hour with no facility energy has no score (NULL), not 0.

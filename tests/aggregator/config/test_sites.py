@@ -72,3 +72,34 @@ def test_sites_sharing_a_zone_may_spell_the_same_settings_differently(tmp_path):
                         "    pue: 1.4")  # the defaults written out
     cfg = load_facility(write(tmp_path, text))
     assert cfg.sites["s1"].grid["path"] == cfg.sites["s2"].grid["path"] == str(tmp_path / "CISO.csv")
+
+
+def test_grid_basis_is_checked_with_file_and_line(tmp_path):
+    """docs/accounting.md 5.5: what the source's intensity counts, one of direct | lifecycle."""
+    text = GOOD.replace(S1_GRID, "grid: {source: eia930, path: CISO.csv, basis: combustion}\n    pue: 1.2", 1)
+    assert any(":5: sites[0].grid.basis: must be one of ['direct', 'lifecycle'], got 'combustion'" in p
+               for p in errors(tmp_path, text))
+    text = GOOD.replace(S1_GRID, "grid: {source: electricitymaps, zone: CISO, basis: lifecycle}\n    pue: 1.2", 1)
+    assert any(":5: sites[0].grid.basis: is 'lifecycle' but emission_factor requests 'direct'" in p
+               for p in errors(tmp_path, text))
+
+
+def test_flat_upstream_on_an_unsplittable_lifecycle_source_is_refused(tmp_path):
+    """A life-cycle intensity holds the upstream already: a flat upstream factor on top counts it twice. The
+    error is at the factor's line, the site's own or the defaults' it falls back to."""
+    eia = "grid: {source: eia930, path: CISO.csv}"
+    em = "grid: {source: electricitymaps, zone: CISO, emission_factor: lifecycle}"
+    flat = GOOD.replace("version: 1\n", "version: 1\ndefaults: {upstream_grams_per_kwh: 35}\n")
+    problems = errors(tmp_path, flat.replace(eia, em))
+    assert any(":2: defaults.upstream_grams_per_kwh: 35 g/kWh of upstream on top of grid source "
+               "'electricitymaps', whose intensity is life-cycle" in p and "counted twice" in p
+               for p in problems), problems
+    own = GOOD.replace(eia, "grid: {source: static, basis: lifecycle}").replace(
+        "    pue: 1.2", "    upstream_grams_per_kwh: 20\n    pue: 1.2", 1)
+    assert any(":6: sites[0].upstream_grams_per_kwh: 20 g/kWh of upstream on top of grid source 'static'" in p
+               for p in errors(tmp_path, own))
+    # accepted: the same source without a flat factor (disclosed as a life-cycle Scope 2), a direct source
+    # with one, and EIA-930 with one (split hour by hour, the split replacing the flat factor)
+    load_facility(write(tmp_path, GOOD.replace(eia, em)))
+    load_facility(write(tmp_path, flat.replace(eia, em.replace("lifecycle", "direct"))))
+    assert load_facility(write(tmp_path, flat)).sites["s1"].upstream_grams_per_kwh == 35.0

@@ -53,7 +53,12 @@ def test_real_ciso_empty_rows_yield_no_row_but_are_listed() -> None:
     # (WND+SUN+WAT+NUC) / all eight fuels, from the first data line
     assert first.cfe_ratio == pytest.approx((3130 + 1367 + 2304 + 2265)
                                             / (3130 + 1367 + 2304 + 44 + 6764 + 19 + 2265 + 189))
-    assert first.grams_per_kwh == pytest.approx(222.29592090536002)
+    # avg_CI is life-cycle (basis: lifecycle, the default): the stored intensity is the direct part, from the
+    # mix by hand: (OIL 44 x 406 + NG 6764 x 370 + COL 19 x 760) / 16,082 MWh = 2,534,984 / 16,082 g/kWh
+    assert first.grams_per_kwh == pytest.approx(2_534_984 / 16_082, rel=1e-12)
+    assert first.basis == "direct"
+    assert first.upstream_grams_per_kwh is not None
+    assert first.grams_per_kwh + first.upstream_grams_per_kwh == pytest.approx(222.29592090536002, rel=1e-12)
 
 
 @needs_shared

@@ -27,7 +27,7 @@ def test_pjm_has_exactly_its_five_low_generation_hours_flagged() -> None:
     assert {b.line: b.hour_utc for b in parsed.implausible} == BAD
     assert all("below 0.1 x the zone's median" in b.reason for b in parsed.implausible)
     assert "total generation 287 MWh" in parsed.implausible[0].reason
-    flagged = {r.hour_utc: r.grams_per_kwh for r in parsed.rows if r.implausible}
+    flagged = {r.hour_utc: r.grams_per_kwh + (r.upstream_grams_per_kwh or 0) for r in parsed.rows if r.implausible}
     assert sorted(flagged) == sorted(BAD.values())
     assert all(42.6 < g < 46.9 for g in flagged.values())  # 43-47 g/kWh: plausible alone, not for PJM
 

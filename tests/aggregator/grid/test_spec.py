@@ -21,7 +21,7 @@ def test_common_keys_are_allowed_for_every_source() -> None:
 
 
 def test_unknown_key_lists_the_allowed_ones() -> None:
-    with pytest.raises(GridDataError, match=r"allowed: \['fill', 'implausible', 'max_grams_per_kwh', 'path', "
+    with pytest.raises(GridDataError, match=r"allowed: \['basis', 'fill', 'implausible', 'max_grams_per_kwh', 'path', "
                                              r"'source', 'static_table', 'timestamps', 'zone'\]"):
         check_spec({"source": "eia930", "region": "R"})
 

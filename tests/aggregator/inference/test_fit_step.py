@@ -126,7 +126,8 @@ def openmetrics() -> str:
                (req, dict(node="n3", **cache), CACHE["r"]),
                (prompt, dict(node="n3", source="computed", **cache), CACHE["p"]),
                (prompt, dict(node="n3", source="cached", **cache), CACHE["c"]),
-               (prompt, dict(node="n3", source="transferred", **cache), zeros)]
+               (prompt, dict(node="n3", source="transferred", **cache), zeros),
+               (prompt, dict(node="n3", source="guessed", **cache), CACHE["c"])]   # not a contract source
     series += [(pe, dict(node="n1", phase=ph, method=catalog.PHASE_METHOD_TIME, **tgi), [60.0 * w] * (MINUTES + 10))
                for ph, w in TGI_W.items()]
     lines = []
@@ -314,6 +315,7 @@ def test_prompt_tokens_by_source_are_staged_and_rolled_up(aggregated):
         assert staged[("llama-3-70b", "transferred", hour)] == 0.0
         assert staged[("bloom-560m", "unsplit", hour)] == pytest.approx(6000.0 * 60)
     assert not any(m == "qwen-7b" for m, _, _ in staged)
+    assert {s for _, s, _ in staged} == {"computed", "cached", "transferred", "unsplit"}  # "guessed" never kept
     month = {m: r for m, *r in con.execute(
         "SELECT model, computed_tokens, cached_tokens, unsplit_tokens, split_node_hours, unsplit_node_hours "
         "FROM rollup_inference_prompt WHERE period = 'month'").fetchall()}
@@ -370,7 +372,7 @@ def test_report_inference_engines(aggregated, tmp_path):
     assert float(v["joules_per_request"]) == pytest.approx(energy / reqs, rel=1e-6)
     assert float(v["tokens_per_joule"]) == pytest.approx(tokens / energy, rel=1e-6)
     grams = energy / JOULES_PER_KWH * PUE * INTENSITY
-    assert float(v["grams_co2e_per_1k_tokens"]) == pytest.approx(grams * 1000 / tokens, rel=1e-6)
+    assert float(v["scope2_location_g_per_1k_tokens"]) == pytest.approx(grams * 1000 / tokens, rel=1e-6)
     s = rows["sglang"]
     assert s["fit_status"] == "declined" and "prefill" in s["fit_reason"]
     assert s["joules_per_decode_token"] == "" and s["hours_without_phase_energy"] == str(HOURS)

@@ -194,9 +194,12 @@ def test_token_fit_declines_in_a_summary_row_and_skips_measured_engines() -> Non
 
 
 @pytest.mark.prometheus
-def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_interval_queries_join_engine_gpus_in_promql(tmp_path, replicas) -> None:
     """promtool evaluates the queries: the engine's GPUs (and only those) make its energy, under the LLM's
-    model label; cached prompt tokens per engine; engines with measured phase energy are listed."""
+    model label; cached prompt tokens per engine; engines with measured phase energy are listed. With
+    ``replicas=2`` every series is there twice, differing only in an HA pair's replica label: the same
+    answers (each copy collapses into one; a ``sum by`` would double them, a bare join would fail)."""
     import subprocess
 
     import yaml
@@ -226,6 +229,9 @@ def test_interval_queries_join_engine_gpus_in_promql(tmp_path) -> None:
         {"series": f'{catalog.INFERENCE_PHASE_ENERGY.series}{{{node},engine="vllm",model="llama",phase="decode",'
                    f'method="token_fit"}}', "values": "0+5x10"},
     ]
+    if replicas == 2:
+        series = [{**s, "series": s["series"][:-1] + f',prometheus_replica="{r}"}}'}
+                  for s in series for r in ("prom-a", "prom-b")]
     labels = {"node": "n1", "cluster": "c", "site": "s"}
     q = interval_queries()
     tests = [

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from fixtures.agg.backfill import History
-from fixtures.agg.e2e import HOURS, check_totals, history, run
+from fixtures.agg.e2e import HOURS, TEAM_IT_PER_HOUR, check_totals, history, run
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from shared_data import needs_ciso
 from wattfleet.aggregator.store.database import open_store
@@ -52,3 +52,7 @@ def test_replica_duplicates_are_counted_once(ha_prom, cfg, tmp_path):
     tokens = dict(con.execute("SELECT phase, sum(tokens) FROM stg_inference_hourly GROUP BY phase").fetchall())
     assert inf["prefill"] == pytest.approx(50 * 3600 * HOURS) and inf["decode"] == pytest.approx(150 * 3600 * HOURS)
     assert tokens["prefill"] == pytest.approx(20 * 3600 * HOURS) and tokens["decode"] == pytest.approx(5 * 3600 * HOURS)
+    # energy by workload: the inner ``max by`` of the workload query collapses the copies before pods are summed
+    teams = dict(con.execute("SELECT key, it_kwh FROM rollup WHERE period = 'month' AND dimension = 'team'").fetchall())
+    assert teams == {key: pytest.approx(kwh * HOURS, rel=1e-9) for key, kwh in TEAM_IT_PER_HOUR.items()}
+

@@ -38,6 +38,9 @@ def _rows(url: str, db: Path, pre_aggregated: bool, shard_nodes: int = 0) -> lis
     con = open_store(db)
     write_page(con, "prometheus", start, end, source.batches(start, end))
     rows = con.execute("SELECT * EXCLUDE (source) FROM stg_energy_hourly ORDER BY ALL").fetchall()
+    # energy by workload (recorded by the same rule group), keyed as the facts read it
+    rows += con.execute("SELECT hour_utc, node, component, namespace, workload, share, round(sum(joules), 6) "
+                        "FROM stg_workload_hourly GROUP BY ALL ORDER BY ALL").fetchall()
     con.close()
     return rows
 
@@ -66,6 +69,6 @@ def test_recorded_hourly_energy_equals_the_raw_query(tmp_path: Path) -> None:
         raw_rows = _rows(both.url, tmp_path / "raw.duckdb", pre_aggregated=False)
         pre_rows = _rows(both.url, tmp_path / "pre.duckdb", pre_aggregated=True)
         sharded = _rows(both.url, tmp_path / "pre-sharded.duckdb", pre_aggregated=True, shard_nodes=1)
-    assert len(raw_rows) == HOURS * 6   # 3 GPUs, package and dram on n1, package on n2
+    assert len(raw_rows) == HOURS * (6 + 5)   # 3 GPUs, package and dram on n1, package on n2; 5 workload rows
     assert pre_rows == raw_rows
     assert sharded == raw_rows

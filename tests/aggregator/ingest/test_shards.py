@@ -73,8 +73,9 @@ def test_sharded_and_unsharded_ingests_store_the_same_rows(prom: PrometheusServe
     assert len(whole) == HOURS * (len(NODES) * 3 + 1)
     assert sharded == whole
     assert {r[1] for r in sharded} == set(NODES) | {""}
-    # 7 queries per shard (2 energy, 2 inference, 2 collector errors, prompt tokens); sharded: 4 shards + listing
-    assert (whole_queries, sharded_queries) == (7, 4 * 7 + 1)
+    # 8 queries per shard (2 energy, 2 inference, 2 collector errors, prompt tokens, workload energy);
+    # sharded: 4 shards + listing
+    assert (whole_queries, sharded_queries) == (8, 4 * 8 + 1)
 
 
 @pytest.mark.prometheus

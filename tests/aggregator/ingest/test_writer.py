@@ -17,7 +17,7 @@ import pytest
 from fixtures.agg.pipeline import STATIC_SITE, T0, put_gpu, write_config
 from wattfleet import sql
 from wattfleet.aggregator.ingest.run import get_watermark
-from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry
+from wattfleet.aggregator.ingest.telemetry import CollectorErrorRow, EnergyRow, InferenceRow, Telemetry, WorkloadRow
 from wattfleet.aggregator.ingest.writer import split_by_hour, write_window
 from wattfleet.aggregator.store.connection import open_store
 from wattfleet.aggregator.store.transactions import rollback_after_failure, transaction
@@ -25,9 +25,12 @@ from wattfleet.aggregator.store.transactions import rollback_after_failure, tran
 H1 = T0 + timedelta(hours=1)
 
 
-def energy(hour: datetime, node: str, joules: float, namespace: str | None = None) -> EnergyRow:
-    return EnergyRow(hour, node, "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", namespace,
-                     "ml" if namespace else None, joules, "ignored")
+def energy(hour: datetime, node: str, joules: float) -> EnergyRow:
+    return EnergyRow(hour, node, "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", joules, "ignored")
+
+
+def workload(hour: datetime, namespace: str, joules: float) -> WorkloadRow:
+    return WorkloadRow(hour, "a-1", "c", "s1", "gpu", namespace, "job/x", "workload", joules, "ignored")
 
 
 def inference(hour: datetime, phase: str, joules: float, tokens: float) -> InferenceRow:
@@ -40,12 +43,15 @@ def staged(con) -> list[tuple]:
 
 def test_write_window_writes_only_its_hour_exactly_and_replaces_it():
     con = open_store(":memory:")
-    page = Telemetry([T0, H1], [energy(T0, "a-1", 3.6e6, "team-ns"), energy(T0, "a-2", 1.5), energy(H1, "a-1", 7.0)],
-                     [inference(T0, "prefill", 10.0, 100.0), inference(H1, "decode", 20.0, 5.0)])
+    page = Telemetry([T0, H1], [energy(T0, "a-1", 3.6e6), energy(T0, "a-2", 1.5), energy(H1, "a-1", 7.0)],
+                     [inference(T0, "prefill", 10.0, 100.0), inference(H1, "decode", 20.0, 5.0)],
+                     workload=[workload(T0, "team-ns", 3.6e6), workload(H1, "team-ns", 7.0)])
     assert write_window(con, "prometheus", T0, page) == 3
+    assert con.execute("SELECT * FROM stg_workload_hourly").fetchall() == [
+        (T0, "a-1", "c", "s1", "gpu", "team-ns", "job/x", "workload", 3.6e6, "prometheus")]
     assert staged(con) == [
-        (T0, "a-1", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", "team-ns", "ml", 3.6e6, "prometheus"),
-        (T0, "a-2", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", None, None, 1.5, "prometheus")]
+        (T0, "a-1", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", 3.6e6, "prometheus"),
+        (T0, "a-2", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", 1.5, "prometheus")]
     assert con.execute("SELECT * FROM stg_inference_hourly").fetchall() == [
         (T0, "a-1", "c", "s1", "vllm", "llama", "prefill", 10.0, 100.0, "prometheus")]
     assert con.execute("SELECT source, hour_utc, rows FROM ingest_window").fetchall() == [("prometheus", T0, 3)]
@@ -55,8 +61,9 @@ def test_write_window_writes_only_its_hour_exactly_and_replaces_it():
     # the watermark back.
     write_window(con, "embedded", T0, Telemetry([T0], [energy(T0, "b-1", 2.0)], []))
     assert write_window(con, "prometheus", T0, Telemetry([T0], [energy(T0, "a-1", 5.0)], [])) == 1
-    assert [(r[1], r[11], r[12]) for r in staged(con)] == [("a-1", 5.0, "prometheus"), ("b-1", 2.0, "embedded")]
+    assert [(r[1], r[9], r[10]) for r in staged(con)] == [("a-1", 5.0, "prometheus"), ("b-1", 2.0, "embedded")]
     assert con.execute("SELECT count(*) FROM stg_inference_hourly").fetchall() == [(0,)]
+    assert con.execute("SELECT count(*) FROM stg_workload_hourly").fetchall() == [(0,)]
     write_window(con, "prometheus", H1, page)
     write_window(con, "prometheus", T0, Telemetry([T0], [], []))  # an hour with no rows is still a window
     assert con.execute("SELECT rows FROM ingest_window WHERE source = 'prometheus' ORDER BY hour_utc"
@@ -110,7 +117,7 @@ def test_window_statements_live_in_sql_files():
         assert f'statement("{name}")' in code
         assert sql.load(f"staging/ingest.sql#{name}")
     assert len(sql.statements("staging/ingest.sql#insert_energy")) == 1
-    assert sql.load("staging/ingest.sql#insert_energy").count("unnest(") == 11  # set-based: one statement
+    assert sql.load("staging/ingest.sql#insert_energy").count("unnest(") == 9  # set-based: one statement
 
 
 def test_a_failed_window_leaves_nothing_and_raises_the_original_error():

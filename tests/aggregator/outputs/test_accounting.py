@@ -75,7 +75,7 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
     db = d / "fleet.duckdb"
     con = open_store(str(db))
     load_dimensions(con, cfg)
-    ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'prometheus')"
+    ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, 'prometheus')"
     for h in range(HOURS):
         hour = datetime(2026, 10, 5, h)
         con.execute("INSERT INTO stg_grid_intensity VALUES ('CISO', ?, 'average', 250, 0.5, 'static', false, NULL)",
@@ -83,9 +83,9 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
         con.execute("INSERT INTO stg_grid_intensity VALUES ('SE', ?, 'average', 20, 0.9, 'static', false, NULL)",
                     [hour])
         for gpu in ("0", "1"):
-            con.execute(ins, [hour, "a-gpu-1", gpu, "gpu", "gpu", H100, "measured", "train", "ml", 0.5 * 3.6e6])
-        con.execute(ins, [hour, "a-gpu-1", "0", "cpu", "package", None, "measured", "train", "ml", 0.2 * 3.6e6])
-        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", "serve", "inference", 0.4 * 3.6e6])
+            con.execute(ins, [hour, "a-gpu-1", gpu, "gpu", "gpu", H100, "measured", 0.5 * 3.6e6])
+        con.execute(ins, [hour, "a-gpu-1", "0", "cpu", "package", None, "measured", 0.2 * 3.6e6])
+        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.4 * 3.6e6])
         for phase, kwh, tokens in (("prefill", 0.1, 1000), ("decode", 0.2, 500)):
             con.execute("INSERT INTO stg_inference_hourly VALUES (?, 'b-gpu-1', 'c1', NULL, 'vllm', 'llama', "
                         "?, ?, ?, 'prometheus')", [hour, phase, kwh * 3.6e6, tokens])
@@ -94,6 +94,11 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
     out = d / "report"
     write_report(db, "2026-10", out, cfg)
     return db, out
+
+
+def grouped(sha: str) -> str:
+    """A hash as the methodology prints it: groups of 8 hex digits."""
+    return " ".join(sha[i:i + 8] for i in range(0, len(sha), 8))
 
 
 def rows(out: Path, name: str) -> list[dict[str, str]]:
@@ -237,7 +242,7 @@ def test_instruments_beyond_consumption_are_applied_only_up_to_it(tmp_path):
     con = open_store(str(tmp_path / "f.duckdb"))
     load_dimensions(con, cfg)
     con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
-                "'measured', NULL, NULL, 3.6e6, 'prometheus')", [H100])
+                "'measured', 3.6e6, 'prometheus')", [H100])
     rebuild_month(con, date(2026, 10, 1))
     (allocated, applied, cons), = con.execute("SELECT allocated_kwh, applied_kwh, site_consumption_kwh "
                                               "FROM fact_instrument_month").fetchall()
@@ -249,8 +254,8 @@ def test_methodology_states_formulas_config_version_and_lineage(report):
     db, out = report
     md = (out / "report.md").read_text()
     section = md[md.index("## Methodology"):]
-    sha = hashlib.sha256(FACILITY.encode()).hexdigest()
-    assert f"| {sha} |" in section and "facility.yaml" in section
+    sha = grouped(hashlib.sha256(FACILITY.encode()).hexdigest())
+    assert f"| facts of 2026-10 built with | {db.parent / 'facility.yaml'} | {sha} |" in section
     def part(title: str) -> str:
         return section.split(f"### {title}")[1].split("\n### ")[0]
 
@@ -294,3 +299,39 @@ def test_the_readme_describes_every_column_of_every_file(report):
 
 def test_docs_report_columns_is_the_generated_readme():
     assert (REPO / "docs" / "report_columns.md").read_text() == readme_text()
+
+
+def test_activity_data_is_tidy_and_adds_up_to_facility_energy_and_water(report):
+    db, out = report
+    act = rows(out, "activity_data")
+    assert list(act[0]) == ["period_start", "period_end", "site", "scope", "category", "basis", "quantity", "unit"]
+    assert {r["unit"] for r in act} == {"kWh", "L", "kg"}
+    kwh = sum(float(r["quantity"]) for r in act if r["unit"] == "kWh")
+    assert kwh == pytest.approx(facts(db, "sum(facility_kwh)"))
+    litres = sum(float(r["quantity"]) for r in act if r["scope"] == "Water")
+    assert litres == pytest.approx(facts(db, "sum(water_onsite_l + water_offsite_l)"))
+    fuel = {(r["site"], r["category"], r["unit"]): float(r["quantity"]) for r in act if r["scope"] == "Scope 1"}
+    assert fuel == {("a", "Fugitive emissions", "kg"): 2.0, ("b", "Stationary combustion", "L"): 100.0}
+
+
+def test_lineage_names_the_config_the_facts_were_built_with(tmp_path):
+    """A config loaded after the month was built (dimensions replaced, facts not rebuilt) shows as a second
+    version: the report never claims the facts came from a config they did not."""
+    built, later = FACILITY, FACILITY + "# edited after the month was built\n"
+    (tmp_path / "built.yaml").write_text(built)
+    (tmp_path / "later.yaml").write_text(later)
+    db = tmp_path / "f.duckdb"
+    con = open_store(str(db))
+    load_dimensions(con, load_facility(tmp_path / "built.yaml"))
+    con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-05 00:00', 'a-1', 'c1', NULL, '0', 'gpu', 'gpu', ?, "
+                "'measured', 3.6e6, 'prometheus')", [H100])
+    rebuild_month(con, date(2026, 10, 1))
+    load_dimensions(con, load_facility(tmp_path / "later.yaml"))
+    con.close()
+    out = tmp_path / "report"
+    write_report(db, "2026-10", out)
+    md = (out / "report.md").read_text()
+    part = md.split("### Data lineage: Config version")[1].split("\n### ")[0]
+    sha_built, sha_later = (grouped(hashlib.sha256(t.encode()).hexdigest()) for t in (built, later))
+    assert f"| facts of 2026-10 built with | {tmp_path / 'built.yaml'} | {sha_built} |" in part
+    assert f"{tmp_path / 'later.yaml'} | {sha_later} |" in part

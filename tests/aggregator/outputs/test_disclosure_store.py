@@ -24,8 +24,8 @@ from wattfleet.cli import main
 from wattfleet.core import catalog
 
 
-def direct(con, expr: str, where: str) -> float:
-    return con.execute(f"SELECT {expr} FROM fact_device_hour WHERE {where}").fetchone()[0]
+def direct(con, expr: str, where: str, table: str = "fact_workload_hour") -> float:
+    return con.execute(f"SELECT {expr} FROM {table} WHERE {where}").fetchone()[0]
 
 
 def test_implausible_grid_hours_are_a_data_quality_flag(fleet):
@@ -48,7 +48,7 @@ def test_training_run_disclosure_traceable_to_facts(fleet):
                               generated_at=NOV)
     j = d.to_json()
     where = "namespace GLOB 'train-*'"
-    # 4 h x (2 GPU + CPU); the node overhead lines carry no namespace, so a label selection leaves them out
+    # 4 h x (GPU, CPU and overhead workload rows): namespaces come from the workload facts only
     assert j["data_quality"]["rows"] == direct(con, "count(*)", where) == 12
     assert j["energy"]["it_kwh"] == pytest.approx(direct(con, "sum(it_kwh)", where)) == pytest.approx(4.8)
     assert j["energy"]["it_kwh_measured"] == pytest.approx(4.0)
@@ -78,9 +78,14 @@ def test_training_run_disclosure_traceable_to_facts(fleet):
 
 def test_time_range_and_labels_narrow_the_selection(fleet):
     _, con, _ = fleet
-    d = disclosure_from_store(con, "training_run", "x", {"namespace": "train-*", "gpu_model": "*H100*"},
+    d = disclosure_from_store(con, "training_run", "x", {"namespace": "train-*", "node": "a-*"},
+                              datetime(2026, 10, 5, 1, tzinfo=UTC), datetime(2026, 10, 5, 3, tzinfo=UTC))
+    assert d.inp.rows == 6 and d.inp.it_kwh == pytest.approx(2.4)
+    d = disclosure_from_store(con, "training_run", "x", {"gpu_model": "*H100*", "node": "a-*"},
                               datetime(2026, 10, 5, 1, tzinfo=UTC), datetime(2026, 10, 5, 3, tzinfo=UTC))
     assert d.inp.rows == 4 and d.inp.it_kwh == pytest.approx(2.0)
+    with pytest.raises(DisclosureError, match="not both"):
+        disclosure_from_store(con, "training_run", "x", {"team": "ml", "gpu_model": "*H100*"}, OCT, NOV)
     none = disclosure_from_store(con, "training_run", "x", {"team": "nobody"}, OCT, NOV)
     assert none.inp.rows == 0 and [f["flag"] for f in none.flags] == ["no_data"]
     with pytest.raises(DisclosureError, match="not available"):

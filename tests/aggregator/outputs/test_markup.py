@@ -43,6 +43,7 @@ def test_the_largest_figure_keeps_three_significant_digits(values):
 def test_a_column_of_mixed_units_formats_each_row_to_its_own_digits():
     g = grid(["figure", "quantity", "unit"], [("per 1k tokens", 0.0141, "g"), ("per GPU-hour", 144.2, "g")])
     assert [r[1] for r in g.rows] == ["0.0141", "144"]
+    assert grid(["residual_mix_missing"], [(True,), (False,)]).rows == [["yes"], ["no"]]
 
 
 def test_wide_tables_split_with_their_key_column_and_records_turn_on_their_side():

@@ -37,9 +37,9 @@ def add_september(con: Any) -> None:
                     [hour])
         con.execute("INSERT INTO stg_grid_intensity VALUES ('SE', ?, 'average', 20, 0.9, 'static', false, NULL)",
                     [hour])
-        ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, ?, ?, 'prometheus')"
-        con.execute(ins, [hour, "a-gpu-1", "0", "gpu", "gpu", H100, "measured", "train-llm", "ml", 0.5 * 3.6e6])
-        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", "serve", "inference", 0.2 * 3.6e6])
+        ins = "INSERT INTO stg_energy_hourly VALUES (?, ?, 'c1', NULL, ?, ?, ?, ?, ?, ?, 'prometheus')"
+        con.execute(ins, [hour, "a-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.5 * 3.6e6])
+        con.execute(ins, [hour, "b-gpu-1", "0", "gpu", "gpu", H100, "measured", 0.2 * 3.6e6])
     rebuild_month(con, date(2026, 9, 1))
 
 
@@ -168,3 +168,16 @@ def test_markdown_keeps_every_section_for_diffs(report: Path) -> None:
         assert title in md
     assert "![Carbon-free energy score by day and hour (fleet)](cfe_heatmap.png)" in md
     assert "| Emissions, location-based (kg CO2e) |" in md
+
+
+def test_charts_draw_each_scope_in_the_dashboards_colour(report: Path) -> None:
+    from PIL import Image
+
+    from wattfleet.core.palette import SCOPE_COLOURS
+
+    def colours(name: str) -> set[str]:
+        with Image.open(report / name) as im:
+            return {"#{:02X}{:02X}{:02X}".format(*c[1][:3]) for c in im.convert("RGB").getcolors(1 << 20) or []}
+
+    assert {SCOPE_COLOURS[k] for k in ("scope1", "scope2_location", "scope3_upstream")} <= colours("scopes.png")
+    assert {SCOPE_COLOURS["scope2_location"], SCOPE_COLOURS["scope2_market"]} <= colours("location_vs_market.png")

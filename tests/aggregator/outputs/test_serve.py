@@ -26,7 +26,10 @@ def db(tmp_path):
     con.execute("INSERT INTO stg_grid_intensity VALUES ('CISO', '2026-10-01 00:00', 'average', 250, 0.4, 'eia930', "
                 "false, NULL), ('CISO', '2026-10-01 01:00', 'average', 200, 0.5, 'eia930', false, NULL)")
     con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-10-01 00:00', 'sfo1-a', 'c', 'sfo1', '0', 'gpu', "
-                "'gpu', 'NVIDIA H100', 'measured', NULL, 'ml-research', 3600000, 'prometheus')")
+                "'gpu', 'NVIDIA H100', 'measured', 3600000, 'prometheus')")
+    # the team comes from the workload series only (the example config maps research-* to ml-research)
+    con.execute("INSERT INTO stg_workload_hourly VALUES ('2026-10-01 00:00', 'sfo1-a', 'c', 'sfo1', 'gpu', "
+                "'research-llm', 'job/train', 'workload', 3600000, 'prometheus')")
     con.execute("INSERT INTO ingest_watermark VALUES ('prometheus', '2026-10-01 01:00', now())")
     rebuild_month(con, date(2026, 10, 1))
     con.close()

@@ -15,8 +15,12 @@ from wattfleet.aggregator.store.rows import one_row
 from wattfleet.cli import main
 
 
-def rollup_rows(con: duckdb.DuckDBPyConnection, month: date = OCTOBER) -> list[tuple]:
-    return con.execute("SELECT * FROM rollup WHERE date_trunc('month', period_start) = ? ORDER BY ALL",
+FACTS = ("fact_device_hour", "fact_workload_hour", "fact_inference_hour", "fact_inference_prompt_hour")
+ROLLUPS = ("rollup", "rollup_inference", "rollup_inference_prompt", "rollup_workload")
+
+
+def rollup_rows(con: duckdb.DuckDBPyConnection, month: date = OCTOBER, table: str = "rollup") -> list[tuple]:
+    return con.execute(f"SELECT * FROM {table} WHERE date_trunc('month', period_start) = ? ORDER BY ALL",
                        [month]).fetchall()
 
 
@@ -24,15 +28,16 @@ def test_fleet_rollup_from_the_dataset_equals_the_single_store_bit_for_bit(tmp_p
     con = synthetic_store()
     files = export_store(con, tmp_path)
     assert {f.relative_to(tmp_path).parts[:2] for f in files} == {
-        ("fact_device_hour", "month=2026-10"), ("fact_device_hour", "month=2026-11")}
+        (t, m) for t in FACTS for m in ("month=2026-10", "month=2026-11")}
     sites = {p.name for p in (tmp_path / "fact_device_hour" / "month=2026-10").iterdir()}
     assert "site=__HIVE_DEFAULT_PARTITION__" in sites and "site=a%20b%2Fc%27d%3D1" in sites and "site=7" in sites
     assert not (tmp_path / "rollup").exists()  # a multi-site store's fleet rows cannot be split by site
 
     fleet = open_store(":memory:")
-    assert fleet_rollup(fleet, tmp_path, OCTOBER) == one_row(
-        con, "SELECT count(*) FROM fact_device_hour WHERE hour_utc < '2026-11-01'")[0]
-    assert rollup_rows(fleet) == rollup_rows(con)
+    assert fleet_rollup(fleet, tmp_path, OCTOBER) == sum(
+        one_row(con, f"SELECT count(*) FROM {t} WHERE hour_utc < '2026-11-01'")[0] for t in FACTS)
+    for table in ROLLUPS:
+        assert rollup_rows(fleet, table=table) == rollup_rows(con, table=table) != [], table
     facts = "SELECT * FROM fact_device_hour ORDER BY ALL"
     assert fleet.execute(facts).fetchall() == [r for r in con.execute(facts).fetchall() if r[0] < datetime(2026, 11, 1)]
 
@@ -55,8 +60,10 @@ def test_site_stores_writing_one_dataset_give_the_fleet_store(tmp_path):
     sites = [r[0] for r in whole.execute("SELECT DISTINCT site FROM fact_device_hour ORDER BY ALL").fetchall()]
     for i, site in enumerate(sites):
         part = open_store(tmp_path / f"site{i}.duckdb")
-        rows = whole.execute("SELECT * FROM fact_device_hour WHERE site IS NOT DISTINCT FROM ?", [site]).fetchall()
-        part.executemany(f"INSERT INTO fact_device_hour VALUES ({', '.join('?' * len(rows[0]))})", rows)
+        for table in FACTS:
+            rows = whole.execute(f"SELECT * FROM {table} WHERE site IS NOT DISTINCT FROM ?", [site]).fetchall()
+            if rows:
+                part.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
         rebuild_rollups(part, OCTOBER)
         export_store(part, tmp_path / "dataset", [OCTOBER])
         # A one-site store also writes its own rollups, under its site, readable as they are.
@@ -68,7 +75,8 @@ def test_site_stores_writing_one_dataset_give_the_fleet_store(tmp_path):
         part.close()
     fleet = open_store(":memory:")
     fleet_rollup(fleet, tmp_path / "dataset", OCTOBER)
-    assert rollup_rows(fleet) == rollup_rows(whole)
+    for table in ROLLUPS:
+        assert rollup_rows(fleet, table=table) == rollup_rows(whole, table=table), table
     by_site = duckdb.connect().execute(
         "SELECT site, count(*) FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false) "
         "GROUP BY site", [str(tmp_path / "dataset" / "rollup" / "*" / "*" / "*.parquet")]).fetchall()

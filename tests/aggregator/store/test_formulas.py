@@ -108,6 +108,19 @@ def test_upstream_and_sci(con):
     assert q(con, "sci(0.5, 400, 10, 1000)") == pytest.approx(0.21)
 
 
+def test_upstream_factor_never_adds_the_flat_factor_to_a_lifecycle_intensity(con):
+    """docs/accounting.md 5.5: an hour split by its mix takes its own upstream part instead of the flat factor;
+    an unsplit life-cycle hour takes none (its upstream is inside Scope 2); a direct hour the flat factor."""
+    assert q(con, "upstream_grams_per_kwh(64.667, 'direct', 35)") == pytest.approx(64.667)
+    assert q(con, "upstream_grams_per_kwh(NULL, 'lifecycle', 35)") == 0.0
+    assert q(con, "upstream_grams_per_kwh(NULL, 'direct', 35)") == 35.0
+    assert q(con, "upstream_grams_per_kwh(NULL, NULL, 35)") == 35.0  # no stated basis (before schema 015)
+    # CISO's first 2022 hour, 10 kWh: Scope 2 on the direct part + Category 3 = 10 kWh x the file's avg_CI
+    s2 = q(con, "scope2_location_g(10, 2534984 / 16082)")
+    s3 = q(con, "scope3_upstream_g(10, upstream_grams_per_kwh(222.29592090536002 - 2534984 / 16082, 'direct', 35))")
+    assert s2 + s3 == pytest.approx(10 * 222.29592090536002, rel=1e-12)
+
+
 def test_joules_to_kwh(con):
     assert q(con, "joules_to_kwh(3600000)") == 1.0
 

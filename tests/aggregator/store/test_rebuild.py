@@ -23,7 +23,7 @@ def test_unmapped_node_and_pue_meter(tmp_path):
                 "true, 'linear')")
     for node, site in (("sfo1-a", ""), ("ghost", "nowhere")):
         con.execute("INSERT INTO stg_energy_hourly VALUES ('2026-09-10 05:00', ?, 'c', ?, '0', 'gpu', 'gpu', "
-                    "'NVIDIA A100', 'measured', NULL, NULL, 3600000, 'prometheus')", [node, site])
+                    "'NVIDIA A100', 'measured', 3600000, 'prometheus')", [node, site])
     rebuild_month(con, date(2026, 9, 1))
     rows = con.execute("SELECT node, device, site, pue, pue_source, facility_kwh, intensity_filled, site_unmapped, "
                        "scope2_location_g FROM fact_device_hour ORDER BY node, device").fetchall()
@@ -42,6 +42,7 @@ def _bench_facts(con, gpus: int = 24, hours: int = 50) -> None:
     """A small month of synthetic facts (the rollup benchmark's generator), spanning three days."""
     sql = (REPO / "bench" / "rollup_bench_facts.sql").read_text()
     con.execute(sql, {"gpus": gpus, "hours": hours})
+    con.execute((REPO / "bench" / "rollup_bench_workloads.sql").read_text())
 
 
 def test_rollups_are_bit_identical_on_any_thread_count_and_exact_to_the_facts():
