@@ -180,8 +180,15 @@ def run_inference_step(con: duckdb.DuckDBPyConnection, source: Any, start: datet
         engines = inputs.engine_hourly(start, end, attribution_text)
         step_query = inputs.fit_query
 
+    energy_expr, asked = interval_queries()["energy"], {}
+    if supports(source) and callable(getattr(source, "engine_nodes_matcher", None)):
+        matcher = source.engine_nodes_matcher(fit_start, end)  # type: ignore[attr-defined]
+        asked = {energy_expr: interval_queries(matcher)["energy"] if matcher is not None else None}
+
     def query(expr: str) -> list[dict[str, Any]]:
-        answers[expr] = [dict(s) for s in step_query(expr, fit_start, end, step_seconds)]
+        narrowed = asked.get(expr, expr)
+        answers[expr] = ([] if narrowed is None  # no node hosts an engine: nothing to join GPU energy with
+                         else [dict(s) for s in step_query(narrowed, fit_start, end, step_seconds)])
         return answers[expr]
 
     fit: TokenFit = token_fit(query, limits)

@@ -269,7 +269,7 @@ def split_with_estimate(est: PhaseEstimate, interval: Interval) -> dict[str, flo
 ENGINE_KEY: tuple[str, ...] = catalog.CONST_LABELS + ("engine", "model")
 
 
-def interval_queries() -> dict[str, str]:
+def interval_queries(gpu_matcher: str = "") -> dict[str, str]:
     """Instant-vector PromQL (for query_range) of cumulative engine GPU energy and tokens by phase.
 
     Raw counter values at each step, not ``increase()``: consecutive values
@@ -278,15 +278,19 @@ def interval_queries() -> dict[str, str]:
     The engine's GPUs come from its ``inference_engine_gpu`` info series; the
     join adds the engine's ``model`` (the LLM) to the GPU's series (whose board is ``gpu_model``).
     ``cached``: prefix-cache hits, from engines that split their prompt tokens (the
-    ``prefill`` phase's tokens are then the computed ones).
+    ``prefill`` phase's tokens are then the computed ones). ``gpu_matcher``
+    (e.g. ``node=~"a|b"``) narrows the GPU energy selector to the nodes that
+    host an engine: the store evaluates both sides of the join in full, and a
+    whole fleet's GPU counters at the fit's step is more than it will load.
     """
     by = ", ".join(ENGINE_KEY)
     gpu = ", ".join(catalog.CONST_LABELS + ("gpu",))
+    energy = f"{catalog.GPU_ENERGY.series}{{{gpu_matcher}}}" if gpu_matcher else catalog.GPU_ENERGY.series
     # ``max by`` the labels that tell series apart, before anything is summed or joined: an HA pair
     # (or a store fed by both) holds every series twice, differing only in a replica label, and the
     # copies must collapse into one (as in aggregator/ingest/prometheus.py), not add up.
     return {
-        "energy": f"sum by ({by}) (max by ({gpu}) ({catalog.GPU_ENERGY.series}) * on({gpu}) "
+        "energy": f"sum by ({by}) (max by ({gpu}) ({energy}) * on({gpu}) "
                   f"group_left(engine, model) max by ({gpu}, engine, model) ({catalog.INFERENCE_ENGINE_GPUS.series}))",
         "tokens": f"max by ({by}, phase) ({catalog.INFERENCE_TOKENS.series})",
         "cached": f'max by ({by}) ({catalog.INFERENCE_PROMPT_TOKENS.series}'

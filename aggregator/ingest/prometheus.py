@@ -19,7 +19,7 @@ from typing import Any
 
 from wattfleet.aggregator.ingest.batch import TelemetryBatch
 from wattfleet.aggregator.ingest.prefetch import prefetched
-from wattfleet.aggregator.ingest.shards import node_shards
+from wattfleet.aggregator.ingest.shards import node_matcher, node_shards
 from wattfleet.aggregator.ingest.sinks import (
     CollectorErrorSink,
     EnergySink,
@@ -212,6 +212,18 @@ class PrometheusSource:
             t = page_end
         return [{"metric": dict(k), "values": [[ts, v] for ts, v in sorted(values.items())]}
                 for k, values in merged.items()]
+
+    def engine_nodes_matcher(self, start: datetime, end: datetime) -> str | None:
+        """``node=~"..."`` of the nodes with an engine-to-GPU mapping in [start, end]; None when there is none.
+
+        The token fit joins GPU energy with that mapping at a fine step; asking
+        only for these nodes keeps a fleet's other GPUs out of the store's work.
+        """
+        nodes = self.client.get("label/node/values", [("match[]", catalog.INFERENCE_ENGINE_GPUS.series),
+                                                      ("start", f"{_unix(start):.0f}"), ("end", f"{_unix(end):.0f}")])
+        if not isinstance(nodes, list) or not nodes:
+            return None
+        return node_matcher([str(n) for n in nodes])
 
     # --- telemetry -------------------------------------------------------------
     def fetch(self, start: datetime, end: datetime) -> Telemetry:

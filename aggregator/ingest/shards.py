@@ -38,11 +38,15 @@ def shard_matchers(nodes: list[str], shard_nodes: int) -> list[str]:
     nodes = sorted(set(nodes))
     if shard_nodes <= 0 or len(nodes) <= shard_nodes:
         return [""]
-    out = []
-    for i in range(0, len(nodes), shard_nodes):
-        alternatives = ([""] if i == 0 else []) + [regex_literal(n) for n in nodes[i:i + shard_nodes]]
-        out.append(f"node=~{promql_string('|'.join(alternatives))}")
+    out = [node_matcher(nodes[:shard_nodes])]
+    for i in range(shard_nodes, len(nodes), shard_nodes):
+        out.append(f"node=~{promql_string('|'.join(regex_literal(n) for n in nodes[i:i + shard_nodes]))}")
     return out
+
+
+def node_matcher(nodes: list[str]) -> str:
+    """``node=~"..."`` matching exactly these nodes (and series without a node label)."""
+    return f"node=~{promql_string('|'.join([''] + [regex_literal(n) for n in sorted(set(nodes))]))}"
 
 
 def node_shards(client: StoreClient, series: list[str], start: datetime, end: datetime, shard_nodes: int

@@ -1,25 +1,39 @@
 """Grid intensity basis (docs/accounting.md 5.5): the spec's ``basis``, the split of EIA-930's life-cycle
 ``avg_CI`` into direct and upstream parts by the hour's mix, and the fill rules carrying the split.
 
-The shipped files are ../shared/data/grid-eia930-2022 (EIA-930 via HewlettPackard/dc-rl, data/CarbonIntensity);
-the hand-computed hours below quote their lines.
+The files are the ones wattfleet ships (wattfleet/data, gzip; the same bytes as ../shared/data/grid-eia930-2022,
+tests/aggregator/grid/test_solar_noon.py checks): EIA-930 via HewlettPackard/dc-rl, data/CarbonIntensity. The
+hand-computed hours below quote their lines.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from wattfleet import data
 from wattfleet.aggregator.grid import GridDataError, load_intensity, read_eia930
 from wattfleet.aggregator.grid.basis import DIRECT_G_PER_KWH, LIFECYCLE_G_PER_KWH, split_lifecycle
 from wattfleet.aggregator.grid.eia930 import FUEL_COLUMNS
 from wattfleet.aggregator.grid.spec import basis
 
-EIA_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "grid-eia930-2022"
-needs_shared = pytest.mark.skipif(not (EIA_DIR / "CISO.csv").exists(), reason=f"shared EIA-930 data not at {EIA_DIR}")
+ZONES = ("AZPS", "BPAT", "CISO", "MISO", "NYIS", "SOCO", "WAAT")
+
+
+@pytest.fixture(scope="module")
+def eia_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped files, decompressed."""
+    out = tmp_path_factory.mktemp("eia930")
+    for zone in ZONES:
+        with gzip.open(Path(str(data._root())) / data.GRID_DIR_NAME / f"{zone}.csv.gz", "rb") as src, \
+                open(out / f"{zone}.csv", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return out
 UTC = timezone.utc
 HEADER = "timestamp,WND,SUN,WAT,OIL,NG,COL,NUC,OTH,avg_CI\n"
 
@@ -29,7 +43,6 @@ def _hour(label: str) -> datetime:
     return datetime.fromisoformat(label).astimezone(UTC) - timedelta(hours=1)
 
 
-@needs_shared
 @pytest.mark.parametrize(("zone", "label", "direct", "avg_ci"), [
     # MISO.csv line 2000: WND 10995, WAT 1303, NG 16388, COL 21188, NUC 10111, OTH 474 MWh (60,459 in all)
     ("MISO", "2022-03-25 06:00:00+00:00", (16388 * 370 + 21188 * 760) / 60459, 426.5179543161481),
@@ -38,20 +51,19 @@ def _hour(label: str) -> datetime:
     # NYIS.csv line 4000: WND 700, WAT 3229, OIL 596, NG 8706, NUC 3218, OTH 209 MWh (16,658)
     ("NYIS", "2022-06-16 14:00:00+00:00", (596 * 406 + 8706 * 370) / 16658, 289.6639452515308),
 ])
-def test_direct_intensity_is_recomputed_from_the_mix_by_hand(zone: str, label: str, direct: float,
+def test_direct_intensity_is_recomputed_from_the_mix_by_hand(eia_dir: Path, zone: str, label: str, direct: float,
                                                             avg_ci: float) -> None:
-    row = {r.hour_utc: r for r in read_eia930(EIA_DIR / f"{zone}.csv").rows}[_hour(label)]
+    row = {r.hour_utc: r for r in read_eia930(eia_dir / f"{zone}.csv").rows}[_hour(label)]
     assert row.basis == "direct"
     assert row.grams_per_kwh == pytest.approx(direct, rel=1e-12)
     assert row.upstream_grams_per_kwh == pytest.approx(avg_ci - direct, rel=1e-12)
 
 
-@needs_shared
-def test_no_double_counting_on_every_shipped_hour() -> None:
+def test_no_double_counting_on_every_shipped_hour(eia_dir: Path) -> None:
     """Scope 2's direct part + Category 3's upstream part = the file's life-cycle avg_CI, every hour of every
     file; and the direct part is the mix's direct factor (avg_CI is exactly the mix's life-cycle factor)."""
     hours = 0
-    for path in sorted(EIA_DIR.glob("*.csv")):
+    for path in sorted(eia_dir.glob("*.csv")):
         by_hour = {r.hour_utc: r for r in read_eia930(path).rows}
         with open(path, newline="") as fh:
             reader = csv.reader(fh)
