@@ -14,7 +14,6 @@ from wattfleet.aggregator.store.rebuild import rebuild_rollups
 from wattfleet.aggregator.store.rows import one_row
 from wattfleet.cli import main
 
-
 FACTS = ("fact_device_hour", "fact_workload_hour", "fact_inference_hour", "fact_inference_prompt_hour")
 ROLLUPS = ("rollup", "rollup_inference", "rollup_inference_prompt", "rollup_workload")
 
