@@ -86,6 +86,8 @@ def build_workload_sensor(args: argparse.Namespace) -> WorkloadSensor:
     if args.kubelet_refresh <= 0 or args.kubelet_timeout <= 0 or args.workload_retention < 0:
         raise WorkloadConfigError("--kubelet.refresh-interval and --kubelet.timeout must be positive, "
                                   "--workload-retention not negative")
+    if args.pods_refresh <= 0 or args.api_timeout <= 0:
+        raise WorkloadConfigError("--kubernetes.pods-refresh-interval and --kubernetes.api-timeout must be positive")
     try:
         patterns = parse_patterns(args.workload_cgroups)
     except CgroupPatternError as exc:
@@ -103,8 +105,6 @@ def build_workload_sensor(args: argparse.Namespace) -> WorkloadSensor:
 
 
 def _owners(args: argparse.Namespace) -> PodOwnerReader | None:
-    if args.pods_refresh <= 0 or args.api_timeout <= 0:
-        raise WorkloadConfigError("--kubernetes.pods-refresh-interval and --kubernetes.api-timeout must be positive")
     if not args.pod_owners:
         return None
     reader = in_cluster_reader(args.node_name, args.api_timeout)

@@ -165,3 +165,22 @@ def test_sensor_labels_pods_with_owners_and_keeps_them_through_faults(api: FakeA
         assert node.sampler.readiness()[0]
     finally:
         node.close()
+
+
+def test_cpu_and_dram_pod_series_carry_owners_and_still_add_up(api: FakeApiServer, tmp_path: Path) -> None:
+    node = FakeNode(tmp_path / "node", gpus=1, lister=None, cgroup_specs=("kubernetes",),
+                    owners=reader(api, tmp_path), owners_refresh=2.0)
+    try:
+        web = node.tree.add_pod("shop", "web-7d4b9c8f6-x2x9z", "1111-2222")
+        pg = node.tree.add_pod("db", "pg-0", "3333-4444")
+        rel = {c.path: r for r, c in node.tree.cgroups.items()}
+        for _ in range(4):
+            node.step({rel[web.path]: 2.0, rel[pg.path]: 1.0}, system_seconds=0.5)
+        got = node.published()
+        for component in ("cpu", "dram"):
+            assert got[(component, "workload", "shop", "web-7d4b9c8f6-x2x9z", "", "deployment/web")] > 0
+            assert got[(component, "workload", "db", "pg-0", "", "statefulset/pg")] > 0
+            measured, attributed = node.measured_since_start(), node.attributed()
+            assert attributed[component] == pytest.approx(measured[component], rel=1e-9, abs=1e-6), component
+    finally:
+        node.close()
