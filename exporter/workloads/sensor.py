@@ -153,6 +153,7 @@ class WorkloadSensor:
         self.owners_refresh = owners_refresh
         self._owner_map: dict[tuple[str, str], str] = {}
         self._owners_attempt: float | None = None
+        self._owners_deferred = False
         self.workload_of = (lambda: self._owner_map) if owners is not None else (workload_of or (lambda: {}))
         self.clock = clock
         self._lock = threading.Lock()
@@ -179,12 +180,21 @@ class WorkloadSensor:
     # --- sampling ---------------------------------------------------------------------
     def sample(self, now: float) -> SensorResult:
         result = SensorResult()
-        if self.owners is not None and (self._owners_attempt is None
-                                        or now - self._owners_attempt >= self.owners_refresh):
-            self._read_owners(now, result)
+        kubelet_due = self.lister is not None and (
+            self._last_attempt is None or now - self._last_attempt >= self.refresh)
+        if self.owners is not None and (
+                self._owners_attempt is None or now - self._owners_attempt >= self.owners_refresh):
+            # Not both network calls in one sample (their deadlines together could pass the sampler's):
+            # the pod list waits one sample for the kubelet, never more (a kubelet due every sample).
+            if kubelet_due and not self._owners_deferred:
+                self._owners_deferred = True
+            else:
+                self._owners_deferred = False
+                self._read_owners(now, result)
         if self.cgroups is not None:
             self._read_cgroups(now, result)
-        if self.lister is not None and (self._last_attempt is None or now - self._last_attempt >= self.refresh):
+        if kubelet_due:
+            assert self.lister is not None
             self._last_attempt = now
             try:
                 holders = self.lister.list_devices()

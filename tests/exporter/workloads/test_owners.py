@@ -184,3 +184,35 @@ def test_cpu_and_dram_pod_series_carry_owners_and_still_add_up(api: FakeApiServe
             assert attributed[component] == pytest.approx(measured[component], rel=1e-9, abs=1e-6), component
     finally:
         node.close()
+
+
+class _Calls:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def list_devices(self) -> list[DeviceHolder]:
+        self.calls.append("kubelet")
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def read(self) -> dict[tuple[str, str], str]:
+        self.calls.append("owners")
+        return {}
+
+
+@pytest.mark.parametrize("kubelet_refresh", [1.0, 5.0])
+def test_pod_list_waits_one_sample_for_the_kubelet_never_more(kubelet_refresh: float) -> None:
+    from wattfleet.exporter.workloads.sensor import WorkloadSensor  # the sensor alone, no fake node needed
+
+    calls = _Calls()
+    sensor = WorkloadSensor(calls, None, refresh=kubelet_refresh, owners=calls, owners_refresh=3.0)
+    per_sample = []
+    for t in range(8):
+        calls.calls.clear()
+        sensor.sample(float(t))
+        per_sample.append(tuple(calls.calls))
+    if kubelet_refresh > 1.0:   # a kubelet not due every sample: never both calls in one sample
+        assert all(len(c) <= 1 for c in per_sample)
+    assert sum("owners" in c for c in per_sample) >= 2   # deferred one sample at most, never starved
