@@ -14,7 +14,7 @@ from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.workloads.attach import attach_workloads
 from wattfleet.exporter.workloads.cgroups import parse_patterns
 from wattfleet.exporter.workloads.devices import DeviceHolder, KubeletUnavailable
-from wattfleet.exporter.workloads.sensor import CgroupConfig, DeviceLister, WorkloadSensor
+from wattfleet.exporter.workloads.sensor import CgroupConfig, DeviceLister, OwnerSource, WorkloadSensor
 from wattfleet.sim.fake_cgroup import FakeCgroupTree
 from wattfleet.sim.fake_nvml import FakeGpu, FakeMig, FakeNvml
 from wattfleet.sim.fake_powercap import FakePowercap
@@ -51,7 +51,8 @@ class FakeNode:
 
     def __init__(self, root: Path, gpus: int = 4, lister: DeviceLister | None = None,
                  cgroup_specs: tuple[str, ...] = ("kubernetes", "slurm"), mig: dict[int, int] | None = None,
-                 refresh: float = 5.0, retention: float = 600.0) -> None:
+                 refresh: float = 5.0, retention: float = 600.0, owners: OwnerSource | None = None,
+                 owners_refresh: float = 30.0) -> None:
         self.clock = ManualClock()
         fake_gpus = []
         for i in range(gpus):
@@ -65,7 +66,8 @@ class FakeNode:
         self.tree = FakeCgroupTree(root / "node", cpus=8)
         cgroups = CgroupConfig(self.tree.cgroup_root, parse_patterns(cgroup_specs), self.tree.proc_stat,
                                self.tree.pod_logs) if cgroup_specs else None
-        self.sensor = WorkloadSensor(lister, cgroups, refresh=refresh, retention=retention, clock=self.clock)
+        self.sensor = WorkloadSensor(lister, cgroups, refresh=refresh, retention=retention, clock=self.clock,
+                                     owners=owners, owners_refresh=owners_refresh)
         self.sampler = Sampler([NvmlSensor(self.nvml), RaplSensor(root / "sys")], {"node": "n"},
                                interval=1.0, clock=self.clock, timeout=10.0)
         attach_workloads(self.sampler, self.sensor)

@@ -21,6 +21,12 @@ A kubelet that does not answer is counted (``collector_errors_total
 ``collector_up`` 0) and the last mapping is kept: while the kubelet is down
 no pod can start or stop, so it is still right. Device energy and readiness
 are unaffected. ``wattfleet_workload_mapping_age_seconds`` says how old it is.
+
+Pod owners (the ``workload`` label of pod series) come from an optional
+:class:`OwnerSource` (:mod:`.owners`, the API server's pod list), read on the
+collector's thread every ``owners_refresh`` seconds. A failed read is counted
+(``reason="apiserver_*"``, ``collector_up`` 0 for that sample) and the last
+answer kept; a pod not in it has ``workload=""``.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from wattfleet.exporter.workloads.devices import (
     WorkloadKey,
     assign,
 )
+from wattfleet.exporter.workloads.owners import OwnersUnavailable
 from wattfleet.exporter.workloads.pods import PodName, read_pod_names
 from wattfleet.exporter.workloads.split import split_cpu, split_device
 
@@ -96,6 +103,13 @@ class DeviceLister(Protocol):
         ...
 
 
+class OwnerSource(Protocol):
+    """What the sensor needs of the API server reader (:class:`~.owners.PodOwnerReader`)."""
+
+    def read(self) -> dict[tuple[str, str], str]:
+        ...
+
+
 @dataclass
 class UsageInterval:
     """CPU times over one interval between two readings of the sensor."""
@@ -122,18 +136,24 @@ class WorkloadSensor:
     def __init__(self, lister: DeviceLister | None = None, cgroups: CgroupConfig | None = None,
                  refresh: float = 5.0, retention: float = 600.0,
                  workload_of: Callable[[], Mapping[tuple[str, str], str]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 owners: OwnerSource | None = None, owners_refresh: float = 30.0) -> None:
         """``lister``: the kubelet (None: no GPU attribution); ``cgroups``: None, no CPU/DRAM attribution.
 
         ``retention``: seconds a workload's counters stay published after it last gained energy, so
         its last increase is scraped before the series goes; ``workload_of``: (namespace, pod) ->
-        owner workload, where known.
+        owner workload, where known; ``owners``: where that mapping is read every ``owners_refresh``
+        seconds (replaces ``workload_of``).
         """
         self.lister = lister
         self.cgroups = cgroups
         self.refresh = refresh
         self.retention = retention
-        self.workload_of = workload_of or (lambda: {})
+        self.owners = owners
+        self.owners_refresh = owners_refresh
+        self._owner_map: dict[tuple[str, str], str] = {}
+        self._owners_attempt: float | None = None
+        self.workload_of = (lambda: self._owner_map) if owners is not None else (workload_of or (lambda: {}))
         self.clock = clock
         self._lock = threading.Lock()
         # Sampling side (the collector's thread).
@@ -159,6 +179,9 @@ class WorkloadSensor:
     # --- sampling ---------------------------------------------------------------------
     def sample(self, now: float) -> SensorResult:
         result = SensorResult()
+        if self.owners is not None and (self._owners_attempt is None
+                                        or now - self._owners_attempt >= self.owners_refresh):
+            self._read_owners(now, result)
         if self.cgroups is not None:
             self._read_cgroups(now, result)
         if self.lister is not None and (self._last_attempt is None or now - self._last_attempt >= self.refresh):
@@ -176,6 +199,18 @@ class WorkloadSensor:
             age = float("inf") if self._mapping_time is None else max(now - self._mapping_time, 0.0)
             result.add(catalog.WORKLOAD_MAPPING_AGE.name, age)
         return result
+
+    def _read_owners(self, now: float, result: SensorResult) -> None:
+        assert self.owners is not None
+        self._owners_attempt = now
+        try:
+            owners = self.owners.read()
+        except OwnersUnavailable as exc:
+            result.errors.append(exc.reason)
+            self._warn_once("owners", f"{exc}; keeping the last pod owners")
+            return
+        self._owner_map = owners  # replaced whole: readers on other threads see the old or the new one
+        self._warned.discard("owners")
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -74,7 +74,8 @@ MATRIX: dict[str, dict[str, Any]] = {
     "gpu-nodes-only": {"exporter": {"cpuNodes": {"enabled": False}, "gpu": {"runtimeClassName": ""}}},
     # Non-default host and container sysfs paths, and another port.
     "custom-sysfs": {"exporter": {"sysfs": {"hostPath": "/host/sys", "mountPath": "/hostfs/sys"}, "port": 19880,
-                                  "stateFile": {"hostPath": "/data/wattfleet-state"}}},
+                                  "stateFile": {"hostPath": "/data/wattfleet-state"},
+                                  "workloads": {"owners": {"enabled": False}}}},
     "everything-on": {
         "imagePullSecrets": [{"name": "regcred"}],
         "logLevel": "DEBUG",
@@ -505,7 +506,8 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
         assert args.memory_watts_per_gb == exporter["cpuModel"]["memoryWattsPerGb"]
         assert set(exporter["disableCollectors"]) <= set(args.disable_collector)
         assert container["resources"] == exporter["resources"]
-        check_least_privilege(spec, container)
+        check_least_privilege(spec, container, token=exporter["workloads"]["owners"]["enabled"])
+        assert args.pod_owners is exporter["workloads"]["owners"]["enabled"]
         check_gpu_variant(ds, spec, container, args, exporter)
 
 
@@ -513,7 +515,8 @@ def test_daemonset_args_parse_with_the_exporter_parser(chart: Any, case: str) ->
 # must be rendered from a value (or listed here), so that chart and code cannot drift apart.
 NOT_RENDERED = {
     "exporter": {"--once": "prints one scrape and exits: not a daemon",
-                 "--procfs-root": "the container's /proc/stat is the node's (not namespaced): the default is right"},
+                 "--procfs-root": "the container's /proc/stat is the node's (not namespaced): the default is right",
+                 "--kubernetes.node-name": "the default, env NODE_NAME, is set from the downward API (spec.nodeName)"},
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
@@ -574,12 +577,13 @@ def test_every_flag_is_rendered_or_deliberately_left_out(chart: Any) -> None:
             f"{name}: flags neither rendered from a value nor listed in NOT_RENDERED"
 
 
-def check_least_privilege(spec: dict[str, Any], container: dict[str, Any]) -> None:
+def check_least_privilege(spec: dict[str, Any], container: dict[str, Any], token: bool = False) -> None:
+    """``token``: the pod mounts its ServiceAccount token (the exporter reading pod owners, nothing else)."""
     sc = container["securityContext"]
     assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert spec["automountServiceAccountToken"] is False
+    assert spec["automountServiceAccountToken"] is token
     assert "hostPID" not in spec and "hostIPC" not in spec
 
 
@@ -1490,7 +1494,8 @@ def test_network_policies_limit_egress_to_what_each_workload_uses(chart: Any) ->
     assert egress_ports(objects, by_job["report"]) == DNS
     assert egress_ports(objects, by_job["aggregate"]) == DNS | {(9090, "TCP"), (443, "TCP")}  # Prometheus, grid APIs
     for daemonset in of_kind(objects, "DaemonSet"):
-        assert egress_ports(objects, daemonset) == DNS  # no inference engines configured
+        # no inference engines configured; the API server for pod owners (exporter.workloads.owners)
+        assert egress_ports(objects, daemonset) == DNS | {(443, "TCP"), (6443, "TCP")}
     kube_dns = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
     for workload in list(by_job.values()) + of_kind(objects, "DaemonSet"):
         dns_rules = [r for r in egress_rules(objects, workload) if r["ports"][0]["port"] == 53]
@@ -1502,7 +1507,8 @@ def test_network_policies_limit_egress_to_what_each_workload_uses(chart: Any) ->
     for daemonset in of_kind(objects, "DaemonSet"):
         rules = [r for r in egress_rules(objects, daemonset) if r["ports"][0]["port"] != 53]
         assert rules == [{"ports": [{"port": 8000, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}]},
-                         {"ports": [{"port": 443, "protocol": "TCP"}]}]
+                         {"ports": [{"port": 443, "protocol": "TCP"}]},
+                         {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}]
 
 
 @pytest.mark.parametrize("url, port", [("https://thanos.example.com", 443), ("http://mimir.svc", 80),
@@ -1713,3 +1719,35 @@ def test_bad_relabelings_fail_the_schema(chart: Any) -> None:
             chart.validate_schema({"prometheus": {"operator": {"relabelings": bad}}})
         with pytest.raises(helm.HelmValuesError):
             chart.validate_schema({"prometheus": {"operator": {"metricRelabelings": bad}}})
+
+
+def test_pod_owners_rbac_token_env_args_and_egress_follow_the_switch(chart: Any) -> None:
+    objects, _ = render(chart, {})
+    (role,) = of_kind(objects, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    (binding,) = of_kind(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (sa,) = of_kind(objects, "ServiceAccount")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}]
+    for ds in exporter_daemonsets(chart, {}):
+        spec = pod_spec(ds)
+        assert spec["serviceAccountName"] == sa["metadata"]["name"] and spec["automountServiceAccountToken"] is True
+        (container,) = spec["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+        args = parse_container_args(container)
+        assert args.pod_owners is True and args.pods_refresh == 30.0 and args.api_timeout == 1.0
+    (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-exporter")]
+    assert {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]} in policy["spec"]["egress"]
+    for deploy in of_kind(objects, "Deployment") + of_kind(objects, "CronJob"):
+        assert "automountServiceAccountToken: true" not in yaml.safe_dump(deploy)   # the aggregator never mounts it
+
+    off = {"exporter": {"workloads": {"owners": {"enabled": False}}}}
+    objects, _ = render(chart, off)
+    assert of_kind(objects, "ClusterRole") == [] and of_kind(objects, "ClusterRoleBinding") == []
+    for ds in exporter_daemonsets(chart, off):
+        spec = pod_spec(ds)
+        assert spec["automountServiceAccountToken"] is False
+        assert parse_container_args(spec["containers"][0]).pod_owners is False
+    (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-exporter")]
+    assert not any(6443 in [pt.get("port") for pt in rule.get("ports", [])] for rule in policy["spec"]["egress"])
