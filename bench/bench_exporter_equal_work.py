@@ -50,7 +50,7 @@ def measure(tree: str, scrape_every: float, window: float) -> dict[str, dict[str
             if mode != "1s_sampling" and interval == 1.0:
                 out[mode] = out["1s_sampling"]  # scraping every second: the two modes are the same run
                 continue
-            ours = start_ours(Path(tree), 0, interval, with_host=False)
+            ours = start_ours(Path(tree), 0, interval, ["--no-host"])
             try:
                 # Both scraped in the same window, so the machine's load is the same for both.
                 out[mode] = cpu_window([ours, node], window, scrape_every)

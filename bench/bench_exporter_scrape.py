@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,21 +80,21 @@ class Target:
         return rss, hwm
 
 
-def start_ours(sysfs_root: Path, gpus: int, interval: float, with_host: bool = True) -> Target:
+def start_ours(sysfs_root: Path, gpus: int, interval: float, extra: Sequence[str] = (),
+               label: str = "ours") -> Target:
+    """bench_exporter_fakenode.py in its own process (``extra``: more of its flags), once it serves."""
     script = Path(__file__).resolve().parent / "bench_exporter_fakenode.py"
     proc = subprocess.Popen([sys.executable, str(script), "--sysfs-root", str(sysfs_root), "--gpus", str(gpus),
-                             "--interval", str(interval), *([] if with_host else ["--no-host"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                             "--interval", str(interval), *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().strip()
     if not line.startswith("URL "):
         stop_process(proc)
-        raise RuntimeError(f"our exporter did not start (said {line!r})")
+        raise RuntimeError(f"{label}: exporter did not start (said {line!r})")
     url = line[4:]
     wait_http(url, proc)
-    hostport = url.split("//", 1)[1].split("/", 1)[0]
-    host, port = hostport.rsplit(":", 1)
-    return Target("ours", proc, host, int(port))
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    return Target(label, proc, host, int(port))
 
 
 def check_exports(ours: Target, node: Target, gpus: int) -> dict[str, int]:

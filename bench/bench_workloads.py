@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,10 +37,9 @@ from bench_exporter_common import (  # noqa: E402
     print_table,
     scrape,
     stop_process,
-    wait_http,
     write_results,
 )
-from bench_exporter_scrape import Target, cpu_window  # noqa: E402
+from bench_exporter_scrape import Target, cpu_window, start_ours  # noqa: E402
 
 from wattfleet.core import catalog  # noqa: E402
 from wattfleet.sim.fake_cgroup import FakeCgroupTree  # noqa: E402
@@ -49,7 +47,6 @@ from wattfleet.sim.fake_kubelet import FakeKubelet, FakePod, gpu_pod  # noqa: E4
 from wattfleet.sim.fake_powercap import FakePowercap  # noqa: E402
 
 TARGET_PERCENT = 0.5
-FAKENODE = Path(__file__).resolve().parent / "bench_exporter_fakenode.py"
 
 
 def gpu_uuid(i: int) -> str:
@@ -57,18 +54,6 @@ def gpu_uuid(i: int) -> str:
     return f"GPU-fake-{i:04d}-0000-0000-0000-000000000000"
 
 
-def start(label: str, extra: list[str], sysfs: Path, gpus: int) -> Target:
-    proc = subprocess.Popen([sys.executable, str(FAKENODE), "--sysfs-root", str(sysfs), "--gpus", str(gpus),
-                             "--interval", "1", *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode().strip()
-    if not line.startswith("URL "):
-        stop_process(proc)
-        raise RuntimeError(f"{label}: exporter did not start (said {line!r})")
-    url = line[4:]
-    wait_http(url, proc)
-    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    return Target(label, proc, host, int(port))
 
 
 def workload_series(target: Target) -> dict[str, int]:
@@ -121,11 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         writer.start()
         targets: list[Target] = []
         try:
-            targets.append(start("without", [], root / "sys", args.gpus))
-            targets.append(start("with", ["--kubelet-socket", str(kubelet.socket_path),
-                                          "--cgroup-root", str(tree.cgroup_root),
-                                          "--procfs-root", str(tree.proc_stat.parent),
-                                          "--pod-logs-dir", str(tree.pod_logs)], root / "sys", args.gpus))
+            targets.append(start_ours(root / "sys", args.gpus, 1.0, [], "without"))
+            targets.append(start_ours(root / "sys", args.gpus, 1.0, [
+                "--kubelet-socket", str(kubelet.socket_path), "--cgroup-root", str(tree.cgroup_root),
+                "--procfs-root", str(tree.proc_stat.parent), "--pod-logs-dir", str(tree.pod_logs)], "with"))
             time.sleep(args.warmup)
             series = workload_series(targets[1])
             if series.get("cpu", 0) != args.pods or series.get("gpu", 0) != min(args.gpu_pods, args.pods):
