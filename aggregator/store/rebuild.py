@@ -38,7 +38,7 @@ def _build_facts(con: duckdb.DuckDBPyConnection, month: date) -> None:
     for step in fact_steps():
         try:
             con.execute(sql.load(step))
-        except duckdb.ConversionException as exc:
+        except (duckdb.ConversionException, duckdb.OutOfRangeException) as exc:
             raise StoreError(f"sql/{step}: a sum of {month:%Y-%m} is beyond the exact range of the facts "
                              f"(1e26 kWh, g, L or J): {exc}") from exc
 
