@@ -142,6 +142,24 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A long-term store behind a token, a private CA, a client certificate and a tenant, read in small
+# requests with DuckDB spilling to a node-local volume: every store and ingest value set.
+MATRIX["store-token-mtls"] = merged(AGGREGATOR, {"aggregator": {
+    "prometheusUrl": "https://mimir.example.com/prometheus",
+    "store": {"auth": {"bearerToken": {"existingSecret": "mimir-reader", "key": "jwt"}},
+              "tls": {"caSecret": "mimir-ca", "caKey": "bundle.pem", "certSecret": "mimir-client"},
+              "tenant": "fleet-a|fleet-b", "headers": {"X-Request-Source": "wattfleet"},
+              "queryTimeout": 30.5, "maxResponseBytes": 67108864},
+    "aggregate": {"pageHours": 6, "shardNodes": 0, "duckdb": {"memoryLimit": "700MB", "threads": 2,
+                                                              "tempDirectory": {"volume": "emptyDir",
+                                                                                "sizeLimit": "4Gi"}}}}})
+# Basic auth, pre-aggregated reads with the other rules off.
+MATRIX["store-basic-pre-aggregated"] = merged(AGGREGATOR, {
+    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}}},
+                   "aggregate": {"preAggregated": True}},
+    "prometheus": {"rules": {"enabled": False}}})
+
+
 @pytest.fixture(scope="module")
 def chart() -> Iterator[Any]:
     with helm.Chart.load(CHART) as loaded:
@@ -520,24 +538,7 @@ NOT_RENDERED = {
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
-                  "--page-hours": "request size tuning (extraArgs)",
-                  "--shard-nodes": "request size tuning (extraArgs)",
-                  "--query-timeout": "request tuning (extraArgs)",
-                  "--max-response-bytes": "request tuning (extraArgs)",
-                  "--pre-aggregated": "needs the hourly-energy rule group loaded in Prometheus first (extraArgs)",
-                  "--duckdb-memory-limit": "the default (1GB) suits the chart's resources; extraArgs to change",
-                  "--duckdb-threads": "DuckDB follows the container's CPUs; extraArgs to change",
-                  "--duckdb-temp-directory": "spills go next to the database on its volume; extraArgs to change",
-                  "--prometheus.bearer-token-file": "credentials come from the chart's Secret as environment "
-                                                    "variables; file mounts are not wired in the chart yet",
-                  "--prometheus.basic-auth-user": "from the chart's Secret (WATTFLEET_PROMETHEUS_USER)",
-                  "--prometheus.basic-auth-password-file": "from the chart's Secret (WATTFLEET_PROMETHEUS_PASSWORD)",
-                  "--prometheus.ca-file": "needs a mounted CA: not wired in the chart yet (extraArgs + volumes)",
-                  "--prometheus.cert-file": "needs a mounted certificate: not wired in the chart yet",
-                  "--prometheus.key-file": "needs a mounted key: not wired in the chart yet",
-                  "--prometheus.insecure-skip-verify": "tests only",
-                  "--prometheus.tenant": "per deployment (extraArgs)",
-                  "--prometheus.header": "per deployment (extraArgs)"},
+                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA instead: store.tls.caSecret)"},
     "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
                                    "chart yet (Secret wiring is separate work)"},
     "report": {},
