@@ -538,7 +538,7 @@ NOT_RENDERED = {
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
-                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA instead: store.tls.caSecret)"},
+                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA: store.tls.caSecret)"},
     "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
                                    "chart yet (Secret wiring is separate work)"},
     "report": {},
