@@ -8,7 +8,7 @@ import pytest
 
 from fixtures.agg.dataset_store import OCTOBER, synthetic_store
 from paths import FACILITY_EXAMPLE as EXAMPLE
-from paths import FIXTURES, REPO
+from paths import REPO
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.store.connection import open_store
 from wattfleet.aggregator.store.dimensions import load_dimensions
@@ -116,9 +116,9 @@ def _varied_store():
 
 def test_rollups_equal_the_fanned_out_definition_row_for_row():
     """Rolling days up from hours and the month from days gives exactly the rows (every bit of every value)
-    of grouping each period from the hourly sums, as the rollup did before issue 18 (the oracle fixture)."""
+    of grouping each period from the hourly sums, as the rollup did before issue 18 (bench/rollup_month_fanout.sql)."""
     con = _varied_store()
-    oracle = (FIXTURES / "agg" / "rollup_month_fanout.sql").read_text()
+    oracle = (REPO / "bench" / "rollup_month_fanout.sql").read_text()
     for month in (OCTOBER, date(2026, 11, 1)):
         rebuild_rollups(con, month)
         for table in ROLLUP_TABLES:
