@@ -7,7 +7,9 @@ database is opened.
 from __future__ import annotations
 
 import argparse
+import math
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from wattfleet.aggregator.config.dates import parse_instant
@@ -42,6 +44,33 @@ def header(text: str) -> tuple[str, str]:
     if any(c in value for c in "\r\n\0"):
         raise argparse.ArgumentTypeError(f"header {name}: the value must not hold line breaks")
     return name, value
+
+
+def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer type for argparse with bounds: ``--page-hours 0`` is a usage error naming the flag,
+    not a traceback from deep in the run, and ``--retries -1`` not a run that never tries."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"{low}..{high}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({bound})")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its "invalid ... value" message
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """A finite duration above 0 s: a deadline of 0 (or NaN) fails every request it bounds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds above 0")
+    return value
 
 
 def key_value(text: str) -> tuple[str, str]:

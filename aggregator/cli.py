@@ -16,14 +16,14 @@ from pathlib import Path
 
 import duckdb
 
-from wattfleet.aggregator.argtypes import header, iso_instant, month, resolve_month
+from wattfleet.aggregator.argtypes import header, int_range, iso_instant, month, positive_seconds, resolve_month
 from wattfleet.aggregator.config.checker import FacilityConfigError
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.sources import zone_check
 from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
-from wattfleet.aggregator.ingest.prometheus import DEFAULT_SHARD_NODES, PrometheusSource
+from wattfleet.aggregator.ingest.prometheus import DEFAULT_SHARD_NODES, MAX_POINTS_PER_SERIES, PrometheusSource
 from wattfleet.aggregator.ingest.run import IngestResult, ingest, totals
 from wattfleet.aggregator.ingest.store_client import StoreAuth
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
@@ -56,33 +56,33 @@ def add_aggregate_arguments(p: argparse.ArgumentParser) -> None:
                    help="first hour to ingest (default: watermark minus --lookback-hours, or a week back)")
     p.add_argument("--to", dest="end", type=iso_instant, metavar="ISO",
                    help="end of the last hour to ingest, exclusive (default: the last complete hour)")
-    p.add_argument("--lookback-hours", type=int, default=3, metavar="N",
+    p.add_argument("--lookback-hours", type=int_range(0), default=3, metavar="N",
                    help="hours before the watermark re-read on every run, for late data (default 3)")
-    p.add_argument("--page-hours", type=int, default=24, metavar="N",
+    p.add_argument("--page-hours", type=int_range(1, MAX_POINTS_PER_SERIES), default=24, metavar="N",
                    help="hours per query_range request (default 24)")
-    p.add_argument("--retries", type=int, default=3, metavar="N",
+    p.add_argument("--retries", type=int_range(0), default=3, metavar="N",
                    help="retries per Prometheus request before the run stops, on timeouts, resets, 429 and 5xx, "
                         "with exponential backoff or the store's Retry-After if longer (default 3)")
-    p.add_argument("--shard-nodes", type=int, default=DEFAULT_SHARD_NODES, metavar="N",
+    p.add_argument("--shard-nodes", type=int_range(0), default=DEFAULT_SHARD_NODES, metavar="N",
                    help="nodes per query: the nodes of each page are listed first and queried N at a time, so "
                         f"answers and memory stay bounded on any fleet; 0 = the whole fleet at once "
                         f"(default {DEFAULT_SHARD_NODES})")
     p.add_argument("--pre-aggregated", action="store_true",
                    help="read hourly energy recorded by the rule group `dashboards build` writes "
                         "(rules/wattfleet-hourly-energy.yaml) instead of evaluating increase() over raw counters")
-    p.add_argument("--query-timeout", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--query-timeout", type=positive_seconds, default=60.0, metavar="SECONDS",
                    help="deadline of one whole request to the store, body included (default 60)")
-    p.add_argument("--max-response-bytes", type=int, default=256 << 20, metavar="BYTES",
+    p.add_argument("--max-response-bytes", type=int_range(1), default=256 << 20, metavar="BYTES",
                    help="refuse an answer larger than this, while it is read (default 268435456: 256 MiB)")
     add_store_access_arguments(p)
     p.add_argument("--duckdb-memory-limit", metavar="SIZE",
                    help="DuckDB buffer pool limit, e.g. 512MB, 2GB; larger work spills to the temp directory "
                         f"(default: the config's store.memory_limit, else {DEFAULT_MEMORY_LIMIT})")
-    p.add_argument("--duckdb-threads", type=int, metavar="N",
+    p.add_argument("--duckdb-threads", type=int_range(1), metavar="N",
                    help="DuckDB threads (default: the config's store.threads, else the machine's cores)")
     p.add_argument("--duckdb-temp-directory", metavar="DIR",
                    help="where DuckDB spills (default: the config's store.temp_directory, else <db>.tmp)")
-    p.add_argument("--scrape-interval", type=float, default=15.0, metavar="SECONDS",
+    p.add_argument("--scrape-interval", type=positive_seconds, default=15.0, metavar="SECONDS",
                    help="embedded mode: seconds between scrapes (default 15)")
     p.add_argument("--once", action="store_true",
                    help="embedded mode: scrape once, ingest completed hours and exit (default: run until stopped)")

@@ -7,6 +7,10 @@ with the real schema, then runs, each in its own process so peak memory is its o
   and month periods x fleet, site, cluster, node, GPU model, namespace, team, with fixed-point
   integer sums on every DuckDB thread, as production runs it: reruns are bit-identical) on the
   database file;
+* duckdb_fanout: the same step with the rollup SQL as it was before issue 18
+  (``bench/rollup_month_fanout.sql``: every period grouped straight from the hourly sums through a
+  CROSS JOIN), side by side with the shipped one; its rows of all four rollup tables must equal the
+  shipped ones exactly (EXCEPT ALL both ways, every bit);
 * pandas: the same rollups with ``groupby``, loaded the way a pandas expert would: the facts leave
   DuckDB as Arrow (``fetch_arrow_table``) and become a DataFrame with categorical string columns
   (``to_pandas(strings_to_categorical=True)``), grouped with ``observed=True``;
@@ -15,7 +19,9 @@ with the real schema, then runs, each in its own process so peak memory is its o
 All start from the facts in the DuckDB file and end with the rollup rows; each writes its rows to
 Parquet and the parent checks they equal DuckDB's, row for row (relative 1e-9: pandas and Polars sum
 floats, DuckDB fixed-point integers). Load (facts out of DuckDB) and compute are timed apart.
-Usage: python bench/rollup_bench.py [--gpus 10000] [--hours 744] [--json bench/results/rollup_bench.json]
+Usage: python bench/rollup_bench.py [--gpus 10000] [--hours 744] [--engines duckdb,duckdb_fanout]
+       [--json bench/results/rollup_bench.json]
+Try it small first (``--gpus 1000``, a few seconds); the 10,000-GPU month builds a 0.9 GB file in /tmp.
 """
 
 from __future__ import annotations
@@ -81,6 +87,36 @@ def run_duckdb(db: Path) -> dict[str, float]:
     extra = scalar(con, "SELECT count(*) FROM rollup_workload")
     return {"seconds": seconds, "rollup_rows": n, "rollup_workload_rows_also_built": extra,
             "memory_limit": DEFAULT_MEMORY_LIMIT, "fleet_it_kwh": total}
+
+
+FANOUT_SQL = BENCH_DIR / "rollup_month_fanout.sql"
+ROLLUP_TABLES = ("rollup", "rollup_workload", "rollup_inference", "rollup_inference_prompt")
+
+
+def run_duckdb_fanout(db: Path) -> dict[str, float]:
+    """The pre-issue-18 rollup SQL, run as rebuild_rollups runs the shipped one (one transaction), after the
+    shipped one: its rows must equal the shipped rows exactly, table by table."""
+    from wattfleet.aggregator.store.database import open_store, transaction
+    from wattfleet.aggregator.store.rebuild import set_month
+    from wattfleet.aggregator.store.settings import DEFAULT_MEMORY_LIMIT, StoreSettings
+    con = open_store(db)
+    StoreSettings(memory_limit=DEFAULT_MEMORY_LIMIT).apply(con)
+    for table in ROLLUP_TABLES:  # the shipped rows, kept for the comparison
+        con.execute(f"CREATE TEMP TABLE shipped_{table} AS SELECT * FROM {table}")
+    text = FANOUT_SQL.read_text()
+    t = time.perf_counter()
+    with transaction(con):
+        set_month(con, MONTH_START.date())
+        con.execute(text)
+    seconds = time.perf_counter() - t
+    differing = {table: scalar(con, f"SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM shipped_{table})") +
+                 scalar(con, f"SELECT count(*) FROM (FROM shipped_{table} EXCEPT ALL FROM {table})")
+                 for table in ROLLUP_TABLES}
+    return {"seconds": seconds, "rollup_rows": scalar(con, "SELECT count(*) FROM rollup"),
+            "rollup_workload_rows_also_built": scalar(con, "SELECT count(*) FROM rollup_workload"),
+            "memory_limit": DEFAULT_MEMORY_LIMIT, "sql": str(FANOUT_SQL.relative_to(BENCH_DIR.parent)),
+            "fleet_it_kwh": scalar(con, "SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'"),
+            "rows_differing_by_table": differing, "rows_differing_from_duckdb": sum(differing.values())}
 
 
 # The device facts with the namespace and team of their workload facts (one job per GPU-hour in this
@@ -193,13 +229,16 @@ def mismatches(reference: Path, other: Path) -> int:
     return int(row[0])
 
 
-ENGINES = ("duckdb", "pandas", "polars")
+ENGINES = ("duckdb", "duckdb_fanout", "pandas", "polars")
+DATAFRAMES = ("pandas", "polars")
 
 
 def child(engine: str, path: str, out: str) -> None:
     if engine == "duckdb":
         result = run_duckdb(Path(path))
         write_duckdb_rows(Path(path), Path(out))
+    elif engine == "duckdb_fanout":
+        result = run_duckdb_fanout(Path(path))
     else:
         result = (run_pandas if engine == "pandas" else run_polars)(Path(path), Path(out))
     result["peak_rss_mb"] = peak_rss_mb()
@@ -210,47 +249,56 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpus", type=int, default=10_000)
     ap.add_argument("--hours", type=int, default=744)
+    ap.add_argument("--engines", default=",".join(ENGINES),
+                    help="comma-separated, from " + ", ".join(ENGINES) + " (duckdb always runs, first)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATH", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return 0
+    chosen = set(args.engines.split(","))
+    if chosen - set(ENGINES):
+        ap.error(f"--engines: unknown {', '.join(sorted(chosen - set(ENGINES)))}")
+    engines = [e for e in ENGINES if e == "duckdb" or e in chosen]
     with tempfile.TemporaryDirectory(prefix="wattfleet-rollup-bench-") as tmp:
         db = Path(tmp) / "facts.duckdb"
         info = build(db, args.gpus, args.hours)
         print(f"facts: {info['rows']:,} device-hours ({args.gpus:,} GPUs x {args.hours} h), "
               f"generated in {info['generate_s']:.1f} s")
         results: dict[str, dict[str, Any]] = {}
-        for engine in ENGINES:
-            # DuckDB rewrites the rollup table in place: it runs first, the others only read the facts.
+        for engine in engines:
+            # DuckDB rewrites the rollup tables in place: it runs first, its fan-out twin next (checking its
+            # rows against DuckDB's there), the dataframes only read the facts.
             proc = subprocess.run([sys.executable, __file__, "--child", engine, str(db), f"{tmp}/{engine}.parquet"],
                                   capture_output=True, text=True)
             if proc.returncode:
                 raise SystemExit(f"{engine} failed:\n{proc.stderr}")
             results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
-        for engine in ENGINES[1:]:
+        for engine in [e for e in engines if e in DATAFRAMES]:
             results[engine]["rows_differing_from_duckdb"] = mismatches(Path(tmp) / "duckdb.parquet",
                                                                        Path(tmp) / f"{engine}.parquet")
     d = results["duckdb"]
-    print(f"{'engine':<8} {'total s':>8} {'load s':>7} {'compute s':>9} {'peak MB':>8} {'rows':>10} "
+    print(f"{'engine':<13} {'total s':>8} {'load s':>7} {'compute s':>9} {'peak MB':>8} {'rows':>10} "
           f"{'differing':>9} {'x duckdb':>8}")
     ratios = {}
     for name, r in results.items():
         ratios[name] = r["seconds"] / d["seconds"]
-        print(f"{name:<8} {r['seconds']:>8.2f} {r.get('load_seconds', 0):>7.2f} "
+        print(f"{name:<13} {r['seconds']:>8.2f} {r.get('load_seconds', 0):>7.2f} "
               f"{r.get('compute_seconds', r['seconds']):>9.2f} {r['peak_rss_mb']:>8.0f} {r['rollup_rows']:>10,} "
               f"{r.get('rows_differing_from_duckdb', 0):>9} {ratios[name]:>8.2f}")
-    bad = [e for e in ENGINES[1:] if results[e]["rows_differing_from_duckdb"] or
+    bad = [e for e in engines[1:] if results[e]["rows_differing_from_duckdb"] or
            results[e]["rollup_rows"] != d["rollup_rows"]]
     if bad:
         print(f"WARNING: {', '.join(bad)} disagree with DuckDB's rollup rows")
     if args.json:
-        argv = ["--gpus", str(args.gpus), "--hours", str(args.hours), "--json", str(args.json)]
+        argv = ["--gpus", str(args.gpus), "--hours", str(args.hours), "--engines", ",".join(engines),
+                "--json", str(args.json)]
         write_results(args.json.stem, {
             "gpus": args.gpus, "hours": args.hours, **info, "results": results,
             "time_over_duckdb": ratios,
-            "compute_only_over_duckdb": {e: results[e]["compute_seconds"] / d["seconds"] for e in ENGINES[1:]},
+            "compute_only_over_duckdb": {e: results[e]["compute_seconds"] / d["seconds"]
+                                         for e in engines if e in DATAFRAMES},
             "load_average_at_end": os.getloadavg()}, "flock /tmp/wattfleet-bench.lock " +
             command_line("rollup_bench.py", argv), out_dir=args.json.parent)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -43,6 +44,9 @@ class LocalServer:
 
     name = "server"
     ready_path = "/-/ready"
+    # A server behind its own TLS or auth (a --web.config.file) is polled with these.
+    ready_context: ssl.SSLContext | None = None
+    ready_headers: dict[str, str] = {}
 
     def __init__(self, workdir: Path | None = None) -> None:
         """``workdir``: keep data and log there (kept afterwards); default a temp dir removed on exit."""
@@ -68,7 +72,8 @@ class LocalServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1) as r:
+                ready = urllib.request.Request(f"{self.url}{self.ready_path}", headers=self.ready_headers)
+                with urllib.request.urlopen(ready, timeout=1, context=self.ready_context) as r:
                     if r.status == 200:
                         return self
             except OSError:

@@ -26,6 +26,8 @@ DELETE FROM rollup_inference WHERE period_start >= getvariable('month_start')
                                AND period_start < getvariable('month_end');
 DELETE FROM rollup_workload WHERE period_start >= getvariable('month_start')
                               AND period_start < getvariable('month_end');
+DELETE FROM rollup_inference_prompt WHERE period_start >= getvariable('month_start')
+                                      AND period_start < getvariable('month_end');
 
 -- One scan of the facts, two groupings per row: by node (the large dimension), and by every small
 -- dimension together (a few rows per hour: sites x clusters x GPU models).
@@ -61,27 +63,35 @@ SELECT hour_utc,
  GROUP BY GROUPING SETS ((hour_utc), (hour_utc, site), (hour_utc, cluster), (hour_utc, gpu_model))
 HAVING dimension = 'fleet' OR key <> 'all';
 
+-- Days from the hourly rollups, the month from the days: exact sums of sums, each from a far smaller
+-- input than the last (every family below does the same, so no row is grouped for more than one period).
+CREATE OR REPLACE TEMP TABLE _rollup_day AS
+SELECT date_trunc('day', hour_utc) AS period_start, dimension, key,
+       sum(COLUMNS(* EXCLUDE (hour_utc, dimension, key)))
+  FROM _rollup_hour
+ GROUP BY ALL;
+
 -- Back to the table's units, by the unit in each column's name (gpu_hours is a count).
 INSERT INTO rollup BY NAME
-SELECT 'hour' AS period, hour_utc AS period_start, dimension, key,
+SELECT period, period_start, dimension, key,
        COLUMNS('_kwh') / 1e12, COLUMNS('_g$') / 1e9, COLUMNS('_l$') / 1e9, CAST(gpu_hours AS DOUBLE) AS gpu_hours
-  FROM _rollup_hour;
-
--- Days and the month from the hourly rollups: exact sums of sums, a far smaller input than the facts.
-INSERT INTO rollup BY NAME
-SELECT p.period, date_trunc(p.period, h.hour_utc) AS period_start, h.dimension, h.key,
-       sum(COLUMNS('_kwh')) / 1e12, sum(COLUMNS('_g$')) / 1e9, sum(COLUMNS('_l$')) / 1e9,
-       CAST(sum(gpu_hours) AS DOUBLE) AS gpu_hours
-  FROM _rollup_hour h CROSS JOIN (VALUES ('day'), ('month')) p(period)
- GROUP BY ALL;
+  FROM (SELECT 'hour' AS period, hour_utc AS period_start, * EXCLUDE (hour_utc) FROM _rollup_hour
+        UNION ALL BY NAME
+        SELECT 'day' AS period, * FROM _rollup_day
+        UNION ALL BY NAME
+        SELECT 'month' AS period, date_trunc('month', period_start) AS period_start, dimension, key,
+               sum(COLUMNS(* EXCLUDE (period_start, dimension, key)))
+          FROM _rollup_day
+         GROUP BY ALL);
 
 DROP TABLE _rollup_parts;
 DROP TABLE _rollup_hour;
+DROP TABLE _rollup_day;
 
 -- Energy by workload: hourly sums of the workload facts per cluster, namespace, workload, team and share
 -- (fixed units, as above; GPU-hours are shares of a GPU-hour, in millionths).
 CREATE OR REPLACE TEMP TABLE _rollup_workload_hour AS
-SELECT hour_utc, cluster, namespace, workload, team, share,
+SELECT date_trunc('hour', hour_utc) AS hour_utc, cluster, namespace, workload, team, share,
        sum(fixed_kwh(it_kwh)) AS it_kwh, sum(fixed_kwh(it_kwh_measured)) AS it_kwh_measured,
        sum(fixed_kwh(it_kwh)) - sum(fixed_kwh(it_kwh_measured)) AS it_kwh_estimated,
        sum(fixed_kwh(facility_kwh)) AS facility_kwh,
@@ -94,49 +104,120 @@ SELECT hour_utc, cluster, namespace, workload, team, share,
  WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
  GROUP BY ALL;
 
-INSERT INTO rollup_workload BY NAME
-SELECT p.period, date_trunc(p.period, h.hour_utc) AS period_start, h.cluster, h.namespace, h.workload, h.team,
-       h.share, sum(COLUMNS('_kwh')) / 1e12, sum(COLUMNS('_g$')) / 1e9, sum(COLUMNS('_l$')) / 1e9,
-       sum(gpu_hours) / 1e6 AS gpu_hours
-  FROM _rollup_workload_hour h CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
+CREATE OR REPLACE TEMP TABLE _rollup_workload_day AS
+SELECT date_trunc('day', hour_utc) AS period_start, cluster, namespace, workload, team, share,
+       sum(COLUMNS(* EXCLUDE (hour_utc, cluster, namespace, workload, team, share)))
+  FROM _rollup_workload_hour
  GROUP BY ALL;
 
--- The 'namespace' and 'team' dimensions of the rollup, from the workload facts (keys as said at the top).
-INSERT INTO rollup BY NAME
-WITH keyed AS (
-    SELECT hour_utc, d.dimension,
-           CASE WHEN share <> 'workload' THEN '(' || share || ')'
-                WHEN d.dimension = 'namespace' THEN CASE WHEN namespace = '' THEN '(none)' ELSE namespace END
-                ELSE coalesce(team, '(unmapped)') END AS key,
-           COLUMNS(* EXCLUDE (hour_utc, cluster, namespace, workload, team, share, dimension))
-      FROM _rollup_workload_hour CROSS JOIN (VALUES ('namespace'), ('team')) d(dimension)
-)
-SELECT p.period, date_trunc(p.period, k.hour_utc) AS period_start, k.dimension, k.key,
-       sum(COLUMNS('_kwh')) / 1e12, sum(COLUMNS('_g$')) / 1e9, sum(COLUMNS('_l$')) / 1e9,
-       sum(gpu_hours) / 1e6 AS gpu_hours
-  FROM keyed k CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
+INSERT INTO rollup_workload BY NAME
+SELECT period, period_start, cluster, namespace, workload, team, share,
+       COLUMNS('_kwh') / 1e12, COLUMNS('_g$') / 1e9, COLUMNS('_l$') / 1e9, gpu_hours / 1e6 AS gpu_hours
+  FROM (SELECT 'hour' AS period, hour_utc AS period_start, * EXCLUDE (hour_utc) FROM _rollup_workload_hour
+        UNION ALL BY NAME
+        SELECT 'day' AS period, * FROM _rollup_workload_day
+        UNION ALL BY NAME
+        SELECT 'month' AS period, date_trunc('month', period_start) AS period_start,
+               cluster, namespace, workload, team, share,
+               sum(COLUMNS(* EXCLUDE (period_start, cluster, namespace, workload, team, share)))
+          FROM _rollup_workload_day
+         GROUP BY ALL);
+
+-- The 'namespace' and 'team' dimensions of the rollup, from the workload facts (keys as said at the top):
+-- each hourly workload row counted once under its namespace and once under its team.
+CREATE OR REPLACE TEMP TABLE _rollup_keyed_hour AS
+SELECT hour_utc, CASE WHEN GROUPING(namespace_key) = 0 THEN 'namespace' ELSE 'team' END AS dimension,
+       coalesce(namespace_key, team_key) AS key,
+       sum(COLUMNS(* EXCLUDE (hour_utc, namespace_key, team_key)))
+  FROM (SELECT hour_utc,
+               CASE WHEN share <> 'workload' THEN '(' || share || ')'
+                    WHEN namespace = '' THEN '(none)' ELSE namespace END AS namespace_key,
+               CASE WHEN share <> 'workload' THEN '(' || share || ')'
+                    ELSE coalesce(team, '(unmapped)') END AS team_key,
+               COLUMNS(* EXCLUDE (hour_utc, cluster, namespace, workload, team, share))
+          FROM _rollup_workload_hour)
+ GROUP BY GROUPING SETS ((hour_utc, namespace_key), (hour_utc, team_key));
+
+CREATE OR REPLACE TEMP TABLE _rollup_keyed_day AS
+SELECT date_trunc('day', hour_utc) AS period_start, dimension, key,
+       sum(COLUMNS(* EXCLUDE (hour_utc, dimension, key)))
+  FROM _rollup_keyed_hour
  GROUP BY ALL;
+
+INSERT INTO rollup BY NAME
+SELECT period, period_start, dimension, key,
+       COLUMNS('_kwh') / 1e12, COLUMNS('_g$') / 1e9, COLUMNS('_l$') / 1e9, gpu_hours / 1e6 AS gpu_hours
+  FROM (SELECT 'hour' AS period, hour_utc AS period_start, * EXCLUDE (hour_utc) FROM _rollup_keyed_hour
+        UNION ALL BY NAME
+        SELECT 'day' AS period, * FROM _rollup_keyed_day
+        UNION ALL BY NAME
+        SELECT 'month' AS period, date_trunc('month', period_start) AS period_start, dimension, key,
+               sum(COLUMNS(* EXCLUDE (period_start, dimension, key)))
+          FROM _rollup_keyed_day
+         GROUP BY ALL);
 
 DROP TABLE _rollup_workload_hour;
+DROP TABLE _rollup_workload_day;
+DROP TABLE _rollup_keyed_hour;
+DROP TABLE _rollup_keyed_day;
+
+-- Inference energy and tokens by engine, model and phase.
+CREATE OR REPLACE TEMP TABLE _rollup_inference_hour AS
+SELECT date_trunc('hour', hour_utc) AS hour_utc, engine, model, phase,
+       sum(fixed_kwh(it_kwh)) AS it_kwh, sum(fixed_kwh(facility_kwh)) AS facility_kwh,
+       sum(fixed_g(scope2_location_g)) AS scope2_location_g, sum(fixed_tokens(tokens)) AS tokens
+  FROM fact_inference_hour f
+ WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
+ GROUP BY ALL;
+
+CREATE OR REPLACE TEMP TABLE _rollup_inference_day AS
+SELECT date_trunc('day', hour_utc) AS period_start, engine, model, phase,
+       sum(COLUMNS(* EXCLUDE (hour_utc, engine, model, phase)))
+  FROM _rollup_inference_hour
+ GROUP BY ALL;
 
 INSERT INTO rollup_inference BY NAME
-SELECT p.period, date_trunc(p.period, f.hour_utc) AS period_start, f.engine, f.model, f.phase,
-       sum(fixed_kwh(f.it_kwh)) / 1e12 AS it_kwh, sum(fixed_kwh(f.facility_kwh)) / 1e12 AS facility_kwh,
-       sum(fixed_g(f.scope2_location_g)) / 1e9 AS scope2_location_g, sum(fixed_tokens(f.tokens)) / 1e6 AS tokens
-  FROM fact_inference_hour f CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
+SELECT period, period_start, engine, model, phase,
+       COLUMNS('_kwh') / 1e12, scope2_location_g / 1e9 AS scope2_location_g, tokens / 1e6 AS tokens
+  FROM (SELECT 'hour' AS period, hour_utc AS period_start, * EXCLUDE (hour_utc) FROM _rollup_inference_hour
+        UNION ALL BY NAME
+        SELECT 'day' AS period, * FROM _rollup_inference_day
+        UNION ALL BY NAME
+        SELECT 'month' AS period, date_trunc('month', period_start) AS period_start, engine, model, phase,
+               sum(COLUMNS(* EXCLUDE (period_start, engine, model, phase)))
+          FROM _rollup_inference_day
+         GROUP BY ALL);
+
+DROP TABLE _rollup_inference_hour;
+DROP TABLE _rollup_inference_day;
+
+-- Prompt tokens by source (issue 14), with how many node-hours the engine split them or did not.
+CREATE OR REPLACE TEMP TABLE _rollup_prompt_hour AS
+SELECT date_trunc('hour', hour_utc) AS hour_utc, engine, model,
+       sum(fixed_tokens(computed_tokens)) AS computed_tokens, sum(fixed_tokens(cached_tokens)) AS cached_tokens,
+       sum(fixed_tokens(transferred_tokens)) AS transferred_tokens,
+       sum(fixed_tokens(unsplit_tokens)) AS unsplit_tokens,
+       count(*) FILTER (WHERE split) AS split_node_hours, count(*) FILTER (WHERE NOT split) AS unsplit_node_hours
+  FROM fact_inference_prompt_hour f
  WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
  GROUP BY ALL;
 
--- Prompt tokens by source (issue 14), with how many node-hours the engine split them or did not.
-DELETE FROM rollup_inference_prompt WHERE period_start >= getvariable('month_start')
-                                      AND period_start < getvariable('month_end');
-INSERT INTO rollup_inference_prompt BY NAME
-SELECT p.period, date_trunc(p.period, f.hour_utc) AS period_start, f.engine, f.model,
-       sum(fixed_tokens(f.computed_tokens)) / 1e6 AS computed_tokens,
-       sum(fixed_tokens(f.cached_tokens)) / 1e6 AS cached_tokens,
-       sum(fixed_tokens(f.transferred_tokens)) / 1e6 AS transferred_tokens,
-       sum(fixed_tokens(f.unsplit_tokens)) / 1e6 AS unsplit_tokens,
-       count(*) FILTER (WHERE f.split) AS split_node_hours, count(*) FILTER (WHERE NOT f.split) AS unsplit_node_hours
-  FROM fact_inference_prompt_hour f CROSS JOIN (VALUES ('hour'), ('day'), ('month')) p(period)
- WHERE f.hour_utc >= getvariable('month_start') AND f.hour_utc < getvariable('month_end')
+CREATE OR REPLACE TEMP TABLE _rollup_prompt_day AS
+SELECT date_trunc('day', hour_utc) AS period_start, engine, model,
+       sum(COLUMNS(* EXCLUDE (hour_utc, engine, model)))
+  FROM _rollup_prompt_hour
  GROUP BY ALL;
+
+INSERT INTO rollup_inference_prompt BY NAME
+SELECT period, period_start, engine, model, COLUMNS('_tokens$') / 1e6, COLUMNS('_node_hours$')
+  FROM (SELECT 'hour' AS period, hour_utc AS period_start, * EXCLUDE (hour_utc) FROM _rollup_prompt_hour
+        UNION ALL BY NAME
+        SELECT 'day' AS period, * FROM _rollup_prompt_day
+        UNION ALL BY NAME
+        SELECT 'month' AS period, date_trunc('month', period_start) AS period_start, engine, model,
+               sum(COLUMNS(* EXCLUDE (period_start, engine, model)))
+          FROM _rollup_prompt_day
+         GROUP BY ALL);
+
+DROP TABLE _rollup_prompt_hour;
+DROP TABLE _rollup_prompt_day;

@@ -68,7 +68,8 @@ def test_equal_work_benchmark_runs(tmp_path: Path) -> None:
 
 
 def test_rollup_benchmark_checks_every_engine_against_duckdb(tmp_path: Path) -> None:
-    """The rollup benchmark's pandas and Polars rollups equal DuckDB's row for row (a tiny fleet)."""
+    """The rollup benchmark's pandas and Polars rollups equal DuckDB's row for row (a tiny fleet), and the
+    pre-issue-18 SQL it times beside the shipped one gives exactly the shipped rows in every rollup table."""
     import subprocess
     out = tmp_path / "rollup.json"
     proc = subprocess.run([sys.executable, str(BENCH / "rollup_bench.py"), "--gpus", "40", "--hours", "30",
@@ -76,9 +77,11 @@ def test_rollup_benchmark_checks_every_engine_against_duckdb(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["commit"] and result["machine"] and result["time_utc"] and "rollup_bench.py" in result["command"]
-    for engine in ("pandas", "polars"):
+    for engine in ("duckdb_fanout", "pandas", "polars"):
         assert result["results"][engine]["rows_differing_from_duckdb"] == 0
         assert result["results"][engine]["rollup_rows"] == result["results"]["duckdb"]["rollup_rows"] > 0
+    assert set(result["results"]["duckdb_fanout"]["rows_differing_by_table"]) == {
+        "rollup", "rollup_workload", "rollup_inference", "rollup_inference_prompt"}
 
 
 @needs_traces

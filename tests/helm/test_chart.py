@@ -142,6 +142,24 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A long-term store behind a token, a private CA, a client certificate and a tenant, read in small
+# requests with DuckDB spilling to a node-local volume: every store and ingest value set.
+MATRIX["store-token-mtls"] = merged(AGGREGATOR, {"aggregator": {
+    "prometheusUrl": "https://mimir.example.com/prometheus",
+    "store": {"auth": {"bearerToken": {"existingSecret": "mimir-reader", "key": "jwt"}},
+              "tls": {"caSecret": "mimir-ca", "caKey": "bundle.pem", "certSecret": "mimir-client"},
+              "tenant": "fleet-a|fleet-b", "headers": {"X-Request-Source": "wattfleet"},
+              "queryTimeout": 30.5, "maxResponseBytes": 67108864},
+    "aggregate": {"pageHours": 6, "shardNodes": 0, "duckdb": {"memoryLimit": "700MB", "threads": 2,
+                                                              "tempDirectory": {"volume": "emptyDir",
+                                                                                "sizeLimit": "4Gi"}}}}})
+# Basic auth, pre-aggregated reads with the other rules off.
+MATRIX["store-basic-pre-aggregated"] = merged(AGGREGATOR, {
+    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}}},
+                   "aggregate": {"preAggregated": True}},
+    "prometheus": {"rules": {"enabled": False}}})
+
+
 @pytest.fixture(scope="module")
 def chart() -> Iterator[Any]:
     with helm.Chart.load(CHART) as loaded:
@@ -520,24 +538,7 @@ NOT_RENDERED = {
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
                   "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
-                  "--page-hours": "request size tuning (extraArgs)",
-                  "--shard-nodes": "request size tuning (extraArgs)",
-                  "--query-timeout": "request tuning (extraArgs)",
-                  "--max-response-bytes": "request tuning (extraArgs)",
-                  "--pre-aggregated": "needs the hourly-energy rule group loaded in Prometheus first (extraArgs)",
-                  "--duckdb-memory-limit": "the default (1GB) suits the chart's resources; extraArgs to change",
-                  "--duckdb-threads": "DuckDB follows the container's CPUs; extraArgs to change",
-                  "--duckdb-temp-directory": "spills go next to the database on its volume; extraArgs to change",
-                  "--prometheus.bearer-token-file": "credentials come from the chart's Secret as environment "
-                                                    "variables; file mounts are not wired in the chart yet",
-                  "--prometheus.basic-auth-user": "from the chart's Secret (WATTFLEET_PROMETHEUS_USER)",
-                  "--prometheus.basic-auth-password-file": "from the chart's Secret (WATTFLEET_PROMETHEUS_PASSWORD)",
-                  "--prometheus.ca-file": "needs a mounted CA: not wired in the chart yet (extraArgs + volumes)",
-                  "--prometheus.cert-file": "needs a mounted certificate: not wired in the chart yet",
-                  "--prometheus.key-file": "needs a mounted key: not wired in the chart yet",
-                  "--prometheus.insecure-skip-verify": "tests only",
-                  "--prometheus.tenant": "per deployment (extraArgs)",
-                  "--prometheus.header": "per deployment (extraArgs)"},
+                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA: store.tls.caSecret)"},
     "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
                                    "chart yet (Secret wiring is separate work)"},
     "report": {},
@@ -1074,7 +1075,9 @@ class PodSandbox:
     volumes (emptyDir, claim) is read-only, where the machine allows it.
     """
 
-    def __init__(self, root: Path, objects: list[dict[str, Any]], workload: dict[str, Any]) -> None:
+    def __init__(self, root: Path, objects: list[dict[str, Any]], workload: dict[str, Any],
+                 secrets: dict[str, dict[str, str]] | None = None) -> None:
+        """``secrets``: contents (name -> key -> text) of Secrets the chart only references."""
         import base64
 
         from wattfleet.sim.fake_powercap import FakePowercap
@@ -1084,7 +1087,7 @@ class PodSandbox:
         (self.container,) = self.spec["containers"]
         self.powercap: FakePowercap | None = None
         volumes = {v["name"]: v for v in self.spec["volumes"]}
-        secrets = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
+        rendered = {s["metadata"]["name"]: s for s in of_kind(objects, "Secret")}
         maps = {c["metadata"]["name"]: c for c in of_kind(objects, "ConfigMap")}
         self.mounts = [m["mountPath"] for m in self.container["volumeMounts"]]
         for mount in self.container["volumeMounts"]:
@@ -1093,9 +1096,11 @@ class PodSandbox:
                 self.powercap = FakePowercap(target, sockets=1)
             elif "hostPath" in volume and mount.get("readOnly"):  # pod-resources, cgroup, pod logs: empty
                 target.mkdir(parents=True, exist_ok=True)
-            elif "secret" in volume and volume["secret"]["secretName"] in secrets:
-                data = secrets[volume["secret"]["secretName"]]["data"]
+            elif "secret" in volume and volume["secret"]["secretName"] in rendered:
+                data = rendered[volume["secret"]["secretName"]]["data"]
                 self.write(target, {k: base64.b64decode(v).decode() for k, v in data.items()}, volume["secret"])
+            elif "secret" in volume and volume["secret"]["secretName"] in (secrets or {}):
+                self.write(target, (secrets or {})[volume["secret"]["secretName"]], volume["secret"])
             elif "secret" in volume:
                 keys = [i["path"] for i in volume["secret"]["items"]]
                 _self_signed(target, "ca.crt" if keys == ["ca.crt"] else "tls.crt")
@@ -1751,3 +1756,291 @@ def test_pod_owners_rbac_token_env_args_and_egress_follow_the_switch(chart: Any)
         assert parse_container_args(spec["containers"][0]).pod_owners is False
     (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-exporter")]
     assert not any(6443 in [pt.get("port") for pt in rule.get("ports", [])] for rule in policy["spec"]["egress"])
+
+
+# ---------------------------------------------------------------- aggregate: store access, request bounds, DuckDB
+
+STORE_VOLUMES = {"store-token", "store-password", "store-ca", "store-tls"}
+# Every file flag of `aggregate` with the volume that must hold it: (flag dest, volume, file in the volume).
+STORE_FILES = {"bearer_token_file": ("store-token", "token"),
+               "basic_auth_password_file": ("store-password", "password"),
+               "ca_file": ("store-ca", "ca.crt"), "cert_file": ("store-tls", "tls.crt"),
+               "key_file": ("store-tls", "tls.key")}
+
+
+def aggregate_job(chart: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], argparse.Namespace]:
+    """(pod spec, container, parsed args) of the rendered aggregate CronJob."""
+    (job,) = aggregate_cronjobs(render(chart, values)[0])
+    spec = pod_spec(job)
+    (container,) = spec["containers"]
+    return spec, container, parse_container_args(container)
+
+
+def test_store_credentials_are_read_only_secret_files_of_the_aggregate_pod_only(chart: Any) -> None:
+    from wattfleet.aggregator.cli import store_auth
+
+    case = MATRIX["store-token-mtls"]
+    store = case["aggregator"]["store"]
+    objects, _ = render(chart, case)
+    spec, container, args = aggregate_job(chart, case)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    expected = {"store-token": ("mimir-reader", {"jwt": "token"}), "store-ca": ("mimir-ca", {"bundle.pem": "ca.crt"}),
+                "store-tls": ("mimir-client", {"tls.crt": "tls.crt", "tls.key": "tls.key"})}
+    for name, (secret, items) in expected.items():
+        assert volumes[name]["secret"]["secretName"] == secret
+        assert {i["key"]: i["path"] for i in volumes[name]["secret"]["items"]} == items  # only the keys it needs
+        assert volumes[name]["secret"]["defaultMode"] == 0o440
+        assert mounts[name]["readOnly"] is True
+    assert "store-password" not in volumes
+    for dest, (volume, file) in STORE_FILES.items():
+        if volume in volumes:
+            assert getattr(args, dest) == f"{mounts[volume]['mountPath']}/{file}", dest
+    auth = store_auth(args)  # the same flags give the client its files, tenant and headers
+    assert (auth.bearer_token_file, auth.ca_file, auth.cert_file, auth.key_file) == (
+        args.bearer_token_file, args.ca_file, args.cert_file, args.key_file)
+    assert auth.tenant == "fleet-a|fleet-b" and auth.headers == {"X-Request-Source": "wattfleet"}
+    assert auth.basic_auth is None and auth.insecure_skip_verify is False
+    # Secrets are referenced, never rendered, and reach no environment; the other pods see none of them.
+    assert [s for s in of_kind(objects, "Secret") if s["metadata"]["name"] in ("mimir-reader", "mimir-ca")] == []
+    assert not [e for e in container["env"] if "valueFrom" in e]
+    for workload in aggregator_workloads(objects):
+        if job_name(workload) != "aggregate":
+            other = pod_spec(workload)
+            assert not STORE_VOLUMES & {v["name"] for v in other["volumes"]}, job_name(workload)
+            assert not any(a.startswith("--prometheus") for a in other["containers"][0]["args"])
+    # The request bounds, shards and DuckDB resources reach the command.
+    assert (args.query_timeout, args.max_response_bytes) == (store["queryTimeout"], store["maxResponseBytes"])
+    assert (args.page_hours, args.shard_nodes, args.pre_aggregated) == (6, 0, False)
+    assert (args.duckdb_memory_limit, args.duckdb_threads) == ("700MB", 2)
+    assert volumes["duckdb-spill"] == {"name": "duckdb-spill", "emptyDir": {"sizeLimit": "4Gi"}}
+    assert args.duckdb_temp_directory == mounts["duckdb-spill"]["mountPath"]
+    assert not mounts["duckdb-spill"].get("readOnly")
+
+
+def test_basic_auth_passes_the_user_and_a_password_file(chart: Any) -> None:
+    spec, container, args = aggregate_job(chart, MATRIX["store-basic-pre-aggregated"])
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert args.basic_auth_user == "reader"
+    assert args.basic_auth_password_file == "/etc/wattfleet/store-password/password"
+    assert volumes["store-password"]["secret"] == {"secretName": "thanos-password", "defaultMode": 0o440,
+                                                   "items": [{"key": "password", "path": "password"}]}
+    assert args.bearer_token_file is None and args.pre_aggregated is True
+    assert "password" not in json.dumps(container["env"])
+
+
+def test_store_values_unset_render_the_arguments_of_before(chart: Any) -> None:
+    """Defaults: no store flag, no request bound, no secret volume; only DuckDB's memory and threads are new."""
+    spec, container, args = aggregate_job(chart, MATRIX["aggregator"])
+    rest = container["args"][container["args"].index("--no-progress") + 1:]
+    assert rest == ["--duckdb-memory-limit", "512MiB", "--duckdb-threads", "2"]  # half of 1Gi, 256 MiB a thread
+    assert not STORE_VOLUMES & {v["name"] for v in spec["volumes"]} and "duckdb-spill" not in str(spec["volumes"])
+    defaults = strict_parser().parse_args(["aggregate", "--config", "c", "--db", "d", "--prometheus", "http://x"])
+    for dest in ("page_hours", "shard_nodes", "query_timeout", "max_response_bytes", "duckdb_temp_directory",
+                 "bearer_token_file", "tenant", "headers", "pre_aggregated"):
+        assert getattr(args, dest) == getattr(defaults, dest), dest
+
+
+@pytest.mark.parametrize("aggregate, config_store, memory, threads", [
+    ({"resources": {"limits": {"memory": "1Gi"}}}, None, "512MiB", 2),
+    ({"resources": {"limits": {"memory": "3G"}}}, None, "1430MiB", 5),       # 3e9 B / 2
+    ({"resources": {"limits": {"memory": 2147483648}}}, None, "1024MiB", 4),  # plain bytes
+    ({"resources": {"limits": {"memory": "1.5Gi"}}}, None, "768MiB", 3),
+    ({"resources": {"limits": {"memory": "4e9"}}}, None, "1907MiB", 7),
+    ({"resources": {"limits": {"memory": "300Mi"}}}, None, "150MiB", 1),
+    ({"resources": {"limits": {"memory": "16Gi", "cpu": "3500m"}}}, None, "8192MiB", 4),  # at most the CPU limit
+    ({"resources": {"limits": {"memory": "16Gi", "cpu": 2}}}, None, "8192MiB", 2),
+    ({"resources": {"requests": {"memory": "256Mi"}, "limits": None}}, None, None, None),  # no limit: no flag
+    ({"resources": {"limits": {"memory": "4Gi"}}}, {"memory_limit": "1GB"}, None, None),  # the config applies
+    ({"resources": {"limits": {"memory": "4Gi"}}}, {"threads": 3}, "2048MiB", None),
+    ({"resources": {"limits": {"memory": "4Gi"}}, "duckdb": {"memoryLimit": "3GB"}}, {"memory_limit": "1GB"},
+     "3GB", None),
+    ({"resources": {"limits": {"memory": "4Gi"}}, "duckdb": {"threads": 6}}, None, "2048MiB", 6),
+])
+def test_duckdb_memory_and_threads_follow_the_container_limits(chart: Any, aggregate: dict[str, Any],
+                                                               config_store: dict[str, Any] | None,
+                                                               memory: str | None, threads: int | None) -> None:
+    from wattfleet.aggregator.store.settings import StoreSettings
+
+    config = dict(FACILITY, store=config_store) if config_store else FACILITY
+    values = merged(MATRIX["aggregator"], {"aggregator": {"config": config, "aggregate": aggregate}})
+    _, _, args = aggregate_job(chart, values)
+    assert (args.duckdb_memory_limit, args.duckdb_threads) == (memory, threads)
+    if memory:
+        StoreSettings(memory_limit=memory)  # a size the aggregator accepts
+
+
+def test_store_flags_follow_each_value_alone(chart: Any) -> None:
+    """One value at a time: its flag and nothing else (no memory limit, so no derived DuckDB flag)."""
+    base = merged(MATRIX["aggregator"], {"aggregator": {"aggregate": {"resources": {"limits": None}}}})
+    _, baseline, _ = aggregate_job(chart, base)
+    cases = [
+        ({"store": {"tenant": "team-a"}}, ["--prometheus.tenant", "team-a"]),
+        ({"store": {"headers": {"AccountID": "0", "X-B": "b: c"}}},
+         ["--prometheus.header", "AccountID: 0", "--prometheus.header", "X-B: b: c"]),
+        ({"store": {"queryTimeout": 120}}, ["--query-timeout", "120"]),
+        ({"store": {"maxResponseBytes": 1048576}}, ["--max-response-bytes", "1048576"]),
+        ({"aggregate": {"pageHours": 1}}, ["--page-hours", "1"]),
+        ({"aggregate": {"shardNodes": 0}}, ["--shard-nodes", "0"]),
+        ({"aggregate": {"shardNodes": 2000}}, ["--shard-nodes", "2000"]),
+        ({"aggregate": {"preAggregated": True}}, ["--pre-aggregated"]),
+        ({"aggregate": {"duckdb": {"threads": 4}}}, ["--duckdb-threads", "4"]),
+        ({"aggregate": {"duckdb": {"tempDirectory": {"volume": "emptyDir"}}}},
+         ["--duckdb-temp-directory", "/var/tmp/duckdb"]),
+        ({"store": {"tls": {"caSecret": "ca"}}}, ["--prometheus.ca-file", "/etc/wattfleet/store-ca/ca.crt"]),
+    ]
+    for change, flags in cases:
+        _, container, args = aggregate_job(chart, merged(base, {"aggregator": change}))
+        assert container["args"] == baseline["args"] + flags, change
+    _, _, args = aggregate_job(chart, merged(base, {"aggregator": {"store": {"headers": {"X-B": "b: c"}}}}))
+    assert args.headers == [("X-B", "b: c")]
+
+
+def test_pre_aggregated_ships_the_hourly_energy_rules_it_reads(chart: Any) -> None:
+    from wattfleet.core import hourly_energy
+    from wattfleet.dashboards.build import HOURLY_ENERGY_FILE
+
+    hourly_file = CHART / "files" / HOURLY_ENERGY_FILE
+    hourly_groups = yaml.safe_load(hourly_file.read_text())["groups"]
+    recorded = {r["record"] for g in hourly_groups for r in g["rules"]}
+    assert set(hourly_energy.RECORDED.values()) <= recorded  # what --pre-aggregated reads is recorded
+    # With the rules on (the default), the group is among them, as a ConfigMap file and in the PrometheusRule.
+    on = merged(MATRIX["aggregator"], {"aggregator": {"aggregate": {"preAggregated": True}}})
+    (cm,) = [c for c in of_kind(render(chart, on)[0], "ConfigMap") if c["metadata"]["name"].endswith("-rules")]
+    assert hourly_file.name in cm["data"] and len(cm["data"]) == len(rule_files())
+    # With the rules off, preAggregated still ships that group, and only it.
+    (cm,) = [c for c in of_kind(render(chart, MATRIX["store-basic-pre-aggregated"])[0], "ConfigMap")
+             if c["metadata"]["name"].endswith("-rules")]
+    assert {k: yaml.safe_load(v) for k, v in cm["data"].items()} == {hourly_file.name: {"groups": hourly_groups}}
+    operator = merged(MATRIX["store-basic-pre-aggregated"], {"prometheus": {"operator": {"enabled": True}}})
+    (rule,) = of_kind(render(chart, operator)[0], "PrometheusRule")
+    assert rule["spec"]["groups"] == hourly_groups
+    # Rules off and not pre-aggregated (or no aggregator): no rules at all, as before.
+    for values in ({"prometheus": {"rules": {"enabled": False}}},
+                   merged(MATRIX["store-basic-pre-aggregated"], {"aggregator": {"enabled": False}})):
+        objects = render(chart, values)[0]
+        assert not of_kind(objects, "PrometheusRule")
+        assert not [c for c in of_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("-rules")]
+    _, notes = render(chart, MATRIX["store-basic-pre-aggregated"])
+    assert "wattfleet-hourly-energy" in notes and "as user reader" in notes
+
+
+STORE_BAD_VALUES = {
+    "bearer token and basic auth": {"bearerToken": {"existingSecret": "t"},
+                                    "basic": {"username": "u", "passwordSecret": "p"}},
+    "user without a password Secret": {"basic": {"username": "u"}},
+    "password Secret without a user": {"basic": {"passwordSecret": "p"}},
+    "colon in the user name": {"basic": {"username": "a:b", "passwordSecret": "p"}},
+    "secret name not a DNS name": {"bearerToken": {"existingSecret": "My_Secret"}},
+    "empty secret key": {"bearerToken": {"existingSecret": "t", "key": ""}},
+}
+STORE_BAD_OTHER = {
+    "Authorization header": {"store": {"headers": {"authorization": "Bearer x"}}},
+    "tenant header": {"store": {"headers": {"X-Scope-OrgID": "a"}}},
+    "header name with a space": {"store": {"headers": {"X Y": "a"}}},
+    "line break in a header": {"store": {"headers": {"X-Y": "a\r\nX-Z: b"}}},
+    "line break in the tenant": {"store": {"tenant": "a\nb"}},
+    "zero query timeout": {"store": {"queryTimeout": 0}},
+    "zero response bytes": {"store": {"maxResponseBytes": 0}},
+    "unknown key in store": {"store": {"bearerTokenFile": "/x"}},
+    "unknown key in tls": {"store": {"tls": {"insecureSkipVerify": True}}},
+    "zero page hours": {"aggregate": {"pageHours": 0}},
+    "page hours past a query_range": {"aggregate": {"pageHours": 11001}},
+    "negative shard nodes": {"aggregate": {"shardNodes": -1}},
+    "pre-aggregated as a string": {"aggregate": {"preAggregated": "yes"}},
+    "zero threads": {"aggregate": {"duckdb": {"threads": 0}}},
+    "memory limit not a size": {"aggregate": {"duckdb": {"memoryLimit": "lots"}}},
+    "memory limit as a quantity": {"aggregate": {"duckdb": {"memoryLimit": "1Gi"}}},
+    "spill to a hostPath": {"aggregate": {"duckdb": {"tempDirectory": {"volume": "hostPath"}}}},
+    "legacy env credentials and store.auth": {"prometheusAuth": {"existingSecret": "old"},
+                                              "store": {"auth": {"bearerToken": {"existingSecret": "new"}}}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORE_BAD_VALUES) + sorted(STORE_BAD_OTHER))
+def test_bad_store_and_ingest_values_fail_the_schema(chart: Any, name: str) -> None:
+    values = ({"store": {"auth": STORE_BAD_VALUES[name]}} if name in STORE_BAD_VALUES else STORE_BAD_OTHER[name])
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(merged(AGGREGATOR, {"aggregator": values}))
+
+
+def test_schema_memory_limit_pattern_matches_the_aggregator() -> None:
+    from wattfleet.aggregator.store.settings import StoreSettings
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    pattern = lookup(schema, "aggregator.aggregate.duckdb.memoryLimit")["pattern"]
+    regex = re.compile(pattern.replace("(?i)", ""), re.IGNORECASE)
+    for text in ("512MB", "2GB", "1.5GiB", "300 MB", "1024KiB", "1tb", "10B", "1Gi", "lots", "5", "-1GB", "1.GB"):
+        try:
+            StoreSettings(memory_limit=text)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert bool(regex.match(text)) == accepted, text
+    assert regex.match("")  # empty: derived from the container, or the config's
+
+
+@pytest.mark.parametrize("values", [
+    {"store": {"auth": {"bearerToken": {"existingSecret": "t"}}}},
+    {"store": {"auth": {"basic": {"username": "u", "passwordSecret": "p"}}, "tls": {"caSecret": "c"}}},
+    {"prometheusAuth": {"existingSecret": "old"}, "store": {"tenant": "a", "headers": {"AccountID": "0"}}},
+    {"aggregate": {"pageHours": 11000, "shardNodes": 0, "duckdb": {"memoryLimit": "1.5GiB", "threads": 1}}},
+], ids=["token", "basic+ca", "legacy env + tenant", "bounds"])
+def test_good_store_values_pass_the_schema(chart: Any, values: dict[str, Any]) -> None:
+    chart.validate_schema(merged(AGGREGATOR, {"aggregator": values}))
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("promtool") is None,
+                    reason="needs openssl and promtool")
+def test_rendered_aggregate_reads_a_store_behind_mtls_and_basic_auth(chart: Any, tmp_path: Path) -> None:
+    """The aggregate CronJob's command, mounted Secrets and spill volume, run against a real Prometheus that
+    serves only TLS, demands a client certificate from a private CA and basic auth (its --web.config.file,
+    prometheus/exporter-toolkit docs/web-configuration.md)."""
+    import base64
+    import ssl
+
+    import bcrypt
+    from tls_fixtures import client_ca, client_cert, self_signed
+
+    from fixtures.agg.backfill import History, Series, whole_hours_ago
+    from promserver import PROMTOOL, PrometheusServer
+    from wattfleet.core import catalog
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    server_cert, server_key = self_signed(certs)
+    ca = client_ca(certs)
+    client = client_cert(certs, ca, "wattfleet-aggregate", "DNS:wattfleet")
+    web = certs / "web.yml"
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    web.write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(server_cert), "key_file": str(server_key),
+                              "client_auth_type": "RequireAndVerifyClientCert", "client_ca_file": str(ca[0])},
+        "basic_auth_users": {"reader": hashed}}))
+    server = PrometheusServer(targets=[], extra_args=[f"--web.config.file={web}"])
+    server.url = url = f"https://127.0.0.1:{server.port}"
+    server.ready_context = ssl.create_default_context(cafile=str(server_cert))
+    server.ready_context.load_cert_chain(str(client[0]), str(client[1]))
+    server.ready_headers = {"Authorization": "Basic " + base64.b64encode(b"reader:s3cret").decode()}
+    start = whole_hours_ago(3)
+    gpu = Series(catalog.GPU_ENERGY, dict(node="par1-n1", cluster="c1", site="par1", gpu="0", uuid="GPU-a",
+                                          gpu_model="H100", method="measured", source="nvml"), 300)
+    History(start, 2, [gpu]).write_blocks(PROMTOOL, server.dir / "data")
+    config = {"version": 1, "sites": [{"name": "par1", "zone": "FR", "pue": 1.2, "wue_liters_per_kwh": 1.0,
+                                       "nodes": ["par1-*"], "grid": {"source": "static"}}]}
+    objects, _ = render(chart, {"aggregator": {
+        "enabled": True, "config": config, "prometheusUrl": url, "report": {"enabled": False},
+        "store": {"auth": {"basic": {"username": "reader", "passwordSecret": "prom-reader"}},
+                  "tls": {"caSecret": "prom-ca", "certSecret": "prom-client"}, "queryTimeout": 20},
+        "aggregate": {"pageHours": 48, "shardNodes": 1, "duckdb": {"threads": 1,
+                                                                  "tempDirectory": {"volume": "emptyDir"}}}}})
+    (job,) = aggregate_cronjobs(objects)
+    secrets = {"prom-reader": {"password": "s3cret\n"}, "prom-ca": {"ca.crt": server_cert.read_text()},
+               "prom-client": {"tls.crt": client[0].read_text(), "tls.key": client[1].read_text()}}
+    sandbox = PodSandbox(tmp_path / "pod", objects, job, secrets=secrets)
+    with server:
+        result = sandbox.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"IT ([0-9.]+) kWh", result.stdout)
+    assert match and 0.6 <= float(match.group(1)) < 0.7, result.stdout  # 2 h x 300 W, through TLS and auth

@@ -198,3 +198,188 @@ affinity:
             {{- include "wattfleet.componentSelectorLabels" (dict "root" . "component" "aggregator") | nindent 12 }}
 {{- end }}
 {{- end }}
+
+{{/* ---------------- aggregate: store access and DuckDB ---------------- */}}
+
+{{/*
+Bytes in a Kubernetes quantity (64Mi, 1Gi, 1G, 1.5e9, 1073741824), as a float.
+*/}}
+{{- define "wattfleet.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $units := dict "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 "m" 0.001 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "E" 1000000000000000000.0 }}
+{{- $suffix := regexFind "(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)$" $q }}
+{{- $number := float64 (trimPrefix "+" (trimSuffix $suffix $q)) }}
+{{- if $suffix }}{{ mulf $number (get $units $suffix) }}{{ else }}{{ $number }}{{ end }}
+{{- end }}
+
+{{/*
+Half the aggregate container's memory limit in MiB, or empty: DuckDB's advice
+where the process must not be OOM-killed (some allocations bypass its limit,
+and Python needs the rest). Empty when duckdb.memoryLimit is set, when there
+is no memory limit to take half of, or when the inline facility config sets
+store.memory_limit (a flag would silently win over it).
+*/}}
+{{- define "wattfleet.aggregator.derivedMemoryMiB" -}}
+{{- $a := .Values.aggregator }}
+{{- $limit := dig "limits" "memory" "" ($a.aggregate.resources | default dict) }}
+{{- $fromConfig := dig "store" "memory_limit" "" ($a.config | default dict) }}
+{{- if and (not $a.aggregate.duckdb.memoryLimit) $limit (not $fromConfig) }}
+{{- max 1 (int64 (floor (divf (float64 (include "wattfleet.quantityBytes" $limit)) 2097152.0))) }}
+{{- end }}
+{{- end }}
+
+{{/* `--duckdb-memory-limit` for the aggregate job: the value, else the derived half, else empty (no flag). */}}
+{{- define "wattfleet.aggregator.duckdbMemoryLimit" -}}
+{{- with .Values.aggregator.aggregate.duckdb.memoryLimit }}
+{{- . }}
+{{- else }}
+{{- with include "wattfleet.aggregator.derivedMemoryMiB" . }}{{ . }}MiB{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+`--duckdb-threads`: the value, else with a derived memory limit one thread per
+256 MiB of it (DuckDB needs at least 125 MB per thread and otherwise starts
+one per core of the node, not of the container), at most the container's CPU
+limit when it has one; else empty (no flag: the config's store.threads, or
+DuckDB's default).
+*/}}
+{{- define "wattfleet.aggregator.duckdbThreads" -}}
+{{- $a := .Values.aggregator }}
+{{- $d := $a.aggregate.duckdb }}
+{{- if not (kindIs "invalid" $d.threads) }}
+{{- printf "%d" (int64 $d.threads) }}
+{{- else if not (dig "store" "threads" "" ($a.config | default dict)) }}
+{{- with include "wattfleet.aggregator.derivedMemoryMiB" . }}
+{{- $threads := max 1 (div (int64 .) 256) }}
+{{- with dig "limits" "cpu" "" ($a.aggregate.resources | default dict) }}
+{{- $threads = min $threads (max 1 (int64 (ceil (float64 (include "wattfleet.quantityBytes" .))))) }}
+{{- end }}
+{{- $threads }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "wattfleet.aggregator.spillPath" -}}/var/tmp/duckdb{{- end }}
+
+{{/* The arguments of `wattfleet aggregate` after the chart's fixed ones, from aggregator.store and aggregator.aggregate (JSON list). */}}
+{{- define "wattfleet.aggregator.storeArgs" -}}
+{{- $a := .Values.aggregator }}
+{{- $s := $a.store }}
+{{- $g := $a.aggregate }}
+{{- $args := list }}
+{{- if $s.auth.bearerToken.existingSecret }}
+{{- $args = concat $args (list "--prometheus.bearer-token-file" "/etc/wattfleet/store-token/token") }}
+{{- end }}
+{{- if $s.auth.basic.username }}
+{{- $args = concat $args (list "--prometheus.basic-auth-user" $s.auth.basic.username) }}
+{{- end }}
+{{- if $s.auth.basic.passwordSecret }}
+{{- $args = concat $args (list "--prometheus.basic-auth-password-file" "/etc/wattfleet/store-password/password") }}
+{{- end }}
+{{- if $s.tls.caSecret }}
+{{- $args = concat $args (list "--prometheus.ca-file" "/etc/wattfleet/store-ca/ca.crt") }}
+{{- end }}
+{{- if $s.tls.certSecret }}
+{{- $args = concat $args (list "--prometheus.cert-file" "/etc/wattfleet/store-tls/tls.crt" "--prometheus.key-file" "/etc/wattfleet/store-tls/tls.key") }}
+{{- end }}
+{{- with $s.tenant }}
+{{- $args = concat $args (list "--prometheus.tenant" .) }}
+{{- end }}
+{{- range $name, $value := $s.headers }}
+{{- $args = concat $args (list "--prometheus.header" (printf "%s: %s" $name $value)) }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.queryTimeout) }}
+{{- $args = concat $args (list "--query-timeout" (toString $s.queryTimeout)) }}
+{{- end }}
+{{- if not (kindIs "invalid" $s.maxResponseBytes) }}
+{{- $args = concat $args (list "--max-response-bytes" (printf "%d" (int64 $s.maxResponseBytes))) }}
+{{- end }}
+{{- if not (kindIs "invalid" $g.pageHours) }}
+{{- $args = concat $args (list "--page-hours" (printf "%d" (int64 $g.pageHours))) }}
+{{- end }}
+{{- if not (kindIs "invalid" $g.shardNodes) }}
+{{- $args = concat $args (list "--shard-nodes" (printf "%d" (int64 $g.shardNodes))) }}
+{{- end }}
+{{- if $g.preAggregated }}
+{{- $args = append $args "--pre-aggregated" }}
+{{- end }}
+{{- with include "wattfleet.aggregator.duckdbMemoryLimit" . }}
+{{- $args = concat $args (list "--duckdb-memory-limit" .) }}
+{{- end }}
+{{- with include "wattfleet.aggregator.duckdbThreads" . }}
+{{- $args = concat $args (list "--duckdb-threads" .) }}
+{{- end }}
+{{- if eq $g.duckdb.tempDirectory.volume "emptyDir" }}
+{{- $args = concat $args (list "--duckdb-temp-directory" (include "wattfleet.aggregator.spillPath" .)) }}
+{{- end }}
+{{- toJson $args }}
+{{- end }}
+
+{{/*
+Volumes only the aggregate job mounts: the store's credentials (each Secret's
+one key, read-only, mode 0440 with the pod's fsGroup) and the DuckDB spill
+emptyDir. serve and report never see them.
+*/}}
+{{- define "wattfleet.aggregator.storeVolumes" -}}
+{{- $s := .Values.aggregator.store }}
+{{- with $s.auth.bearerToken.existingSecret }}
+- name: store-token
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $s.auth.bearerToken.key }}
+        path: token
+{{- end }}
+{{- with $s.auth.basic.passwordSecret }}
+- name: store-password
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $s.auth.basic.passwordKey }}
+        path: password
+{{- end }}
+{{- with $s.tls.caSecret }}
+- name: store-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: {{ $s.tls.caKey }}
+        path: ca.crt
+{{- end }}
+{{- with $s.tls.certSecret }}
+- name: store-tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- $t := .Values.aggregator.aggregate.duckdb.tempDirectory }}
+{{- if eq $t.volume "emptyDir" }}
+- name: duckdb-spill
+  emptyDir:
+    sizeLimit: {{ $t.sizeLimit }}
+{{- end }}
+{{- end }}
+
+{{- define "wattfleet.aggregator.storeVolumeMounts" -}}
+{{- $s := .Values.aggregator.store }}
+{{- range $name, $on := dict "store-token" $s.auth.bearerToken.existingSecret "store-password" $s.auth.basic.passwordSecret "store-ca" $s.tls.caSecret "store-tls" $s.tls.certSecret }}
+{{- if $on }}
+- name: {{ $name }}
+  mountPath: /etc/wattfleet/{{ $name }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- if eq .Values.aggregator.aggregate.duckdb.tempDirectory.volume "emptyDir" }}
+- name: duckdb-spill
+  mountPath: {{ include "wattfleet.aggregator.spillPath" . }}
+{{- end }}
+{{- end }}

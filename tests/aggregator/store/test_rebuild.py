@@ -6,14 +6,16 @@ from datetime import date
 
 import pytest
 
+from fixtures.agg.dataset_store import OCTOBER, synthetic_store
 from paths import FACILITY_EXAMPLE as EXAMPLE
 from paths import REPO
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.store.connection import open_store
 from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.errors import StoreError
-from wattfleet.aggregator.store.rebuild import rebuild_month, rebuild_rollups
+from wattfleet.aggregator.store.rebuild import rebuild_month, rebuild_rollups, set_month
 from wattfleet.aggregator.store.rows import one_row
+from wattfleet.aggregator.store.transactions import transaction
 
 
 def test_unmapped_node_and_pue_meter(tmp_path):
@@ -85,3 +87,51 @@ def test_rollups_reject_a_fact_beyond_the_fixed_point_range():
     with pytest.raises(StoreError, match=r"rollups/month\.sql.*2026-10.*fixed-point range"):
         rebuild_rollups(con, date(2026, 10, 1))
     assert con.execute("SELECT * FROM rollup ORDER BY ALL").fetchall() == before  # rolled back, nothing partial
+
+
+ROLLUP_TABLES = ("rollup", "rollup_workload", "rollup_inference", "rollup_inference_prompt")
+
+
+def _varied_store():
+    """The dataset tests' two months of facts, with every case the rollups key on: estimated and
+    unmeasured energy, missing site, cluster and model, non-workload shares, batch jobs without a
+    namespace, workloads no team rule matches, several inference phases, unsplit prompt tokens."""
+    con = synthetic_store(gpus=24, hours=60)
+    con.execute("UPDATE fact_device_hour SET method = 'estimated', component = 'cpu' WHERE device = '1'")
+    con.execute("UPDATE fact_device_hour SET cluster = NULL, gpu_model = NULL WHERE node = 'node00002'")
+    con.execute("UPDATE fact_workload_hour SET team = NULL, it_kwh_measured = NULL WHERE node = 'node00001'")
+    con.execute("INSERT INTO fact_workload_hour BY NAME SELECT * REPLACE ("
+                "CASE WHEN hash(hour_utc, node) % 4 = 0 THEN 'workload' ELSE "
+                "['idle', 'system', 'unallocated'][CAST(hash(hour_utc) % 3 AS BIGINT) + 1] END AS share, "
+                "'' AS namespace, "
+                "CASE WHEN hash(hour_utc, node) % 4 = 0 THEN 'slurm/' || (hash(node) % 5) ELSE '' END AS workload, "
+                "NULL AS team, it_kwh / 7 AS it_kwh, 0.5 AS gpu_hours) FROM fact_workload_hour")
+    con.execute("INSERT INTO fact_inference_hour BY NAME SELECT * REPLACE ("
+                "['decode', 'idle'][CAST(hash(node) % 2 AS BIGINT) + 1] AS phase, it_kwh / 5 AS it_kwh) "
+                "FROM fact_inference_hour")
+    con.execute("INSERT INTO fact_inference_prompt_hour BY NAME SELECT * REPLACE (false AS split, "
+                "'sglang' AS engine, 1234.5 AS unsplit_tokens) FROM fact_inference_prompt_hour")
+    return con
+
+
+def test_rollups_equal_the_fanned_out_definition_row_for_row():
+    """Rolling days up from hours and the month from days gives exactly the rows (every bit of every value)
+    of grouping each period from the hourly sums, as the rollup did before issue 18 (bench/rollup_month_fanout.sql)."""
+    con = _varied_store()
+    oracle = (REPO / "bench" / "rollup_month_fanout.sql").read_text()
+    for month in (OCTOBER, date(2026, 11, 1)):
+        rebuild_rollups(con, month)
+        for table in ROLLUP_TABLES:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS SELECT * FROM {table}")
+        with transaction(con):
+            set_month(con, month)
+            con.execute(oracle)
+        for table in ROLLUP_TABLES:
+            rows = one_row(con, f"SELECT count(*) FROM {table} WHERE period_start >= ?", [month])[0]
+            assert rows > 0, table
+            for a, b in ((table, f"new_{table}"), (f"new_{table}", table)):
+                extra = con.execute(f"SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}").fetchall()
+                assert extra == [], f"{table}: rows in {a} and not in {b}"
+    keys = {r[0] for r in con.execute("SELECT DISTINCT key FROM rollup WHERE dimension IN ('namespace', 'team')")
+            .fetchall()}
+    assert {"(idle)", "(system)", "(unallocated)", "(none)", "(unmapped)"} <= keys
