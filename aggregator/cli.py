@@ -207,6 +207,8 @@ def _guard_summary(result: IngestResult) -> str:
     if result.stopped_before is not None:
         out += (f"; pre-aggregated: stopped before {result.stopped_before.describe()}; "
                 "the next run retries it")
+        if result.rule_group_status:
+            out += f" ({result.rule_group_status})"
     return out
 
 

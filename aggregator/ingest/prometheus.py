@@ -341,6 +341,29 @@ class PrometheusSource:
             start = part_end
         return out
 
+    def rule_group_status(self, group: str) -> str:
+        """What the store's rules API says of a rule group: for the log when an hour stays unrecorded, never a decision.
+
+        Prometheus (and Thanos or Mimir rulers) serve ``/api/v1/rules``; a store
+        that does not, or that does not evaluate the group itself, is said as such.
+        """
+        try:
+            data = self.client.get("rules", {"type": "record"})
+        except TelemetrySourceError as exc:
+            return f"the store's rules API did not answer ({exc})"
+        groups = [g for g in (data.get("groups") or [] if isinstance(data, dict) else [])
+                  if isinstance(g, dict) and g.get("name") == group]
+        if not groups:
+            return f"the store's rules API does not list group {group} (evaluated elsewhere, or not loaded)"
+        said = []
+        for g in groups:
+            last = str(g.get("lastEvaluation") or "")
+            when = f"last evaluated {last}" if last and not last.startswith("0001-") else "never evaluated"
+            bad = [f"{r.get('name')} {r.get('health')}" + (f" ({r['lastError']})" if r.get("lastError") else "")
+                   for r in g.get("rules") or [] if isinstance(r, dict) and r.get("health") not in ("ok", "unknown")]
+            said.append(f"{g.get('file', '')}: {when}" + (f"; failing: {', '.join(bad)}" if bad else ""))
+        return f"rules API, group {group}: " + "; ".join(said)
+
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:
         """``query_range`` at whole hour ends (plus ``shift_seconds``), step 1 h, series fed to a sink."""

@@ -55,6 +55,10 @@ class RecordedSource(Protocol):
         """Recorded series per hour in [start, end) and per catalog metric name."""
         ...
 
+    def rule_group_status(self, group: str) -> str:
+        """What the store says of the rule group (a diagnostic for the log)."""
+        ...
+
 
 @dataclass(frozen=True)
 class HourCheck:

@@ -66,6 +66,7 @@ class IngestResult:
     # --pre-aggregated (recorded_guard): re-read hours left as stored, and the hour the run stopped before
     kept_hours: list[recorded_guard.HourCheck] = field(default_factory=list)
     stopped_before: recorded_guard.HourCheck | None = None
+    rule_group_status: str = ""  # the store's rules API on the group, when stopped_before is long overdue
 
 
 def floor_hour(dt: datetime) -> datetime:
@@ -127,7 +128,7 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
             for first, last in plan.segments:
                 _write_segment(con, source, first, last, result, on_window)
             bar.update(int((page_end - page) / HOUR))
-            _note_guard(plan, result, now)
+            _note_guard(plan, result, now, source)
             if plan.stop is not None:
                 break
             page = page_end
@@ -164,19 +165,27 @@ def _write_segment(con: duckdb.DuckDBPyConnection, source: TelemetrySource, star
         hour += HOUR
 
 
-def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: datetime) -> None:
-    """Log and keep (for the run summary) the hours the recorded-series guard did not write."""
+def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: datetime, source: TelemetrySource
+                ) -> None:
+    """Log and keep (for the run summary) the hours the recorded-series guard did not write.
+
+    Stopping before the latest hour is the usual wait for the rule (info);
+    an hour still unrecorded ``RECORD_LAG_LIMIT`` after its end is a fault
+    (warning), logged with what the store's rules API says of the group.
+    """
     for check in plan.kept:
         result.kept_hours.append(check)
         log.warning("pre-aggregated: kept the stored rows of %s (not replaced)", check.describe())
-    if plan.stop is not None:
-        result.stopped_before = plan.stop
-        late = naive_utc(now) - (plan.stop.hour + HOUR) > recorded_guard.RECORD_LAG_LIMIT
-        log.log(logging.WARNING if late else logging.INFO,
-                "pre-aggregated: stopped before %s; the watermark stays before it and the next run retries it%s",
-                plan.stop.describe(),
-                f" (more than {recorded_guard.RECORD_LAG_LIMIT} after the hour: see README, Pre-aggregation)"
-                if late else "")
+    if plan.stop is None:
+        return
+    result.stopped_before = plan.stop
+    if naive_utc(now) - (plan.stop.hour + HOUR) <= recorded_guard.RECORD_LAG_LIMIT:
+        log.info("pre-aggregated: stopped before %s; the next run retries it", plan.stop.describe())
+        return
+    result.rule_group_status = cast(recorded_guard.RecordedSource, source).rule_group_status(recorded_guard.GROUP)
+    log.warning("pre-aggregated: stopped before %s, more than %s after the hour; the watermark stays before it "
+                "until it is recorded, backfilled or ingested raw (README, Pre-aggregation); %s",
+                plan.stop.describe(), recorded_guard.RECORD_LAG_LIMIT, result.rule_group_status)
 
 
 def page_batches(source: TelemetrySource, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:

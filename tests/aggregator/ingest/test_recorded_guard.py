@@ -79,7 +79,7 @@ def blocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("recorded-guard")
     rules = root / "wattfleet-hourly-energy.yaml"
     rules.write_text(render()[HOURLY_ENERGY_FILE])
-    out = {"raw": root / "raw"}
+    out = {"raw": root / "raw", "rules": rules}
     history().write_blocks(PROMTOOL, out["raw"])
     raw = PrometheusServer(targets=[])
     shutil.copytree(out["raw"], raw.dir / "data")
@@ -107,9 +107,9 @@ def _record(url: str, rules: Path, out: Path, first: int, last: int) -> Path:
     return out
 
 
-def serving(blocks: dict[str, Path], *recorded: str) -> PrometheusServer:
-    """A Prometheus holding the raw history and the recorded blocks named."""
-    server = PrometheusServer(targets=[])
+def serving(blocks: dict[str, Path], *recorded: str, rules: bool = False) -> PrometheusServer:
+    """A Prometheus holding the raw history and the recorded blocks named (``rules``: and the group loaded)."""
+    server = PrometheusServer(targets=[], rule_files=[blocks["rules"]] if rules else [])
     shutil.copytree(blocks["raw"], server.dir / "data")
     for name in recorded:
         for block in blocks[name].iterdir():
@@ -143,7 +143,7 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
     raw_con, pre_con = open_store(tmp_path / "raw.duckdb"), open_store(tmp_path / "pre.duckdb")
     cfg_path = tmp_path / "facility.yaml"
     cfg_path.write_text(config_text())
-    with serving(blocks, "h01", "h2") as server:
+    with serving(blocks, "h01", "h2", rules=True) as server:
         server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
         assert recorded_hours(server) == {hour(0), hour(1), hour(2)}
         aggregate(raw_con, cfg, server.url, pre_aggregated=False)
@@ -154,7 +154,8 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
         assert result.windows == 3
         assert get_watermark(pre_con, "prometheus") == hour(3)
         assert stored(pre_con) == [r for r in reference if r[0] < hour(3)]
-        # The command says so in its summary (and logs it), and exits 0: the usual wait for the latest hour.
+        # The command says so in its summary and log, and exits 0. Its clock is real: hour 3 ended over 2 h ago,
+        # overdue, so it also says what the store's rules API knows of the group (loaded, not run yet: hourly).
         args = ["aggregate", "--config", str(cfg_path), "--db", str(tmp_path / "cli.duckdb"), "--prometheus",
                 server.url, "--from", START.isoformat(), "--to", END.isoformat(), "--no-progress", "--pre-aggregated"]
         with caplog.at_level(logging.INFO, logger="wattfleet.aggregator.ingest.run"):
@@ -163,7 +164,9 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
         assert f"ingested 3 hour(s) {START:%Y-%m-%dT%H:%MZ}" in summary
         assert f"; pre-aggregated: stopped before {hour(3):%Y-%m-%dT%H:%MZ}: rule group wattfleet-hourly-energy " \
                "has recorded nothing for this hour" in summary
-        assert any("pre-aggregated: stopped before" in r.getMessage() for r in caplog.records)
+        assert f" (rules API, group wattfleet-hourly-energy: {blocks['rules']}: " in summary
+        (warning,) = [r for r in caplog.records if "pre-aggregated: stopped before" in r.getMessage()]
+        assert warning.levelno == logging.WARNING and "rules API, group wattfleet-hourly-energy" in warning.getMessage()
         # The raw store holds hour 3: re-reading it pre-aggregated keeps it (it is below the watermark).
         again = aggregate(raw_con, cfg, server.url, pre_aggregated=True)
         assert [c.hour for c in again.kept_hours] == [hour(3)] and again.stopped_before is None
@@ -190,6 +193,9 @@ def test_switching_a_raw_store_to_pre_aggregated_loses_nothing(blocks, cfg, tmp_
         server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
         aggregate(con, cfg, server.url, pre_aggregated=False)
         reference, reference_totals = stored(con), totals(con)
+        status = PrometheusSource(server.url, retries=0).rule_group_status(recorded_guard.GROUP)
+        assert status == "the store's rules API does not list group wattfleet-hourly-energy (evaluated elsewhere, " \
+                         "or not loaded)"
         result = aggregate(con, cfg, server.url, pre_aggregated=True, start=None, end=None, lookback_hours=HOURS)
     assert result.start == hour(0)
     assert [c.hour for c in result.kept_hours] == [hour(0), hour(1)] and result.stopped_before is None
