@@ -9,7 +9,9 @@ Not a test. For each SIZE:HOURS (GPUs x hours from 2022-07-01T00:00Z):
    limit 1GB) into a fresh DuckDB, in its own process: peak RSS from ``wait4``, wall time;
 3. the floor of any pull: the same requests (node listing, then every query_range of every page and
    shard, recorded from the aggregator's own query builder) sent with bare ``http.client``, bodies read
-   and thrown away, sequentially as the aggregator sends them.
+   and thrown away, sequentially as the aggregator sends them;
+4. the floor of storing the same rows in DuckDB: each table the run wrote (staging energy, device-hour
+   and workload-hour facts) copied with CREATE TABLE AS at the same memory limit and rolled back.
 
 With ``--preagg SIZE:HOURS`` one more size runs on Prometheus 2.42 (promtool backfill): the hourly-
 energy rule group of ``dashboards build`` is evaluated over the history by ``promtool tsdb
@@ -103,10 +105,38 @@ def aggregate(url: str, config: Path, db: Path, hours: int, *extra: str) -> dict
         if "stage wall times:" in line:
             text = line.split("stage wall times:", 1)[1].strip().strip('"')
             stages = {k: float(v.rstrip("s")) for k, v in (part.split() for part in text.split(", "))}
-    return {"command": " ".join(["wattfleet", *cmd[3:]]), "wall_s": res.seconds, "peak_rss_mb": res.peak_rss_mb,
+    return {"command": " ".join(["wattfleet", *cmd[3:]]), "wall_s": res.seconds, "cpu_s": res.cpu_s,
+            "peak_rss_mb": res.peak_rss_mb,
             "stage_s": stages, "load_average_after": os.getloadavg(),
             "gpu_joules": row[0], "gpu_hours": row[1], "energy_rows": row[2], "db_bytes": db.stat().st_size,
             "summary": res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""}
+
+
+def duckdb_write_floor(db: Path, memory_limit: str = "1GB") -> dict[str, Any]:
+    """DuckDB's own time to write the rows one run stores (staging and facts), copied from its own tables.
+
+    The floor of any aggregator that keeps these rows in DuckDB, beside the store's floor: each table is
+    copied with CREATE TABLE AS (same memory limit, every thread) inside a transaction that is rolled back.
+    """
+    import duckdb
+    con = duckdb.connect(str(db))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET enable_progress_bar = false")
+    out: dict[str, Any] = {"memory_limit": memory_limit, "threads": con.execute(
+        "SELECT current_setting('threads')").fetchone()[0], "tables": {}}  # type: ignore[index]
+    total = 0.0
+    for table in ("stg_energy_hourly", "fact_device_hour", "fact_workload_hour"):
+        con.begin()
+        started = time.perf_counter()
+        con.execute(f"CREATE TABLE floor_copy AS SELECT * FROM {table}")
+        seconds = time.perf_counter() - started
+        con.rollback()
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        out["tables"][table] = {"rows": rows, "seconds": seconds}
+        total += seconds
+    con.close()
+    out["seconds"] = total
+    return out
 
 
 def recorded_requests(url: str, hours: int, pre_aggregated: bool = False) -> list[tuple[str, str, str]]:
@@ -115,27 +145,35 @@ def recorded_requests(url: str, hours: int, pre_aggregated: bool = False) -> lis
     from wattfleet.aggregator.ingest.store_client import StoreClient
 
     seen: list[tuple[str, str, str]] = []
-    real_get = StoreClient.get
+    real_get, real_post = StoreClient.get, StoreClient.post
 
     def get(self: StoreClient, path: str, params: Any) -> Any:
         seen.append(("GET", path, urllib.parse.urlencode(params)))
         return real_get(self, path, params)
+
+    def post(self: StoreClient, path: str, params: Any) -> Any:
+        seen.append(("POST", path, urllib.parse.urlencode(params)))
+        return real_post(self, path, params)
 
     def stream(self: StoreClient, path: str, params: dict[str, Any], new_sink: Any) -> Any:
         seen.append(("POST", path, urllib.parse.urlencode(params)))
         return new_sink()
 
     StoreClient.get = get  # type: ignore[method-assign]
+    StoreClient.post = post  # type: ignore[method-assign]
     StoreClient.stream_matrix = stream  # type: ignore[method-assign]
     source = PrometheusSource(url, pre_aggregated=pre_aggregated)
     page = START
     end = START + timedelta(hours=hours)
+    hour = timedelta(hours=1)
     while page < end:
-        page_end = min(end, page + source.page_hours * timedelta(hours=1))
+        page_end = min(end, page + source.page_hours * hour)
+        if pre_aggregated:  # the completeness guard's count of recorded series (aggregator/ingest/recorded_guard.py)
+            source.recorded_counts(page - hour, page_end)
         for _ in source.batches(page, page_end):
             pass
         page = page_end
-    StoreClient.get = real_get  # type: ignore[method-assign]
+    StoreClient.get, StoreClient.post = real_get, real_post  # type: ignore[method-assign]
     return seen
 
 
@@ -177,6 +215,7 @@ def run_vm_size(size: int, hours: int, step: str, work: Path, config: Path) -> d
         rec["vm_data_bytes"] = dir_size(vm.data_dir)
         db = work / f"agg-{size}-{hours}.duckdb"
         rec["aggregate"] = aggregate(vm.url, config, db, hours)
+        rec["duckdb_write_floor"] = duckdb_write_floor(db)
         db.unlink()
         shutil.rmtree(work / f"agg-{size}-{hours}.duckdb.tmp", ignore_errors=True)
         truth_j = rec["load"]["true_gpu_kwh"] * 3.6e6
@@ -185,6 +224,9 @@ def run_vm_size(size: int, hours: int, step: str, work: Path, config: Path) -> d
               flush=True)
         rec["bare_http"] = bare_http(vm.url, recorded_requests(vm.url, hours))
         rec["wall_vs_bare_http"] = rec["aggregate"]["wall_s"] / rec["bare_http"]["seconds"]
+        rec["telemetry_vs_bare_http"] = rec["aggregate"]["stage_s"].get("telemetry", 0) / rec["bare_http"]["seconds"]
+        rec["wall_vs_both_floors"] = rec["aggregate"]["wall_s"] / (rec["bare_http"]["seconds"]
+                                                                   + rec["duckdb_write_floor"]["seconds"])
         print(f"   bare HTTP {rec['bare_http']['seconds']:.0f}s ({rec['bare_http']['requests']} requests): "
               f"{rec['wall_vs_bare_http']:.2f}x", flush=True)
     finally:

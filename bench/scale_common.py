@@ -81,6 +81,7 @@ class ChildResult:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # user + system seconds of the child itself (wait4)
 
     def json(self) -> dict[str, Any]:
         """The last stdout line, parsed (children report that way)."""
@@ -110,7 +111,7 @@ def run_child(cmd: Sequence[str], timeout: float = 1800, env: dict[str, str] | N
         out.seek(0)
         err.seek(0)
         return ChildResult(proc.returncode, seconds, usage.ru_maxrss / 1024, out.read().decode(errors="replace"),
-                           err.read().decode(errors="replace"))
+                           err.read().decode(errors="replace"), usage.ru_utime + usage.ru_stime)
 
 
 def promtool_import(openmetrics: Path, data_dir: Path) -> ChildResult:

@@ -47,19 +47,24 @@ class Columns:
 
     Label fields are kept once per series with its number of points and
     repeated only when the arrays are built (``np.repeat``), so a series of
-    24 points costs one tuple, not 24 references per field.
+    24 points costs one tuple, not 24 references per field. Points arrive
+    either one series at a time as Python lists (:meth:`add`) or many series
+    at once as NumPy arrays (:meth:`add_arrays`, the sinks' vectorised path);
+    both keep the order the series came in.
     """
 
     def __init__(self, label_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> None:
         self.label_fields = label_fields
         self.value_fields = value_fields
-        self.hour_s: list[int] = []
         self.series: list[tuple[Any, ...]] = []   # label values per series
         self.points: list[int] = []               # points per series
-        self.values: dict[str, list[float]] = {f: [] for f in value_fields}
+        self._hours: list[int] = []               # points added by add(), not yet sealed into a chunk
+        self._values: dict[str, list[float]] = {f: [] for f in value_fields}
+        self._chunks: list[tuple[np.ndarray, list[np.ndarray]]] = []  # (hour_s, values in value_fields' order)
+        self._rows = 0
 
     def __len__(self) -> int:
-        return len(self.hour_s)
+        return self._rows
 
     def add(self, labels: tuple[Any, ...], hours: list[int], *values: list[float]) -> None:
         """One series: its label fields once, its hours and values point by point."""
@@ -67,13 +72,52 @@ class Columns:
             raise ValueError("labels or values do not match the columns")
         self.series.append(labels)
         self.points.append(len(hours))
-        self.hour_s.extend(hours)
+        self._hours.extend(hours)
         for name, vs in zip(self.value_fields, values, strict=True):
-            self.values[name].extend(vs)
+            self._values[name].extend(vs)
+        self._rows += len(hours)
+
+    def add_arrays(self, labels: list[tuple[Any, ...]], points: list[int], hours: np.ndarray,
+                   *values: np.ndarray) -> None:
+        """Many series at once: their label fields and point counts, and all their points as arrays."""
+        if len(values) != len(self.value_fields) or any(len(f) != len(self.label_fields) for f in labels) \
+                or sum(points) != len(hours) or any(len(v) != len(hours) for v in values):
+            raise ValueError("labels or values do not match the columns")
+        self._seal()
+        self.series.extend(labels)
+        self.points.extend(points)
+        self._chunks.append((np.asarray(hours, dtype=np.int64), [np.asarray(v, dtype=np.float64) for v in values]))
+        self._rows += len(hours)
+
+    def _seal(self) -> None:
+        """The points added one series at a time, as a chunk of arrays (so chunks keep the series' order)."""
+        if not self._hours:
+            return
+        try:
+            hours = np.array(self._hours, dtype=np.int64)
+        except OverflowError:
+            raise ValueError("a point's hour is outside any page") from None
+        self._chunks.append((hours,
+                             [np.array(self._values[f], dtype=np.float64) for f in self.value_fields]))
+        self._hours = []
+        self._values = {f: [] for f in self.value_fields}
 
     def add_row(self, row: Any) -> None:
         self.add(tuple(getattr(row, n) for n in self.label_fields), [epoch_seconds(row.hour_utc)],
                  *([getattr(row, n)] for n in self.value_fields))
+
+    def hour_array(self) -> np.ndarray:
+        self._seal()
+        if len(self._chunks) != 1:
+            self._chunks = [(np.concatenate([c[0] for c in self._chunks]) if self._chunks
+                             else np.empty(0, dtype=np.int64),
+                             [np.concatenate([c[1][i] for c in self._chunks]) if self._chunks
+                              else np.empty(0, dtype=np.float64) for i in range(len(self.value_fields))])]
+        return self._chunks[0][0]
+
+    def value_array(self, name: str) -> np.ndarray:
+        self.hour_array()
+        return self._chunks[0][1][self.value_fields.index(name)]
 
     def label_column(self, name: str) -> np.ndarray:
         i = self.label_fields.index(name)
@@ -83,24 +127,44 @@ class Columns:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The columns as NumPy arrays DuckDB scans without a copy per value (strings stay objects)."""
-        out = {"hour_s": np.fromiter(self.hour_s, dtype=np.int64, count=len(self.hour_s))}
+        out = {"hour_s": self.hour_array()}
         for name in self.label_fields:
             out[name] = self.label_column(name)
         for name in self.value_fields:
-            out[name] = np.array(self.values[name], dtype=np.float64)
+            out[name] = self.value_array(name)
         return out
 
+    def point_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(points, series): each point's ``series_id``, ``hour_s`` and values; each series' label fields once.
+
+        What the writer inserts (a join on ``series_id``): DuckDB converts each
+        series' strings once instead of once per point, and scans the points'
+        numbers without converting any (``sql/staging/ingest.sql``).
+        """
+        ids = np.arange(len(self.series), dtype=np.int64)
+        points = {"series_id": np.repeat(ids, self.points), "hour_s": self.hour_array()}
+        for name in self.value_fields:
+            points[name] = self.value_array(name)
+        series: dict[str, np.ndarray] = {"series_id": ids}
+        for i, name in enumerate(self.label_fields):
+            column = np.empty(len(self.series), dtype=object)
+            column[:] = [s[i] for s in self.series]
+            series[name] = column
+        return points, series
+
     def rows_per_hour(self) -> Counter[int]:
-        return Counter(self.hour_s)
+        hours, counts = np.unique(self.hour_array(), return_counts=True)
+        return Counter(dict(zip(hours.tolist(), counts.tolist(), strict=True)))
 
     def rows(self, cls: type, source: str) -> list[Any]:
         """Back to row objects (``fetch()`` callers and tests)."""
+        hours = self.hour_array().tolist()
+        values = [self.value_array(v).tolist() for v in self.value_fields]
         out = []
         i = 0
         for labels, n in zip(self.series, self.points, strict=True):
             for _ in range(n):
-                values = (self.values[v][i] for v in self.value_fields)
-                out.append(cls(from_epoch(self.hour_s[i]), *labels, *values, source=source))
+                out.append(cls(from_epoch(hours[i]), *labels, *(v[i] for v in values), source=source))
                 i += 1
         return out
 

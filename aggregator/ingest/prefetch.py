@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -62,3 +64,32 @@ def prefetched(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
             yield item
     finally:
         stop.set()
+
+
+def in_order(tasks: Iterable[Callable[[], T]], ahead: int = 2) -> Iterator[T]:
+    """The results of ``tasks``, in order, with up to ``ahead`` of them running in worker threads.
+
+    The store answers one request while the aggregator parses another: with
+    several requests in flight neither waits for the other (a sequential pull
+    pays the store's time and the parsing one after the other). At most
+    ``ahead`` results exist beyond the one the consumer holds, so memory stays
+    bounded by ``ahead`` answers. A task's error is raised here, in its turn;
+    when the consumer stops early, tasks not yet started are cancelled and
+    running ones end within their request deadline. ``ahead`` 0 runs every
+    task in the caller's thread.
+    """
+    if ahead <= 0:
+        for task in tasks:
+            yield task()
+        return
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="wattfleet-prefetch")
+    pending: deque[Future[T]] = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(task))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

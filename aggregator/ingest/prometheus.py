@@ -9,16 +9,17 @@ each response stays small. The PromQL is built from the metric catalog.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from wattfleet.aggregator.ingest.batch import TelemetryBatch
-from wattfleet.aggregator.ingest.prefetch import prefetched
+from wattfleet.aggregator.ingest.prefetch import in_order
 from wattfleet.aggregator.ingest.shards import node_matcher, node_shards
 from wattfleet.aggregator.ingest.sinks import (
     CollectorErrorSink,
@@ -26,6 +27,7 @@ from wattfleet.aggregator.ingest.sinks import (
     InferenceSink,
     PromptTokenSink,
     WorkloadSink,
+    hour_start_seconds,
     inference_batch,
 )
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -117,6 +119,19 @@ def inference_engine_queries() -> dict[str, str]:
     }
 
 
+def recorded_counts_query() -> str:
+    """Series of each recorded hourly-energy series per hour, fleet-wide (pre-aggregation's completeness guard).
+
+    The same windows as the read (``core.hourly_energy.recorded_expressions``),
+    counted, each count labelled ``record`` with the catalog name of the metric
+    it records; one small answer per page (aggregator/ingest/recorded_guard.py).
+    """
+    exprs = dict(hourly_energy.recorded_expressions())
+    exprs[catalog.WORKLOAD_ENERGY.name] = hourly_energy.recorded_workload_expression()
+    parts = [f'label_replace(count({expr}), "record", "{name}", "", "")' for name, expr in exprs.items()]
+    return " or ".join(parts)
+
+
 # The series whose nodes make the shards: every series the window queries read.
 SHARDED_SERIES = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.COLLECTOR_ERRORS, catalog.INFERENCE_REJECTED,
                   catalog.INFERENCE_PHASE_ENERGY, catalog.INFERENCE_TOKENS, catalog.INFERENCE_PROMPT_TOKENS,
@@ -148,7 +163,7 @@ class PrometheusSource:
     max_response_bytes: int = 256 << 20
     shard_nodes: int = DEFAULT_SHARD_NODES
     pre_aggregated: bool = False
-    prefetch: int = 1
+    prefetch: int = 2  # answers requested and parsed ahead of the one being written (requests in flight)
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -243,15 +258,16 @@ class PrometheusSource:
 
         The nodes seen in the span are split into shards of ``shard_nodes``
         (``node=~"a|b|..."``); each shard's energy, inference and collector
-        error queries are answered, streamed and yielded before the next is
-        asked. A fleet of any size is thus read with answers of at most
-        ``shard_nodes`` nodes times ``page_hours`` hours. The next answer is
-        fetched and parsed in a worker thread while the caller writes the last
-        one (``prefetch`` answers ahead; 0 = all in the caller's thread).
+        error queries are answered, streamed and yielded in turn. A fleet of
+        any size is thus read with answers of at most ``shard_nodes`` nodes
+        times ``page_hours`` hours. Up to ``prefetch`` next answers are
+        requested and parsed in worker threads while the caller writes the
+        last one (several requests in flight: the store computes one while
+        another is parsed); 0 = all in the caller's thread.
         """
-        yield from prefetched(lambda: self._page_batches(start, end), self.prefetch)
+        yield from in_order(self._page_tasks(start, end), self.prefetch)
 
-    def _page_batches(self, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:
+    def _page_tasks(self, start: datetime, end: datetime) -> Iterator[Callable[[], TelemetryBatch]]:
         if end <= start:
             return
         first_end = start + HOUR
@@ -259,34 +275,71 @@ class PrometheusSource:
         shards = node_shards(self.client, [m.series for m in SHARDED_SERIES], start - HOUR, last_end,
                              self.shard_nodes)
         for matcher in shards:
-            yield from self._shard_batches(matcher, first_end, last_end)
+            yield from self._shard_tasks(matcher, first_end, last_end)
 
-    def _shard_batches(self, matcher: str, first_end: datetime, last_end: datetime) -> Iterator[TelemetryBatch]:
+    def _shard_tasks(self, matcher: str, first_end: datetime, last_end: datetime
+                     ) -> list[Callable[[], TelemetryBatch]]:
+        """One task per answer (the two inference answers are one: they fill one set of slots)."""
         check = self._energy_value
         shift = hourly_energy.RECORDED_READ_SHIFT_SECONDS if self.pre_aggregated else 0
         exprs = (hourly_energy.recorded_expressions(matcher) if self.pre_aggregated
                  else energy_queries(matcher))
-        for metric_name, expr in exprs.items():
-            metric = catalog.lookup(metric_name)
-            sink = self.stream_range(expr, first_end, last_end,
-                                     lambda m=metric: EnergySink(m, check, shift), shift_seconds=shift)
-            yield TelemetryBatch(energy=sink.columns)
-        slots: dict[tuple[Any, ...], list[float]] = {}
-        for index, expr in enumerate(inference_queries(matcher).values()):  # phase energy, then tokens
-            self.stream_range(expr, first_end, last_end, lambda i=index: InferenceSink(check, slots, i)).commit()
-        if slots:
-            yield TelemetryBatch(inference=inference_batch(slots))
-        for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)):
-            sink = self.stream_range(expr, first_end, last_end, lambda: CollectorErrorSink(check))
-            yield TelemetryBatch(collector_errors=sink.columns)
-        prompt = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
-                                   lambda: PromptTokenSink(check))
-        yield TelemetryBatch(prompt_tokens=prompt.columns)
-        workload_expr = (hourly_energy.recorded_workload_expression(matcher) if self.pre_aggregated
-                         else workload_query(matcher))
-        workload = self.stream_range(workload_expr, first_end, last_end, lambda: WorkloadSink(check, shift),
+
+        def energy(metric: catalog.Metric, expr: str) -> TelemetryBatch:
+            sink = self.stream_range(expr, first_end, last_end, lambda: EnergySink(metric, check, shift),
                                      shift_seconds=shift)
-        yield TelemetryBatch(workload=workload.columns, collector_errors=workload.errors)
+            return TelemetryBatch(energy=sink.columns)
+
+        def inference() -> TelemetryBatch:
+            slots: dict[tuple[Any, ...], list[float]] = {}
+            for index, expr in enumerate(inference_queries(matcher).values()):  # phase energy, then tokens
+                self.stream_range(expr, first_end, last_end,
+                                  lambda i=index: InferenceSink(check, slots, i)).commit()
+            return TelemetryBatch(inference=inference_batch(slots))
+
+        def collector_errors(expr: str) -> TelemetryBatch:
+            sink = self.stream_range(expr, first_end, last_end, lambda: CollectorErrorSink(check))
+            return TelemetryBatch(collector_errors=sink.columns)
+
+        def prompt_tokens() -> TelemetryBatch:
+            sink = self.stream_range(prompt_tokens_query(matcher), first_end, last_end,
+                                     lambda: PromptTokenSink(check))
+            return TelemetryBatch(prompt_tokens=sink.columns)
+
+        def workload() -> TelemetryBatch:
+            expr = (hourly_energy.recorded_workload_expression(matcher) if self.pre_aggregated
+                    else workload_query(matcher))
+            sink = self.stream_range(expr, first_end, last_end, lambda: WorkloadSink(check, shift),
+                                     shift_seconds=shift)
+            return TelemetryBatch(workload=sink.columns, collector_errors=sink.errors)
+
+        tasks: list[Callable[[], TelemetryBatch]] = [
+            functools.partial(energy, catalog.lookup(name), expr) for name, expr in exprs.items()]
+        tasks.append(inference)
+        tasks.extend(functools.partial(collector_errors, expr)
+                     for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)))
+        tasks.extend((prompt_tokens, workload))
+        return tasks
+
+    def recorded_counts(self, start: datetime, end: datetime) -> dict[datetime, dict[str, int]]:
+        """Recorded series per hour in [start, end) and per energy metric name (:func:`recorded_counts_query`)."""
+        shift = hourly_energy.RECORDED_READ_SHIFT_SECONDS
+        out: dict[datetime, dict[str, int]] = {}
+        while start < end:
+            part_end = min(end, start + MAX_POINTS_PER_SERIES * HOUR)
+            data = self._request("query_range", {"query": recorded_counts_query(),
+                                                 "start": _unix(start + HOUR) + shift,
+                                                 "end": _unix(part_end) + shift, "step": "3600"})
+            if data.get("resultType") != "matrix":
+                raise TelemetrySourceError(f"{self.url}: expected a matrix for the recorded series' counts, "
+                                           f"got {data.get('resultType')}")
+            for series in data["result"]:
+                name = series.get("metric", {}).get("record", "")
+                for ts, value in series.get("values", []):
+                    hour = datetime.fromtimestamp(hour_start_seconds(ts, shift), tz=timezone.utc)
+                    out.setdefault(hour.replace(tzinfo=None), {})[name] = int(float(value))
+            start = part_end
+        return out
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:

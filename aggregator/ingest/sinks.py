@@ -7,12 +7,23 @@ The sample at T (an hour's end) belongs to the hour starting at T - 1 h;
 ``shift_seconds`` is how much later than the hour's end the query was
 evaluated (the recorded series are read half an hour late, see
 ``core.hourly_energy.recorded_expressions``).
+
+The energy, prompt-token and workload sinks hold up to ``FLUSH_POINTS``
+decoded points and convert them in one go (:class:`PendingSeries`): a
+``float()`` per value mapped in C and NumPy for the hours, instead of Python
+loops per point, which were most of a large pull's parsing time. Whatever the
+fast conversion cannot vouch for (a value that is not a finite amount >= 0, a
+point that is not a ``[time, "value"]`` pair) goes through the point-by-point
+path, which checks and names it as before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
+
+import numpy as np
 
 from wattfleet.aggregator.ingest.batch import (
     Columns,
@@ -50,20 +61,84 @@ def hour_start_seconds(ts: Any, shift_seconds: int = 0) -> int:
     return round(float(ts)) - shift_seconds - 3600
 
 
+FLUSH_POINTS = 1 << 12 # decoded points a sink holds before converting them (a few MB of Python objects)
+_EXACT_SECONDS = float(1 << 52)  # below this np.rint is Python's round() (both round half to even)
+
+
+def converted(values: list[list[list[Any]]], shift_seconds: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Hour starts (as :func:`hour_start_seconds`) and amounts of many series' points, in one go.
+
+    None when any point is not a ``[time, value]`` pair, does not convert, or
+    has an amount that is not finite and >= 0: the caller then takes the
+    point-by-point path, whose ``check`` decides (and names the series).
+    """
+    pairs = list(chain.from_iterable(values))
+    try:
+        if set(map(len, pairs)) != {2}:
+            return None
+        flat = list(chain.from_iterable(pairs))
+        ts = np.fromiter(map(float, flat[0::2]), dtype=np.float64, count=len(pairs))
+        amounts = np.fromiter(map(float, flat[1::2]), dtype=np.float64, count=len(pairs))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (np.all(amounts >= 0.0) and np.all(amounts < _INF) and np.all(np.abs(ts) < _EXACT_SECONDS)):
+        return None
+    return np.rint(ts).astype(np.int64) - (shift_seconds + 3600), amounts
+
+
+class PendingSeries:
+    """Series of one answer (label fields already mapped) waiting for one conversion into ``columns``.
+
+    Holds at most about ``flush_points`` points: memory stays bounded by that,
+    not by the answer's size.
+    """
+
+    def __init__(self, columns: Columns, check: Check, shift_seconds: int = 0,
+                 flush_points: int = FLUSH_POINTS) -> None:
+        self.columns, self.check, self.shift, self.flush_points = columns, check, shift_seconds, flush_points
+        self.fields: list[tuple[Any, ...]] = []
+        self.labels: list[dict[str, str]] = []
+        self.values: list[list[list[Any]]] = []
+        self.points = 0
+
+    def add(self, fields: tuple[Any, ...], labels: dict[str, str], values: list[list[Any]]) -> None:
+        self.fields.append(fields)
+        self.labels.append(labels)
+        self.values.append(values)
+        self.points += len(values)
+        if self.points >= self.flush_points:
+            self.flush()
+
+    def flush(self) -> None:
+        fields, labels, values = self.fields, self.labels, self.values
+        if not fields:
+            return
+        self.fields, self.labels, self.values, self.points = [], [], [], 0
+        fast = converted(values, self.shift)
+        if fast is not None:
+            self.columns.add_arrays(fields, [len(v) for v in values], *fast)
+            return
+        for f, lab, v in zip(fields, labels, values, strict=True):
+            hours = [hour_start_seconds(ts, self.shift) for ts, _ in v]
+            self.columns.add(f, hours, checked(self.check, v, lab))
+
+
 class EnergySink:
     """Hourly energy per device (GPU or CPU domain) into :func:`energy_columns`."""
 
     def __init__(self, metric: catalog.Metric, check: Check, shift_seconds: int = 0) -> None:
         self.metric, self.check, self.shift = metric, check, shift_seconds
         self.columns: Columns = energy_columns()
+        self.pending = PendingSeries(self.columns, check, shift_seconds)
 
     def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
         fields = energy_fields_from_labels(self.metric, labels)
         if fields is None or not values:
             return
-        offset = self.shift + 3600
-        hours = [round(float(ts)) - offset for ts, _ in values]
-        self.columns.add(fields, hours, checked(self.check, values, labels))
+        self.pending.add(fields, labels, values)
+
+    def done(self) -> None:
+        self.pending.flush()
 
 
 class InferenceSink:
@@ -78,6 +153,9 @@ class InferenceSink:
                labels.get("model", ""), labels.get("phase", ""))
         for ts, v in values:
             self.pending.append(((hour_start_seconds(ts),) + key, self.check(v, labels, ts)))
+
+    def done(self) -> None:
+        """Nothing to convert: the answer is added to the slots by :meth:`commit`."""
 
     def commit(self) -> None:
         """Add this (complete) answer into the shared slots; a failed attempt's sink is never committed."""
@@ -111,6 +189,9 @@ class CollectorErrorSink:
             if readings > 0:
                 self.columns.add(fields, [hour_start_seconds(ts)], [readings])
 
+    def done(self) -> None:
+        """Nothing pending: points are added as they come (few: only hours with rejections)."""
+
 
 class PromptTokenSink:
     """Prompt tokens per engine, model and prompt source and hour; sources outside the catalog are left out."""
@@ -118,6 +199,7 @@ class PromptTokenSink:
     def __init__(self, check: Check) -> None:
         self.check = check
         self.columns: Columns = prompt_token_columns()
+        self.pending = PendingSeries(self.columns, check)
 
     def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
         prompt_source = labels.get("source", "")
@@ -125,8 +207,10 @@ class PromptTokenSink:
             return
         fields = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
                   labels.get("engine", ""), labels.get("model", ""), prompt_source)
-        hours = [hour_start_seconds(ts) for ts, _ in values]
-        self.columns.add(fields, hours, checked(self.check, values, labels))
+        self.pending.add(fields, labels, values)
+
+    def done(self) -> None:
+        self.pending.flush()
 
 
 class WorkloadSink:
@@ -142,14 +226,19 @@ class WorkloadSink:
         self.check, self.shift = check, shift_seconds
         self.columns: Columns = workload_columns()
         self.errors: Columns = collector_error_columns()
+        self.pending = PendingSeries(self.columns, check, shift_seconds)
 
     def add(self, labels: dict[str, str], values: list[list[Any]]) -> None:
         fields = workload_fields_from_labels(labels)
-        hours = [hour_start_seconds(ts, self.shift) for ts, _ in values]
-        joules = checked(self.check, values, labels)
-        if fields is None:
-            node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,
-                    WORKLOAD_BAD_LABELS)
-            self.errors.add(node, hours, [1.0] * len(hours))
+        if fields is not None:
+            self.pending.add(fields, labels, values)
             return
-        self.columns.add(fields, hours, joules)
+        self.pending.flush()  # the series before this one are checked first, as they came
+        hours = [hour_start_seconds(ts, self.shift) for ts, _ in values]
+        checked(self.check, values, labels)  # its values are not summed, but a broken one still stops the window
+        node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,
+                WORKLOAD_BAD_LABELS)
+        self.errors.add(node, hours, [1.0] * len(hours))
+
+    def done(self) -> None:
+        self.pending.flush()

@@ -90,9 +90,11 @@ MAX_RETRY_AFTER_SECONDS = 300.0  # a Retry-After longer than this is capped: the
 
 
 class SeriesSink(Protocol):
-    """Takes the series of one answer as they are read (``stream_matrix``)."""
+    """Takes the series of one answer as they are read (``stream_matrix``); ``done`` once it is complete."""
 
     def add(self, metric: dict[str, str], values: list[list[Any]]) -> None: ...
+
+    def done(self) -> None: ...
 
 
 S = TypeVar("S", bound=SeriesSink)
@@ -134,7 +136,9 @@ def _parse_whole(chunks: Iterator[bytes]) -> Any:
 
 
 def _parse_stream(chunks: Iterator[bytes], sink: SeriesSink) -> Any:
-    return iter_matrix(chunks, sink.add)
+    top = iter_matrix(chunks, sink.add)
+    sink.done()
+    return top
 
 
 @dataclass
@@ -150,6 +154,7 @@ class StoreClient:
     requests_made: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
+        self._count_lock = threading.Lock()  # requests run from several fetch threads (prefetch.in_order)
         self.url = self.url.rstrip("/")
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -186,7 +191,8 @@ class StoreClient:
         for n in range(self.retries + 1):
             if n:
                 time.sleep(wait)
-            self.requests_made += 1
+            with self._count_lock:
+                self.requests_made += 1
             try:
                 payload = attempt()
                 break

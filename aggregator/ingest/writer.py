@@ -140,12 +140,16 @@ _BATCH_TABLES = (("energy", "energy_batch", "insert_energy_batch", "delete_energ
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source: str, cols: Columns) -> None:
-    """One batch into its staging table: NumPy arrays registered as ``view``, one INSERT ... BY NAME."""
-    con.register(view, cols.arrays())
+    """One batch into its staging table: its points registered as ``view`` and its series as
+    ``view``_series (NumPy arrays, :meth:`Columns.point_arrays`), one INSERT ... BY NAME joining them."""
+    points, series = cols.point_arrays()
+    con.register(view, points)
+    con.register(f"{view}_series", series)
     try:
         con.execute(statement(block), {"source": source})
     finally:
         con.unregister(view)
+        con.unregister(f"{view}_series")
 
 
 def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,

@@ -14,7 +14,7 @@ import duckdb
 from wattfleet import sql
 from wattfleet.aggregator.config.dates import month_end
 from wattfleet.aggregator.store.errors import StoreError
-from wattfleet.aggregator.store.transactions import single_threaded, transaction
+from wattfleet.aggregator.store.transactions import transaction
 
 FACTS_FOLDER = "facts/"
 ROLLUPS = "rollups/month.sql"
@@ -32,14 +32,19 @@ def set_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
     con.execute("SET VARIABLE month_end = $t::TIMESTAMP", {"t": datetime(end.year, end.month, 1)})
 
 
-def _build_facts(con: duckdb.DuckDBPyConnection) -> None:
-    with single_threaded(con):  # float sums in storage order: bit-identical facts on every rebuild
-        for step in fact_steps():
+def _build_facts(con: duckdb.DuckDBPyConnection, month: date) -> None:
+    # Every sum in the facts is exact (``exact_sum`` in sql/macros.sql), so they run on every thread
+    # and a rebuild is still bit-identical whatever order the threads add rows in.
+    for step in fact_steps():
+        try:
             con.execute(sql.load(step))
+        except (duckdb.ConversionException, duckdb.OutOfRangeException) as exc:
+            raise StoreError(f"sql/{step}: a sum of {month:%Y-%m} is beyond the exact range of the facts "
+                             f"(1e26 kWh, g, L or J): {exc}") from exc
 
 
 def _build_rollups(con: duckdb.DuckDBPyConnection, month: date) -> None:
-    # Fixed-point integer sums are exact in any order, so the rollups run on every thread.
+    # Fixed-point integer sums are exact in any order, so the rollups run on every thread too.
     try:
         con.execute(sql.load(ROLLUPS))
     except duckdb.ConversionException as exc:
@@ -51,7 +56,7 @@ def rebuild_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
     """Rebuild facts and rollups of ``month`` from staging in one transaction; clears its dirty mark."""
     with transaction(con):
         set_month(con, month)
-        _build_facts(con)
+        _build_facts(con, month)
         _build_rollups(con, month)
         con.execute("DELETE FROM dirty_month WHERE month = ?", [date(month.year, month.month, 1)])
 

@@ -49,12 +49,11 @@ def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Run the enclosed statements on one DuckDB thread, then restore the setting.
 
     Floating-point sums depend on the order of additions, and a parallel
-    hash aggregate adds in whatever order threads pick up row groups: on a
-    month of a large fleet two builds of the same facts differed in the last
-    bits of thousands of rollup rows. One thread adds in storage order, so
-    re-running a month gives bit-identical facts and totals. (The rollups
-    sum fixed-point integers instead, which is exact in any order, so they
-    run on every thread: see ``store.rebuild``.)
+    hash aggregate adds in whatever order threads pick up row groups. One
+    thread adds in storage order, so a float sum read twice (the CLI's
+    totals) gives the same bits. The facts and rollups do not need this:
+    they sum exactly (``exact_sum``, fixed-point integers) and run on every
+    thread (``store.rebuild``).
     """
     threads = one_row(con, "SELECT current_setting('threads')")[0]
     con.execute("SET threads = 1")

@@ -12,8 +12,8 @@ SELECT e.hour_utc, ns.site, e.cluster, e.node, e.device, e.component, e.domain, 
 -- One overhead line per node and hour: unmetered fans, NICs, PSU loss (estimated).
 -- It always exists (possibly 0 kWh) so that node-level embodied carbon has a row to sit on.
 INSERT INTO _energy
-SELECT e.hour_utc, e.site, any_value(e.cluster), e.node, 'node', 'overhead', NULL, NULL, 'estimated',
-       coalesce(any_value(s.overhead_ratio), 0) * sum(e.it_kwh)
+SELECT e.hour_utc, e.site, min(e.cluster), e.node, 'node', 'overhead', NULL, NULL, 'estimated',
+       coalesce(any_value(s.overhead_ratio), 0) * exact_sum(e.it_kwh)
          + coalesce(any_value(s.overhead_watts_per_node), 0) / 1000.0
   FROM _energy e LEFT JOIN dim_site s ON s.site = e.site
  GROUP BY e.hour_utc, e.site, e.node;

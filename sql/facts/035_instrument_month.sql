@@ -6,7 +6,8 @@
 -- at its consumption (surplus is not moved or banked). Step 040 reads these rows for market-based Scope 2.
 
 -- Facility energy: the one and only place PUE is applied (IT kWh x the site-hour's PUE); step 040 reads it.
-CREATE OR REPLACE TEMP TABLE _facility AS
+-- A view: joined where it is read (here and in 040), not written out a third time.
+CREATE OR REPLACE TEMP VIEW _facility AS
 SELECT e.*, sh.zone, sh.pue, sh.pue_source,
        CASE WHEN sh.pue IS NULL THEN NULL ELSE facility_kwh(e.it_kwh, sh.pue) END AS facility_kwh
   FROM _energy e LEFT JOIN _site_hour sh ON sh.site = e.site AND sh.hour_utc = e.hour_utc;
@@ -22,10 +23,10 @@ DELETE FROM fact_instrument_month WHERE month = CAST(getvariable('month_start') 
 
 INSERT INTO fact_instrument_month BY NAME
 WITH site_hour_kwh AS (
-    SELECT site, zone, hour_utc, sum(facility_kwh) AS kwh FROM _facility WHERE site IS NOT NULL GROUP BY ALL
+    SELECT site, zone, hour_utc, exact_sum(facility_kwh) AS kwh FROM _facility WHERE site IS NOT NULL GROUP BY ALL
 ),
-site_cons AS (SELECT site, zone, sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL),
-zone_cons AS (SELECT zone, sum(kwh) AS kwh FROM site_cons GROUP BY ALL),
+site_cons AS (SELECT site, zone, exact_sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL),
+zone_cons AS (SELECT zone, exact_sum(kwh) AS kwh FROM site_cons GROUP BY ALL),
 allocated AS (
     SELECT sc.site, sc.zone, sc.kwh AS site_consumption_kwh, i.name AS instrument, i.type,
            CASE WHEN i.site IS NOT NULL THEN 'site' ELSE 'market ' || i.market END AS claimed_for,
@@ -38,8 +39,11 @@ allocated AS (
 SELECT CAST(getvariable('month_start') AS DATE) AS month, site, zone, instrument, type, claimed_for,
        vintage_start_utc, vintage_end_utc, grams_per_kwh, allocated_kwh,
        -- the cap: what a site-month applies never exceeds its consumption
-       allocated_kwh * CASE WHEN sum(allocated_kwh) OVER (PARTITION BY site) > 0
-                            THEN least(1.0, site_consumption_kwh / sum(allocated_kwh) OVER (PARTITION BY site))
+       allocated_kwh * CASE WHEN site_allocated_kwh > 0
+                            THEN least(1.0, site_consumption_kwh / site_allocated_kwh)
                             ELSE 0 END AS applied_kwh,
        site_consumption_kwh
-  FROM allocated WHERE allocated_kwh IS NOT NULL;
+  FROM allocated a
+  JOIN (SELECT site, exact_sum(allocated_kwh) AS site_allocated_kwh FROM allocated
+         WHERE allocated_kwh IS NOT NULL GROUP BY site) USING (site)
+ WHERE allocated_kwh IS NOT NULL;

@@ -7,10 +7,10 @@
 
 INSERT INTO fact_inference_prompt_hour BY NAME
 SELECT p.hour_utc, ns.site, p.cluster, p.node, p.engine, p.model,
-       coalesce(sum(p.tokens) FILTER (WHERE p.prompt_source = 'computed'), 0) AS computed_tokens,
-       coalesce(sum(p.tokens) FILTER (WHERE p.prompt_source = 'cached'), 0) AS cached_tokens,
-       coalesce(sum(p.tokens) FILTER (WHERE p.prompt_source = 'transferred'), 0) AS transferred_tokens,
-       coalesce(sum(p.tokens) FILTER (WHERE p.prompt_source = 'unsplit'), 0) AS unsplit_tokens,
+       coalesce(exact_sum(CASE WHEN p.prompt_source = 'computed' THEN p.tokens END), 0) AS computed_tokens,
+       coalesce(exact_sum(CASE WHEN p.prompt_source = 'cached' THEN p.tokens END), 0) AS cached_tokens,
+       coalesce(exact_sum(CASE WHEN p.prompt_source = 'transferred' THEN p.tokens END), 0) AS transferred_tokens,
+       coalesce(exact_sum(CASE WHEN p.prompt_source = 'unsplit' THEN p.tokens END), 0) AS unsplit_tokens,
        bool_or(p.prompt_source IN ('computed', 'cached', 'transferred')) AS split
   FROM stg_inference_prompt_hourly p
   LEFT JOIN _node_site ns ON ns.node = p.node AND ns.site_label IS NOT DISTINCT FROM p.site_label

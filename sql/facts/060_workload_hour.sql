@@ -14,15 +14,15 @@ WITH
 dev AS MATERIALIZED (
     SELECT hour_utc, site, zone, cluster, node,
            CASE WHEN component = 'cpu' AND domain = 'dram' THEN 'dram' ELSE component END AS component,
-           sum(it_kwh) AS it_kwh,
-           coalesce(sum(it_kwh) FILTER (WHERE method = 'measured'), 0) AS it_kwh_measured,
-           sum(facility_kwh) AS facility_kwh, sum(scope1_g) AS scope1_g,
-           sum(scope2_location_g) AS scope2_location_g, sum(scope2_market_g) AS scope2_market_g,
-           sum(scope3_embodied_g) AS scope3_embodied_g, sum(scope3_upstream_g) AS scope3_upstream_g,
-           sum(water_onsite_l) AS water_onsite_l, sum(water_offsite_l) AS water_offsite_l,
-           sum(cfe_kwh) AS cfe_kwh, count(*) FILTER (WHERE component = 'gpu') AS gpu_hours,
-           coalesce(sum(facility_kwh) FILTER (WHERE intensity_filled), 0) AS filled_intensity_kwh,
-           any_value(pue_source) AS pue_source, bool_or(intensity_filled) AS intensity_filled,
+           exact_sum(it_kwh) AS it_kwh,
+           coalesce(exact_sum(CASE WHEN method = 'measured' THEN it_kwh END), 0) AS it_kwh_measured,
+           exact_sum(facility_kwh) AS facility_kwh, exact_sum(scope1_g) AS scope1_g,
+           exact_sum(scope2_location_g) AS scope2_location_g, exact_sum(scope2_market_g) AS scope2_market_g,
+           exact_sum(scope3_embodied_g) AS scope3_embodied_g, exact_sum(scope3_upstream_g) AS scope3_upstream_g,
+           exact_sum(water_onsite_l) AS water_onsite_l, exact_sum(water_offsite_l) AS water_offsite_l,
+           exact_sum(cfe_kwh) AS cfe_kwh, count(*) FILTER (WHERE component = 'gpu') AS gpu_hours,
+           coalesce(exact_sum(CASE WHEN intensity_filled THEN facility_kwh END), 0) AS filled_intensity_kwh,
+           min(pue_source) AS pue_source, bool_or(intensity_filled) AS intensity_filled,
            bool_or(intensity_missing) AS intensity_missing, bool_or(site_unmapped) AS site_unmapped,
            bool_or(residual_mix_missing) AS residual_mix_missing
       FROM fact_device_hour
@@ -30,22 +30,22 @@ dev AS MATERIALIZED (
      GROUP BY ALL
 ),
 wl AS MATERIALIZED (
-    SELECT hour_utc, node, any_value(cluster) AS cluster, component, namespace, workload, share,
-           sum(joules) AS joules
+    SELECT hour_utc, node, min(cluster) AS cluster, component, namespace, workload, share,
+           exact_sum(joules) AS joules
       FROM stg_workload_hourly
      WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end')
      GROUP BY hour_utc, node, component, namespace, workload, share
 ),
-component_total AS (SELECT hour_utc, node, component, sum(joules) AS joules FROM wl GROUP BY ALL),
-node_total AS (SELECT hour_utc, node, sum(joules) AS joules FROM wl GROUP BY ALL),
+component_total AS (SELECT hour_utc, node, component, exact_sum(joules) AS joules FROM wl GROUP BY ALL),
+node_total AS (SELECT hour_utc, node, exact_sum(joules) AS joules FROM wl GROUP BY ALL),
 parts AS (
     SELECT w.hour_utc, w.node, w.cluster, w.component, w.namespace, w.workload, w.share,
            share_ratio(w.joules, t.joules) AS ratio
       FROM wl w JOIN component_total t ON t.hour_utc = w.hour_utc AND t.node = w.node AND t.component = w.component
      WHERE t.joules > 0
     UNION ALL
-    SELECT w.hour_utc, w.node, any_value(w.cluster), 'overhead', w.namespace, w.workload, w.share,
-           share_ratio(sum(w.joules), any_value(t.joules))
+    SELECT w.hour_utc, w.node, min(w.cluster), 'overhead', w.namespace, w.workload, w.share,
+           share_ratio(exact_sum(w.joules), any_value(t.joules))
       FROM wl w JOIN node_total t ON t.hour_utc = w.hour_utc AND t.node = w.node
      WHERE t.joules > 0
      GROUP BY w.hour_utc, w.node, w.namespace, w.workload, w.share

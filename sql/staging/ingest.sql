@@ -128,40 +128,50 @@ DELETE FROM stg_inference_hourly WHERE source = $source AND hour_utc >= $start A
 DELETE FROM stg_collector_errors_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: insert_energy_batch
--- One batch of energy rows (one store answer: a series shard over a page of hours), scanned from the
--- NumPy arrays the writer registers as energy_batch (hour_s is Unix seconds). Columns BY NAME: the
--- batch's names are EnergyRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
+-- One batch of energy rows (one store answer: a series shard over a page of hours), from the NumPy arrays
+-- the writer registers (aggregator/ingest/batch.py Columns.point_arrays): energy_batch holds each point's
+-- series_id, hour_s (Unix seconds) and value, energy_batch_series each series' label fields once, so
+-- a series' strings are converted once, not once per point. The join keeps the points' order (the
+-- probe side; preserve_insertion_order), so rows are stored as before. Columns BY NAME: the batch's
+-- names are EnergyRow's fields (tests/sql/test_staging.py pins them).
 INSERT INTO stg_energy_hourly BY NAME
-SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM energy_batch;
+SELECT make_timestamp(p.hour_s * 1000000) AS hour_utc, s.* EXCLUDE (series_id), p.* EXCLUDE (series_id, hour_s),
+       $source AS source
+FROM energy_batch AS p JOIN energy_batch_series AS s ON p.series_id = s.series_id;
 
 -- name: insert_inference_batch
--- One batch of inference rows, as insert_energy_batch (registered as inference_batch).
+-- One batch of inference rows, as insert_energy_batch (registered as inference_batch and _series).
 INSERT INTO stg_inference_hourly BY NAME
-SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM inference_batch;
+SELECT make_timestamp(p.hour_s * 1000000) AS hour_utc, s.* EXCLUDE (series_id), p.* EXCLUDE (series_id, hour_s),
+       $source AS source
+FROM inference_batch AS p JOIN inference_batch_series AS s ON p.series_id = s.series_id;
 
 -- name: insert_collector_errors_batch
--- One batch of collector-error rows, as insert_energy_batch (registered as collector_errors_batch).
+-- One batch of collector-error rows, as insert_energy_batch (registered as collector_errors_batch and _series).
 INSERT INTO stg_collector_errors_hourly BY NAME
-SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source
-FROM collector_errors_batch;
+SELECT make_timestamp(p.hour_s * 1000000) AS hour_utc, s.* EXCLUDE (series_id), p.* EXCLUDE (series_id, hour_s),
+       $source AS source
+FROM collector_errors_batch AS p JOIN collector_errors_batch_series AS s ON p.series_id = s.series_id;
 
 -- name: delete_prompt_tokens_page
 -- A page of hours of one source is replaced: drop its prompt-token rows first.
 DELETE FROM stg_inference_prompt_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: insert_prompt_tokens_batch
--- One batch of prompt-token rows, as insert_energy_batch (registered as prompt_tokens_batch).
+-- One batch of prompt-token rows, as insert_energy_batch (registered as prompt_tokens_batch and _series).
 INSERT INTO stg_inference_prompt_hourly BY NAME
-SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source
-FROM prompt_tokens_batch;
+SELECT make_timestamp(p.hour_s * 1000000) AS hour_utc, s.* EXCLUDE (series_id), p.* EXCLUDE (series_id, hour_s),
+       $source AS source
+FROM prompt_tokens_batch AS p JOIN prompt_tokens_batch_series AS s ON p.series_id = s.series_id;
 
 -- name: delete_workload_page
 -- A page of hours of one source is replaced: drop its energy-by-workload rows first.
 DELETE FROM stg_workload_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end;
 
 -- name: insert_workload_batch
--- One batch of energy-by-workload rows, as insert_energy_batch (registered as workload_batch). Columns BY
--- NAME: WorkloadRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
+-- One batch of energy-by-workload rows, as insert_energy_batch (registered as workload_batch and _series).
+-- Columns BY NAME: WorkloadRow's fields (aggregator/ingest/batch.py; tests/sql/test_staging.py pins them).
 INSERT INTO stg_workload_hourly BY NAME
-SELECT make_timestamp(hour_s * 1000000) AS hour_utc, * EXCLUDE (hour_s), $source AS source FROM workload_batch;
-
+SELECT make_timestamp(p.hour_s * 1000000) AS hour_utc, s.* EXCLUDE (series_id), p.* EXCLUDE (series_id, hour_s),
+       $source AS source
+FROM workload_batch AS p JOIN workload_batch_series AS s ON p.series_id = s.series_id;

@@ -1830,38 +1830,44 @@ def test_basic_auth_passes_the_user_and_a_password_file(chart: Any) -> None:
 
 
 def test_store_values_unset_render_the_arguments_of_before(chart: Any) -> None:
-    """Defaults: no store flag, no request bound, no secret volume; only the DuckDB memory limit is new."""
+    """Defaults: no store flag, no request bound, no secret volume; only DuckDB's memory and threads are new."""
     spec, container, args = aggregate_job(chart, MATRIX["aggregator"])
     rest = container["args"][container["args"].index("--no-progress") + 1:]
-    assert rest == ["--duckdb-memory-limit", "512MiB"]  # half of the default 1Gi container limit
+    assert rest == ["--duckdb-memory-limit", "512MiB", "--duckdb-threads", "2"]  # half of 1Gi, 256 MiB a thread
     assert not STORE_VOLUMES & {v["name"] for v in spec["volumes"]} and "duckdb-spill" not in str(spec["volumes"])
     defaults = strict_parser().parse_args(["aggregate", "--config", "c", "--db", "d", "--prometheus", "http://x"])
-    for dest in ("page_hours", "shard_nodes", "query_timeout", "max_response_bytes", "duckdb_threads",
-                 "duckdb_temp_directory", "bearer_token_file", "tenant", "headers", "pre_aggregated"):
+    for dest in ("page_hours", "shard_nodes", "query_timeout", "max_response_bytes", "duckdb_temp_directory",
+                 "bearer_token_file", "tenant", "headers", "pre_aggregated"):
         assert getattr(args, dest) == getattr(defaults, dest), dest
 
 
-@pytest.mark.parametrize("aggregate, config_store, expected", [
-    ({"resources": {"limits": {"memory": "1Gi"}}}, None, "512MiB"),
-    ({"resources": {"limits": {"memory": "3G"}}}, None, "1430MiB"),       # 3e9 B / 2
-    ({"resources": {"limits": {"memory": 2147483648}}}, None, "1024MiB"),  # plain bytes
-    ({"resources": {"limits": {"memory": "1.5Gi"}}}, None, "768MiB"),
-    ({"resources": {"limits": {"memory": "4e9"}}}, None, "1907MiB"),
-    ({"resources": {"requests": {"memory": "256Mi"}, "limits": None}}, None, None),  # no limit: no flag
-    ({"resources": {"limits": {"memory": "4Gi"}}}, {"memory_limit": "1GB"}, None),  # the config's value applies
-    ({"resources": {"limits": {"memory": "4Gi"}}, "duckdb": {"memoryLimit": "3GB"}}, {"memory_limit": "1GB"}, "3GB"),
+@pytest.mark.parametrize("aggregate, config_store, memory, threads", [
+    ({"resources": {"limits": {"memory": "1Gi"}}}, None, "512MiB", 2),
+    ({"resources": {"limits": {"memory": "3G"}}}, None, "1430MiB", 5),       # 3e9 B / 2
+    ({"resources": {"limits": {"memory": 2147483648}}}, None, "1024MiB", 4),  # plain bytes
+    ({"resources": {"limits": {"memory": "1.5Gi"}}}, None, "768MiB", 3),
+    ({"resources": {"limits": {"memory": "4e9"}}}, None, "1907MiB", 7),
+    ({"resources": {"limits": {"memory": "300Mi"}}}, None, "150MiB", 1),
+    ({"resources": {"limits": {"memory": "16Gi", "cpu": "3500m"}}}, None, "8192MiB", 4),  # at most the CPU limit
+    ({"resources": {"limits": {"memory": "16Gi", "cpu": 2}}}, None, "8192MiB", 2),
+    ({"resources": {"requests": {"memory": "256Mi"}, "limits": None}}, None, None, None),  # no limit: no flag
+    ({"resources": {"limits": {"memory": "4Gi"}}}, {"memory_limit": "1GB"}, None, None),  # the config applies
+    ({"resources": {"limits": {"memory": "4Gi"}}}, {"threads": 3}, "2048MiB", None),
+    ({"resources": {"limits": {"memory": "4Gi"}}, "duckdb": {"memoryLimit": "3GB"}}, {"memory_limit": "1GB"},
+     "3GB", None),
+    ({"resources": {"limits": {"memory": "4Gi"}}, "duckdb": {"threads": 6}}, None, "2048MiB", 6),
 ])
-def test_duckdb_memory_limit_follows_the_container_limit(chart: Any, aggregate: dict[str, Any],
-                                                         config_store: dict[str, Any] | None,
-                                                         expected: str | None) -> None:
+def test_duckdb_memory_and_threads_follow_the_container_limits(chart: Any, aggregate: dict[str, Any],
+                                                               config_store: dict[str, Any] | None,
+                                                               memory: str | None, threads: int | None) -> None:
     from wattfleet.aggregator.store.settings import StoreSettings
 
     config = dict(FACILITY, store=config_store) if config_store else FACILITY
     values = merged(MATRIX["aggregator"], {"aggregator": {"config": config, "aggregate": aggregate}})
     _, _, args = aggregate_job(chart, values)
-    assert args.duckdb_memory_limit == expected
-    if expected:
-        StoreSettings(memory_limit=expected)  # a size the aggregator accepts
+    assert (args.duckdb_memory_limit, args.duckdb_threads) == (memory, threads)
+    if memory:
+        StoreSettings(memory_limit=memory)  # a size the aggregator accepts
 
 
 def test_store_flags_follow_each_value_alone(chart: Any) -> None:

@@ -213,23 +213,49 @@ Bytes in a Kubernetes quantity (64Mi, 1Gi, 1G, 1.5e9, 1073741824), as a float.
 {{- end }}
 
 {{/*
-`--duckdb-memory-limit` for the aggregate job, or empty for no flag: the value,
-else half the container's memory limit (DuckDB's advice where the process must
-not be OOM-killed: some allocations bypass its limit, and Python needs the
-rest), unless the inline facility config sets store.memory_limit (a flag
-would silently win over it) or there is no memory limit to take half of.
+Half the aggregate container's memory limit in MiB, or empty: DuckDB's advice
+where the process must not be OOM-killed (some allocations bypass its limit,
+and Python needs the rest). Empty when duckdb.memoryLimit is set, when there
+is no memory limit to take half of, or when the inline facility config sets
+store.memory_limit (a flag would silently win over it).
 */}}
-{{- define "wattfleet.aggregator.duckdbMemoryLimit" -}}
+{{- define "wattfleet.aggregator.derivedMemoryMiB" -}}
 {{- $a := .Values.aggregator }}
-{{- $d := $a.aggregate.duckdb }}
-{{- if $d.memoryLimit }}
-{{- $d.memoryLimit }}
-{{- else }}
 {{- $limit := dig "limits" "memory" "" ($a.aggregate.resources | default dict) }}
 {{- $fromConfig := dig "store" "memory_limit" "" ($a.config | default dict) }}
-{{- if and $limit (not $fromConfig) }}
-{{- $mib := floor (divf (float64 (include "wattfleet.quantityBytes" $limit)) 2097152.0) }}
-{{- printf "%dMiB" (max 1 (int64 $mib)) }}
+{{- if and (not $a.aggregate.duckdb.memoryLimit) $limit (not $fromConfig) }}
+{{- max 1 (int64 (floor (divf (float64 (include "wattfleet.quantityBytes" $limit)) 2097152.0))) }}
+{{- end }}
+{{- end }}
+
+{{/* `--duckdb-memory-limit` for the aggregate job: the value, else the derived half, else empty (no flag). */}}
+{{- define "wattfleet.aggregator.duckdbMemoryLimit" -}}
+{{- with .Values.aggregator.aggregate.duckdb.memoryLimit }}
+{{- . }}
+{{- else }}
+{{- with include "wattfleet.aggregator.derivedMemoryMiB" . }}{{ . }}MiB{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+`--duckdb-threads`: the value, else with a derived memory limit one thread per
+256 MiB of it (DuckDB needs at least 125 MB per thread and otherwise starts
+one per core of the node, not of the container), at most the container's CPU
+limit when it has one; else empty (no flag: the config's store.threads, or
+DuckDB's default).
+*/}}
+{{- define "wattfleet.aggregator.duckdbThreads" -}}
+{{- $a := .Values.aggregator }}
+{{- $d := $a.aggregate.duckdb }}
+{{- if not (kindIs "invalid" $d.threads) }}
+{{- printf "%d" (int64 $d.threads) }}
+{{- else if not (dig "store" "threads" "" ($a.config | default dict)) }}
+{{- with include "wattfleet.aggregator.derivedMemoryMiB" . }}
+{{- $threads := max 1 (div (int64 .) 256) }}
+{{- with dig "limits" "cpu" "" ($a.aggregate.resources | default dict) }}
+{{- $threads = min $threads (max 1 (int64 (ceil (float64 (include "wattfleet.quantityBytes" .))))) }}
+{{- end }}
+{{- $threads }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -281,8 +307,8 @@ would silently win over it) or there is no memory limit to take half of.
 {{- with include "wattfleet.aggregator.duckdbMemoryLimit" . }}
 {{- $args = concat $args (list "--duckdb-memory-limit" .) }}
 {{- end }}
-{{- if not (kindIs "invalid" $g.duckdb.threads) }}
-{{- $args = concat $args (list "--duckdb-threads" (printf "%d" (int64 $g.duckdb.threads))) }}
+{{- with include "wattfleet.aggregator.duckdbThreads" . }}
+{{- $args = concat $args (list "--duckdb-threads" .) }}
 {{- end }}
 {{- if eq $g.duckdb.tempDirectory.volume "emptyDir" }}
 {{- $args = concat $args (list "--duckdb-temp-directory" (include "wattfleet.aggregator.spillPath" .)) }}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from wattfleet.aggregator.ingest.prefetch import prefetched
+from wattfleet.aggregator.ingest.prefetch import in_order, prefetched
 
 
 def test_items_in_order_and_errors_reach_the_consumer() -> None:
@@ -41,3 +41,45 @@ def test_lookahead_is_bounded_and_an_early_stop_ends_the_worker() -> None:
     it.close()  # type: ignore[attr-defined]  # a generator: the consumer gives up (a failed write)
     time.sleep(0.3)
     assert not [t for t in threading.enumerate() if t.name == "wattfleet-prefetch"]
+
+
+def test_in_order_gives_results_in_order_with_a_bounded_number_running() -> None:
+    running: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def task(i: int) -> Callable[[], int]:
+        def run() -> int:
+            with lock:
+                running.append(i)
+                most[0] = max(most[0], len(running))
+            time.sleep(0.01 * (i % 3))  # later tasks may finish first
+            with lock:
+                running.remove(i)
+            return i
+        return run
+
+    assert list(in_order((task(i) for i in range(20)), 3)) == list(range(20))
+    assert 1 <= most[0] <= 3
+    assert list(in_order((task(i) for i in range(5)), 0)) == list(range(5))
+
+
+def test_in_order_raises_a_tasks_error_in_its_turn_and_stops_the_rest() -> None:
+    started: list[int] = []
+
+    def task(i: int) -> Callable[[], int]:
+        def run() -> int:
+            started.append(i)
+            if i == 2:
+                raise RuntimeError("store gone")
+            time.sleep(0.01)
+            return i
+        return run
+
+    got = []
+    with pytest.raises(RuntimeError, match="store gone"):
+        for item in in_order((task(i) for i in range(100)), 2):
+            got.append(item)
+    assert got == [0, 1]
+    time.sleep(0.1)
+    assert len(started) <= 5  # the failed one, the two before it, at most `ahead` after it; the rest cancelled
