@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,9 @@ import pytest
 
 from fixtures.agg.backfill import History
 from fixtures.agg.e2e import H0, HOURS, config_text, history
+from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
+from shared_data import needs_ciso
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.ingest import recorded_guard
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
@@ -70,6 +73,11 @@ def test_plan_keeps_stored_hours_and_stops_at_the_first_new_incomplete_one() -> 
 
 # --- against a real Prometheus ------------------------------------------------------------------------------
 requires_prometheus = pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")
+
+
+def against_stores(test: Callable[..., None]) -> Callable[..., None]:
+    """A test with a real Prometheus and the e2e facility config (its grid comes from the shared CISO file)."""
+    return pytest.mark.prometheus(requires_prometheus(needs_ciso(test)))
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +143,7 @@ def recorded_hours(server: PrometheusServer) -> set[datetime]:
     return {h for h, counts in source.recorded_counts(hour(-2), hour(HOURS + 1)).items() if any(counts.values())}
 
 
-@pytest.mark.prometheus
-@requires_prometheus
+@against_stores
 def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg, tmp_path, capsys, caplog) -> None:
     """(1) Hour 3 not recorded yet: a fresh store stops before it; a store holding it keeps its rows.
     (2) Once recorded, the next run writes it and the totals equal the raw path's."""
@@ -184,8 +191,7 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
     pre_con.close()
 
 
-@pytest.mark.prometheus
-@requires_prometheus
+@against_stores
 def test_switching_a_raw_store_to_pre_aggregated_loses_nothing(blocks, cfg, tmp_path) -> None:
     """(3) Hours ingested raw, rules loaded since hour 2 only: the switch keeps hours 0-1 and rewrites 2-3 equal."""
     con = open_store(tmp_path / "store.duckdb")
@@ -205,8 +211,7 @@ def test_switching_a_raw_store_to_pre_aggregated_loses_nothing(blocks, cfg, tmp_
     con.close()
 
 
-@pytest.mark.prometheus
-@requires_prometheus
+@against_stores
 def test_an_hour_recorded_with_fewer_series_than_stored_is_not_replaced(blocks, cfg, tmp_path) -> None:
     """Hour 2 recorded while one node's samples were missing: a store holding it keeps it; a fresh one stops."""
     con, fresh = open_store(tmp_path / "store.duckdb"), open_store(tmp_path / "fresh.duckdb")
@@ -225,3 +230,41 @@ def test_an_hour_recorded_with_fewer_series_than_stored_is_not_replaced(blocks, 
     assert stored(fresh) == [r for r in reference if r[0] < hour(2)]
     con.close()
     fresh.close()
+
+
+def _recorded_openmetrics(server: PrometheusServer) -> dict[int, list[str]]:
+    """The group's recorded samples as OpenMetrics lines with timestamps, by the hour (from H0) they record."""
+    names = "|".join(list(hourly_energy.RECORDED.values()) + [hourly_energy.RECORDED_WORKLOAD])
+    out: dict[int, list[str]] = {}
+    for series in server.query(f'{{__name__=~"{names}"}}[1d]'):
+        labels = dict(series["metric"])
+        name = labels.pop("__name__")
+        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for ts, value in series["values"]:
+            n = int((float(ts) - H0.timestamp()) // 3600) - 1  # stamped within the hour after the one recorded
+            out.setdefault(n, []).append(f"{name}{{{text}}} {value} {float(ts)}")
+    return out
+
+
+@against_stores
+@pytest.mark.skipif(not have_victoria_metrics(), reason="victoria-metrics not installed")
+def test_victoriametrics_holding_the_recorded_series(blocks, cfg, tmp_path) -> None:
+    """The group evaluated by Prometheus, its output written to VictoriaMetrics (remote write; copied here
+    through the query API) hour by hour: the guard and the read give there what they give on Prometheus."""
+    with serving(blocks, "h01", "h2", "h3") as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        recorded = _recorded_openmetrics(server)
+    assert sorted(n for n in recorded if n >= 0) == list(range(HOURS))
+    raw_con, con = open_store(tmp_path / "raw.duckdb"), open_store(tmp_path / "pre.duckdb")
+    with VictoriaMetricsServer() as vm:
+        vm.import_openmetrics(history().openmetrics() + "\n".join(recorded[0] + recorded[1] + recorded[2]) + "\n")
+        aggregate(raw_con, cfg, vm.url, pre_aggregated=False)
+        first = aggregate(con, cfg, vm.url, pre_aggregated=True)
+        assert first.stopped_before is not None and first.stopped_before.hour == hour(3) and first.windows == 3
+        vm.import_openmetrics("\n".join(recorded[3]) + "\n")
+        second = aggregate(con, cfg, vm.url, pre_aggregated=True, start=None, end=None, lookback_hours=3)
+    assert second.stopped_before is None and not second.kept_hours
+    assert stored(con) == stored(raw_con)
+    assert totals(con) == totals(raw_con)
+    raw_con.close()
+    con.close()
