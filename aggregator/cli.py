@@ -195,7 +195,21 @@ def _summary(result: IngestResult, con: duckdb.DuckDBPyConnection) -> str:
             "months rebuilt: "
             f"{', '.join(m.strftime('%Y-%m') for m in result.months_rebuilt) or 'none'}; "
             f"database totals: IT {t['it_kwh']:.3f} kWh, facility {t['facility_kwh']:.3f} kWh, "
-            f"Scope 2 location {t['scope2_location_g'] / 1000:.3f} kg")
+            f"Scope 2 location {t['scope2_location_g'] / 1000:.3f} kg" + _guard_summary(result))
+
+
+def _guard_summary(result: IngestResult) -> str:
+    """What the pre-aggregated guard held back (aggregator/ingest/recorded_guard.py), or nothing."""
+    out = ""
+    if result.kept_hours:
+        out += (f"; pre-aggregated: {len(result.kept_hours)} re-read hour(s) kept as stored, recorded series "
+                f"incomplete (first {result.kept_hours[0].describe()})")
+    if result.stopped_before is not None:
+        out += (f"; pre-aggregated: stopped before {result.stopped_before.describe()}; "
+                "the next run retries it")
+        if result.rule_group_status:
+            out += f" ({result.rule_group_status})"
+    return out
 
 
 def run_aggregate(args: argparse.Namespace) -> int:

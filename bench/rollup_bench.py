@@ -18,7 +18,9 @@ with the real schema, then runs, each in its own process so peak memory is its o
 
 All start from the facts in the DuckDB file and end with the rollup rows; each writes its rows to
 Parquet and the parent checks they equal DuckDB's, row for row (relative 1e-9: pandas and Polars sum
-floats, DuckDB fixed-point integers). Load (facts out of DuckDB) and compute are timed apart.
+floats, DuckDB fixed-point integers). Load (facts out of DuckDB) and compute are timed apart. The two
+DuckDB runs also record their CPU time (all DuckDB threads; on a machine shared with other jobs a
+steadier comparison of the two SQL versions than wall time).
 Usage: python bench/rollup_bench.py [--gpus 10000] [--hours 744] [--engines duckdb,duckdb_fanout]
        [--json bench/results/rollup_bench.json]
 Try it small first (``--gpus 1000``, a few seconds); the 10,000-GPU month builds a 0.9 GB file in /tmp.
@@ -78,15 +80,15 @@ def run_duckdb(db: Path) -> dict[str, float]:
     from wattfleet.aggregator.store.settings import DEFAULT_MEMORY_LIMIT, StoreSettings
     con = open_store(db)
     StoreSettings(memory_limit=DEFAULT_MEMORY_LIMIT).apply(con)  # as `wattfleet aggregate` runs by default
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     rebuild_rollups(con, MONTH_START.date())
-    seconds = time.perf_counter() - t
+    seconds, cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
     n = scalar(con, "SELECT count(*) FROM rollup")
     total = scalar(con, "SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'")
     # Built too, and not by the dataframe engines: the per-workload rollup (their time is in `seconds`).
     extra = scalar(con, "SELECT count(*) FROM rollup_workload")
-    return {"seconds": seconds, "rollup_rows": n, "rollup_workload_rows_also_built": extra,
-            "memory_limit": DEFAULT_MEMORY_LIMIT, "fleet_it_kwh": total}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rollup_rows": n,
+            "rollup_workload_rows_also_built": extra, "memory_limit": DEFAULT_MEMORY_LIMIT, "fleet_it_kwh": total}
 
 
 FANOUT_SQL = BENCH_DIR / "rollup_month_fanout.sql"
@@ -104,15 +106,15 @@ def run_duckdb_fanout(db: Path) -> dict[str, float]:
     for table in ROLLUP_TABLES:  # the shipped rows, kept for the comparison
         con.execute(f"CREATE TEMP TABLE shipped_{table} AS SELECT * FROM {table}")
     text = FANOUT_SQL.read_text()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     with transaction(con):
         set_month(con, MONTH_START.date())
         con.execute(text)
-    seconds = time.perf_counter() - t
+    seconds, cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
     differing = {table: scalar(con, f"SELECT count(*) FROM (FROM {table} EXCEPT ALL FROM shipped_{table})") +
                  scalar(con, f"SELECT count(*) FROM (FROM shipped_{table} EXCEPT ALL FROM {table})")
                  for table in ROLLUP_TABLES}
-    return {"seconds": seconds, "rollup_rows": scalar(con, "SELECT count(*) FROM rollup"),
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rollup_rows": scalar(con, "SELECT count(*) FROM rollup"),
             "rollup_workload_rows_also_built": scalar(con, "SELECT count(*) FROM rollup_workload"),
             "memory_limit": DEFAULT_MEMORY_LIMIT, "sql": str(FANOUT_SQL.relative_to(BENCH_DIR.parent)),
             "fleet_it_kwh": scalar(con, "SELECT it_kwh FROM rollup WHERE period='month' AND dimension='fleet'"),
@@ -279,12 +281,13 @@ def main() -> int:
             results[engine]["rows_differing_from_duckdb"] = mismatches(Path(tmp) / "duckdb.parquet",
                                                                        Path(tmp) / f"{engine}.parquet")
     d = results["duckdb"]
-    print(f"{'engine':<13} {'total s':>8} {'load s':>7} {'compute s':>9} {'peak MB':>8} {'rows':>10} "
+    print(f"{'engine':<13} {'total s':>8} {'cpu s':>6} {'load s':>7} {'compute s':>9} {'peak MB':>8} {'rows':>10} "
           f"{'differing':>9} {'x duckdb':>8}")
     ratios = {}
     for name, r in results.items():
         ratios[name] = r["seconds"] / d["seconds"]
-        print(f"{name:<13} {r['seconds']:>8.2f} {r.get('load_seconds', 0):>7.2f} "
+        cpu = f"{r['cpu_seconds']:.2f}" if "cpu_seconds" in r else "-"
+        print(f"{name:<13} {r['seconds']:>8.2f} {cpu:>6} {r.get('load_seconds', 0):>7.2f} "
               f"{r.get('compute_seconds', r['seconds']):>9.2f} {r['peak_rss_mb']:>8.0f} {r['rollup_rows']:>10,} "
               f"{r.get('rows_differing_from_duckdb', 0):>9} {ratios[name]:>8.2f}")
     bad = [e for e in engines[1:] if results[e]["rows_differing_from_duckdb"] or

@@ -27,6 +27,7 @@ from wattfleet.aggregator.ingest.sinks import (
     InferenceSink,
     PromptTokenSink,
     WorkloadSink,
+    hour_start_seconds,
     inference_batch,
 )
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -116,6 +117,19 @@ def inference_engine_queries() -> dict[str, str]:
         "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
         "attribution": f"max by ({engine}, method, chunked_prefill, assumption) (max_over_time({info.series}[1h]))",
     }
+
+
+def recorded_counts_query() -> str:
+    """Series of each recorded hourly-energy series per hour, fleet-wide (pre-aggregation's completeness guard).
+
+    The same windows as the read (``core.hourly_energy.recorded_expressions``),
+    counted, each count labelled ``record`` with the catalog name of the metric
+    it records; one small answer per page (aggregator/ingest/recorded_guard.py).
+    """
+    exprs = dict(hourly_energy.recorded_expressions())
+    exprs[catalog.WORKLOAD_ENERGY.name] = hourly_energy.recorded_workload_expression()
+    parts = [f'label_replace(count({expr}), "record", "{name}", "", "")' for name, expr in exprs.items()]
+    return " or ".join(parts)
 
 
 # The series whose nodes make the shards: every series the window queries read.
@@ -306,6 +320,49 @@ class PrometheusSource:
                      for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)))
         tasks.extend((prompt_tokens, workload))
         return tasks
+
+    def recorded_counts(self, start: datetime, end: datetime) -> dict[datetime, dict[str, int]]:
+        """Recorded series per hour in [start, end) and per energy metric name (:func:`recorded_counts_query`)."""
+        shift = hourly_energy.RECORDED_READ_SHIFT_SECONDS
+        out: dict[datetime, dict[str, int]] = {}
+        while start < end:
+            part_end = min(end, start + MAX_POINTS_PER_SERIES * HOUR)
+            data = self._request("query_range", {"query": recorded_counts_query(),
+                                                 "start": _unix(start + HOUR) + shift,
+                                                 "end": _unix(part_end) + shift, "step": "3600"})
+            if data.get("resultType") != "matrix":
+                raise TelemetrySourceError(f"{self.url}: expected a matrix for the recorded series' counts, "
+                                           f"got {data.get('resultType')}")
+            for series in data["result"]:
+                name = series.get("metric", {}).get("record", "")
+                for ts, value in series.get("values", []):
+                    hour = datetime.fromtimestamp(hour_start_seconds(ts, shift), tz=timezone.utc)
+                    out.setdefault(hour.replace(tzinfo=None), {})[name] = int(float(value))
+            start = part_end
+        return out
+
+    def rule_group_status(self, group: str) -> str:
+        """What the store's rules API says of a rule group: for the log when an hour stays unrecorded, never a decision.
+
+        Prometheus (and Thanos or Mimir rulers) serve ``/api/v1/rules``; a store
+        that does not, or that does not evaluate the group itself, is said as such.
+        """
+        try:
+            data = self.client.get("rules", {"type": "record"})
+        except TelemetrySourceError as exc:
+            return f"the store's rules API did not answer ({exc})"
+        groups = [g for g in (data.get("groups") or [] if isinstance(data, dict) else [])
+                  if isinstance(g, dict) and g.get("name") == group]
+        if not groups:
+            return f"the store's rules API does not list group {group} (evaluated elsewhere, or not loaded)"
+        said = []
+        for g in groups:
+            last = str(g.get("lastEvaluation") or "")
+            when = f"last evaluated {last}" if last and not last.startswith("0001-") else "never evaluated"
+            bad = [f"{r.get('name')} {r.get('health')}" + (f" ({r['lastError']})" if r.get("lastError") else "")
+                   for r in g.get("rules") or [] if isinstance(r, dict) and r.get("health") not in ("ok", "unknown")]
+            said.append(f"{g.get('file', '')}: {when}" + (f"; failing: {', '.join(bad)}" if bad else ""))
+        return f"rules API, group {group}: " + "; ".join(said)
 
     def stream_range(self, expr: str, first_end: datetime, last_end: datetime, new_sink: Any,
                      shift_seconds: int = 0) -> Any:

@@ -8,7 +8,9 @@ dirty marks in ONE transaction, so a crash leaves either the whole page or none 
 re-running any range gives the same rows. Facts are rebuilt per dirty month
 afterwards (also one transaction each); a crash before that leaves the month
 dirty and the next run rebuilds it. Each run re-reads ``lookback_hours`` before the watermark
-so samples that arrived late re-process their hours.
+so samples that arrived late re-process their hours. A source reading recorded series
+(``--pre-aggregated``) writes only the hours whose recorded series are complete
+(``recorded_guard``): it keeps stored hours it cannot replace and stops before the first new one.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import cast
 
 import duckdb
 
 from wattfleet import sql
 from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.ingest import recorded_guard
 from wattfleet.aggregator.ingest.batch import TelemetryBatch
 from wattfleet.aggregator.ingest.grid_load import GridLoader, load_grid
 from wattfleet.aggregator.ingest.telemetry import TelemetrySource
@@ -59,6 +63,10 @@ class IngestResult:
     months_rebuilt: list[date] = field(default_factory=list)
     grid_notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: grid, telemetry, facts
+    # --pre-aggregated (recorded_guard): re-read hours left as stored, and the hour the run stopped before
+    kept_hours: list[recorded_guard.HourCheck] = field(default_factory=list)
+    stopped_before: recorded_guard.HourCheck | None = None
+    rule_group_status: str = ""  # the store's rules API on the group, when stopped_before is long overdue
 
 
 def floor_hour(dt: datetime) -> datetime:
@@ -106,21 +114,23 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     clock = time.perf_counter()
     total_hours = int((end - start) / HOUR)
     bar = progress_bar(total_hours, f"ingest {source.name}", "h", enabled=progress)
+    guarded = recorded_guard.applies(source)
+    watermark = get_watermark(con, source.name)
     try:
         page = start
         while page < end:
             page_end = min(end, page + source.page_hours * HOUR)
-            counts = write_page(con, source.name, page, page_end, page_batches(source, page, page_end))
-            result.energy_rows += counts.energy
-            result.inference_rows += counts.inference
-            result.collector_error_rows += counts.collector_errors
-            hour = page
-            while hour < page_end:
-                result.windows += 1
-                bar.update(1)
-                if on_window is not None:
-                    on_window(hour)
-                hour += HOUR
+            if guarded:  # --pre-aggregated: only hours whose recorded series are complete (recorded_guard)
+                plan = recorded_guard.plan_page(con, cast(recorded_guard.RecordedSource, source), page, page_end,
+                                                watermark)
+            else:
+                plan = recorded_guard.PagePlan(segments=[(page, page_end)])
+            for first, last in plan.segments:
+                _write_segment(con, source, first, last, result, on_window)
+            bar.update(int((page_end - page) / HOUR))
+            _note_guard(plan, result, now, source)
+            if plan.stop is not None:
+                break
             page = page_end
     finally:
         bar.close()
@@ -139,6 +149,43 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     result.seconds["facts"] = time.perf_counter() - clock
     log.info("stage wall times: %s", ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items()))
     return result
+
+
+def _write_segment(con: duckdb.DuckDBPyConnection, source: TelemetrySource, start: datetime, end: datetime,
+                   result: IngestResult, on_window: Callable[[datetime], None] | None) -> None:
+    counts = write_page(con, source.name, start, end, page_batches(source, start, end))
+    result.energy_rows += counts.energy
+    result.inference_rows += counts.inference
+    result.collector_error_rows += counts.collector_errors
+    hour = start
+    while hour < end:
+        result.windows += 1
+        if on_window is not None:
+            on_window(hour)
+        hour += HOUR
+
+
+def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: datetime, source: TelemetrySource
+                ) -> None:
+    """Log and keep (for the run summary) the hours the recorded-series guard did not write.
+
+    Stopping before the latest hour is the usual wait for the rule (info);
+    an hour still unrecorded ``RECORD_LAG_LIMIT`` after its end is a fault
+    (warning), logged with what the store's rules API says of the group.
+    """
+    for check in plan.kept:
+        result.kept_hours.append(check)
+        log.warning("pre-aggregated: kept the stored rows of %s (not replaced)", check.describe())
+    if plan.stop is None:
+        return
+    result.stopped_before = plan.stop
+    if naive_utc(now) - (plan.stop.hour + HOUR) <= recorded_guard.RECORD_LAG_LIMIT:
+        log.info("pre-aggregated: stopped before %s; the next run retries it", plan.stop.describe())
+        return
+    result.rule_group_status = cast(recorded_guard.RecordedSource, source).rule_group_status(recorded_guard.GROUP)
+    log.warning("pre-aggregated: stopped before %s, more than %s after the hour; the watermark stays before it "
+                "until it is recorded, backfilled or ingested raw (README, Pre-aggregation); %s",
+                plan.stop.describe(), recorded_guard.RECORD_LAG_LIMIT, result.rule_group_status)
 
 
 def page_batches(source: TelemetrySource, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:

@@ -1,0 +1,270 @@
+"""Pre-aggregation never replaces stored energy with hours the recording rule has not recorded (recorded_guard).
+
+The raw history of fixtures/agg/e2e.py (hours 0..3 from H0) is served by a real Prometheus together with
+blocks of the generated hourly-energy rule group, evaluated by Prometheus itself through
+``promtool tsdb create-blocks-from rules`` (as tests/aggregator/ingest/test_pre_aggregated.py), for chosen
+hours only: an hour left out is exactly what a rule that has not yet run (or failed) leaves in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fixtures.agg.backfill import History
+from fixtures.agg.e2e import H0, HOURS, config_text, history
+from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
+from promserver import PROMTOOL, PrometheusServer, have_prometheus
+from shared_data import needs_ciso
+from wattfleet.aggregator.config.model import FacilityConfig
+from wattfleet.aggregator.ingest import recorded_guard
+from wattfleet.aggregator.ingest.prometheus import PrometheusSource
+from wattfleet.aggregator.ingest.run import IngestResult, get_watermark, ingest, totals
+from wattfleet.aggregator.store.database import open_store
+from wattfleet.cli import main
+from wattfleet.core import catalog, hourly_energy
+from wattfleet.dashboards.build import HOURLY_ENERGY_FILE, render
+
+START = H0.replace(tzinfo=None)
+END = START + timedelta(hours=HOURS)
+RECORDED_GPU = hourly_energy.RECORDED[catalog.GPU_ENERGY.name]
+
+
+def hour(n: int) -> datetime:
+    return START + timedelta(hours=n)
+
+
+# --- the rule, without a store ------------------------------------------------------------------------------
+def _check(n: int, recorded: dict[str, int], stored: dict[str, int] | None = None,
+           before: dict[str, int] | None = None) -> recorded_guard.HourCheck:
+    rec = {"wattfleet_gpu_energy_joules": recorded.get("gpu", 0), "wattfleet_cpu_energy_joules": recorded.get("cpu", 0),
+           "wattfleet_workload_energy_joules": recorded.get("workload", 0)}
+    prev = {"wattfleet_gpu_energy_joules": (before or {}).get("gpu", 0)}
+    counts = {hour(n): rec, hour(n - 1): prev}
+    return recorded_guard.check_hours(counts, {hour(n): stored or {}}, hour(n), hour(n + 1))[0]
+
+
+def test_an_hour_is_complete_only_when_recorded_and_nothing_shrinks() -> None:
+    assert _check(0, {"gpu": 3, "cpu": 2}).complete
+    assert _check(0, {"gpu": 3, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).complete
+    assert "recorded nothing" in _check(0, {}).reason
+    assert "recorded nothing" in _check(0, {}, stored={"gpu": 3}).reason
+    assert _check(0, {"gpu": 2, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).reason.startswith("gpu: 2 series recorded, 3")
+    assert _check(0, {"cpu": 2}, before={"gpu": 3}).reason.startswith("gpu: recorded for the hour before")
+
+
+def test_plan_keeps_stored_hours_and_stops_at_the_first_new_incomplete_one() -> None:
+    ok = [_check(n, {"gpu": 1}) for n in range(6)]
+    missing = [_check(n, {}) for n in range(6)]
+    hours = [ok[0], missing[1], ok[2], missing[3], ok[4], ok[5]]
+    plan = recorded_guard.plan(hours, watermark=hour(3))
+    assert plan.segments == [(hour(0), hour(1)), (hour(2), hour(3))]
+    assert [c.hour for c in plan.kept] == [hour(1)]
+    assert plan.stop is not None and plan.stop.hour == hour(3)
+    assert recorded_guard.plan(hours, watermark=None).segments == [(hour(0), hour(1))]
+    assert recorded_guard.plan(ok, watermark=None).segments == [(hour(0), hour(6))]
+
+
+# --- against a real Prometheus ------------------------------------------------------------------------------
+requires_prometheus = pytest.mark.skipif(not have_prometheus(), reason="prometheus/promtool not installed")
+
+
+def against_stores(test: Callable[..., None]) -> Callable[..., None]:
+    """A test with a real Prometheus and the e2e facility config (its grid comes from the shared CISO file)."""
+    return pytest.mark.prometheus(requires_prometheus(needs_ciso(test)))
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Raw history blocks, and the rule group's recorded blocks of hours 0-1, of hour 2 and of hour 3; and of
+    hour 2 recorded while sfo1-n2's samples had not reached the store ("h2_partial": a remote-write lag)."""
+    root = tmp_path_factory.mktemp("recorded-guard")
+    rules = root / "wattfleet-hourly-energy.yaml"
+    rules.write_text(render()[HOURLY_ENERGY_FILE])
+    out = {"raw": root / "raw", "rules": rules}
+    history().write_blocks(PROMTOOL, out["raw"])
+    raw = PrometheusServer(targets=[])
+    shutil.copytree(out["raw"], raw.dir / "data")
+    with raw:
+        raw.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        for name, first, last in (("h01", 0, 1), ("h2", 2, 2), ("h3", 3, 3)):
+            out[name] = _record(raw.url, rules, root / name, first, last)
+    full = history()
+    partial = PrometheusServer(targets=[])
+    History(full.start, full.hours, [s for s in full.series if s.labels.get("node") != "sfo1-n2"]).write_blocks(
+        PROMTOOL, partial.dir / "data")
+    with partial:
+        partial.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=2, timeout=30)
+        out["h2_partial"] = _record(partial.url, rules, root / "h2_partial", 2, 2)
+    return out
+
+
+def _record(url: str, rules: Path, out: Path, first: int, last: int) -> Path:
+    """Blocks of the group's series for hours first..last: hour n (ending at H0 + n + 1 h) is recorded when the
+    group runs within the hour after its end."""
+    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "rules", f"--url={url}",
+                    f"--start={int((H0 + timedelta(hours=first + 1)).timestamp())}",
+                    f"--end={int((H0 + timedelta(hours=last + 2)).timestamp()) - 1}",
+                    f"--output-dir={out}", str(rules)], check=True, capture_output=True, timeout=120)
+    return out
+
+
+def serving(blocks: dict[str, Path], *recorded: str, rules: bool = False) -> PrometheusServer:
+    """A Prometheus holding the raw history and the recorded blocks named (``rules``: and the group loaded)."""
+    server = PrometheusServer(targets=[], rule_files=[blocks["rules"]] if rules else [])
+    shutil.copytree(blocks["raw"], server.dir / "data")
+    for name in recorded:
+        for block in blocks[name].iterdir():
+            shutil.copytree(block, server.dir / "data" / block.name)
+    return server
+
+
+def aggregate(con, cfg: FacilityConfig, url: str, pre_aggregated: bool, **kw) -> IngestResult:
+    source = PrometheusSource(url, pre_aggregated=pre_aggregated, retries=0)
+    kw.setdefault("start", START)
+    kw.setdefault("end", END)
+    return ingest(con, cfg, source, now=H0 + timedelta(hours=HOURS + 1), **kw)
+
+
+def stored(con) -> list[tuple]:
+    rows = con.execute("SELECT * EXCLUDE (source) FROM stg_energy_hourly ORDER BY ALL").fetchall()
+    return rows + con.execute("SELECT hour_utc, node, component, namespace, workload, share, round(sum(joules), 6) "
+                              "FROM stg_workload_hourly GROUP BY ALL ORDER BY ALL").fetchall()
+
+
+def recorded_hours(server: PrometheusServer) -> set[datetime]:
+    source = PrometheusSource(server.url, pre_aggregated=True, retries=0)
+    return {h for h, counts in source.recorded_counts(hour(-2), hour(HOURS + 1)).items() if any(counts.values())}
+
+
+@against_stores
+def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg, tmp_path, capsys, caplog) -> None:
+    """(1) Hour 3 not recorded yet: a fresh store stops before it; a store holding it keeps its rows.
+    (2) Once recorded, the next run writes it and the totals equal the raw path's."""
+    raw_con, pre_con = open_store(tmp_path / "raw.duckdb"), open_store(tmp_path / "pre.duckdb")
+    cfg_path = tmp_path / "facility.yaml"
+    cfg_path.write_text(config_text())
+    with serving(blocks, "h01", "h2", rules=True) as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        assert recorded_hours(server) == {hour(0), hour(1), hour(2)}
+        aggregate(raw_con, cfg, server.url, pre_aggregated=False)
+        reference = stored(raw_con)
+        result = aggregate(pre_con, cfg, server.url, pre_aggregated=True)
+        assert result.stopped_before is not None and result.stopped_before.hour == hour(3)
+        assert "recorded nothing" in result.stopped_before.reason
+        assert result.windows == 3
+        assert get_watermark(pre_con, "prometheus") == hour(3)
+        assert stored(pre_con) == [r for r in reference if r[0] < hour(3)]
+        # The command says so in its summary and log, and exits 0. Its clock is real: hour 3 ended over 2 h ago,
+        # overdue, so it also says what the store's rules API knows of the group (loaded, not run yet: hourly).
+        args = ["aggregate", "--config", str(cfg_path), "--db", str(tmp_path / "cli.duckdb"), "--prometheus",
+                server.url, "--from", START.isoformat(), "--to", END.isoformat(), "--no-progress", "--pre-aggregated"]
+        with caplog.at_level(logging.INFO, logger="wattfleet.aggregator.ingest.run"):
+            assert main(args) == 0
+        summary = capsys.readouterr().out
+        assert f"ingested 3 hour(s) {START:%Y-%m-%dT%H:%MZ}" in summary
+        assert f"; pre-aggregated: stopped before {hour(3):%Y-%m-%dT%H:%MZ}: rule group wattfleet-hourly-energy " \
+               "has recorded nothing for this hour" in summary
+        assert f" (rules API, group wattfleet-hourly-energy: {blocks['rules']}: " in summary
+        (warning,) = [r for r in caplog.records if "pre-aggregated: stopped before" in r.getMessage()]
+        assert warning.levelno == logging.WARNING and "rules API, group wattfleet-hourly-energy" in warning.getMessage()
+        # The raw store holds hour 3: re-reading it pre-aggregated keeps it (it is below the watermark).
+        again = aggregate(raw_con, cfg, server.url, pre_aggregated=True)
+        assert [c.hour for c in again.kept_hours] == [hour(3)] and again.stopped_before is None
+        assert stored(raw_con) == reference
+    with serving(blocks, "h01", "h2", "h3") as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        # the next run, as a CronJob makes it: from the watermark less the lookback to the last complete hour
+        result = aggregate(pre_con, cfg, server.url, pre_aggregated=True, start=None, end=None, lookback_hours=3)
+        assert result.start == hour(0) and result.end == END
+        assert result.stopped_before is None and not result.kept_hours
+        assert get_watermark(pre_con, "prometheus") == END
+    assert stored(pre_con) == reference
+    assert totals(pre_con) == totals(raw_con)
+    raw_con.close()
+    pre_con.close()
+
+
+@against_stores
+def test_switching_a_raw_store_to_pre_aggregated_loses_nothing(blocks, cfg, tmp_path) -> None:
+    """(3) Hours ingested raw, rules loaded since hour 2 only: the switch keeps hours 0-1 and rewrites 2-3 equal."""
+    con = open_store(tmp_path / "store.duckdb")
+    with serving(blocks, "h2", "h3") as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        aggregate(con, cfg, server.url, pre_aggregated=False)
+        reference, reference_totals = stored(con), totals(con)
+        status = PrometheusSource(server.url, retries=0).rule_group_status(recorded_guard.GROUP)
+        assert status == "the store's rules API does not list group wattfleet-hourly-energy (evaluated elsewhere, " \
+                         "or not loaded)"
+        result = aggregate(con, cfg, server.url, pre_aggregated=True, start=None, end=None, lookback_hours=HOURS)
+    assert result.start == hour(0)
+    assert [c.hour for c in result.kept_hours] == [hour(0), hour(1)] and result.stopped_before is None
+    assert result.windows == 2
+    assert stored(con) == reference
+    assert totals(con) == reference_totals
+    con.close()
+
+
+@against_stores
+def test_an_hour_recorded_with_fewer_series_than_stored_is_not_replaced(blocks, cfg, tmp_path) -> None:
+    """Hour 2 recorded while one node's samples were missing: a store holding it keeps it; a fresh one stops."""
+    con, fresh = open_store(tmp_path / "store.duckdb"), open_store(tmp_path / "fresh.duckdb")
+    with serving(blocks, "h01", "h2_partial", "h3") as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        aggregate(con, cfg, server.url, pre_aggregated=False)
+        reference = stored(con)
+        result = aggregate(con, cfg, server.url, pre_aggregated=True)
+        new = aggregate(fresh, cfg, server.url, pre_aggregated=True)
+    assert [c.hour for c in result.kept_hours] == [hour(2)]
+    assert result.kept_hours[0].reason == "gpu: 2 series recorded, 3 rows stored (stored energy would be lost)"
+    assert stored(con) == reference
+    # Not stored yet: the workload rule recorded nothing for hour 2, after recording hour 1.
+    assert new.stopped_before is not None and new.stopped_before.hour == hour(2)
+    assert new.stopped_before.reason.startswith("workload: recorded for the hour before")
+    assert stored(fresh) == [r for r in reference if r[0] < hour(2)]
+    con.close()
+    fresh.close()
+
+
+def _recorded_openmetrics(server: PrometheusServer) -> dict[int, list[str]]:
+    """The group's recorded samples as OpenMetrics lines with timestamps, by the hour (from H0) they record."""
+    names = "|".join(list(hourly_energy.RECORDED.values()) + [hourly_energy.RECORDED_WORKLOAD])
+    out: dict[int, list[str]] = {}
+    for series in server.query(f'{{__name__=~"{names}"}}[1d]'):
+        labels = dict(series["metric"])
+        name = labels.pop("__name__")
+        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for ts, value in series["values"]:
+            n = int((float(ts) - H0.timestamp()) // 3600) - 1  # stamped within the hour after the one recorded
+            out.setdefault(n, []).append(f"{name}{{{text}}} {value} {float(ts)}")
+    return out
+
+
+@against_stores
+@pytest.mark.skipif(not have_victoria_metrics(), reason="victoria-metrics not installed")
+def test_victoriametrics_holding_the_recorded_series(blocks, cfg, tmp_path) -> None:
+    """The group evaluated by Prometheus, its output written to VictoriaMetrics (remote write; copied here
+    through the query API) hour by hour: the guard and the read give there what they give on Prometheus."""
+    with serving(blocks, "h01", "h2", "h3") as server:
+        server.wait_for(f"{RECORDED_GPU}[10d]", min_results=3, timeout=30)
+        recorded = _recorded_openmetrics(server)
+    assert sorted(n for n in recorded if n >= 0) == list(range(HOURS))
+    raw_con, con = open_store(tmp_path / "raw.duckdb"), open_store(tmp_path / "pre.duckdb")
+    with VictoriaMetricsServer() as vm:
+        vm.import_openmetrics(history().openmetrics() + "\n".join(recorded[0] + recorded[1] + recorded[2]) + "\n")
+        aggregate(raw_con, cfg, vm.url, pre_aggregated=False)
+        first = aggregate(con, cfg, vm.url, pre_aggregated=True)
+        assert first.stopped_before is not None and first.stopped_before.hour == hour(3) and first.windows == 3
+        vm.import_openmetrics("\n".join(recorded[3]) + "\n")
+        second = aggregate(con, cfg, vm.url, pre_aggregated=True, start=None, end=None, lookback_hours=3)
+    assert second.stopped_before is None and not second.kept_hours
+    assert stored(con) == stored(raw_con)
+    assert totals(con) == totals(raw_con)
+    raw_con.close()
+    con.close()
