@@ -33,6 +33,7 @@ from wattfleet.aggregator.ingest.batch import (
     prompt_token_columns,
     workload_columns,
 )
+from wattfleet.aggregator.ingest.matrix_whole import DecodedSeries
 from wattfleet.aggregator.ingest.telemetry import (
     WORKLOAD_BAD_LABELS,
     WORKLOAD_COLLECTOR,
@@ -86,6 +87,34 @@ def converted(values: list[list[list[Any]]], shift_seconds: int = 0) -> tuple[np
     return np.rint(ts).astype(np.int64) - (shift_seconds + 3600), amounts
 
 
+def decoded_points(values: list[list[tuple[float, float]]], shift_seconds: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Hour starts and amounts of decoded series' points (floats already); None unless every amount is
+    finite and >= 0 and every time representable, exactly as :func:`converted` decides."""
+    pairs = list(chain.from_iterable(values))
+    if not pairs:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    points = np.fromiter(chain.from_iterable(pairs), dtype=np.float64, count=2 * len(pairs)).reshape(len(pairs), 2)
+    ts, amounts = points[:, 0], np.ascontiguousarray(points[:, 1])
+    if not (np.all(amounts >= 0.0) and np.all(amounts < _INF) and np.all(np.abs(ts) < _EXACT_SECONDS)):
+        return None
+    return np.rint(ts).astype(np.int64) - (shift_seconds + 3600), amounts
+
+
+def add_decoded_series(columns: Columns, kept: list[tuple[tuple[Any, ...], DecodedSeries]],
+                       shift_seconds: int = 0, ones: bool = False) -> bool:
+    """The kept series (their label fields, their decoded points) into ``columns``; False, adding
+    nothing, unless :func:`decoded_points` vouches for all of them. ``ones``: each point is one reading
+    (rejected series counted, not summed)."""
+    points = decoded_points([s.values for _, s in kept], shift_seconds)
+    if points is None:
+        return False
+    hours, amounts = points
+    columns.add_arrays([f for f, _ in kept], [len(s.values) for _, s in kept], hours,
+                       np.ones(len(hours)) if ones else amounts)
+    return True
+
+
 class PendingSeries:
     """Series of one answer (label fields already mapped) waiting for one conversion into ``columns``.
 
@@ -136,6 +165,15 @@ class EnergySink:
         if fields is None or not values:
             return
         self.pending.add(fields, labels, values)
+
+    def add_decoded(self, series: list[DecodedSeries]) -> bool:
+        """A whole decoded answer (:mod:`.matrix_whole`); False when the streamed path must decide."""
+        kept = []
+        for s in series:
+            fields = energy_fields_from_labels(self.metric, s.metric)
+            if fields is not None and s.values:
+                kept.append((fields, s))
+        return add_decoded_series(self.columns, kept, self.shift)
 
     def done(self) -> None:
         self.pending.flush()
@@ -209,6 +247,16 @@ class PromptTokenSink:
                   labels.get("engine", ""), labels.get("model", ""), prompt_source)
         self.pending.add(fields, labels, values)
 
+    def add_decoded(self, series: list[DecodedSeries]) -> bool:
+        """A whole decoded answer (:mod:`.matrix_whole`); False when the streamed path must decide."""
+        kept = []
+        for s in series:
+            labels = s.metric
+            if labels.get("source", "") in catalog.PROMPT_SOURCES:
+                kept.append(((labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                              labels.get("engine", ""), labels.get("model", ""), labels["source"]), s))
+        return add_decoded_series(self.columns, kept)
+
     def done(self) -> None:
         self.pending.flush()
 
@@ -239,6 +287,22 @@ class WorkloadSink:
         node = (labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""), WORKLOAD_COLLECTOR,
                 WORKLOAD_BAD_LABELS)
         self.errors.add(node, hours, [1.0] * len(hours))
+
+    def add_decoded(self, series: list[DecodedSeries]) -> bool:
+        """A whole decoded answer (:mod:`.matrix_whole`); False when the streamed path must decide."""
+        good, bad = [], []
+        for s in series:
+            fields = workload_fields_from_labels(s.metric)
+            if fields is not None:
+                good.append((fields, s))
+            else:
+                labels = s.metric
+                bad.append(((labels.get("node", ""), labels.get("cluster", ""), labels.get("site", ""),
+                             WORKLOAD_COLLECTOR, WORKLOAD_BAD_LABELS), s))
+        if bad and decoded_points([s.values for _, s in bad]) is None:  # checked though not summed
+            return False
+        return add_decoded_series(self.columns, good, self.shift) and \
+            add_decoded_series(self.errors, bad, self.shift, ones=True)
 
     def done(self) -> None:
         self.pending.flush()

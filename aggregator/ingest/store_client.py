@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import itertools
 import json
 import logging
 import socket
@@ -31,6 +32,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from wattfleet.aggregator.grid.httpjson import basic_auth_header
 from wattfleet.aggregator.ingest.matrix_stream import MatrixFormatError, iter_matrix
+from wattfleet.aggregator.ingest.matrix_whole import decode_matrix
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,9 @@ class StoreAuth:
         return ctx
 
 
+# A range answer up to this size is read whole and decoded in C (matrix_whole: its objects take ~4x
+# the bytes, two answers in flight); a larger one is streamed a series at a time (matrix_stream).
+WHOLE_ANSWER_BYTES = 16 << 20
 MAX_RETRY_AFTER_SECONDS = 300.0  # a Retry-After longer than this is capped: the run's own deadline matters more
 
 
@@ -151,6 +156,7 @@ class StoreClient:
     max_response_bytes: int = 64 << 20
     retries: int = 3
     backoff_seconds: float = 1.0
+    whole_answer_bytes: int = WHOLE_ANSWER_BYTES
     requests_made: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -171,19 +177,42 @@ class StoreClient:
         return self._with_retries(lambda: self._attempt("GET", path, params, _parse_whole))
 
     def stream_matrix(self, path: str, params: dict[str, Any], new_sink: Callable[[], S]) -> S:
-        """POST a range query and feed its series, as they arrive, to a sink made fresh for each attempt.
+        """POST a range query and feed its series to a sink made fresh for each attempt.
 
-        The answer is never held whole (:mod:`.matrix_stream`); an attempt
-        that fails half-way (reset, deadline, 5xx) throws its sink away, so the
-        returned sink holds exactly one complete answer.
+        An answer over ``whole_answer_bytes`` is never held whole: its series
+        are fed as they arrive (:mod:`.matrix_stream`). A smaller one is read
+        whole and decoded in C (:mod:`.matrix_whole`) for a sink that takes it
+        (``add_decoded``); should the sink refuse it, it is streamed from the
+        bytes read into a fresh sink. An attempt that fails half-way (reset,
+        deadline, 5xx) throws its sink away, so the returned sink holds
+        exactly one complete answer.
         """
         def attempt() -> Any:
-            sink = new_sink()
-            top = self._attempt("POST", path, params, lambda chunks: _parse_stream(chunks, sink))
-            return top, sink
+            return self._attempt("POST", path, params, lambda chunks: self._read_matrix(chunks, new_sink))
         data, sink = self._with_retries(attempt)
         del data
         return cast(S, sink)
+
+    def _read_matrix(self, chunks: Iterator[bytes], new_sink: Callable[[], S]) -> tuple[Any, S]:
+        sink = new_sink()
+        add_decoded = getattr(sink, "add_decoded", None)
+        if add_decoded is None or self.whole_answer_bytes <= 0:
+            return _parse_stream(chunks, sink), sink
+        head: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            head.append(chunk)
+            size += len(chunk)
+            if size > self.whole_answer_bytes:  # too large to hold: a series at a time from here
+                return _parse_stream(itertools.chain(head, chunks), sink), sink
+        body = b"".join(head)
+        del head
+        decoded = decode_matrix(body)
+        if decoded is not None and add_decoded(decoded[1]):
+            return decoded[0], sink
+        del decoded
+        sink = new_sink()
+        return _parse_stream(iter((body,)), sink), sink
 
     def _with_retries(self, attempt: Callable[[], Any]) -> Any:
         last: Exception | None = None

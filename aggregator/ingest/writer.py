@@ -29,7 +29,7 @@ from wattfleet.aggregator.ingest.telemetry import (
     Telemetry,
     WorkloadRow,
 )
-from wattfleet.aggregator.store.transactions import transaction
+from wattfleet.aggregator.store.transactions import single_threaded, transaction
 
 HOUR = timedelta(hours=1)
 INGEST_SQL = "staging/ingest.sql"
@@ -187,7 +187,10 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
     target = pending_source(source) if guard is not None else source
     page = {"source": source, "start": start, "end": end}
     counts.table_per_hour = {attr: Counter() for attr, *_ in _BATCH_TABLES}
-    with transaction(con):
+    # One DuckDB thread: appending batches of a few tens of thousands of rows gains nothing from more and
+    # pays for their coordination (the 10,000-GPU week's pull: 5.8 -> 4.9 CPU s, wall no longer).
+    # Insertion order is the batches' order either way.
+    with single_threaded(con), transaction(con):
         if guard is None:
             for *_, delete in _BATCH_TABLES:
                 con.execute(statement(delete), page)
