@@ -145,35 +145,27 @@ def recorded_requests(url: str, hours: int, pre_aggregated: bool = False) -> lis
     from wattfleet.aggregator.ingest.store_client import StoreClient
 
     seen: list[tuple[str, str, str]] = []
-    real_get, real_post = StoreClient.get, StoreClient.post
+    real_get = StoreClient.get
 
     def get(self: StoreClient, path: str, params: Any) -> Any:
         seen.append(("GET", path, urllib.parse.urlencode(params)))
         return real_get(self, path, params)
-
-    def post(self: StoreClient, path: str, params: Any) -> Any:
-        seen.append(("POST", path, urllib.parse.urlencode(params)))
-        return real_post(self, path, params)
 
     def stream(self: StoreClient, path: str, params: dict[str, Any], new_sink: Any) -> Any:
         seen.append(("POST", path, urllib.parse.urlencode(params)))
         return new_sink()
 
     StoreClient.get = get  # type: ignore[method-assign]
-    StoreClient.post = post  # type: ignore[method-assign]
     StoreClient.stream_matrix = stream  # type: ignore[method-assign]
     source = PrometheusSource(url, pre_aggregated=pre_aggregated)
     page = START
     end = START + timedelta(hours=hours)
-    hour = timedelta(hours=1)
     while page < end:
-        page_end = min(end, page + source.page_hours * hour)
-        if pre_aggregated:  # the completeness guard's count of recorded series (aggregator/ingest/recorded_guard.py)
-            source.recorded_counts(page - hour, page_end)
+        page_end = min(end, page + source.page_hours * timedelta(hours=1))
         for _ in source.batches(page, page_end):
             pass
         page = page_end
-    StoreClient.get, StoreClient.post = real_get, real_post  # type: ignore[method-assign]
+    StoreClient.get = real_get  # type: ignore[method-assign]
     return seen
 
 

@@ -27,7 +27,6 @@ from wattfleet.aggregator.ingest.sinks import (
     InferenceSink,
     PromptTokenSink,
     WorkloadSink,
-    hour_start_seconds,
     inference_batch,
 )
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -117,19 +116,6 @@ def inference_engine_queries() -> dict[str, str]:
         "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
         "attribution": f"max by ({engine}, method, chunked_prefill, assumption) (max_over_time({info.series}[1h]))",
     }
-
-
-def recorded_counts_query() -> str:
-    """Series of each recorded hourly-energy series per hour, fleet-wide (pre-aggregation's completeness guard).
-
-    The same windows as the read (``core.hourly_energy.recorded_expressions``),
-    counted, each count labelled ``record`` with the catalog name of the metric
-    it records; one small answer per page (aggregator/ingest/recorded_guard.py).
-    """
-    exprs = dict(hourly_energy.recorded_expressions())
-    exprs[catalog.WORKLOAD_ENERGY.name] = hourly_energy.recorded_workload_expression()
-    parts = [f'label_replace(count({expr}), "record", "{name}", "", "")' for name, expr in exprs.items()]
-    return " or ".join(parts)
 
 
 # The series whose nodes make the shards: every series the window queries read.
@@ -320,26 +306,6 @@ class PrometheusSource:
                      for expr in (collector_errors_query(matcher), inference_rejections_query(matcher)))
         tasks.extend((prompt_tokens, workload))
         return tasks
-
-    def recorded_counts(self, start: datetime, end: datetime) -> dict[datetime, dict[str, int]]:
-        """Recorded series per hour in [start, end) and per energy metric name (:func:`recorded_counts_query`)."""
-        shift = hourly_energy.RECORDED_READ_SHIFT_SECONDS
-        out: dict[datetime, dict[str, int]] = {}
-        while start < end:
-            part_end = min(end, start + MAX_POINTS_PER_SERIES * HOUR)
-            data = self._request("query_range", {"query": recorded_counts_query(),
-                                                 "start": _unix(start + HOUR) + shift,
-                                                 "end": _unix(part_end) + shift, "step": "3600"})
-            if data.get("resultType") != "matrix":
-                raise TelemetrySourceError(f"{self.url}: expected a matrix for the recorded series' counts, "
-                                           f"got {data.get('resultType')}")
-            for series in data["result"]:
-                name = series.get("metric", {}).get("record", "")
-                for ts, value in series.get("values", []):
-                    hour = datetime.fromtimestamp(hour_start_seconds(ts, shift), tz=timezone.utc)
-                    out.setdefault(hour.replace(tzinfo=None), {})[name] = int(float(value))
-            start = part_end
-        return out
 
     def rule_group_status(self, group: str) -> str:
         """What the store's rules API says of a rule group: for the log when an hour stays unrecorded, never a decision.

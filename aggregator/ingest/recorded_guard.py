@@ -2,27 +2,29 @@
 
 A recording rule records an hour only when Prometheus evaluates its group
 after the hour has ended: normally within the hour after it, later when
-evaluation lags, never when it fails. Every run replaces the hours it reads
-(``writer.write_page``), so an hour read before it is recorded would replace
-the energy stored for it with nothing. Before each page is written the
-recorded series are counted per hour in the store, fleet-wide (one small
-query, ``PrometheusSource.recorded_counts``), and an hour is complete when:
+evaluation lags, never when it fails. Every run replaces the hours it reads,
+so an hour read before it is recorded would replace the energy stored for
+it with nothing. A page read from recorded series therefore goes into the
+staging tables under a pending source name first (``writer.write_page``),
+and this guard compares, per hour, the rows read with the rows stored. An
+hour is complete when:
 
-1. the group recorded something for it (any of its series);
+1. the group recorded something for it (any device or workload row);
 2. nothing shrinks: per kind (GPU energy, CPU energy, energy by workload)
-   at least as many series are recorded as rows are stored for the hour from
-   this source (the sinks store at most one row per series, and a group that
-   has evaluated records exactly what the raw query gives);
-3. no kind vanishes: a kind recorded for the hour before is recorded for
-   this hour too (one rule of the group failed while the others ran).
+   at least as many rows were read as are stored for the hour (a group that
+   has evaluated records exactly what the raw query gives, so a raw store
+   switched over compares equal);
+3. no kind vanishes: a kind the hour before has (as read in this page, or as
+   stored before it) was read for this hour too (one rule of the group
+   failed while the others ran).
 
 An hour that is not complete is not written. Below the watermark (a
-lookback re-read, or hours ingested raw before switching to pre-aggregation)
-its stored rows are kept and the run goes on with the next hours; at or
-past the watermark the run stops before it, so the watermark never passes
-it and the next run tries it again. docs/scale.md and README
-("Pre-aggregation") state the rule and what to do about an hour that is
-never recorded.
+lookback re-read, or hours ingested raw before switching to
+pre-aggregation) its stored rows are kept and the page goes on; at or past
+the watermark the run stops before it, so the watermark never passes it and
+the next run tries it again. The store is asked nothing more than the read
+itself. README ("Pre-aggregation") states the rule and what to do about an
+hour that is never recorded.
 """
 
 from __future__ import annotations
@@ -31,41 +33,25 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import duckdb
 
 from wattfleet import sql
-from wattfleet.core import catalog
 
 HOUR = timedelta(hours=1)
 GUARD_SQL = "staging/recorded_guard.sql"
 GROUP = "wattfleet-hourly-energy"  # core.hourly_energy.recording_rule_group's name
 # An hour still not recorded this long after its end is a fault (the group runs once an hour), not the usual wait.
 RECORD_LAG_LIMIT = timedelta(hours=2)
-
-# Recorded series (by the catalog metric they stand for) -> the kind of stored row they give.
-KINDS = {catalog.GPU_ENERGY.name: "gpu", catalog.CPU_ENERGY.name: "cpu", catalog.WORKLOAD_ENERGY.name: "workload"}
-
-
-class RecordedSource(Protocol):
-    name: str
-
-    def recorded_counts(self, start: datetime, end: datetime) -> dict[datetime, dict[str, int]]:
-        """Recorded series per hour in [start, end) and per catalog metric name."""
-        ...
-
-    def rule_group_status(self, group: str) -> str:
-        """What the store says of the rule group (a diagnostic for the log)."""
-        ...
+KINDS = ("gpu", "cpu", "workload")  # stg_energy_hourly.component, and stg_workload_hourly
 
 
 @dataclass(frozen=True)
 class HourCheck:
-    """One hour's recorded series and stored rows per kind, and why it may not be written ('' if it may)."""
+    """One hour's rows read and stored per kind, and why it may not be written ('' if it may)."""
 
     hour: datetime
-    recorded: dict[str, int]
+    read: dict[str, int]
     stored: dict[str, int]
     reason: str = ""
 
@@ -88,7 +74,7 @@ class PagePlan:
 
 def applies(source: object) -> bool:
     """The guard is for sources reading recorded series (``--pre-aggregated``)."""
-    return bool(getattr(source, "pre_aggregated", False)) and hasattr(source, "recorded_counts")
+    return bool(getattr(source, "pre_aggregated", False))
 
 
 def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
@@ -98,30 +84,27 @@ def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
         hour += HOUR
 
 
-def reason(recorded: dict[str, int], before: dict[str, int], stored: dict[str, int]) -> str:
-    """Why an hour with these recorded series (and the hour ``before``'s) may not be written; '' if it may."""
-    if not any(recorded.values()):
+def reason(read: dict[str, int], before: dict[str, int], stored: dict[str, int]) -> str:
+    """Why an hour with these rows read (and the hour ``before``'s) may not be written; '' if it may."""
+    if not any(read.values()):
         return f"rule group {GROUP} has recorded nothing for this hour (not evaluated yet, or its evaluation failed)"
-    for kind in KINDS.values():
-        if recorded.get(kind, 0) < stored.get(kind, 0):
-            return (f"{kind}: {recorded.get(kind, 0)} series recorded, {stored[kind]} rows stored "
+    for kind in KINDS:
+        if read.get(kind, 0) < stored.get(kind, 0):
+            return (f"{kind}: {read.get(kind, 0)} rows recorded, {stored[kind]} stored "
                     "(stored energy would be lost)")
-        if before.get(kind, 0) and not recorded.get(kind, 0):
-            return f"{kind}: recorded for the hour before, not for this one (that rule lags or failed)"
+        if before.get(kind, 0) and not read.get(kind, 0):
+            return f"{kind}: none recorded, though the hour before has some (that rule lags or failed)"
     return ""
 
 
-def check_hours(recorded: dict[datetime, dict[str, int]], stored: dict[datetime, dict[str, int]],
+def check_hours(read: dict[datetime, dict[str, int]], stored: dict[datetime, dict[str, int]],
                 start: datetime, end: datetime) -> list[HourCheck]:
-    """Each hour of [start, end) checked; ``recorded`` (by catalog name) also holds the hour before ``start``."""
-    def by_kind(hour: datetime) -> dict[str, int]:
-        counts = recorded.get(hour, {})
-        return {kind: counts.get(name, 0) for name, kind in KINDS.items()}
-
+    """Each hour of [start, end) checked; ``stored`` also holds the hour before ``start``."""
     out = []
     for hour in _hours(start, end):
-        rec, st = by_kind(hour), stored.get(hour, {})
-        out.append(HourCheck(hour, rec, st, reason(rec, by_kind(hour - HOUR), st)))
+        before = (read if hour > start else stored).get(hour - HOUR, {})
+        here, st = read.get(hour, {}), stored.get(hour, {})
+        out.append(HourCheck(hour, here, st, reason(here, before, st)))
     return out
 
 
@@ -148,7 +131,7 @@ def plan(checks: list[HourCheck], watermark: datetime | None) -> PagePlan:
 
 def stored_rows(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime
                 ) -> dict[datetime, dict[str, int]]:
-    """Rows stored per hour of [start, end) and kind (``sql/staging/recorded_guard.sql``)."""
+    """Rows per hour of [start, end) and kind of one source name (``sql/staging/recorded_guard.sql``)."""
     out: dict[datetime, dict[str, int]] = defaultdict(dict)
     params = {"source": source, "start": start, "end": end}
     for hour, kind, rows in con.execute(sql.load(f"{GUARD_SQL}#stored_rows"), params).fetchall():
@@ -156,8 +139,16 @@ def stored_rows(con: duckdb.DuckDBPyConnection, source: str, start: datetime, en
     return dict(out)
 
 
-def plan_page(con: duckdb.DuckDBPyConnection, source: RecordedSource, start: datetime, end: datetime,
-              watermark: datetime | None) -> PagePlan:
-    """The page [start, end) checked against the store's recorded series and the rows stored."""
-    recorded = source.recorded_counts(start - HOUR, end)
-    return plan(check_hours(recorded, stored_rows(con, source.name, start, end), start, end), watermark)
+class PageGuard:
+    """The guard of one page for ``writer.write_page``: called with the pending source, keeps its plan."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,
+                 watermark: datetime | None) -> None:
+        self.con, self.source, self.start, self.end, self.watermark = con, source, start, end, watermark
+        self.plan = PagePlan()
+
+    def __call__(self, pending: str) -> list[tuple[datetime, datetime]]:
+        read = stored_rows(self.con, pending, self.start, self.end)
+        stored = stored_rows(self.con, self.source, self.start - HOUR, self.end)
+        self.plan = plan(check_hours(read, stored, self.start, self.end), self.watermark)
+        return self.plan.segments

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import cast
 
 import duckdb
 
@@ -120,17 +119,24 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
         page = start
         while page < end:
             page_end = min(end, page + source.page_hours * HOUR)
-            if guarded:  # --pre-aggregated: only hours whose recorded series are complete (recorded_guard)
-                plan = recorded_guard.plan_page(con, cast(recorded_guard.RecordedSource, source), page, page_end,
-                                                watermark)
-            else:
-                plan = recorded_guard.PagePlan(segments=[(page, page_end)])
-            for first, last in plan.segments:
-                _write_segment(con, source, first, last, result, on_window)
+            # --pre-aggregated: only hours whose recorded series are complete are written (recorded_guard)
+            guard = recorded_guard.PageGuard(con, source.name, page, page_end, watermark) if guarded else None
+            counts = write_page(con, source.name, page, page_end, page_batches(source, page, page_end), guard)
+            result.energy_rows += counts.energy
+            result.inference_rows += counts.inference
+            result.collector_error_rows += counts.collector_errors
+            for first, last in guard.plan.segments if guard is not None else [(page, page_end)]:
+                hour = first
+                while hour < last:
+                    result.windows += 1
+                    if on_window is not None:
+                        on_window(hour)
+                    hour += HOUR
             bar.update(int((page_end - page) / HOUR))
-            _note_guard(plan, result, now, source)
-            if plan.stop is not None:
-                break
+            if guard is not None:
+                _note_guard(guard.plan, result, now, source)
+                if guard.plan.stop is not None:
+                    break
             page = page_end
     finally:
         bar.close()
@@ -151,20 +157,6 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     return result
 
 
-def _write_segment(con: duckdb.DuckDBPyConnection, source: TelemetrySource, start: datetime, end: datetime,
-                   result: IngestResult, on_window: Callable[[datetime], None] | None) -> None:
-    counts = write_page(con, source.name, start, end, page_batches(source, start, end))
-    result.energy_rows += counts.energy
-    result.inference_rows += counts.inference
-    result.collector_error_rows += counts.collector_errors
-    hour = start
-    while hour < end:
-        result.windows += 1
-        if on_window is not None:
-            on_window(hour)
-        hour += HOUR
-
-
 def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: datetime, source: TelemetrySource
                 ) -> None:
     """Log and keep (for the run summary) the hours the recorded-series guard did not write.
@@ -182,7 +174,8 @@ def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: dateti
     if naive_utc(now) - (plan.stop.hour + HOUR) <= recorded_guard.RECORD_LAG_LIMIT:
         log.info("pre-aggregated: stopped before %s; the next run retries it", plan.stop.describe())
         return
-    result.rule_group_status = cast(recorded_guard.RecordedSource, source).rule_group_status(recorded_guard.GROUP)
+    status = getattr(source, "rule_group_status", None)
+    result.rule_group_status = status(recorded_guard.GROUP) if status is not None else ""
     log.warning("pre-aggregated: stopped before %s, more than %s after the hour; the watermark stays before it "
                 "until it is recorded, backfilled or ingested raw (README, Pre-aggregation); %s",
                 plan.stop.describe(), recorded_guard.RECORD_LAG_LIMIT, result.rule_group_status)

@@ -12,7 +12,7 @@ blocks of ``sql/staging/ingest.sql``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -152,25 +152,48 @@ def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source
         con.unregister(f"{view}_series")
 
 
+# The guard of a page read from recorded series (recorded_guard.PageGuard, ``--pre-aggregated``): given the
+# pending source name its rows went in under, the runs [first, last) of hours to write.
+PageGuard = Callable[[str], list[tuple[datetime, datetime]]]
+_PROMOTE = {"energy": "promote_energy", "inference": "promote_inference",
+            "collector_errors": "promote_collector_errors", "prompt_tokens": "promote_prompt_tokens",
+            "workload": "promote_workload"}
+GUARD_SQL = "staging/recorded_guard.sql"
+
+
+def pending_source(source: str) -> str:
+    """The source name a guarded page's rows carry until the guard has seen them (never committed)."""
+    return f"{source}:pending"
+
+
 def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,
-               batches: Iterable[TelemetryBatch]) -> PageCounts:
+               batches: Iterable[TelemetryBatch], guard: PageGuard | None = None) -> PageCounts:
     """Replace the hours [start, end) of ``source`` with the rows of ``batches``, atomically.
 
     ``batches`` is consumed inside the transaction, one at a time (a store's
     answers as they are fetched): a failure anywhere, fetch included, rolls
     the whole page back, and no more than one batch is held at once. Rows
     outside [start, end) are refused (a store answering for other hours).
+
+    With ``guard`` the rows go in under :func:`pending_source` first; the
+    guard sees them beside the stored ones and names the runs of hours to
+    write. Only those hours replace their stored rows, count, get their
+    window record and move the watermark (to the end of the last run); the
+    other hours stay exactly as stored and the pending rows are dropped,
+    all in the same transaction.
     """
     counts = PageCounts()
     lo, hi = epoch_seconds(start), epoch_seconds(end)
+    target = pending_source(source) if guard is not None else source
     page = {"source": source, "start": start, "end": end}
     counts.table_per_hour = {attr: Counter() for attr, *_ in _BATCH_TABLES}
     # One DuckDB thread: appending batches of a few tens of thousands of rows gains nothing from more and
     # pays for their coordination (the 10,000-GPU week's pull: 5.8 -> 4.9 CPU s, wall no longer).
     # Insertion order is the batches' order either way.
     with single_threaded(con), transaction(con):
-        for *_, delete in _BATCH_TABLES:
-            con.execute(statement(delete), page)
+        if guard is None:
+            for *_, delete in _BATCH_TABLES:
+                con.execute(statement(delete), page)
         for batch in batches:
             for attr, view, block, _ in _BATCH_TABLES:
                 cols: Columns = getattr(batch, attr)
@@ -179,16 +202,28 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
                 per_hour = cols.rows_per_hour()
                 if min(per_hour) < lo or max(per_hour) >= hi:
                     raise ValueError(f"{source}: rows outside the page {start}..{end}")
-                insert_columns(con, view, block, source, cols)
-                setattr(counts, attr, getattr(counts, attr) + len(cols))
+                insert_columns(con, view, block, target, cols)
                 counts.table_per_hour[attr].update(per_hour)
-        hour = start
-        while hour < end:
-            h = epoch_seconds(hour)
-            rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
-            counts.per_hour[h] = rows
-            con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
-            hour += HOUR
-        con.execute(statement("advance_watermark"), {"source": source, "watermark": end})
-        mark_dirty(con, start, end)
+        runs = [(start, end)] if guard is None else guard(target)
+        if guard is not None:
+            for first, last in runs:
+                run = {"source": source, "start": first, "end": last}
+                for attr, *_, delete in _BATCH_TABLES:
+                    con.execute(statement(delete), run)
+                    con.execute(sql.load(f"{GUARD_SQL}#{_PROMOTE[attr]}"), {**run, "pending": target})
+            for *_, delete in _BATCH_TABLES:
+                con.execute(statement(delete), {**page, "source": target})
+        for first, last in runs:
+            hour = first
+            while hour < last:
+                h = epoch_seconds(hour)
+                for attr, *_ in _BATCH_TABLES:
+                    setattr(counts, attr, getattr(counts, attr) + counts.table_per_hour[attr][h])
+                rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
+                counts.per_hour[h] = rows
+                con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
+                hour += HOUR
+            mark_dirty(con, first, last)
+        if runs:
+            con.execute(statement("advance_watermark"), {"source": source, "watermark": runs[-1][1]})
     return counts

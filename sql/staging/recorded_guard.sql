@@ -8,3 +8,25 @@ SELECT hour_utc, component AS kind, count(*) AS rows
 UNION ALL
 SELECT hour_utc, 'workload' AS kind, count(*) AS rows
   FROM stg_workload_hourly WHERE source = $source AND hour_utc >= $start AND hour_utc < $end GROUP BY ALL;
+
+-- Read from recorded series, a page's rows go in first under a pending source name ($pending); the guard
+-- then promotes the hours it found complete to the real source (after deleting their old rows) and
+-- drops the rest, all in the page's one transaction (aggregator/ingest/writer.py write_page).
+
+-- name: promote_energy
+UPDATE stg_energy_hourly SET source = $source WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: promote_inference
+UPDATE stg_inference_hourly SET source = $source
+ WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: promote_collector_errors
+UPDATE stg_collector_errors_hourly SET source = $source
+ WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: promote_prompt_tokens
+UPDATE stg_inference_prompt_hourly SET source = $source
+ WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: promote_workload
+UPDATE stg_workload_hourly SET source = $source WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;

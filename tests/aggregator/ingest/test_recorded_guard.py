@@ -41,22 +41,25 @@ def hour(n: int) -> datetime:
 
 
 # --- the rule, without a store ------------------------------------------------------------------------------
-def _check(n: int, recorded: dict[str, int], stored: dict[str, int] | None = None,
+def _check(n: int, read: dict[str, int], stored: dict[str, int] | None = None,
            before: dict[str, int] | None = None) -> recorded_guard.HourCheck:
-    rec = {"wattfleet_gpu_energy_joules": recorded.get("gpu", 0), "wattfleet_cpu_energy_joules": recorded.get("cpu", 0),
-           "wattfleet_workload_energy_joules": recorded.get("workload", 0)}
-    prev = {"wattfleet_gpu_energy_joules": (before or {}).get("gpu", 0)}
-    counts = {hour(n): rec, hour(n - 1): prev}
-    return recorded_guard.check_hours(counts, {hour(n): stored or {}}, hour(n), hour(n + 1))[0]
+    """Hour n checked with ``read`` rows per kind; ``before``: the hour before, as stored (n is the page's first)."""
+    return recorded_guard.check_hours({hour(n): read}, {hour(n): stored or {}, hour(n - 1): before or {}},
+                                      hour(n), hour(n + 1))[0]
 
 
 def test_an_hour_is_complete_only_when_recorded_and_nothing_shrinks() -> None:
     assert _check(0, {"gpu": 3, "cpu": 2}).complete
     assert _check(0, {"gpu": 3, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).complete
+    assert _check(0, {"gpu": 4, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).complete  # more: a device added
     assert "recorded nothing" in _check(0, {}).reason
     assert "recorded nothing" in _check(0, {}, stored={"gpu": 3}).reason
-    assert _check(0, {"gpu": 2, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).reason.startswith("gpu: 2 series recorded, 3")
-    assert _check(0, {"cpu": 2}, before={"gpu": 3}).reason.startswith("gpu: recorded for the hour before")
+    assert _check(0, {"gpu": 2, "cpu": 2}, stored={"gpu": 3, "cpu": 2}).reason.startswith("gpu: 2 rows recorded, 3")
+    assert _check(0, {"cpu": 2}, before={"gpu": 3}).reason.startswith("gpu: none recorded, though the hour before")
+    # inside a page the hour before is what was read for it
+    (first, second) = recorded_guard.check_hours({hour(0): {"gpu": 1, "workload": 2}, hour(1): {"gpu": 1}}, {},
+                                                 hour(0), hour(2))
+    assert first.complete and second.reason.startswith("workload: none recorded, though the hour before")
 
 
 def test_plan_keeps_stored_hours_and_stops_at_the_first_new_incomplete_one() -> None:
@@ -139,8 +142,9 @@ def stored(con) -> list[tuple]:
 
 
 def recorded_hours(server: PrometheusServer) -> set[datetime]:
-    source = PrometheusSource(server.url, pre_aggregated=True, retries=0)
-    return {h for h, counts in source.recorded_counts(hour(-2), hour(HOURS + 1)).items() if any(counts.values())}
+    """The hours (from H0) the store holds the group's GPU energy for."""
+    return {H0.replace(tzinfo=None) + timedelta(hours=n) for n, lines in _recorded_openmetrics(server).items()
+            if any(line.startswith(RECORDED_GPU) for line in lines)}
 
 
 @against_stores
@@ -161,6 +165,11 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
         assert result.windows == 3
         assert get_watermark(pre_con, "prometheus") == hour(3)
         assert stored(pre_con) == [r for r in reference if r[0] < hour(3)]
+        assert [h for (h,) in pre_con.execute("SELECT hour_utc FROM ingest_window ORDER BY 1").fetchall()] == \
+            [hour(0), hour(1), hour(2)]
+        for table in ("stg_energy_hourly", "stg_workload_hourly", "stg_inference_hourly",
+                      "stg_collector_errors_hourly", "stg_inference_prompt_hourly"):
+            assert pre_con.execute(f"SELECT DISTINCT source FROM {table}").fetchall() in ([], [("prometheus",)])
         # The command says so in its summary and log, and exits 0. Its clock is real: hour 3 ended over 2 h ago,
         # overdue, so it also says what the store's rules API knows of the group (loaded, not run yet: hourly).
         args = ["aggregate", "--config", str(cfg_path), "--db", str(tmp_path / "cli.duckdb"), "--prometheus",
@@ -222,11 +231,11 @@ def test_an_hour_recorded_with_fewer_series_than_stored_is_not_replaced(blocks, 
         result = aggregate(con, cfg, server.url, pre_aggregated=True)
         new = aggregate(fresh, cfg, server.url, pre_aggregated=True)
     assert [c.hour for c in result.kept_hours] == [hour(2)]
-    assert result.kept_hours[0].reason == "gpu: 2 series recorded, 3 rows stored (stored energy would be lost)"
+    assert result.kept_hours[0].reason == "gpu: 2 rows recorded, 3 stored (stored energy would be lost)"
     assert stored(con) == reference
     # Not stored yet: the workload rule recorded nothing for hour 2, after recording hour 1.
     assert new.stopped_before is not None and new.stopped_before.hour == hour(2)
-    assert new.stopped_before.reason.startswith("workload: recorded for the hour before")
+    assert new.stopped_before.reason.startswith("workload: none recorded, though the hour before has some")
     assert stored(fresh) == [r for r in reference if r[0] < hour(2)]
     con.close()
     fresh.close()
