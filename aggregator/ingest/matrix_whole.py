@@ -18,37 +18,46 @@ keys other stores add (``stats``, ``isPartial``, ``warnings``) are ignored here 
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Protocol
 
-import msgspec
 
-
-class DecodedSeries(msgspec.Struct):
+class DecodedSeries(Protocol):
     """One element of ``result``: its labels and its ``[time, value]`` points as floats."""
 
     metric: dict[str, str]
-    values: list[tuple[float, float]] = []
+    values: list[tuple[float, float]]
 
 
-class _Data(msgspec.Struct):
-    resultType: str
-    result: list[DecodedSeries]
+@functools.cache
+def _decoder() -> tuple[Any, tuple[type[Exception], ...]] | None:
+    """msgspec's typed decoder of a matrix answer and its errors; None where msgspec is not installed."""
+    try:
+        # Here, not at the top: an environment installed before msgspec joined the aggregator extra
+        # still runs, streaming every answer (the rows are the same, only slower).
+        import msgspec
+    except ImportError:
+        return None
 
-
-class _Answer(msgspec.Struct):
-    status: str
-    data: _Data
-
-
-_DECODER = msgspec.json.Decoder(_Answer, strict=False)  # lax: "123.4" -> 123.4 (the sample value strings)
+    # Built with real types, not annotations (strings under ``from __future__ import annotations``).
+    series = msgspec.defstruct("Series", [("metric", dict[str, str]), ("values", list[tuple[float, float]], [])])
+    data = msgspec.defstruct("Data", [("resultType", str), ("result", list[series])])  # type: ignore[valid-type]
+    answer = msgspec.defstruct("Answer", [("status", str), ("data", data)])
+    # lax (strict=False): the sample value strings ("123.4") become floats
+    return msgspec.json.Decoder(answer, strict=False), (msgspec.DecodeError, msgspec.ValidationError)
 
 
 def decode_matrix(body: bytes) -> tuple[dict[str, Any], list[DecodedSeries]] | None:
     """The answer's top-level keys (as the streamed reader returns them) and its series; None when the
-    body is not a successful matrix answer of exactly this shape (the streamed reader then decides)."""
+    body is not a successful matrix answer of exactly this shape (the streamed reader then decides),
+    or msgspec is not installed."""
+    decoder = _decoder()
+    if decoder is None:
+        return None
+    decode, errors = decoder
     try:
-        answer = _DECODER.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        answer = decode.decode(body)
+    except errors:
         return None
     if answer.status != "success" or answer.data.resultType != "matrix":
         return None
