@@ -34,7 +34,6 @@ from wattfleet.aggregator.store.connection import naive_utc
 from wattfleet.aggregator.store.dimensions import load_dimensions
 from wattfleet.aggregator.store.rebuild import rebuild_dirty
 from wattfleet.aggregator.store.rows import one_row
-from wattfleet.aggregator.store.transactions import single_threaded
 from wattfleet.core.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -193,7 +192,7 @@ def page_batches(source: TelemetrySource, start: datetime, end: datetime) -> Ite
 def totals(con: duckdb.DuckDBPyConnection, month: date | None = None) -> dict[str, float]:
     """Fleet totals from the facts (for tests, logs and the CLI summary)."""
     start = datetime(month.year, month.month, 1) if month is not None else None
-    with single_threaded(con):  # bit-identical on every run (see store.transactions.single_threaded)
-        row = one_row(con, sql.load(TOTALS), {"month": start})
-        names = [d[0] for d in con.description]  # read before the thread setting is restored
+    # exact sums (sql/macros.sql): bit-identical on every run, whatever the facts' storage order or threads
+    row = one_row(con, sql.load(TOTALS), {"month": start})
+    names = [d[0] for d in con.description]
     return {name: float(v) for name, v in zip(names, row, strict=True)}

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fixtures.agg.backfill import History
 from fixtures.agg.e2e import H0, HOURS, config_text, history
@@ -72,6 +74,21 @@ def test_plan_keeps_stored_hours_and_stops_at_the_first_new_incomplete_one() -> 
     assert plan.stop is not None and plan.stop.hour == hour(3)
     assert recorded_guard.plan(hours, watermark=None).segments == [(hour(0), hour(1))]
     assert recorded_guard.plan(ok, watermark=None).segments == [(hour(0), hour(6))]
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.one_of(st.none(), st.integers(0, 31)))
+def test_plan_never_writes_an_incomplete_hour_nor_past_the_stop(complete: list[bool], watermark: int | None) -> None:
+    checks = [_check(n, {"gpu": 1} if ok else {}) for n, ok in enumerate(complete)]
+    plan = recorded_guard.plan(checks, None if watermark is None else hour(watermark))
+    written = [h for first, last in plan.segments for h in range(int((first - START) / timedelta(hours=1)),
+                                                                 int((last - START) / timedelta(hours=1)))]
+    assert written == sorted(set(written)) and all(complete[n] for n in written)
+    kept = [int((c.hour - START) / timedelta(hours=1)) for c in plan.kept]
+    assert all(not complete[n] and watermark is not None and n < watermark for n in kept)
+    stop = len(complete) if plan.stop is None else int((plan.stop.hour - START) / timedelta(hours=1))
+    assert sorted(written + kept) == list(range(stop))  # every hour before the stop: written or kept as stored
+    if plan.stop is not None:
+        assert not complete[stop] and (watermark is None or stop >= watermark)
 
 
 # --- against a real Prometheus ------------------------------------------------------------------------------
