@@ -214,6 +214,8 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
             for *_, delete in _BATCH_TABLES:
                 con.execute(statement(delete), {**page, "source": target})
         for first, last in runs:
+            hours: list[datetime] = []
+            rows_per_hour: list[int] = []
             hour = first
             while hour < last:
                 h = epoch_seconds(hour)
@@ -221,8 +223,11 @@ def write_page(con: duckdb.DuckDBPyConnection, source: str, start: datetime, end
                     setattr(counts, attr, getattr(counts, attr) + counts.table_per_hour[attr][h])
                 rows = counts.table_per_hour["energy"][h] + counts.table_per_hour["inference"][h]
                 counts.per_hour[h] = rows
-                con.execute(statement("record_window"), {"source": source, "hour": hour, "rows": rows})
+                hours.append(hour)
+                rows_per_hour.append(rows)
                 hour += HOUR
+            if hours:  # one statement for the run's hours, not one per hour
+                con.execute(statement("record_windows"), {"source": source, "hours": hours, "rows": rows_per_hour})
             mark_dirty(con, first, last)
         if runs:
             con.execute(statement("advance_watermark"), {"source": source, "watermark": runs[-1][1]})

@@ -71,6 +71,11 @@ SELECT $hour AS hour_utc, unnest($node) AS node, unnest($cluster) AS cluster, un
 -- The window's bookkeeping: which hour of which source was written, with how many rows, and when.
 INSERT OR REPLACE INTO ingest_window VALUES ($source, $hour, $rows, now());
 
+-- name: record_windows
+-- record_window for many hours of one source at once (a page: parallel lists $hours and $rows).
+INSERT OR REPLACE INTO ingest_window
+SELECT $source, unnest($hours::TIMESTAMP[]), unnest($rows::BIGINT[]), now();
+
 -- name: advance_watermark
 -- The source's watermark only moves forward: re-running an old range never moves it back.
 INSERT INTO ingest_watermark VALUES ($source, $watermark, now())
