@@ -13,7 +13,7 @@ example the VictoriaMetrics ``ingest_bench.py`` loads), each round, one after th
 
 Rounds alternate floor and pull so that both see the same load on a shared machine.
 
-Usage: nice -n 10 python bench/pull_bench.py --url URL [--hours 168] [--rounds 3]
+Usage: nice -n 10 python bench/pull_bench.py --url URL [--hours 168] [--rounds 3] [--fleet TEXT]
        [--json bench/results/pull_bench.json]
 """
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="the store, holding the fleet from 2022-07-01T00:00Z")
     p.add_argument("--hours", type=int, default=168)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--fleet", default="", help="what the store holds, recorded with the results")
     p.add_argument("--json", default=str(BENCH_DIR / "results" / "pull_bench.json"))
     p.add_argument("--child", nargs=3, metavar=("URL", "DB", "HOURS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "benchmark": "pull_bench", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "nice -n 10 python bench/pull_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "commit": commit + ("+dirty" if dirty else ""), "machine": machine(), "hours": args.hours,
+        "commit": commit + ("+dirty" if dirty else ""), "machine": machine(), "fleet": args.fleet,
+        "hours": args.hours,
         "requests": len(requests), "rounds": []}
     with tempfile.TemporaryDirectory(prefix="wattfleet-pull-bench-") as tmp:
         for n in range(args.rounds):
