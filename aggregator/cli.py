@@ -199,11 +199,12 @@ def _summary(result: IngestResult, con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _guard_summary(result: IngestResult) -> str:
-    """What the pre-aggregated guard held back (aggregator/ingest/recorded_guard.py), or nothing."""
+    """What the re-read guard held back (aggregator/ingest/recorded_guard.py), or nothing."""
     out = ""
     if result.kept_hours:
-        out += (f"; pre-aggregated: {len(result.kept_hours)} re-read hour(s) kept as stored, recorded series "
-                f"incomplete (first {result.kept_hours[0].describe()})")
+        why = "recorded series incomplete" if result.guard_mode == "pre-aggregated" else "the store answered less"
+        out += (f"; {result.guard_mode}: {len(result.kept_hours)} re-read hour(s) kept as stored, {why} "
+                f"(first {result.kept_hours[0].describe()})")
     if result.stopped_before is not None:
         out += (f"; pre-aggregated: stopped before {result.stopped_before.describe()}; "
                 "the next run retries it")

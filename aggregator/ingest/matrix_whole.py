@@ -13,7 +13,9 @@ not exactly a successful matrix, is read again by the streamed reader, whose
 checks name the series): the rows stored are the same either way.
 
 The shape follows the Prometheus HTTP API (prometheus/prometheus docs/querying/api.md, "Range queries");
-keys other stores add (``stats``, ``isPartial``, ``warnings``) are ignored here as there.
+of the keys other stores add, ``isPartial`` (VictoriaMetrics) and ``warnings`` are kept in the top-level
+keys returned, as the streamed reader keeps them (the store client refuses a partial answer); others
+(``stats``) are ignored here as there.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def _decoder() -> tuple[Any, tuple[type[Exception], ...]] | None:
     # Built with real types, not annotations (strings under ``from __future__ import annotations``).
     series = msgspec.defstruct("Series", [("metric", dict[str, str]), ("values", list[tuple[float, float]], [])])
     data = msgspec.defstruct("Data", [("resultType", str), ("result", list[series])])  # type: ignore[valid-type]
-    answer = msgspec.defstruct("Answer", [("status", str), ("data", data)])
+    answer = msgspec.defstruct("Answer", [("status", str), ("data", data), ("isPartial", bool, False),
+                                          ("warnings", list[str], [])])
     # lax (strict=False): the sample value strings ("123.4") become floats
     return msgspec.json.Decoder(answer, strict=False), (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -63,4 +66,8 @@ def decode_matrix(body: bytes) -> tuple[dict[str, Any], list[DecodedSeries]] | N
         return None
     top = {"status": answer.status, "data": {"resultType": answer.data.resultType,
                                              "series": len(answer.data.result)}}
+    if answer.isPartial:
+        top["isPartial"] = True
+    if answer.warnings:
+        top["warnings"] = answer.warnings
     return top, answer.data.result

@@ -1,4 +1,4 @@
-"""Pre-aggregation's guard: an hour is written from recorded series only once they are complete.
+"""The re-read guard: an hour is written from recorded series only once complete, and never shrinks.
 
 A recording rule records an hour only when Prometheus evaluates its group
 after the hour has ended: normally within the hour after it, later when
@@ -25,6 +25,17 @@ the watermark the run stops before it, so the watermark never passes it and
 the next run tries it again. The store is asked nothing more than the read
 itself. README ("Pre-aggregation") states the rule and what to do about an
 hour that is never recorded.
+
+Raw mode (``raw=True``, counters read with ``increase()``) uses the same
+engine for the lookback re-read: a store that lost data since the hour was
+stored (a Prometheus restarted without its head/WAL, a partial answer of a
+federated store, retention, a shard down) answers with fewer rows. There
+only rule 2 applies (rule 3 included: a kind stored and no longer read
+shrinks to 0): below the watermark such an hour keeps its stored rows; at
+or past it the hour is new and is written as read (raw data for a new hour
+is all the store has; a later re-read may only grow it). A re-read that
+keeps or grows the counts replaces the hour as before, so late samples
+still arrive.
 """
 
 from __future__ import annotations
@@ -73,8 +84,13 @@ class PagePlan:
 
 
 def applies(source: object) -> bool:
-    """The guard is for sources reading recorded series (``--pre-aggregated``)."""
+    """The full guard is for sources reading recorded series (``--pre-aggregated``); others get ``raw``."""
     return bool(getattr(source, "pre_aggregated", False))
+
+
+def mode(raw: bool) -> str:
+    """How the summary and the log name a guard's mode."""
+    return "raw" if raw else "pre-aggregated"
 
 
 def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
@@ -84,42 +100,47 @@ def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
         hour += HOUR
 
 
-def reason(read: dict[str, int], before: dict[str, int], stored: dict[str, int]) -> str:
-    """Why an hour with these rows read (and the hour ``before``'s) may not be written; '' if it may."""
-    if not any(read.values()):
+def reason(read: dict[str, int], before: dict[str, int], stored: dict[str, int], raw: bool = False) -> str:
+    """Why an hour with these rows read (and the hour ``before``'s) may not be written; '' if it may.
+
+    ``raw``: only what would shrink the stored rows counts (rule 2)."""
+    if not raw and not any(read.values()):
         return f"rule group {GROUP} has recorded nothing for this hour (not evaluated yet, or its evaluation failed)"
     for kind in KINDS:
         if read.get(kind, 0) < stored.get(kind, 0):
-            return (f"{kind}: {read.get(kind, 0)} rows recorded, {stored[kind]} stored "
+            return (f"{kind}: {read.get(kind, 0)} rows {'read' if raw else 'recorded'}, {stored[kind]} stored "
                     "(stored energy would be lost)")
-        if before.get(kind, 0) and not read.get(kind, 0):
+        if not raw and before.get(kind, 0) and not read.get(kind, 0):
             return f"{kind}: none recorded, though the hour before has some (that rule lags or failed)"
     return ""
 
 
 def check_hours(read: dict[datetime, dict[str, int]], stored: dict[datetime, dict[str, int]],
-                start: datetime, end: datetime) -> list[HourCheck]:
+                start: datetime, end: datetime, raw: bool = False) -> list[HourCheck]:
     """Each hour of [start, end) checked; ``stored`` also holds the hour before ``start``."""
     out = []
     for hour in _hours(start, end):
         before = (read if hour > start else stored).get(hour - HOUR, {})
         here, st = read.get(hour, {}), stored.get(hour, {})
-        out.append(HourCheck(hour, here, st, reason(here, before, st)))
+        out.append(HourCheck(hour, here, st, reason(here, before, st, raw)))
     return out
 
 
-def plan(checks: list[HourCheck], watermark: datetime | None) -> PagePlan:
-    """Runs of complete hours to write; incomplete ones below ``watermark`` kept; stop at the first other one."""
+def plan(checks: list[HourCheck], watermark: datetime | None, raw: bool = False) -> PagePlan:
+    """Runs of complete hours to write; incomplete ones below ``watermark`` kept; stop at the first other one.
+
+    ``raw``: there is no stop; an hour at or past ``watermark`` is written as read, whatever its check."""
     out = PagePlan()
     first: datetime | None = None
     for check in checks:
-        if check.complete:
+        below = watermark is not None and check.hour < watermark
+        if check.complete or (raw and not below):
             first = check.hour if first is None else first
             continue
         if first is not None:
             out.segments.append((first, check.hour))
             first = None
-        if watermark is not None and check.hour < watermark:
+        if below:
             out.kept.append(check)
             continue
         out.stop = check
@@ -143,12 +164,28 @@ class PageGuard:
     """The guard of one page for ``writer.write_page``: called with the pending source, keeps its plan."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str, start: datetime, end: datetime,
-                 watermark: datetime | None) -> None:
+                 watermark: datetime | None, raw: bool = False) -> None:
         self.con, self.source, self.start, self.end, self.watermark = con, source, start, end, watermark
+        self.raw = raw
         self.plan = PagePlan()
 
     def __call__(self, pending: str) -> list[tuple[datetime, datetime]]:
         read = stored_rows(self.con, pending, self.start, self.end)
         stored = stored_rows(self.con, self.source, self.start - HOUR, self.end)
-        self.plan = plan(check_hours(read, stored, self.start, self.end), self.watermark)
+        self.plan = plan(check_hours(read, stored, self.start, self.end, self.raw), self.watermark, self.raw)
         return self.plan.segments
+
+
+def page_guard(con: duckdb.DuckDBPyConnection, source: object, name: str, start: datetime, end: datetime,
+               watermark: datetime | None) -> PageGuard | None:
+    """The guard of one page of ``source``, or None where there is nothing to guard.
+
+    Recorded series: always. Raw: only a page starting below the watermark
+    (a re-read); pages of new hours, a first run's backfill included, are
+    written directly without the pending copy.
+    """
+    if applies(source):
+        return PageGuard(con, name, start, end, watermark)
+    if watermark is not None and start < watermark:
+        return PageGuard(con, name, start, end, watermark, raw=True)
+    return None

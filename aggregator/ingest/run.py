@@ -11,6 +11,8 @@ dirty and the next run rebuilds it. Each run re-reads ``lookback_hours`` before 
 so samples that arrived late re-process their hours. A source reading recorded series
 (``--pre-aggregated``) writes only the hours whose recorded series are complete
 (``recorded_guard``): it keeps stored hours it cannot replace and stops before the first new one.
+A raw source's re-read goes through the same guard in raw mode: a re-read hour whose rows would
+shrink (the store lost data since) keeps its stored rows; new hours are written as read.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class IngestResult:
     months_rebuilt: list[date] = field(default_factory=list)
     grid_notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage: grid, telemetry, facts
-    # --pre-aggregated (recorded_guard): re-read hours left as stored, and the hour the run stopped before
+    # recorded_guard: re-read hours left as stored, and (--pre-aggregated) the hour the run stopped before
+    guard_mode: str = ""  # "raw" or "pre-aggregated" (recorded_guard.mode)
     kept_hours: list[recorded_guard.HourCheck] = field(default_factory=list)
     stopped_before: recorded_guard.HourCheck | None = None
     rule_group_status: str = ""  # the store's rules API on the group, when stopped_before is long overdue
@@ -112,14 +115,15 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
     clock = time.perf_counter()
     total_hours = int((end - start) / HOUR)
     bar = progress_bar(total_hours, f"ingest {source.name}", "h", enabled=progress)
-    guarded = recorded_guard.applies(source)
+    result.guard_mode = recorded_guard.mode(raw=not recorded_guard.applies(source))
     watermark = get_watermark(con, source.name)
     try:
         page = start
         while page < end:
             page_end = min(end, page + source.page_hours * HOUR)
-            # --pre-aggregated: only hours whose recorded series are complete are written (recorded_guard)
-            guard = recorded_guard.PageGuard(con, source.name, page, page_end, watermark) if guarded else None
+            # recorded_guard: --pre-aggregated, only hours whose recorded series are complete are written;
+            # raw, a re-read hour (below the watermark) is not replaced by fewer rows than stored
+            guard = recorded_guard.page_guard(con, source, source.name, page, page_end, watermark)
             counts = write_page(con, source.name, page, page_end, page_batches(source, page, page_end), guard)
             result.energy_rows += counts.energy
             result.inference_rows += counts.inference
@@ -158,7 +162,7 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
 
 def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: datetime, source: TelemetrySource
                 ) -> None:
-    """Log and keep (for the run summary) the hours the recorded-series guard did not write.
+    """Log and keep (for the run summary) the hours the guard did not write (both modes).
 
     Stopping before the latest hour is the usual wait for the rule (info);
     an hour still unrecorded ``RECORD_LAG_LIMIT`` after its end is a fault
@@ -166,7 +170,8 @@ def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: dateti
     """
     for check in plan.kept:
         result.kept_hours.append(check)
-        log.warning("pre-aggregated: kept the stored rows of %s (not replaced)", check.describe())
+        log.warning("%s: kept the stored rows of %s (not replaced; rows read %s, stored %s)", result.guard_mode,
+                    check.describe(), _counts(check.read), _counts(check.stored))
     if plan.stop is None:
         return
     result.stopped_before = plan.stop
@@ -178,6 +183,10 @@ def _note_guard(plan: recorded_guard.PagePlan, result: IngestResult, now: dateti
     log.warning("pre-aggregated: stopped before %s, more than %s after the hour; the watermark stays before it "
                 "until it is recorded, backfilled or ingested raw (README, Pre-aggregation); %s",
                 plan.stop.describe(), recorded_guard.RECORD_LAG_LIMIT, result.rule_group_status)
+
+
+def _counts(rows: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {rows.get(kind, 0)}" for kind in recorded_guard.KINDS)
 
 
 def page_batches(source: TelemetrySource, start: datetime, end: datetime) -> Iterator[TelemetryBatch]:

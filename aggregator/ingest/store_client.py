@@ -9,7 +9,9 @@ exchange (connect, headers and body; a watchdog closes the socket when it
 passes, so a server sending a byte every few seconds cannot hold the run),
 and a body over ``max_response_bytes`` is refused while it is read, before it
 is parsed. 429 and 5xx answers are retried with exponential backoff; other
-4xx are the caller's error and are not.
+4xx are the caller's error and are not. A partial answer (:func:`partial_reason`)
+is retried as a 5xx is, and fails the run if it stays partial: it would replace
+stored hours with less than the store holds.
 """
 
 from __future__ import annotations
@@ -132,6 +134,31 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+# Prometheus' own query annotations ("PromQL warning: ...", "PromQL info: ...") say nothing of missing data.
+_ANNOTATION_PREFIX = "PromQL "
+
+
+def partial_reason(top: Any) -> str:
+    """Why an answer's top-level keys say it is partial ('' if they do not).
+
+    VictoriaMetrics (cluster) flags an answer some vmstorage nodes missed with
+    ``"isPartial": true``; Thanos (partial response enabled) and other
+    federating stores answer ``success`` with ``warnings`` naming the stores
+    that failed. A warning that is one of Prometheus' PromQL annotations is
+    not about missing data and is accepted.
+    """
+    if not isinstance(top, dict):
+        return ""
+    if top.get("isPartial") is True:
+        return "the store flags its answer as partial (isPartial)"
+    warnings = top.get("warnings")
+    if isinstance(warnings, list):
+        other = [str(w) for w in warnings if not str(w).startswith(_ANNOTATION_PREFIX)]
+        if other:
+            return f"the store's answer carries warnings (a partial response): {'; '.join(other)[:500]}"
+    return ""
 
 
 def _parse_whole(chunks: Iterator[bytes]) -> Any:
@@ -302,6 +329,9 @@ class StoreClient:
         if response.status >= 400:
             raise TelemetrySourceError(f"{self.url}: HTTP {response.status} for {what!r}: "
                                        f"{data[:500].decode(errors='replace')}")
+        partial = partial_reason(result[0] if isinstance(result, tuple) else result)
+        if partial:  # retried as a 5xx: a federated store's missing shard may answer again
+            raise _Retryable(partial)
         return result
 
     def _chunks(self, response: http.client.HTTPResponse, expired: threading.Event) -> Iterator[bytes]:

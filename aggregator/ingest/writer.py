@@ -152,7 +152,7 @@ def insert_columns(con: duckdb.DuckDBPyConnection, view: str, block: str, source
         con.unregister(f"{view}_series")
 
 
-# The guard of a page read from recorded series (recorded_guard.PageGuard, ``--pre-aggregated``): given the
+# The guard of a page (recorded_guard.PageGuard: recorded series, or a raw re-read): given the
 # pending source name its rows went in under, the runs [first, last) of hours to write.
 PageGuard = Callable[[str], list[tuple[datetime, datetime]]]
 _PROMOTE = {"energy": "promote_energy", "inference": "promote_inference",

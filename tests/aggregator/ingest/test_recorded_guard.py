@@ -8,10 +8,13 @@ hours only: an hour left out is exactly what a rule that has not yet run (or fai
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,9 +31,12 @@ from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.ingest import recorded_guard
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.ingest.run import IngestResult, get_watermark, ingest, totals
+from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.store.database import open_store
 from wattfleet.cli import main
 from wattfleet.core import catalog, hourly_energy
+from wattfleet.core.http import HttpServer
+from wattfleet.core.routes import JSON, Request, Response, Routes
 from wattfleet.dashboards.build import HOURLY_ENERGY_FILE, render
 
 START = H0.replace(tzinfo=None)
@@ -293,4 +299,162 @@ def test_victoriametrics_holding_the_recorded_series(blocks, cfg, tmp_path) -> N
     assert stored(con) == stored(raw_con)
     assert totals(con) == totals(raw_con)
     raw_con.close()
+    con.close()
+
+
+# --- raw mode: a lookback re-read never shrinks a stored hour ----------------------------------------------
+def test_raw_mode_keeps_only_shrinking_rereads_and_never_stops() -> None:
+    def raw(n: int, read: dict[str, int], stored: dict[str, int]) -> recorded_guard.HourCheck:
+        return recorded_guard.check_hours({hour(n): read}, {hour(n): stored, hour(n - 1): {"workload": 5}},
+                                          hour(n), hour(n + 1), raw=True)[0]
+
+    assert raw(0, {}, {}).complete  # nothing read, nothing stored: nothing to lose (no "recorded nothing" rule)
+    assert raw(0, {"gpu": 3}, {}).complete  # no "kind the hour before has" rule: a workload may end
+    assert raw(0, {"gpu": 4, "cpu": 2}, {"gpu": 3, "cpu": 2}).complete  # grows: replaced (late samples)
+    assert raw(0, {"gpu": 2, "cpu": 2}, {"gpu": 3, "cpu": 2}).reason == \
+        "gpu: 2 rows read, 3 stored (stored energy would be lost)"
+    assert raw(0, {"gpu": 3}, {"gpu": 3, "cpu": 2}).reason.startswith("cpu: 0 rows read, 2 stored")  # a kind lost
+    shrunk = [raw(n, {"gpu": 1}, {"gpu": 2}) for n in range(4)]
+    plan = recorded_guard.plan(shrunk, watermark=hour(2), raw=True)
+    assert [c.hour for c in plan.kept] == [hour(0), hour(1)] and plan.stop is None
+    assert plan.segments == [(hour(2), hour(4))]  # at or past the watermark: new hours, written as read
+
+
+def _without_node_after(node: str, after: datetime) -> History:
+    """The e2e history as a store holds it when ``node``'s samples after ``after`` are missing."""
+    full = history()
+    return History(full.start, full.hours, [replace(s, until=after) if s.labels.get("node") == node else s
+                                            for s in full.series])
+
+
+@pytest.fixture(scope="module")
+def raw_blocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Raw blocks of the whole history; with sfo1-n2 lost from hour 2 on ("lost": a shard down, a Prometheus
+    that restarted without its WAL); with sfo1-n2's samples only until 02:30 ("late": the rest not there yet)."""
+    root = tmp_path_factory.mktemp("raw-guard")
+    out = {name: root / name for name in ("full", "lost", "late")}
+    history().write_blocks(PROMTOOL, out["full"])
+    _without_node_after("sfo1-n2", H0 + timedelta(hours=2)).write_blocks(PROMTOOL, out["lost"])
+    _without_node_after("sfo1-n2", H0 + timedelta(hours=2, minutes=30)).write_blocks(PROMTOOL, out["late"])
+    return out
+
+
+
+def raw_store(blocks: dict[str, Path], name: str) -> PrometheusServer:
+    server = PrometheusServer(targets=[])
+    shutil.copytree(blocks[name], server.dir / "data")
+    return server
+
+
+def energy_rows(con, n: int) -> int:
+    return int(con.execute("SELECT count(*) FROM stg_energy_hourly WHERE hour_utc = ?", [hour(n)]).fetchone()[0])
+
+
+@against_stores
+def test_raw_reread_of_a_store_that_lost_data_keeps_the_stored_hours(raw_blocks, cfg, tmp_path, caplog,
+                                                                     capsys) -> None:
+    """(1) Stored from the full store, re-read (lookback) from one that lost sfo1-n2 from hour 2: hours 2 and 3
+    keep their rows, totals unchanged, a warning names hour and counts, the summary counts them. Hours past
+    the watermark are new: written as read, whatever they hold."""
+    con, behind = open_store(tmp_path / "store.duckdb"), open_store(tmp_path / "behind.duckdb")
+    with raw_store(raw_blocks, "full") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        aggregate(con, cfg, server.url, pre_aggregated=False)
+        aggregate(behind, cfg, server.url, pre_aggregated=False, end=hour(2))
+    reference, reference_totals = stored(con), totals(con)
+    cfg_path = tmp_path / "facility.yaml"
+    cfg_path.write_text(config_text())
+    with raw_store(raw_blocks, "lost") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=2, timeout=30)
+        with caplog.at_level(logging.WARNING, logger="wattfleet.aggregator.ingest.run"):
+            result = aggregate(con, cfg, server.url, pre_aggregated=False, start=None, end=None,
+                               lookback_hours=HOURS)
+        assert main(["aggregate", "--config", str(cfg_path), "--db", str(tmp_path / "store.duckdb"),
+                     "--prometheus", server.url, "--lookback-hours", str(HOURS), "--to", END.isoformat(),
+                     "--no-progress"]) == 0
+        new = aggregate(behind, cfg, server.url, pre_aggregated=False, start=None, end=None, lookback_hours=2)
+    assert result.start == hour(0) and result.guard_mode == "raw"
+    assert [c.hour for c in result.kept_hours] == [hour(2), hour(3)] and result.stopped_before is None
+    assert result.kept_hours[0].reason == "gpu: 2 rows read, 3 stored (stored energy would be lost)"
+    assert result.windows == 2  # hours 0 and 1 re-read equal and replaced
+    assert stored(con) == reference
+    assert totals(con) == reference_totals
+    (warning, *_) = [r for r in caplog.records if "raw: kept the stored rows" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert f"{hour(2):%Y-%m-%dT%H:%MZ}: gpu: 2 rows read, 3 stored" in warning.getMessage()
+    assert "rows read gpu 2, cpu 2, workload " in warning.getMessage()
+    assert "; raw: 2 re-read hour(s) kept as stored, the store answered less (first " in capsys.readouterr().out
+    # a store whose watermark was hour 2: hours 0-1 re-read, 2-3 new and written as read (sfo1-n2 missing)
+    assert not new.kept_hours and new.windows == 4
+    assert (energy_rows(behind, 1), energy_rows(behind, 2)) == (energy_rows(con, 1), energy_rows(con, 2) - 2)
+    con.close()
+    behind.close()
+
+
+@against_stores
+def test_raw_reread_with_late_samples_still_updates(raw_blocks, cfg, tmp_path) -> None:
+    """(2) Stored while sfo1-n2's samples after 02:30 had not arrived; the re-read once they have replaces hour 2's
+    values and adds hour 3's rows: the store ends equal to one ingested from the full store at once."""
+    con, reference_con = open_store(tmp_path / "store.duckdb"), open_store(tmp_path / "reference.duckdb")
+    with raw_store(raw_blocks, "late") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        aggregate(con, cfg, server.url, pre_aggregated=False)
+    early = stored(con)
+    with raw_store(raw_blocks, "full") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        aggregate(reference_con, cfg, server.url, pre_aggregated=False)
+        result = aggregate(con, cfg, server.url, pre_aggregated=False, start=None, end=None, lookback_hours=HOURS)
+    assert not result.kept_hours and result.windows == HOURS
+    assert stored(con) == stored(reference_con) != early
+    assert energy_rows(con, 2) == energy_rows(con, 1)
+    assert totals(con) == totals(reference_con)
+    con.close()
+    reference_con.close()
+
+
+class PartialProxy:
+    """Passes the API to a real Prometheus and flags each range answer ``"isPartial": true``, as a
+    VictoriaMetrics cluster answers when vmstorage nodes missed the query (its documented format)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream, self.flagged = upstream, 0
+
+    def __call__(self, request: Request) -> Response:
+        target = f"{self.upstream}{request.path}" + (f"?{request.query}" if request.query else "")
+        data = request.body if request.method == "POST" else None
+        headers = {"Content-Type": request.headers.get("Content-Type", "application/x-www-form-urlencoded")}
+        with urllib.request.urlopen(urllib.request.Request(target, data=data, headers=headers), timeout=30) as r:
+            body = r.read()
+        if request.path.endswith("/query_range"):
+            answer = json.loads(body)
+            answer["isPartial"] = True
+            body = json.dumps(answer).encode()
+            self.flagged += 1
+        return Response(200, body, JSON)
+
+
+@against_stores
+def test_a_partial_answer_never_replaces_stored_rows(raw_blocks, cfg, tmp_path) -> None:
+    """(3) Stored from the full store; re-read through a store flagging its answers partial (behind it, the store
+    whose sfo1-n2 stops at 02:30: hour 2 would read as many rows as stored, with less energy, so only the flag
+    tells): the run fails after its retries and nothing stored changes."""
+    con = open_store(tmp_path / "store.duckdb")
+    with raw_store(raw_blocks, "full") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        aggregate(con, cfg, server.url, pre_aggregated=False)
+    reference, reference_totals = stored(con), totals(con)
+    with raw_store(raw_blocks, "late") as server:
+        server.wait_for(catalog.GPU_ENERGY.series + "[10d]", min_results=3, timeout=30)
+        proxy = PartialProxy(server.url)
+        front = HttpServer("127.0.0.1:0", Routes(exact={}, prefixes={"/api/v1/": proxy}))
+        front.start()
+        try:
+            source = PrometheusSource(f"http://127.0.0.1:{front.port}", retries=1, backoff_seconds=0.01)
+            with pytest.raises(TelemetrySourceError, match=r"after 2 attempts: the store flags its answer as partial"):
+                ingest(con, cfg, source, now=H0 + timedelta(hours=HOURS + 1), lookback_hours=HOURS)
+        finally:
+            front.stop()
+    assert proxy.flagged >= 2
+    assert stored(con) == reference
+    assert totals(con) == reference_totals
     con.close()

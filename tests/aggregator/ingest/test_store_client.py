@@ -188,3 +188,51 @@ def test_a_non_finite_increase_stops_the_window_and_names_series_hour_and_store(
 
 def test_now_is_timezone_aware() -> None:
     assert datetime.now(timezone.utc).tzinfo is not None
+
+
+class _Sink:
+    """Counts the series of one answer, from either reader (``add_decoded``: the whole-answer decoder's)."""
+
+    def __init__(self) -> None:
+        self.series = 0
+
+    def add(self, metric: dict[str, str], values: list[list[object]]) -> None:
+        self.series += 1
+
+    def add_decoded(self, series: list[object]) -> bool:
+        self.series += len(series)
+        return True
+
+    def done(self) -> None:
+        pass
+
+
+def _matrix(**top: object) -> bytes:
+    """A matrix answer of one series with extra top-level keys, as VictoriaMetrics and Thanos add them."""
+    result = [{"metric": {"node": "n1"}, "values": [[1700000000, "1.5"]]}]
+    return json.dumps({"status": "success", **top, "data": {"resultType": "matrix", "result": result}}).encode()
+
+
+@pytest.mark.parametrize("whole_answer_bytes", [8 << 20, 0])  # decoded whole (msgspec), and streamed
+@pytest.mark.parametrize("partial", [{"isPartial": True}, {"warnings": ["store 10.0.0.7:10901 unavailable"]}])
+def test_a_partial_answer_is_retried_as_a_5xx_and_fails_if_it_stays_partial(
+        recorder_server: tuple[Recorder, HttpServer], whole_answer_bytes: int, partial: dict[str, object]) -> None:
+    """VictoriaMetrics' ``isPartial`` and a Thanos partial response's ``warnings`` never pass as the answer:
+    stored hours would be replaced with less than the store holds."""
+    rec, server = recorder_server
+    url = f"http://127.0.0.1:{server.port}"
+    rec.answers = [Response(200, _matrix(**partial), JSON), Response(200, _matrix(isPartial=False), JSON)]
+    client = StoreClient(url, retries=2, backoff_seconds=0.01, whole_answer_bytes=whole_answer_bytes)
+    assert client.stream_matrix("query_range", {"query": "up"}, _Sink).series == 1
+    assert client.requests_made == 2
+    rec.answers = [Response(200, _matrix(**partial), JSON)]
+    client = StoreClient(url, retries=2, backoff_seconds=0.01, whole_answer_bytes=whole_answer_bytes)
+    with pytest.raises(TelemetrySourceError, match="after 3 attempts: the store.*(isPartial|10.0.0.7:10901)"):
+        client.stream_matrix("query_range", {"query": "up"}, _Sink)
+    with pytest.raises(TelemetrySourceError, match="partial"):
+        _post(client)
+    # Prometheus' own query annotations are not missing data
+    rec.answers = [Response(200, _matrix(warnings=["PromQL info: metric might not be a counter"]), JSON)]
+    client = StoreClient(url, retries=2, backoff_seconds=0.01, whole_answer_bytes=whole_answer_bytes)
+    assert client.stream_matrix("query_range", {"query": "up"}, _Sink).series == 1
+    assert client.requests_made == 1
