@@ -14,7 +14,6 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,25 +70,45 @@ def in_order(tasks: Iterable[Callable[[], T]], ahead: int = 2) -> Iterator[T]:
 
     The store answers one request while the aggregator parses another: with
     several requests in flight neither waits for the other (a sequential pull
-    pays the store's time and the parsing one after the other). At most
-    ``ahead`` results exist beyond the one the consumer holds, so memory stays
-    bounded by ``ahead`` answers. A task's error is raised here, in its turn;
-    when the consumer stops early, tasks not yet started are cancelled and
-    running ones end within their request deadline. ``ahead`` 0 runs every
-    task in the caller's thread.
+    pays the store's time and the parsing one after the other). While the
+    consumer holds one result, at most ``ahead`` more tasks run, so memory
+    stays bounded by ``ahead`` answers. A task's error is raised here, in its
+    turn; when the consumer stops early, no further task starts and running
+    ones end within their request deadline in daemon threads (they never hold
+    the process's exit). ``ahead`` 0 runs every task in the caller's thread.
     """
     if ahead <= 0:
         for task in tasks:
             yield task()
         return
-    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="wattfleet-prefetch")
-    pending: deque[Future[T]] = deque()
-    try:
-        for task in tasks:
-            pending.append(pool.submit(task))
-            if len(pending) > ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    pending: deque[tuple[threading.Thread, list[tuple[Any, BaseException | None]]]] = deque()
+    source = iter(tasks)
+
+    def start(task: Callable[[], T]) -> None:
+        box: list[tuple[Any, BaseException | None]] = []
+
+        def run() -> None:
+            try:
+                box.append((task(), None))
+            except BaseException as exc:  # handed to the consumer, raised there in its turn
+                box.append((None, exc))
+
+        worker = threading.Thread(target=run, name="wattfleet-prefetch", daemon=True)
+        worker.start()
+        pending.append((worker, box))
+
+    for task in source:
+        start(task)
+        if len(pending) >= ahead:
+            break
+    while pending:
+        worker, box = pending.popleft()
+        worker.join()
+        item, error = box[0]
+        box.clear()
+        if error is not None:
+            raise error
+        for task in source:  # keep `ahead` running while the consumer has this one
+            start(task)
+            break
+        yield item

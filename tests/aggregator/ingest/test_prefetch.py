@@ -82,4 +82,19 @@ def test_in_order_raises_a_tasks_error_in_its_turn_and_stops_the_rest() -> None:
             got.append(item)
     assert got == [0, 1]
     time.sleep(0.1)
-    assert len(started) <= 5  # the failed one, the two before it, at most `ahead` after it; the rest cancelled
+    assert len(started) <= 5  # the failed one, the two before it, at most `ahead` after it; the rest never start
+
+
+def test_in_order_workers_never_hold_the_process_exit() -> None:
+    release = threading.Event()
+
+    def slow() -> int:
+        release.wait(5)  # a request still in flight when the consumer gives up
+        return 1
+
+    it = in_order(iter([lambda: 0, slow, slow, slow]), 2)
+    assert next(it) == 0
+    workers = [t for t in threading.enumerate() if t.name == "wattfleet-prefetch"]
+    assert workers and all(t.daemon for t in workers)
+    it.close()  # type: ignore[attr-defined]
+    release.set()
