@@ -19,24 +19,13 @@ from hypothesis import strategies as st
 
 pytest.importorskip("msgspec")  # an environment installed before it joined the aggregator extra streams all
 
+from ingest_checks import Refused, strict_check  # noqa: E402
+
 from wattfleet.aggregator.ingest.batch import Columns  # noqa: E402
 from wattfleet.aggregator.ingest.matrix_whole import decode_matrix  # noqa: E402
 from wattfleet.aggregator.ingest.sinks import EnergySink, PromptTokenSink, WorkloadSink  # noqa: E402
 from wattfleet.aggregator.ingest.store_client import StoreClient  # noqa: E402
 from wattfleet.core import catalog  # noqa: E402
-
-
-class Refused(Exception):
-    pass
-
-
-def strict_check(value: Any, labels: dict[str, str], ts: float) -> float:
-    """As PrometheusSource._energy_value: NaN is no energy, anything else not finite and >= 0 stops."""
-    v = float(value)
-    v = v if v == v else 0.0
-    if not math.isfinite(v) or v < 0:
-        raise Refused(f"{sorted(labels.items())} at {ts}: {value}")
-    return v
 
 
 def answer(result: list[dict[str, Any]], vm_style: bool = False) -> bytes:

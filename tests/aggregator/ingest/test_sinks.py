@@ -7,30 +7,17 @@ queries": ``[<unix_time>, "<sample_value>"]``, the value a Go float formatted as
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ingest_checks import Refused, strict_check
 
 from wattfleet.aggregator.ingest.batch import Columns, energy_columns
 from wattfleet.aggregator.ingest.sinks import EnergySink, PendingSeries, WorkloadSink, checked, converted
 from wattfleet.core import catalog
-
-
-class Refused(Exception):
-    pass
-
-
-def strict_check(value: Any, labels: dict[str, str], ts: float) -> float:
-    """As PrometheusSource._energy_value: NaN is no energy, anything else not finite and >= 0 stops."""
-    v = float(value)
-    v = v if v == v else 0.0
-    if not math.isfinite(v) or v < 0:
-        raise Refused(f"{labels.get('gpu')} at {ts}: {value}")
-    return v
 
 
 def slow_columns(series: list[tuple[dict[str, str], list[list[Any]]]], shift: int = 0) -> Columns:
