@@ -259,7 +259,7 @@ class StoreClient:
                 wait = max(self.backoff_seconds * 2 ** n, min(exc.retry_after or 0.0, MAX_RETRY_AFTER_SECONDS))
                 log.warning("query to %s failed (attempt %d/%d): %s", self.url, n + 1, self.retries + 1, exc)
         else:
-            raise TelemetrySourceError(f"{self.url} unreachable after {self.retries + 1} attempts: {last}")
+            raise TelemetrySourceError(f"{self.url} gave no usable answer after {self.retries + 1} attempts: {last}")
         top = payload[0] if isinstance(payload, tuple) else payload
         if not isinstance(top, dict) or top.get("status") != "success":
             error = top.get("error") if isinstance(top, dict) else top
