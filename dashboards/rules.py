@@ -64,6 +64,9 @@ class RuleConfig:
     idle_for: str = "1h"
     intensity_stale_seconds: int = 3 * 3600
     watermark_stale_seconds: int = 6 * 3600
+    # An ingest run kept a stored hour (the store answered less than was stored) within this long: the alert
+    # stays up this long after the last keep (a batch run every hour re-keeps it while the fault lasts).
+    kept_recent_seconds: int = 3 * 3600
     burn_rate_window: str = "6h"
     burn_rate_target: float = 1.0
     burn_rate_for: str = "1h"
@@ -203,6 +206,22 @@ def alerting_rules(cfg: RuleConfig = RuleConfig()) -> list[dict[str, Any]]:
                f"time() - {q.selector(catalog.AGGREGATOR_WATERMARK)} > {cfg.watermark_stale_seconds}", "10m",
                "warning", "wattfleet aggregator has not ingested a full hour recently",
                f"The aggregator watermark is more than {cfg.watermark_stale_seconds} s old; rollups are behind."),
+        _alert("WattfleetAggregatorKeptStoredHours",
+               f"time() - {q.selector(catalog.AGGREGATOR_LAST_KEPT)} < {cfg.kept_recent_seconds}", "0s", "warning",
+               "wattfleet aggregator kept stored hours of {{ $labels.source }} ({{ $labels.mode }}): "
+               "the store answered less than was stored",
+               "{{ $value | humanizeDuration }} ago an ingest run did not replace a stored hour, because the store "
+               "answered less for it than is stored (raw: a lookback re-read with fewer series, e.g. a Prometheus "
+               "restarted without its WAL, a shard or replica down, retention; pre-aggregated: the hour's recorded "
+               "series incomplete, i.e. the wattfleet-hourly-energy rule group lags or one of its rules fails). "
+               "The stored energy was kept, so figures are not lost, but late samples of that hour are not taken "
+               "in. Runbook: the run's log names each hour and its rows read and stored; "
+               f"{catalog.AGGREGATOR_KEPT_WINDOWS.series} counts the keeps; table ingest_kept_hour in the "
+               "aggregator's DuckDB holds hour, reason and counts. Check the store's health and retention, or "
+               "the rule group's evaluation (/api/v1/rules, or backfill the rule: README, Pre-aggregation); once "
+               "the store answers in full, `wattfleet aggregate --from HOUR --to HOUR+1h` takes the hour in. Expected "
+               "once, right after switching a raw store to --pre-aggregated: the hours ingested raw within the "
+               "lookback are kept (mode pre-aggregated), and the alert resolves by itself."),
         _alert("WattfleetCarbonBudgetBurnRate", f"{BUDGET_BURN_RATE} > {cfg.burn_rate_target:g}",
                cfg.burn_rate_for, "warning",
                "carbon budget of {{ $labels.scope_owner }} burning {{ $value | printf \"%.2f\" }}x too fast",

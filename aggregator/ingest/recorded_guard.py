@@ -25,6 +25,10 @@ the watermark the run stops before it, so the watermark never passes it and
 the next run tries it again. The store is asked nothing more than the read
 itself. README ("Pre-aggregation") states the rule and what to do about an
 hour that is never recorded.
+Every kept hour is also noted in the store (``ingest_kept_hour``, in the
+page's transaction), which ``serve`` publishes for the alert
+``WattfleetAggregatorKeptStoredHours``: the batch run's log is not the only
+trace.
 
 Raw mode (``raw=True``, counters read with ``increase()``) uses the same
 engine for the lookback re-read: a store that lost data since the hour was
@@ -173,7 +177,19 @@ class PageGuard:
         read = stored_rows(self.con, pending, self.start, self.end)
         stored = stored_rows(self.con, self.source, self.start - HOUR, self.end)
         self.plan = plan(check_hours(read, stored, self.start, self.end, self.raw), self.watermark, self.raw)
+        record_kept(self.con, self.source, self.plan.kept, mode(self.raw))
         return self.plan.segments
+
+
+def record_kept(con: duckdb.DuckDBPyConnection, source: str, kept: list[HourCheck], guard_mode: str) -> None:
+    """Note each kept hour in ``ingest_kept_hour`` (migration 016) so ``serve`` can publish it after the run.
+
+    Called inside the page's transaction: the note commits with the page or not at all."""
+    for check in kept:
+        con.execute(sql.load(f"{GUARD_SQL}#record_kept"), {
+            "source": source, "hour": check.hour, "mode": guard_mode, "reason": check.reason,
+            **{f"read_{kind}": check.read.get(kind, 0) for kind in KINDS},
+            **{f"stored_{kind}": check.stored.get(kind, 0) for kind in KINDS}})
 
 
 def page_guard(con: duckdb.DuckDBPyConnection, source: object, name: str, start: datetime, end: datetime,

@@ -1,12 +1,13 @@
 """``wattfleet serve``: aggregator figures as Prometheus metrics.
 
 Publishes grid intensity per zone, PUE and WUE per site, the latest
-month-to-date rollups, carbon budgets with their burn and the ingest
-watermark (and answers ``GET /api/plan``, the planner as JSON), so that
-Prometheus and Grafana can compute live carbon (energy rate x intensity x
-PUE) next to the accounted figures. The database is re-read periodically
-with a short read-only connection, so ``aggregate`` can keep writing; when
-the file is busy the previous exposition is served.
+month-to-date rollups, carbon budgets with their burn, the ingest
+watermark and the hours the ingest guard kept as stored (and answers
+``GET /api/plan``, the planner as JSON), so that Prometheus and Grafana
+can compute live carbon (energy rate x intensity x PUE) next to the
+accounted figures. The database is re-read periodically with a short
+read-only connection, so ``aggregate`` can keep writing; when the file is
+busy the previous exposition is served.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ def render(con: duckdb.DuckDBPyConnection | None, cfg: FacilityConfig, now: date
         if wm is not None:
             _add(fams[catalog.AGGREGATOR_WATERMARK.name], catalog.AGGREGATOR_WATERMARK, {},
                  wm.replace(tzinfo=timezone.utc).timestamp())
+
+        # hours the ingest guard kept as stored (recorded_guard.record_kept): visible after the batch run ends
+        for source, mode, keeps, last in con.execute(sql.load(f"{EXPOSITION}#kept_hours")).fetchall():
+            labels = {"source": source, "mode": mode}
+            _add(fams[catalog.AGGREGATOR_KEPT_WINDOWS.name], catalog.AGGREGATOR_KEPT_WINDOWS, labels, keeps)
+            _add(fams[catalog.AGGREGATOR_LAST_KEPT.name], catalog.AGGREGATOR_LAST_KEPT, labels,
+                 last.replace(tzinfo=timezone.utc).timestamp())
 
     families = [f for f in fams.values() if f.samples]
     return render_families(families)

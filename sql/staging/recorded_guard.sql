@@ -30,3 +30,17 @@ UPDATE stg_inference_prompt_hourly SET source = $source
 
 -- name: promote_workload
 UPDATE stg_workload_hourly SET source = $source WHERE source = $pending AND hour_utc >= $start AND hour_utc < $end;
+
+-- name: record_kept
+-- An hour the guard kept as stored (sql/schema/016_ingest_kept_hour.sql), in the page's transaction: the first
+-- keep inserts the row, each later one counts it again (keeps + 1) with its own reason, counts and time.
+INSERT INTO ingest_kept_hour VALUES ($source, $hour, $mode, $reason, $read_gpu, $read_cpu, $read_workload,
+                                     $stored_gpu, $stored_cpu, $stored_workload, 1, now(), now())
+ON CONFLICT (source, hour_utc, mode) DO UPDATE SET
+    reason = excluded.reason,
+    read_gpu_rows = excluded.read_gpu_rows, read_cpu_rows = excluded.read_cpu_rows,
+    read_workload_rows = excluded.read_workload_rows,
+    stored_gpu_rows = excluded.stored_gpu_rows, stored_cpu_rows = excluded.stored_cpu_rows,
+    stored_workload_rows = excluded.stored_workload_rows,
+    keeps = ingest_kept_hour.keeps + 1,
+    last_kept_at = excluded.last_kept_at;

@@ -238,6 +238,8 @@ def alert_input() -> list[dict[str, str]]:
         series(catalog.CARBON_BUDGET_USED, {"scope_owner": "model:llama", "period": "1970-01", **agg},
                f"0+{5 * 60}x90"),  # 5 g/s: burn rate 0.5, under target
         series(catalog.AGGREGATOR_WATERMARK, agg, "0x400"),
+        # a raw re-read kept a stored hour at 10m (the serve gauge appears then, the time of that run)
+        series(catalog.AGGREGATOR_LAST_KEPT, {"source": "prometheus", "mode": "raw", **agg}, "_x10 600x400"),
         # n1's kubelet stopped answering at 0: the mapping ages a minute a minute; n2's answers every 5 s
         series(catalog.WORKLOAD_MAPPING_AGE, {**N1, **SCRAPE}, "0+60x31"),
         series(catalog.WORKLOAD_MAPPING_AGE, {**N2, **SCRAPE}, "5x31"),
@@ -283,6 +285,7 @@ def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
     failing = {**N1, "collector": "rapl", **SCRAPE}
     storm = {**N1, "sensor": "nvml"}
     idle = {k: GPU0[k] for k in GPU0}
+    agg_labels = {"job": "wattfleet-aggregator", "instance": "agg:9881"}
     return [
         _alert("WattfleetExporterDown", "5m"),  # down since 2m, `for` 5m: pending only
         _alert("WattfleetExporterDown", "8m", ({**down, **sev("warning")}, expand(
@@ -321,6 +324,14 @@ def alert_tests(cfg: r.RuleConfig) -> list[dict[str, Any]]:
         _alert("WattfleetAggregatorBehind", "5h"),
         _alert("WattfleetAggregatorBehind", "6h15m", ({"job": "wattfleet-aggregator", "instance": "agg:9881",
                                                        **sev("warning")}, expand("WattfleetAggregatorBehind"))),
+        _alert("WattfleetAggregatorKeptStoredHours", "5m"),  # nothing kept yet
+        _alert("WattfleetAggregatorKeptStoredHours", "1h", ({"source": "prometheus", "mode": "raw", **agg_labels,
+                                                             **sev("warning")},
+                                                            expand("WattfleetAggregatorKeptStoredHours", **{
+                                                                "$labels.source": "prometheus",
+                                                                "$labels.mode": "raw",
+                                                                "$value | humanizeDuration": "50m 0s"}))),
+        _alert("WattfleetAggregatorKeptStoredHours", "3h15m"),  # 3 h 5 min after the keep: resolved
         _alert("WattfleetKubeletMappingStale", "5m"),  # 300 s at 5m: not above yet
         _alert("WattfleetKubeletMappingStale", "12m", ({**N1, **SCRAPE, **sev("warning")}, expand(
             "WattfleetKubeletMappingStale", **{"$labels.node": "n1", "$value | humanizeDuration": "12m 0s"}))),

@@ -235,6 +235,14 @@ CARBON_BUDGET_USED = _m("carbon_budget_used_grams", "gauge", "grams", "Emissions
                         ("scope_owner", "period"), "aggregator", False)
 AGGREGATOR_WATERMARK = _m("aggregator_watermark_timestamp_seconds", "gauge", "seconds",
                           "End of the last fully ingested hour.", (), "aggregator", False)
+AGGREGATOR_KEPT_WINDOWS = _m("aggregator_kept_windows", "counter", "",
+                            "Times an ingest run kept a stored window (source, hour) instead of replacing it: "
+                            "the store answered less than was stored (raw re-read) or the hour's recorded series "
+                            "are incomplete (pre-aggregated); the stored energy is kept.",
+                            ("source", "mode"), "aggregator", False)
+AGGREGATOR_LAST_KEPT = _m("aggregator_last_kept_timestamp_seconds", "gauge", "seconds",
+                          "Unix time an ingest run last kept a stored hour instead of replacing it.",
+                          ("source", "mode"), "aggregator", False)
 
 
 def all_metrics() -> Iterator[Metric]:

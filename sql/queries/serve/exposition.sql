@@ -16,3 +16,8 @@ SELECT key, it_kwh, facility_kwh, scope1_g, scope2_location_g, scope2_market_g,
 
 -- name: watermark
 SELECT max(watermark_utc) FROM ingest_watermark;
+
+-- name: kept_hours
+-- Hours the ingest guard kept as stored (sql/schema/016_ingest_kept_hour.sql), per source and mode: how many
+-- times in all (a counter: a row's keeps only grow) and when last (naive UTC).
+SELECT source, mode, sum(keeps), max(last_kept_at) FROM ingest_kept_hour GROUP BY ALL ORDER BY ALL;

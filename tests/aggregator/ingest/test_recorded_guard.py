@@ -15,24 +15,31 @@ import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.agg.backfill import History
 from fixtures.agg.e2e import H0, HOURS, config_text, history
 from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
+from paths import FACILITY_EXAMPLE
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from shared_data import needs_ciso
+from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.config.model import FacilityConfig
 from wattfleet.aggregator.ingest import recorded_guard
+from wattfleet.aggregator.ingest.batch import TelemetryBatch
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.ingest.run import IngestResult, get_watermark, ingest, totals
-from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
+from wattfleet.aggregator.ingest.telemetry import EnergyRow, Telemetry, TelemetrySourceError
+from wattfleet.aggregator.ingest.writer import write_page
+from wattfleet.aggregator.outputs.serve import render as serve_render
 from wattfleet.aggregator.store.database import open_store
+from wattfleet.aggregator.store.rows import one_row
 from wattfleet.cli import main
 from wattfleet.core import catalog, hourly_energy
 from wattfleet.core.http import HttpServer
@@ -384,6 +391,9 @@ def test_raw_reread_of_a_store_that_lost_data_keeps_the_stored_hours(raw_blocks,
     assert f"{hour(2):%Y-%m-%dT%H:%MZ}: gpu: 2 rows read, 3 stored" in warning.getMessage()
     assert "rows read gpu 2, cpu 2, workload " in warning.getMessage()
     assert "; raw: 2 re-read hour(s) kept as stored, the store answered less (first " in capsys.readouterr().out
+    # noted in the store for serve's metrics: the ingest() run and the CLI run each kept hours 2 and 3
+    assert con.execute("SELECT hour_utc, mode, keeps FROM ingest_kept_hour ORDER BY ALL").fetchall() == \
+        [(hour(2), "raw", 2), (hour(3), "raw", 2)]
     # a store whose watermark was hour 2: hours 0-1 re-read, 2-3 new and written as read (sfo1-n2 missing)
     assert not new.kept_hours and new.windows == 4
     assert (energy_rows(behind, 1), energy_rows(behind, 2)) == (energy_rows(con, 1), energy_rows(con, 2) - 2)
@@ -457,4 +467,64 @@ def test_a_partial_answer_never_replaces_stored_rows(raw_blocks, cfg, tmp_path) 
     assert proxy.flagged >= 2
     assert stored(con) == reference
     assert totals(con) == reference_totals
+    con.close()
+
+
+# --- a kept hour is visible after the batch run: the store notes it, `serve` publishes it -------------------
+def _gpu_page(n: int, nodes: int) -> list[TelemetryBatch]:
+    rows = [EnergyRow(hour(n), f"n{i}", "c", "s1", "0", "gpu", "gpu", "NVIDIA H100", "measured", 3.6e6, "x")
+            for i in range(nodes)]
+    return [TelemetryBatch.from_telemetry(Telemetry([hour(n)], rows, []))]
+
+
+def test_a_kept_hour_is_noted_in_the_store_and_served_as_metrics(tmp_path: Path) -> None:
+    """Hour 0 stored with 3 GPUs, re-read (raw, below the watermark) twice with 2: each keep adds to
+    ingest_kept_hour in the page's transaction, and serve's /metrics counts them (promtool-clean)."""
+    path = tmp_path / "wf.duckdb"
+    con = open_store(path)
+    write_page(con, "prometheus", hour(0), hour(1), _gpu_page(0, 3))
+    watermark = get_watermark(con, "prometheus")
+    for _ in range(2):
+        guard = recorded_guard.page_guard(con, object(), "prometheus", hour(0), hour(1), watermark)
+        assert guard is not None and guard.raw
+        write_page(con, "prometheus", hour(0), hour(1), _gpu_page(0, 2), guard)
+        assert [c.hour for c in guard.plan.kept] == [hour(0)]
+    assert energy_rows(con, 0) == 3  # kept as stored
+    assert con.execute("SELECT source, hour_utc, mode, reason, read_gpu_rows, stored_gpu_rows, keeps "
+                       "FROM ingest_kept_hour").fetchall() == [
+        ("prometheus", hour(0), "raw", "gpu: 2 rows read, 3 stored (stored energy would be lost)", 2, 3, 2)]
+    last_kept = one_row(con, "SELECT last_kept_at FROM ingest_kept_hour")[0]
+    con.close()
+
+    cfg = load_facility(FACILITY_EXAMPLE)
+    ro = open_store(path, read_only=True)
+    body = serve_render(ro, cfg, now=H0)
+    ro.close()
+    labels = {"source": "prometheus", "mode": "raw"}
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+    assert found[(catalog.AGGREGATOR_KEPT_WINDOWS.series, tuple(sorted(labels.items())))] == 2
+    assert found[(catalog.AGGREGATOR_LAST_KEPT.series, tuple(sorted(labels.items())))] == \
+        last_kept.replace(tzinfo=timezone.utc).timestamp()
+    if have_prometheus():
+        check = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True, timeout=30)
+        assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
+
+
+def test_a_rollback_drops_the_note_with_the_page(tmp_path: Path) -> None:
+    """The note is written in the page's transaction: a page that fails after the guard leaves no note."""
+    con = open_store(tmp_path / "wf.duckdb")
+    write_page(con, "prometheus", hour(0), hour(1), _gpu_page(0, 3))
+    watermark = get_watermark(con, "prometheus")
+    guard = recorded_guard.page_guard(con, object(), "prometheus", hour(0), hour(1), watermark)
+    assert guard is not None
+
+    def failing(pending: str) -> list[tuple[datetime, datetime]]:
+        guard(pending)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_page(con, "prometheus", hour(0), hour(1), _gpu_page(0, 2), failing)
+    assert one_row(con, "SELECT count(*) FROM ingest_kept_hour")[0] == 0
+    assert energy_rows(con, 0) == 3
     con.close()
