@@ -204,6 +204,7 @@ def test_unrecorded_hour_is_not_written_and_its_stored_rows_survive(blocks, cfg,
         # overdue, so it also says what the store's rules API knows of the group (loaded, not run yet: hourly).
         args = ["aggregate", "--config", str(cfg_path), "--db", str(tmp_path / "cli.duckdb"), "--prometheus",
                 server.url, "--from", START.isoformat(), "--to", END.isoformat(), "--no-progress", "--pre-aggregated"]
+        caplog.clear()  # only the command's records: an earlier test may have left this logger at INFO
         with caplog.at_level(logging.INFO, logger="wattfleet.aggregator.ingest.run"):
             assert main(args) == 0
         summary = capsys.readouterr().out
