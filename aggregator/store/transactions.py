@@ -48,12 +48,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def single_threaded(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Run the enclosed statements on one DuckDB thread, then restore the setting.
 
-    Floating-point sums depend on the order of additions, and a parallel
-    hash aggregate adds in whatever order threads pick up row groups. One
-    thread adds in storage order, so a float sum read twice (the CLI's
-    totals) gives the same bits. The facts and rollups do not need this:
-    they sum exactly (``exact_sum``, fixed-point integers) and run on every
-    thread (``store.rebuild``).
+    For work that more threads only slow down: the ingest's appends of
+    batches of a few tens of thousands of rows (``ingest.writer.write_page``),
+    where coordinating threads cost more than it saved. Not for determinism:
+    the facts, rollups and totals sum exactly (``exact_sum``, fixed-point
+    integers), so they give the same bits on every thread count.
     """
     threads = one_row(con, "SELECT current_setting('threads')")[0]
     con.execute("SET threads = 1")
