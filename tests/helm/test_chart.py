@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -153,9 +154,10 @@ MATRIX["store-token-mtls"] = merged(AGGREGATOR, {"aggregator": {
     "aggregate": {"pageHours": 6, "shardNodes": 0, "duckdb": {"memoryLimit": "700MB", "threads": 2,
                                                               "tempDirectory": {"volume": "emptyDir",
                                                                                 "sizeLimit": "4Gi"}}}}})
-# Basic auth, pre-aggregated reads with the other rules off.
+# Basic auth to a self-signed test store, pre-aggregated reads with the other rules off.
 MATRIX["store-basic-pre-aggregated"] = merged(AGGREGATOR, {
-    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}}},
+    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}},
+                             "tls": {"insecureSkipVerify": True}},
                    "aggregate": {"preAggregated": True}},
     "prometheus": {"rules": {"enabled": False}}})
 
@@ -537,8 +539,7 @@ NOT_RENDERED = {
                  "--kubernetes.node-name": "the default, env NODE_NAME, is set from the downward API (spec.nodeName)"},
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
-                  "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
-                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA: store.tls.caSecret)"},
+                  "--from": "backfills are one-off runs", "--to": "backfills are one-off runs"},
     "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
                                    "chart yet (Secret wiring is separate work)"},
     "report": {},
@@ -1837,7 +1838,7 @@ def test_store_values_unset_render_the_arguments_of_before(chart: Any) -> None:
     assert not STORE_VOLUMES & {v["name"] for v in spec["volumes"]} and "duckdb-spill" not in str(spec["volumes"])
     defaults = strict_parser().parse_args(["aggregate", "--config", "c", "--db", "d", "--prometheus", "http://x"])
     for dest in ("page_hours", "shard_nodes", "query_timeout", "max_response_bytes", "duckdb_temp_directory",
-                 "bearer_token_file", "tenant", "headers", "pre_aggregated"):
+                 "bearer_token_file", "tenant", "headers", "pre_aggregated", "insecure_skip_verify"):
         assert getattr(args, dest) == getattr(defaults, dest), dest
 
 
@@ -1888,12 +1889,30 @@ def test_store_flags_follow_each_value_alone(chart: Any) -> None:
         ({"aggregate": {"duckdb": {"tempDirectory": {"volume": "emptyDir"}}}},
          ["--duckdb-temp-directory", "/var/tmp/duckdb"]),
         ({"store": {"tls": {"caSecret": "ca"}}}, ["--prometheus.ca-file", "/etc/wattfleet/store-ca/ca.crt"]),
+        ({"store": {"tls": {"insecureSkipVerify": True}}}, ["--prometheus.insecure-skip-verify"]),
     ]
     for change, flags in cases:
         _, container, args = aggregate_job(chart, merged(base, {"aggregator": change}))
         assert container["args"] == baseline["args"] + flags, change
     _, _, args = aggregate_job(chart, merged(base, {"aggregator": {"store": {"headers": {"X-B": "b: c"}}}}))
     assert args.headers == [("X-B", "b: c")]
+
+
+def test_insecure_skip_verify_reaches_the_client_of_the_aggregate_job_only_and_the_notes_warn(chart: Any) -> None:
+    from wattfleet.aggregator.cli import store_auth
+
+    values = merged(MATRIX["aggregator"], {"aggregator": {"store": {"tls": {"insecureSkipVerify": True}}}})
+    objects, notes = render(chart, values)
+    _, _, args = aggregate_job(chart, values)
+    auth = store_auth(args)
+    assert auth.insecure_skip_verify is True
+    context = auth.ssl_context()   # what the client connects with: no certificate or host name check
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_NONE, False)
+    for workload in aggregator_workloads(objects):
+        if job_name(workload) != "aggregate":
+            assert "--prometheus.insecure-skip-verify" not in pod_spec(workload)["containers"][0]["args"]
+    assert "WARNING: the store's TLS certificate is not verified" in notes
+    assert "not verified" not in render(chart, MATRIX["aggregator"])[1]
 
 
 def test_pre_aggregated_ships_the_hourly_energy_rules_it_reads(chart: Any) -> None:
@@ -1943,7 +1962,8 @@ STORE_BAD_OTHER = {
     "zero query timeout": {"store": {"queryTimeout": 0}},
     "zero response bytes": {"store": {"maxResponseBytes": 0}},
     "unknown key in store": {"store": {"bearerTokenFile": "/x"}},
-    "unknown key in tls": {"store": {"tls": {"insecureSkipVerify": True}}},
+    "unknown key in tls": {"store": {"tls": {"skipVerify": True}}},
+    "insecureSkipVerify as a string": {"store": {"tls": {"insecureSkipVerify": "true"}}},
     "zero page hours": {"aggregate": {"pageHours": 0}},
     "page hours past a query_range": {"aggregate": {"pageHours": 11001}},
     "negative shard nodes": {"aggregate": {"shardNodes": -1}},

@@ -283,6 +283,9 @@ DuckDB's default).
 {{- if $s.tls.certSecret }}
 {{- $args = concat $args (list "--prometheus.cert-file" "/etc/wattfleet/store-tls/tls.crt" "--prometheus.key-file" "/etc/wattfleet/store-tls/tls.key") }}
 {{- end }}
+{{- if $s.tls.insecureSkipVerify }}
+{{- $args = append $args "--prometheus.insecure-skip-verify" }}
+{{- end }}
 {{- with $s.tenant }}
 {{- $args = concat $args (list "--prometheus.tenant" .) }}
 {{- end }}
