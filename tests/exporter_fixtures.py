@@ -88,8 +88,9 @@ def start_fake_node(sysfs_root: Path, gpus: int = 2, interval: float = 0.25, nod
                     site: str = "site-a", cluster: str = "c1", web: WebConfig | None = None,
                     max_energy_range_uj: int | None = None, gpu_watts: float = 300.0,
                     clock: Callable[[], float] | None = None, writer_period: float = 0.01,
-                    pod_root: Path | None = None) -> FakeNode:
-    """``pod_root``: also run :class:`FakePod` (cgroup tree under that dir) and the workload collector."""
+                    pod_root: Path | None = None, port: int = 0) -> FakeNode:
+    """``pod_root``: also run :class:`FakePod` (cgroup tree under that dir) and the workload collector;
+    ``port``: where it listens on 127.0.0.1 (0: any free port)."""
     kwargs: dict[str, Any] = {"max_energy_range_uj": max_energy_range_uj} if max_energy_range_uj else {}
     if clock is not None:
         kwargs["clock"] = clock
@@ -102,6 +103,6 @@ def start_fake_node(sysfs_root: Path, gpus: int = 2, interval: float = 0.25, nod
     if writer_period:
         powercap.start_writer(writer_period)
     sampler.start()
-    server = MetricsServer("127.0.0.1:0", lambda: sampler.snapshot, web)
+    server = MetricsServer(f"127.0.0.1:{port}", lambda: sampler.snapshot, web)
     server.start()
     return FakeNode(powercap, nvml, sampler, server, pod)

@@ -1,8 +1,9 @@
 """The pre-aggregation rule group (`dashboards build` rules/wattfleet-hourly-energy.yaml) evaluated live.
 
-A real Prometheus scrapes a real exporter on fake hardware (fake NVML, fake powercap, a fake pod with
-GPU 0 and half a CPU, so all three rules of the group have input) every 250 ms and loads the rendered
-file twice:
+A real Prometheus scrapes real exporters on fake hardware (fake NVML, fake powercap, a fake pod with
+GPU 0 and half a CPU, so all three rules of the group have input) every 250 ms: node-a's throughout,
+node-b's replaced in the middle of a window (a rolling update: the old pod stops, a new one at another
+address starts its counters from 0). It loads the rendered file twice:
 
 - as shipped, only its evaluation interval shortened to 1 s. Its expressions look at the last whole
   hour (``last_over_time((... increase(c[1h]) ...)[1h:1h])``), which a test of seconds never fills: the
@@ -27,7 +28,9 @@ file twice:
     (promql/functions.go extrapolatedRate);
   * the two evaluations of a window record the same value (the step-aligned subquery), and the
     reader's expression (``last_over_time(rec[window] offset 1ms)`` at T + window, the aggregator's
-    shifted read) returns that window's value and no other.
+    shifted read) returns that window's value and no other;
+  * node-b's window with the replacement holds both pods' parts (regression: the rule's ``max`` over
+    all series of a device kept the larger part only).
 
 What this does not cover: a whole hour of live samples, evaluation lag of hours, rules of a failing
 group (tests/aggregator/ingest/test_recorded_guard.py), and VictoriaMetrics' rule engine (vmalert).
@@ -40,6 +43,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +51,7 @@ import pytest
 import yaml
 
 from exporter_fixtures import FakeNode, FakePod, start_fake_node
-from promserver import PROMTOOL, PrometheusServer, have_prometheus
+from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
 from wattfleet.aggregator.ingest.telemetry import energy_fields_from_labels, workload_fields_from_labels
 from wattfleet.core import catalog, hourly_energy
 from wattfleet.dashboards.build import HOURLY_ENERGY_FILE, render
@@ -71,7 +75,10 @@ READERS = {**hourly_energy.recorded_expressions(),
 # The labels the rule keeps (its ``by``); inner ``max by`` of the workload rule first, then its ``sum by``.
 BY = {catalog.GPU_ENERGY.name: hourly_energy.GPU_LABELS, catalog.CPU_ENERGY.name: hourly_energy.CPU_LABELS,
       catalog.WORKLOAD_ENERGY.name: hourly_energy.WORKLOAD_LABELS}
-INNER_BY = {**BY, catalog.WORKLOAD_ENERGY.name: hourly_energy.WORKLOAD_SERIES_LABELS}
+# Inside: what tells one target's series apart, and the target (an exporter replaced is another target).
+INNER_BY = {name: labels + hourly_energy.TARGET_LABELS for name, labels in BY.items()}
+INNER_BY[catalog.WORKLOAD_ENERGY.name] = hourly_energy.WORKLOAD_SERIES_LABELS + hourly_energy.TARGET_LABELS
+NODE_B = "node-b"
 # What each recorded series must carry (the exporter here is newer than the gpu_model rename: no legacy
 # ``model``). No job, instance, uuid, source, pod or container; namespace and workload only on share=workload.
 _NODE = set(catalog.CONST_LABELS)
@@ -125,8 +132,15 @@ def promtool_check(path: Path) -> None:
     assert f"SUCCESS: {len(RECORDS)} rules found" in out and "WARNING" not in out and "FAILED" not in out, out
 
 
+@dataclass
+class Live:
+    prom: PrometheusServer
+    started: float   # Prometheus ready
+    replaced: float  # node-b's exporter replaced: the old one stopped, a new one at another address started
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusServer, float]]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("hourly-live")
     shipped_text = render()[HOURLY_ENERGY_FILE]
     (root / "shipped.yaml").write_text(shipped_text)
@@ -136,19 +150,33 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PrometheusS
     (root / "shipped-1s.yaml").write_text(yaml.safe_dump(fast, sort_keys=False))
     (root / "scaled.yaml").write_text(scaled(shipped_text))
     promtool_check(root / "scaled.yaml")
-    (root / "sysfs").mkdir()
-    node: FakeNode = start_fake_node(root / "sysfs", gpus=2, interval=0.1, pod_root=root / "cgroups")
+
+    def node(name: str, label: str, gpus: int, port: int = 0) -> FakeNode:
+        (root / name).mkdir()
+        return start_fake_node(root / name, gpus=gpus, interval=0.1, node=label, pod_root=root / f"{name}-cgroups",
+                               port=port)
+
+    nodes = [node("a", "node-a", 2), node("b1", NODE_B, 1)]
+    b2_port = free_port()
+    targets = [f"127.0.0.1:{nodes[0].server.port}", f"127.0.0.1:{nodes[1].server.port}", f"127.0.0.1:{b2_port}"]
     try:
-        with PrometheusServer([f"127.0.0.1:{node.server.port}"], scrape_interval=SCRAPE,
+        with PrometheusServer(targets, scrape_interval=SCRAPE,
                               rule_files=[root / "shipped-1s.yaml", root / "scaled.yaml"]) as prom:
             started = time.time()
             gpu = record(hourly_energy.RECORDED[catalog.GPU_ENERGY.name])
-            prom.wait_for(gpu, timeout=20, min_results=2)
-            # WINDOWS more windows recorded after the first one, plus one for the reader's shifted read.
-            time.sleep((WINDOWS + 1) * WINDOW_S)
-            yield prom, started
+            prom.wait_for(gpu, timeout=20, min_results=3)
+            until = time.time() + (WINDOWS + 1) * WINDOW_S  # WINDOWS windows more, one for the reader's read
+            # A rolling update of node-b's exporter in the middle of the next window: the old pod stops, the
+            # new one (another address, its counters from 0, as without a state file) starts at once.
+            time.sleep((math.floor(time.time() / WINDOW_S) + 1.5) * WINDOW_S - time.time())
+            nodes[1].stop()
+            nodes.append(node("b2", NODE_B, 1, port=b2_port))
+            replaced = time.time()
+            time.sleep(max(0.0, until - time.time()))
+            yield Live(prom, started, replaced)
     finally:
-        node.stop()
+        for n in nodes:
+            n.stop()
 
 
 def _labels(series: dict[str, Any]) -> Labels:
@@ -178,7 +206,7 @@ def _bounds(prom: PrometheusServer, name: str, end: float) -> dict[Labels, tuple
         assert values == sorted(values), f"counter went down within a window: {series['metric']}"
         delta, span_ms = values[-1] - values[0], points[-1][0] - points[0][0]
         key = tuple(sorted((k, v) for k, v in series["metric"].items() if k in INNER_BY[name]))
-        assert key not in inner, f"two raw series for one label set (one target only): {key}"
+        assert key not in inner, f"two raw series for one label set of one target: {key}"
         inner[key] = (delta, delta * (WINDOW_S * 1000 / span_ms))
     outer: dict[Labels, tuple[float, float]] = {}
     for key, (low, high) in inner.items():
@@ -188,8 +216,8 @@ def _bounds(prom: PrometheusServer, name: str, end: float) -> dict[Labels, tuple
     return outer
 
 
-def test_shipped_group_evaluates_healthy_and_records_only_whole_hours(live: tuple[PrometheusServer, float]) -> None:
-    prom, started = live
+def test_shipped_group_evaluates_healthy_and_records_only_whole_hours(live: Live) -> None:
+    prom, started = live.prom, live.started
     groups = {g["name"]: g for g in prom.api("rules", type="record")["groups"]}
     for name in (SHIPPED_GROUP, SCALED_GROUP):
         group = groups[name]
@@ -209,7 +237,7 @@ def test_shipped_group_evaluates_healthy_and_records_only_whole_hours(live: tupl
                 assert all(float(v) == raw[_labels(series)] for _, v in series["values"])
 
 
-def test_live_rules(live: tuple[PrometheusServer, float]) -> None:
+def test_live_rules(live: Live) -> None:
     """The scaled group's records against the raw counters, window by window.
 
     Prometheus 2.42 evaluates a group at ``now`` with what is appended by then; a scrape is stamped
@@ -219,7 +247,7 @@ def test_live_rules(live: tuple[PrometheusServer, float]) -> None:
     has the same race only if its offset within the hour is shorter than one scrape's answer time
     (milliseconds for the exporter's cached page), and then its record lacks the hour's last sample.
     """
-    prom, _ = live
+    prom = live.prom
     now = time.time()
     exact_checked = 0
     for name in RAW:
@@ -282,3 +310,28 @@ def _check_row_fields(prom: PrometheusServer, name: str, end: float, raw: dict[A
         assert f is not None and all(f[i] for i in (0, 1, 2, 3, 4, 5, 7)), f
         if metric is catalog.GPU_ENERGY:
             assert f[6], f   # the board model
+
+
+def test_exporter_replaced_within_the_window_counts_both_parts(live: Live) -> None:
+    """Regression: node-b's exporter replaced in mid-window (a rolling update; the new pod has another address).
+
+    Each GPU then has two series in the window, the old pod's until it stopped and the new one's after;
+    the rule took the ``max`` over all series of a device (meant for an HA pair's copies), which kept
+    the larger part only: about half the window's energy. Per target (``instance``) it is now summed;
+    copies of one target are still counted once (tests/aggregator/ingest/test_ha_replicas.py).
+    """
+    prom, end = live.prom, _window_end(live.replaced) + WINDOW_S
+    gpu = catalog.GPU_ENERGY.name
+    parts = prom.query(f'{counter_selector(RAW[gpu])}{{node="{NODE_B}"}}[{WINDOW_S}s]', end)
+    assert len({s["metric"]["instance"] for s in parts}) == 2, parts  # both pods scraped within the window
+    lows = [float(s["values"][-1][1]) - float(s["values"][0][1]) for s in parts if len(s["values"]) >= 2]
+    assert len(lows) == 2, parts
+    recorded = [v for labels, points in _recorded(prom, gpu, time.time()).items() if dict(labels)["node"] == NODE_B
+                for ts, v in points if end + SETTLE_S <= ts < end + WINDOW_S]
+    assert recorded, "node-b's window with the replacement was not recorded"
+    # what the former rule gave: the larger part, extrapolated
+    former = prom.query(f"max by ({', '.join(BY[gpu])}) "
+                        f'(increase({counter_selector(RAW[gpu])}{{node="{NODE_B}"}}[{WINDOW_S}s]))', end)
+    for value in recorded:
+        assert value >= sum(lows) * (1 - 1e-9), (value, lows)   # both parts, not the larger one
+        assert value > float(former[0]["value"][1]), (value, former)
