@@ -6,11 +6,14 @@ node-b's replaced in the middle of a window (a rolling update: the old pod stops
 address starts its counters from 0). It loads the rendered file twice:
 
 - as shipped, only its evaluation interval shortened to 1 s. Its expressions look at the last whole
-  hour (``last_over_time((... increase(c[1h]) ...)[1h:1h])``), which a test of seconds never fills: the
-  group must load and evaluate healthy, and record nothing unless the test ran across a whole hour
-  (then exactly what the raw query gives at that hour). So the shipped 1 h windows are NOT checked on
-  live data here; tests/aggregator/ingest/test_pre_aggregated.py checks them end to end on promtool's
-  evaluation of hours of history.
+  hour (``last_over_time((... increase(c[1h]) ...)[1h:1h])``), which a test of seconds cannot fill
+  by scraping; so the store also holds the last whole hour of a node-h (GPU, CPU and workload
+  counters at known power, one sample a minute, written by promtool before Prometheus starts). The
+  live group must run healthy, record node-h's hour at every evaluation with the same value, exactly
+  the raw query's at the hour's end and exactly the energy put in, which the reader's expression
+  (at the next hour's end) reads back; for the live exporters it records nothing (no whole hour).
+  The live scrape of a whole hour is NOT covered (tests/aggregator/ingest/test_pre_aggregated.py
+  checks the whole ingest on promtool's evaluation of hours of history).
 - scaled: the same rendered rules with the hour replaced by a ``WINDOW_S`` window (``[1h]`` and
   ``[1h:1h]`` in each expression, the record names' ``increase1h``), evaluated every half window, so
   each window is recorded twice at two offsets within it, as a live Prometheus runs an hourly group
@@ -44,6 +47,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,7 @@ import pytest
 import yaml
 
 from exporter_fixtures import FakeNode, FakePod, start_fake_node
+from fixtures.agg.backfill import History, Series
 from promserver import PROMTOOL, PrometheusServer, free_port, have_prometheus
 from wattfleet.aggregator.ingest.telemetry import energy_fields_from_labels, workload_fields_from_labels
 from wattfleet.core import catalog, hourly_energy
@@ -132,11 +137,33 @@ def promtool_check(path: Path) -> None:
     assert f"SUCCESS: {len(RECORDS)} rules found" in out and "WARNING" not in out and "FAILED" not in out, out
 
 
+# node-h: the last whole hour before the test, one sample a minute, as scraped (job, instance) at these rates.
+NODE_H = "node-h"
+HISTORY_WATTS = {catalog.GPU_ENERGY.name: 250.0, catalog.CPU_ENERGY.name: 100.0,
+                 catalog.WORKLOAD_ENERGY.name: 150.0}
+
+
+def last_hour(end: datetime) -> History:
+    """node-h's counters over the hour ending at ``end`` (and 5 minutes before it), nothing later."""
+    node = {"node": NODE_H, "cluster": "c1", "site": "site-a", "job": "wattfleet", "instance": "node-h:9880"}
+    labels = {
+        catalog.GPU_ENERGY.name: {"gpu": "0", "uuid": "GPU-h", "gpu_model": "NVIDIA H100 80GB HBM3",
+                                  "method": "measured", "source": "nvml_energy_counter"},
+        catalog.CPU_ENERGY.name: {"socket": "0", "domain": "package", "method": "measured", "source": "rapl"},
+        catalog.WORKLOAD_ENERGY.name: {"component": "gpu", "namespace": "ml", "pod": "train-0", "container": "main",
+                                       "workload": "deployment/train", "share": catalog.SHARE_WORKLOAD},
+    }
+    return History(end - timedelta(hours=1), 1, [
+        Series(catalog.lookup(name), {**node, **extra}, HISTORY_WATTS[name], until=end)
+        for name, extra in labels.items()])
+
+
 @dataclass
 class Live:
     prom: PrometheusServer
     started: float   # Prometheus ready
     replaced: float  # node-b's exporter replaced: the old one stopped, a new one at another address started
+    hour_end: float  # the end of node-h's hour
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +187,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     b2_port = free_port()
     targets = [f"127.0.0.1:{nodes[0].server.port}", f"127.0.0.1:{nodes[1].server.port}", f"127.0.0.1:{b2_port}"]
     try:
-        with PrometheusServer(targets, scrape_interval=SCRAPE,
-                              rule_files=[root / "shipped-1s.yaml", root / "scaled.yaml"]) as prom:
+        prom = PrometheusServer(targets, scrape_interval=SCRAPE,
+                                rule_files=[root / "shipped-1s.yaml", root / "scaled.yaml"])
+        hour_end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        last_hour(hour_end).write_blocks(PROMTOOL, prom.dir / "data")
+        with prom:
             started = time.time()
             gpu = record(hourly_energy.RECORDED[catalog.GPU_ENERGY.name])
             prom.wait_for(gpu, timeout=20, min_results=3)
@@ -173,7 +203,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             nodes.append(node("b2", NODE_B, 1, port=b2_port))
             replaced = time.time()
             time.sleep(max(0.0, until - time.time()))
-            yield Live(prom, started, replaced)
+            yield Live(prom, started, replaced, hour_end.timestamp())
     finally:
         for n in nodes:
             n.stop()
@@ -216,8 +246,8 @@ def _bounds(prom: PrometheusServer, name: str, end: float) -> dict[Labels, tuple
     return outer
 
 
-def test_shipped_group_evaluates_healthy_and_records_only_whole_hours(live: Live) -> None:
-    prom, started = live.prom, live.started
+def test_shipped_group_records_the_last_whole_hour_live(live: Live) -> None:
+    prom = live.prom
     groups = {g["name"]: g for g in prom.api("rules", type="record")["groups"]}
     for name in (SHIPPED_GROUP, SCALED_GROUP):
         group = groups[name]
@@ -226,15 +256,29 @@ def test_shipped_group_evaluates_healthy_and_records_only_whole_hours(live: Live
         for rule in group["rules"]:
             assert rule["health"] == "ok" and not rule.get("lastError"), rule
     now = time.time()
-    hour = math.floor(now / 3600) * 3600
     for name, rec in RECORDS.items():
         got = prom.query(f"{rec}[60s]", now)
-        if hour <= started:   # the last whole hour ended before the first scrape: nothing to record
-            assert got == [], f"{rec} recorded an hour with no samples: {got}"
-        else:                 # the test ran across an hour's end: what the raw query gives at that hour
-            raw = {_labels(s): float(s["value"][1]) for s in prom.query(RAW[name], hour)}
-            for series in got:
-                assert all(float(v) == raw[_labels(series)] for _, v in series["values"])
+        by_node: dict[str, list[tuple[float, float]]] = {}
+        raw: dict[float, dict[Labels, float]] = {}
+        for series in got:
+            for ts, value in series["values"]:
+                # every evaluation records the last whole hour: exactly what the raw query gives at its end
+                hour = math.floor(float(ts) / 3600) * 3600
+                if hour not in raw:
+                    raw[hour] = {_labels(s): float(s["value"][1]) for s in prom.query(RAW[name], hour)}
+                assert float(value) == raw[hour][_labels(series)], (rec, series["metric"], ts, value)
+            by_node.setdefault(series["metric"]["node"], []).extend(
+                (float(ts), float(v)) for ts, v in series["values"])
+        if math.floor(live.started / 3600) * 3600 != live.hour_end:
+            continue  # the fixture started in another hour than node-h's (the hour turned meanwhile)
+        # node-h: its whole hour, the same value at every evaluation (at least the few of this test)
+        points = by_node.pop(NODE_H)
+        assert len(points) >= 3 and {v for _, v in points} == {3600 * HISTORY_WATTS[name]}, (rec, points)
+        # the live exporters have no whole hour yet: nothing recorded for them
+        assert not by_node or live.started < live.hour_end + 3600 <= now, (rec, sorted(by_node))
+        # the aggregator's read at the next hour's end finds it (the last of this hour's evaluations)
+        read = prom.query(READERS[name], live.hour_end + 3600)
+        assert [float(r["value"][1]) for r in read if r["metric"]["node"] == NODE_H] == [3600 * HISTORY_WATTS[name]]
 
 
 def test_live_rules(live: Live) -> None:
