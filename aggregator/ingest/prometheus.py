@@ -61,42 +61,40 @@ def workload_query(*matchers: str) -> str:
 def collector_errors_query(*matchers: str) -> str:
     """Readings rejected or failed per node, collector and reason and hour; hours without any are left out.
 
-    ``max by`` as for energy (an HA pair scrapes each exporter twice). The
+    Counted as energy is (``hourly_energy.per_target_increase``: an HA pair's
+    copies once, an exporter replaced within the hour in full). The
     reason is kept whatever it is, so new reasons need no change here.
     """
-    labels = _by(*catalog.COLLECTOR_ERRORS.all_labels)
     sel = hourly_energy.selector(catalog.COLLECTOR_ERRORS.series, *matchers)
-    return f"max by ({labels}) (increase({sel}[1h])) > 0"
+    return f"{hourly_energy.per_target_increase(sel, catalog.COLLECTOR_ERRORS.all_labels)} > 0"
 
 
 def inference_rejections_query(*matchers: str) -> str:
     """Engine page values the exporter refused, per node, engine and reason and hour (as collector errors)."""
-    labels = _by(*catalog.CONST_LABELS, "engine", "reason")
     sel = hourly_energy.selector(catalog.INFERENCE_REJECTED.series, *matchers)
-    return f"max by ({labels}) (increase({sel}[1h])) > 0"
+    return f"{hourly_energy.per_target_increase(sel, catalog.CONST_LABELS + ('engine', 'reason'))} > 0"
 
 
 def inference_queries(*matchers: str) -> dict[str, str]:
-    labels = _by(*(catalog.CONST_LABELS + ("engine", "model", "phase")))
+    labels = catalog.CONST_LABELS + ("engine", "model", "phase")
     phase = hourly_energy.selector(catalog.INFERENCE_PHASE_ENERGY.series, *matchers)
     tokens = hourly_energy.selector(catalog.INFERENCE_TOKENS.series, *matchers)
     return {
-        catalog.INFERENCE_PHASE_ENERGY.name: f"max by ({labels}) (increase({phase}[1h]))",
-        catalog.INFERENCE_TOKENS.name: f"max by ({labels}) (increase({tokens}[1h]))",
+        catalog.INFERENCE_PHASE_ENERGY.name: hourly_energy.per_target_increase(phase, labels),
+        catalog.INFERENCE_TOKENS.name: hourly_energy.per_target_increase(tokens, labels),
     }
 
 
 def prompt_tokens_query(*matchers: str) -> str:
     """Hourly prompt tokens per engine, model and source (computed, cached, transferred, unsplit).
 
-    ``max by`` as for energy (an HA pair scrapes each exporter twice); the
+    Counted as energy is (``hourly_energy.per_target_increase``); the
     ``source`` matcher keeps only the catalog's sources, so a label value the
     contract does not know is never summed into the split.
     """
-    labels = _by(*catalog.INFERENCE_PROMPT_TOKENS.all_labels)
     sources = "|".join(catalog.PROMPT_SOURCES)
     sel = hourly_energy.selector(catalog.INFERENCE_PROMPT_TOKENS.series, f'source=~"{sources}"', *matchers)
-    return f"max by ({labels}) (increase({sel}[1h]))"
+    return hourly_energy.per_target_increase(sel, catalog.INFERENCE_PROMPT_TOKENS.all_labels)
 
 
 def inference_engine_queries() -> dict[str, str]:
@@ -109,11 +107,13 @@ def inference_engine_queries() -> dict[str, str]:
     (``wattfleet_inference_phase_attribution_info``: chunked prefill counted
     as prefill, or phases timed apart), any seen in the hour.
     """
-    engine = _by(*(catalog.CONST_LABELS + ("engine", "model")))
+    engine_labels = catalog.CONST_LABELS + ("engine", "model")
+    engine = _by(*engine_labels)
     info = catalog.INFERENCE_ATTRIBUTION
     return {
-        "requests": f"max by ({engine}) (increase({catalog.INFERENCE_REQUESTS.series}[1h]))",
-        "methods": f"max by ({engine}, method) (increase({catalog.INFERENCE_PHASE_ENERGY.series}[1h]))",
+        "requests": hourly_energy.per_target_increase(catalog.INFERENCE_REQUESTS.series, engine_labels),
+        "methods": hourly_energy.per_target_increase(catalog.INFERENCE_PHASE_ENERGY.series,
+                                                     engine_labels + ("method",)),
         "attribution": f"max by ({engine}, method, chunked_prefill, assumption) (max_over_time({info.series}[1h]))",
     }
 

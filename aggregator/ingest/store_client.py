@@ -9,9 +9,11 @@ exchange (connect, headers and body; a watchdog closes the socket when it
 passes, so a server sending a byte every few seconds cannot hold the run),
 and a body over ``max_response_bytes`` is refused while it is read, before it
 is parsed. 429 and 5xx answers are retried with exponential backoff; other
-4xx are the caller's error and are not. A partial answer (:func:`partial_reason`)
-is retried as a 5xx is, and fails the run if it stays partial: it would replace
-stored hours with less than the store holds.
+4xx are the caller's error and are not. Every request asks a federating store
+not to answer partially (:data:`NO_PARTIAL_RESPONSE`), so one that misses a
+store fails the query instead; an answer that is partial all the same
+(:func:`partial_reason`) is retried as a 5xx is, and fails the run if it stays
+partial: it would replace stored hours with less than the store holds.
 """
 
 from __future__ import annotations
@@ -135,6 +137,18 @@ def _retry_after_seconds(value: str | None) -> float | None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
+
+# Sent with every request: a federating store that misses a store or shard then fails the query (an error
+# answer that stops the run, nothing written) instead of answering from the rest. Checking the answer
+# (partial_reason) alone is not enough: a Thanos query-frontend before v0.35 (thanos-io/thanos#7289) drops
+# the querier's warnings, so a partial answer reached the client as a clean success.
+# - Thanos querier: `partial_response` (pkg/api/query/v1.go, PartialResponseParam, strconv.ParseBool) on
+#   query, query_range, series, labels and label values; it overrides --query.partial-response, which is on
+#   by default; its query-frontend parses and forwards it. Its /rules endpoint does not read it.
+# - VictoriaMetrics cluster vmselect: `deny_partial_response` (any value but ""/0/f/false/no), as its
+#   -search.denyPartialResponse flag does for every request.
+# Prometheus 2.42 and single-node VictoriaMetrics 1.79 ignore both (tests: test_store_client.py).
+NO_PARTIAL_RESPONSE: tuple[tuple[str, str], ...] = (("partial_response", "false"), ("deny_partial_response", "1"))
 
 # Prometheus' own query annotations ("PromQL warning: ...", "PromQL info: ...") say nothing of missing data.
 _ANNOTATION_PREFIX = "PromQL "
@@ -289,7 +303,8 @@ class StoreClient:
                 except OSError:
                     pass
 
-        query = urllib.parse.urlencode(params)
+        pairs = list(params.items()) if isinstance(params, dict) else list(params)
+        query = urllib.parse.urlencode(pairs + list(NO_PARTIAL_RESPONSE))
         what = dict(params).get("query") if isinstance(params, dict) else path
         watchdog = threading.Timer(self.deadline_seconds, cut)
         watchdog.daemon = True

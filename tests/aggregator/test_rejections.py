@@ -66,9 +66,12 @@ def prom_history() -> History:
         # the exporter restarted mid-history: its counter starts again at 0 and nothing is lost
         reset = H0 + timedelta(hours=2, minutes=30) if reason == "write_failed" else None
         series.append(Series(ERR, labels, per_hour / 3600, start_value=5.0, reset_at=reset))
-    # An HA pair scraped sfo1-n1 twice: the same readings under another instance count once.
+    # An HA pair scraped sfo1-n1 twice: both replicas scrape the same target (same instance), the store keeps
+    # the copies apart by the replica's external label; the same readings count once. (Another instance would
+    # be another target, e.g. the exporter pod replaced: its series are summed, hourly_energy.TARGET_LABELS.)
     series.append(Series(ERR, dict(node="sfo1-n1", cluster="c1", site="sfo1", collector="nvml",
-                                   reason="implausible_reading", instance="replica-b"), 60 / 3600, start_value=5.0))
+                                   reason="implausible_reading", prometheus_replica="replica-b"), 60 / 3600,
+                         start_value=5.0))
     return History(H0, HOURS, series)
 
 

@@ -43,6 +43,7 @@ from wattfleet.core.http import MetricsServer
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.build import ALERTS_FILE, RECORDING_FILE, dashboards, render, write
 from wattfleet.dashboards.promql import metric_names
+from wattfleet.dashboards.sustainability import NONE_KEPT, kept_stored_hours
 from wattfleet.dashboards.validate import dashboard_exprs, iter_panels, rule_exprs, variable_selector
 from wattfleet.dashboards.variables import variable_queries
 from wattfleet.exporter.inference.attach import attach_inference
@@ -348,8 +349,11 @@ def test_every_series_the_dashboards_read_is_published(stack: tuple[PrometheusSe
     # (healthy fake hardware and well-behaved fake engines have none);
     # their panel falls back to zero lines (checked by test_every_panel_query_returns_data). Likewise serve's
     # kept-window series appear with the first window an ingest run kept as stored (a healthy store has none;
-    # tests/aggregator/ingest/test_recorded_guard.py has serve publish them).
-    names -= {catalog.COLLECTOR_ERRORS.series, catalog.INFERENCE_REJECTED.series, catalog.AGGREGATOR_LAST_KEPT.series}
+    # tests/aggregator/ingest/test_recorded_guard.py has serve publish them); the Sustainability panel draws a
+    # zero line until then (test_no_kept_hours_draw_one_zero_line; tests/dashboards/test_rules.py evaluates it
+    # with kept hours).
+    names -= {catalog.COLLECTOR_ERRORS.series, catalog.INFERENCE_REJECTED.series, catalog.AGGREGATOR_LAST_KEPT.series,
+              catalog.AGGREGATOR_KEPT_WINDOWS.series}
     missing = sorted(n for n in names if not prom.query(f'count({{__name__="{n}"}})'))
     assert not missing, f"read by a panel or rule but published by nothing: {missing}"
 
@@ -433,6 +437,14 @@ def test_aggregator_panels_read_what_serve_published(stack: tuple[PrometheusServ
     assert scopes["scope1"] == pytest.approx(40 * 2.68 * 1000)
     burn = {s["metric"]["scope_owner"]: float(s["value"][1]) for s in prom.query(r.BUDGET_BURN_RATE)}
     assert burn == {"team:ml": 0.0, f"model:{TGI_MODEL}": 0.0}  # the store does not change during the test
+
+
+def test_no_kept_hours_draw_one_zero_line(stack: tuple[PrometheusServer, Exporter]) -> None:
+    """The store kept no hour: serve publishes no kept series, the panel one zero line (not "No data")."""
+    prom, _ = stack
+    assert not prom.query(catalog.AGGREGATOR_KEPT_WINDOWS.series)
+    (series,) = prom.query(kept_stored_hours())
+    assert series["metric"] == NONE_KEPT and float(series["value"][1]) == 0
 
 
 def test_idle_gpus_raise_the_idle_burn_alert_as_pending(stack: tuple[PrometheusServer, Exporter]) -> None:

@@ -18,6 +18,7 @@ from promserver import PROMTOOL
 from wattfleet.core import catalog
 from wattfleet.dashboards import rules as r
 from wattfleet.dashboards.build import ALERTS_FILE, RECORDING_FILE, render, write
+from wattfleet.dashboards.sustainability import NONE_KEPT, kept_stored_hours
 
 pytestmark = pytest.mark.prometheus
 
@@ -265,6 +266,27 @@ def accounting_input() -> list[dict[str, str]]:
     ]
 
 
+def panel_input() -> list[dict[str, str]]:
+    """Every minute, two serve replicas of one store: a raw re-read keeps one stored hour at 10m, two more at 20m."""
+    replicas = [{"job": "wattfleet-aggregator", "instance": f"agg-{i}:9881"} for i in (1, 2)]
+    out = [series(catalog.AGGREGATOR_WATERMARK, agg, "0x40") for agg in replicas]
+    out += [series(catalog.AGGREGATOR_KEPT_WINDOWS, {"source": "prometheus", "mode": "raw", **agg}, "_x10 1x9 3x20")
+            for agg in replicas]
+    return out
+
+
+def panel_tests() -> list[dict[str, Any]]:
+    """Panel queries over series that are absent until something happens (the live stack shows only that case)."""
+    def at(when: str, labels: dict[str, str], value: float) -> dict[str, Any]:
+        body = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        return {"expr": kept_stored_hours(), "eval_time": when, "exp_samples": [{"labels": f"{{{body}}}",
+                                                                                  "value": value}]}
+
+    kept = {"mode": "raw", "source": "prometheus"}
+    # nothing kept yet: the zero line; then the store's count, once (replicas not summed), and no zero line
+    return [at("5m", NONE_KEPT, 0), at("15m", kept, 1), at("25m", kept, 3)]
+
+
 ACCOUNTING_ALERTS = {"WattfleetCarbonNotAccounted"}  # need rate windows: their input comes every 15 s
 WORKLOAD_ALERTS = {"WattfleetUnallocatedGpuPower"}  # a rate window too, and a 2 h `for`
 
@@ -361,6 +383,8 @@ def unit_tests(cfg: r.RuleConfig) -> dict[str, Any]:
              "alert_rule_test": [t for t in alert_tests(cfg) if t["alertname"] in WORKLOAD_ALERTS]},
             {"name": "carbon accounting alerts", "interval": f"{STEP}s", "input_series": accounting_input(),
              "alert_rule_test": [t for t in alert_tests(cfg) if t["alertname"] in ACCOUNTING_ALERTS]},
+            {"name": "dashboard panels", "interval": "1m", "input_series": panel_input(),
+             "promql_expr_test": panel_tests()},
         ],
     }
 

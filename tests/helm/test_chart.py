@@ -17,12 +17,14 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 
@@ -40,6 +42,9 @@ CHART = REPO / "helm" / "wattfleet"
 KUBE_VERSION = kubernetes_validate.latest_version()
 RELEASE, NAMESPACE = "wf", "energy"
 BCRYPT = "$2b$10$EyOtU8Nc8keA6SKo6upWae2SKJmBcqDoDm8sRIjUP88biJLjFfCUi"
+# serve's scrape user in the tests that run it: a known password, hashed cheaply (cost 4).
+SERVE_PASSWORD = "scrape-pw"
+SERVE_BCRYPT = bcrypt.hashpw(SERVE_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 OPERATOR_KINDS = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
 
 # A valid facility configuration (aggregator/facility.example.yaml's format) and two hours of
@@ -142,6 +147,14 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# serve's /metrics over TLS with basic auth, scraped by a ServiceMonitor with the operator's client settings.
+MATRIX["serve-tls-basic-auth"] = merged(AGGREGATOR, {
+    "aggregator": {"serve": {"webConfig": {"basicAuthUsers": {"prometheus": SERVE_BCRYPT},
+                                           "tls": {"enabled": True, "certSecret": "wf-aggregator-tls",
+                                                   "minVersion": "TLS13"}}}},
+    "prometheus": {"operator": {"enabled": True, "monitorKind": "ServiceMonitor",
+                                "tlsConfig": {"caSecret": "wf-ca", "serverName": "wattfleet"},
+                                "basicAuth": {"secretName": "wf-scrape-auth"}}}})
 # A long-term store behind a token, a private CA, a client certificate and a tenant, read in small
 # requests with DuckDB spilling to a node-local volume: every store and ingest value set.
 MATRIX["store-token-mtls"] = merged(AGGREGATOR, {"aggregator": {
@@ -153,9 +166,10 @@ MATRIX["store-token-mtls"] = merged(AGGREGATOR, {"aggregator": {
     "aggregate": {"pageHours": 6, "shardNodes": 0, "duckdb": {"memoryLimit": "700MB", "threads": 2,
                                                               "tempDirectory": {"volume": "emptyDir",
                                                                                 "sizeLimit": "4Gi"}}}}})
-# Basic auth, pre-aggregated reads with the other rules off.
+# Basic auth to a self-signed test store, pre-aggregated reads with the other rules off.
 MATRIX["store-basic-pre-aggregated"] = merged(AGGREGATOR, {
-    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}}},
+    "aggregator": {"store": {"auth": {"basic": {"username": "reader", "passwordSecret": "thanos-password"}},
+                             "tls": {"insecureSkipVerify": True}},
                    "aggregate": {"preAggregated": True}},
     "prometheus": {"rules": {"enabled": False}}})
 
@@ -411,6 +425,8 @@ def test_schema_enums_match_the_code() -> None:
     assert set(exporter["estimateCpu"]["enum"]) == set(choices["estimate_cpu"])
     root_choices = {a.dest: a.choices for a in build_parser()._actions if a.choices is not None}
     assert set(schema["properties"]["logLevel"]["enum"]) == set(root_choices["log_level"])
+    serve = schema["properties"]["aggregator"]["properties"]["serve"]["properties"]
+    assert serve["webConfig"] == exporter["webConfig"]  # one format, the same checks for both servers
     tls = exporter["webConfig"]["properties"]["tls"]["properties"]
     assert set(tls["clientAuthType"]["enum"]) == set(CLIENT_AUTH_TYPES)
     assert set(tls["minVersion"]["enum"]) == set(TLS_VERSIONS)
@@ -537,10 +553,8 @@ NOT_RENDERED = {
                  "--kubernetes.node-name": "the default, env NODE_NAME, is set from the downward API (spec.nodeName)"},
     "aggregate": {"--embedded-targets": "the Prometheus-less mode is a long-running scraper, not an hourly job",
                   "--scrape-interval": "embedded mode only", "--once": "embedded mode only",
-                  "--from": "backfills are one-off runs", "--to": "backfills are one-off runs",
-                  "--prometheus.insecure-skip-verify": "tests only (the chart mounts a CA: store.tls.caSecret)"},
-    "serve": {"--web.config.file": "serve's TLS and basic auth need a web config Secret mounted: not wired in the "
-                                   "chart yet (Secret wiring is separate work)"},
+                  "--from": "backfills are one-off runs", "--to": "backfills are one-off runs"},
+    "serve": {},
     "report": {},
 }
 
@@ -714,6 +728,13 @@ def test_web_config_errors_are_clear(chart: Any) -> None:
         chart.render({"exporter": {"webConfig": {"tls": {"enabled": True, "certSecret": "c",
                                                          "clientAuthType": "VerifyClientCertIfGiven"}}}},
                      name=RELEASE)
+    serve = merged(AGGREGATOR, {"aggregator": {"serve": {"webConfig": {"tls": {"enabled": True}}}}})
+    with pytest.raises(helm.HelmRenderError, match="aggregator.serve.webConfig.tls.certSecret is required"):
+        chart.render(serve, name=RELEASE)
+    serve = merged(serve, {"aggregator": {"serve": {"webConfig": {"tls": {
+        "certSecret": "c", "clientAuthType": "RequireAnyClientCert"}}}}})
+    with pytest.raises(helm.HelmRenderError, match="aggregator.serve.webConfig.tls.clientCASecret is required"):
+        chart.render(serve, name=RELEASE)
     with pytest.raises(helm.HelmRenderError, match="needs exporter.service.enabled"):
         chart.render({"exporter": {"service": {"enabled": False}},
                       "prometheus": {"operator": {"enabled": True, "monitorKind": "ServiceMonitor"}}}, name=RELEASE)
@@ -1349,6 +1370,70 @@ def test_rendered_aggregator_serve_runs_and_passes_its_probes(chart: Any, tmp_pa
         assert status == 200
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_rendered_serve_takes_its_web_config_tls_and_basic_auth(chart: Any, tmp_path: Path) -> None:
+    """serve's Deployment runs for real with the web config Secret the chart generates: HTTPS probes pass
+    without credentials, /metrics asks for the scrape user's password, and the monitor scrapes as that."""
+    import base64
+    import urllib.request
+
+    objects, _ = render(chart, MATRIX["serve-tls-basic-auth"])
+    (deployment,) = of_kind(objects, "Deployment")
+    sandbox = PodSandbox(tmp_path, objects, deployment)
+    args = parse_container_args({"name": "serve", "command": ["wattfleet"], "args": sandbox.args()})
+    cfg = load_web_config(args.web_config_file)   # serve's own loader accepts the generated file
+    assert cfg.tls and cfg.min_version == "TLS13" and list(cfg.users) == ["prometheus"]
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert all(m["readOnly"] for m in container["volumeMounts"] if m["name"] in ("web-config", "tls"))
+    with run_pod(sandbox):   # the probes: HTTPS, no password (the probe paths answer without one)
+        assert sandbox.get("/metrics", "HTTPS")[0] == 401
+        request = urllib.request.Request(f"https://127.0.0.1:{sandbox.port}/metrics", headers={
+            "Authorization": "Basic " + base64.b64encode(f"prometheus:{SERVE_PASSWORD}".encode()).decode()})
+        with urllib.request.urlopen(request, timeout=5, context=ssl._create_unverified_context()) as resp:
+            assert resp.status == 200 and b"wattfleet_" in resp.read()
+        with pytest.raises(OSError):   # no plain HTTP any more (reset, or refused as a URLError)
+            urllib.request.urlopen(f"http://127.0.0.1:{sandbox.port}/metrics", timeout=5)
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind(objects, "ServiceMonitor")}
+    (ep,) = monitors["aggregator"]["spec"]["endpoints"]
+    assert ep["scheme"] == "https" and ep["tlsConfig"] == {"serverName": "wattfleet",
+                                                           "ca": {"secret": {"name": "wf-ca", "key": "ca.crt"}}}
+    assert ep["basicAuth"]["password"] == {"name": "wf-scrape-auth", "key": "password"}
+    assert pod_template_annotations(deployment)["checksum/web-config"]
+    web_secret = f"{RELEASE}-wattfleet-aggregator-web"
+    (secret,) = [s for s in of_kind(objects, "Secret") if s["metadata"]["name"] == web_secret]
+    assert secret["metadata"]["labels"]["app.kubernetes.io/component"] == "aggregator"
+
+
+def test_serve_without_a_web_config_is_scraped_as_before(chart: Any) -> None:
+    """The exporter's TLS and basic auth reach neither serve's pod nor its monitor: its password is sent
+    only to a serve that asks for one."""
+    objects, _ = render(chart, MATRIX["operator-servicemonitor-mtls-basic-auth"])
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind(objects, "ServiceMonitor")}
+    (ep,) = monitors["aggregator"]["spec"]["endpoints"]
+    assert ep["scheme"] == "http" and "tlsConfig" not in ep and "basicAuth" not in ep
+    (deployment,) = of_kind(objects, "Deployment")
+    (container,) = pod_spec(deployment)["containers"]
+    assert "--web.config.file" not in container["args"]
+    assert not {"web-config", "tls", "client-ca"} & {v["name"] for v in pod_spec(deployment)["volumes"]}
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    # An existing web config of serve's own: mounted under its key, TCP probes, the monitor sends the password.
+    values = merged(MATRIX["serve-tls-basic-auth"], {"aggregator": {"serve": {"webConfig": {
+        "existingSecret": "my-serve-web", "existingSecretKey": "web.yml", "basicAuthUsers": {}, "tls": {
+            "enabled": False}}}}})
+    objects, _ = render(chart, values)
+    (deployment,) = of_kind(objects, "Deployment")
+    (container,) = pod_spec(deployment)["containers"]
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    assert volumes["web-config"]["secret"] == {"secretName": "my-serve-web",
+                                               "items": [{"key": "web.yml", "path": "web-config.yml"}]}
+    assert "tcpSocket" in container["livenessProbe"] and "tcpSocket" in container["readinessProbe"]
+    assert not [s for s in of_kind(objects, "Secret") if s["metadata"]["name"].endswith("aggregator-web")]
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind(objects, "ServiceMonitor")}
+    (ep,) = monitors["aggregator"]["spec"]["endpoints"]
+    assert ep["scheme"] == "http" and ep["basicAuth"]["username"] == {"name": "wf-scrape-auth", "key": "username"}
+
+
 @pytest.mark.prometheus
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
 def test_rendered_cronjobs_aggregate_then_report_on_the_shared_volume(chart: Any, tmp_path: Path) -> None:
@@ -1837,7 +1922,7 @@ def test_store_values_unset_render_the_arguments_of_before(chart: Any) -> None:
     assert not STORE_VOLUMES & {v["name"] for v in spec["volumes"]} and "duckdb-spill" not in str(spec["volumes"])
     defaults = strict_parser().parse_args(["aggregate", "--config", "c", "--db", "d", "--prometheus", "http://x"])
     for dest in ("page_hours", "shard_nodes", "query_timeout", "max_response_bytes", "duckdb_temp_directory",
-                 "bearer_token_file", "tenant", "headers", "pre_aggregated"):
+                 "bearer_token_file", "tenant", "headers", "pre_aggregated", "insecure_skip_verify"):
         assert getattr(args, dest) == getattr(defaults, dest), dest
 
 
@@ -1888,12 +1973,30 @@ def test_store_flags_follow_each_value_alone(chart: Any) -> None:
         ({"aggregate": {"duckdb": {"tempDirectory": {"volume": "emptyDir"}}}},
          ["--duckdb-temp-directory", "/var/tmp/duckdb"]),
         ({"store": {"tls": {"caSecret": "ca"}}}, ["--prometheus.ca-file", "/etc/wattfleet/store-ca/ca.crt"]),
+        ({"store": {"tls": {"insecureSkipVerify": True}}}, ["--prometheus.insecure-skip-verify"]),
     ]
     for change, flags in cases:
         _, container, args = aggregate_job(chart, merged(base, {"aggregator": change}))
         assert container["args"] == baseline["args"] + flags, change
     _, _, args = aggregate_job(chart, merged(base, {"aggregator": {"store": {"headers": {"X-B": "b: c"}}}}))
     assert args.headers == [("X-B", "b: c")]
+
+
+def test_insecure_skip_verify_reaches_the_client_of_the_aggregate_job_only_and_the_notes_warn(chart: Any) -> None:
+    from wattfleet.aggregator.cli import store_auth
+
+    values = merged(MATRIX["aggregator"], {"aggregator": {"store": {"tls": {"insecureSkipVerify": True}}}})
+    objects, notes = render(chart, values)
+    _, _, args = aggregate_job(chart, values)
+    auth = store_auth(args)
+    assert auth.insecure_skip_verify is True
+    context = auth.ssl_context()   # what the client connects with: no certificate or host name check
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_NONE, False)
+    for workload in aggregator_workloads(objects):
+        if job_name(workload) != "aggregate":
+            assert "--prometheus.insecure-skip-verify" not in pod_spec(workload)["containers"][0]["args"]
+    assert "WARNING: the store's TLS certificate is not verified" in notes
+    assert "not verified" not in render(chart, MATRIX["aggregator"])[1]
 
 
 def test_pre_aggregated_ships_the_hourly_energy_rules_it_reads(chart: Any) -> None:
@@ -1943,7 +2046,8 @@ STORE_BAD_OTHER = {
     "zero query timeout": {"store": {"queryTimeout": 0}},
     "zero response bytes": {"store": {"maxResponseBytes": 0}},
     "unknown key in store": {"store": {"bearerTokenFile": "/x"}},
-    "unknown key in tls": {"store": {"tls": {"insecureSkipVerify": True}}},
+    "unknown key in tls": {"store": {"tls": {"skipVerify": True}}},
+    "insecureSkipVerify as a string": {"store": {"tls": {"insecureSkipVerify": "true"}}},
     "zero page hours": {"aggregate": {"pageHours": 0}},
     "page hours past a query_range": {"aggregate": {"pageHours": 11001}},
     "negative shard nodes": {"aggregate": {"shardNodes": -1}},

@@ -1,8 +1,11 @@
 """Hourly energy per device in PromQL: the one definition the aggregator reads and the recording rules record.
 
-``max by (<device labels>) (increase(<counter>[1h]))`` evaluated at a whole
-hour's end is the device's energy of that hour; ``max`` so a target scraped
-twice (an HA pair) is not counted twice. The aggregator evaluates it itself
+``sum by (<device labels>) (max by (<device labels>, <target>) (increase(<counter>[1h])))``
+evaluated at a whole hour's end is the device's energy of that hour
+(:func:`per_target_increase`): ``max`` over the copies of one target's series
+so a target scraped twice (an HA pair) is not counted twice, ``sum`` over
+targets so an exporter replaced within the hour (a new pod: a new series from
+then on) counts both parts. The aggregator evaluates it itself
 (``query_range``, step 1h) or, with pre-aggregation, reads what a recording
 rule of the same expression stored (dashboards/rules.py generates the rule
 from here), so both paths cannot drift apart.
@@ -25,6 +28,27 @@ LEGACY_GPU_MODEL_LABEL = "model"
 GPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("gpu", "gpu_model", LEGACY_GPU_MODEL_LABEL, "method")
 CPU_LABELS: tuple[str, ...] = catalog.CONST_LABELS + ("socket", "domain", "method")
 
+# Which target a series was scraped from: Prometheus' ``instance`` (the pod's address under the Prometheus
+# Operator) and the chart's ``exporter_pod`` (a pod replaced under hostNetwork keeps the node's address). The
+# copies of one target's series (an HA pair's replicas, two scrape jobs on one pod) agree on both and differ
+# only in labels such as the replica's or ``job``: ``max`` counts them once. An exporter pod replaced within
+# the hour (a rolling update: the old pod stops before the new one starts) leaves two series per device, each
+# holding part of the hour: they differ in these labels and are summed (a ``max`` over them kept only the
+# larger part; tests/dashboards/test_hourly_energy_live.py replaces one live). A label a store does not have
+# is empty to PromQL and changes nothing.
+TARGET_LABELS: tuple[str, ...] = ("instance", "exporter_pod")
+
+
+def per_target_increase(sel: str, labels: tuple[str, ...], series_labels: tuple[str, ...] = ()) -> str:
+    """``increase(sel[1h])`` by ``labels``: each target's copies counted once (``max``), targets summed.
+
+    ``series_labels``: more labels that tell one target's series apart inside (summed over outside),
+    e.g. the pods of the energy by workload.
+    """
+    inner = list(dict.fromkeys(series_labels + labels + TARGET_LABELS))
+    return f"sum by ({', '.join(labels)}) (max by ({', '.join(inner)}) (increase({sel}[1h])))"
+
+
 # Recorded series (Prometheus' level:metric:operations naming): one sample per device and hour.
 RECORDED = {
     catalog.GPU_ENERGY.name: "device:wattfleet_gpu_energy_joules:increase1h",
@@ -44,8 +68,8 @@ def energy_expressions(*matchers: str) -> dict[str, str]:
     gpu = selector(catalog.GPU_ENERGY.series, *matchers)
     cpu = selector(catalog.CPU_ENERGY.series, f'domain=~"{domains}"', *matchers)
     return {
-        catalog.GPU_ENERGY.name: f"max by ({', '.join(GPU_LABELS)}) (increase({gpu}[1h]))",
-        catalog.CPU_ENERGY.name: f"max by ({', '.join(CPU_LABELS)}) (increase({cpu}[1h]))",
+        catalog.GPU_ENERGY.name: per_target_increase(gpu, GPU_LABELS),
+        catalog.CPU_ENERGY.name: per_target_increase(cpu, CPU_LABELS),
     }
 
 
@@ -67,9 +91,10 @@ RECORDED_READ_SHIFT_SECONDS = 3600  # recorded_expressions() are evaluated an ho
 
 
 # Energy by workload per node, component and workload or share (catalog.WORKLOAD_ENERGY). Inside, ``max by``
-# every label that tells series apart, so a target scraped twice counts once; outside, ``sum`` over pods and
-# containers, which come and go while the workload (the owner) stays. ``exported_*``: where a scrape without
-# honor_labels met a target label of the same name, Prometheus keeps the series' own value under that name.
+# every label that tells series apart and the target (TARGET_LABELS), so a target scraped twice counts once;
+# outside, ``sum`` over pods, containers and targets, which come and go while the workload (the owner) stays.
+# ``exported_*``: where a scrape without honor_labels met a target label of the same name, Prometheus keeps the
+# series' own value under that name.
 WORKLOAD_SERIES_LABELS: tuple[str, ...] = catalog.CONST_LABELS + (
     "component", "namespace", "exported_namespace", "pod", "exported_pod", "container", "exported_container",
     "workload", "share")
@@ -81,8 +106,7 @@ RECORDED_WORKLOAD = "node_workload:wattfleet_workload_energy_joules:increase1h"
 def workload_expression(*matchers: str) -> str:
     """Hourly energy by workload (evaluated at a whole hour's end: the hour before it)."""
     sel = selector(catalog.WORKLOAD_ENERGY.series, *matchers)
-    return (f"sum by ({', '.join(WORKLOAD_LABELS)}) "
-            f"(max by ({', '.join(WORKLOAD_SERIES_LABELS)}) (increase({sel}[1h])))")
+    return per_target_increase(sel, WORKLOAD_LABELS, WORKLOAD_SERIES_LABELS)
 
 
 def recorded_workload_expression(*matchers: str) -> str:

@@ -93,6 +93,174 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* ---------------- exporter ---------------- */}}
 
+{{/* ---------------- web config (exporter and serve: one format, one set of values each) ---------------- */}}
+
+{{/* True when a web config file is passed (TLS, basic auth or an existing secret); call with a webConfig block. */}}
+{{- define "wattfleet.webConfigEnabled" -}}
+{{- if or .existingSecret .tls.enabled .basicAuthUsers }}true{{ end }}
+{{- end }}
+
+{{/*
+The exporter-toolkit web config generated from a webConfig block, as YAML:
+call with (dict "w" BLOCK "where" "exporter.webConfig"); `where` names the
+values in errors. The files it names are where the pod mounts them
+(wattfleet.webConfigVolumeMounts).
+*/}}
+{{- define "wattfleet.webConfigFile" -}}
+{{- $w := .w }}
+{{- $config := dict }}
+{{- if $w.tls.enabled }}
+{{- $_ := required (printf "%s.tls.certSecret is required when %s.tls.enabled is true (a kubernetes.io/tls Secret)" .where .where) $w.tls.certSecret }}
+{{- $tls := dict "cert_file" "/etc/wattfleet/tls/tls.crt" "key_file" "/etc/wattfleet/tls/tls.key" "client_auth_type" $w.tls.clientAuthType "min_version" $w.tls.minVersion }}
+{{- if $w.tls.clientCASecret }}
+{{- $_ := set $tls "client_ca_file" "/etc/wattfleet/client-ca/ca.crt" }}
+{{- else if ne $w.tls.clientAuthType "NoClientCert" }}
+{{- fail (printf "%s.tls.clientCASecret is required for clientAuthType %s" .where $w.tls.clientAuthType) }}
+{{- end }}
+{{- $_ := set $config "tls_server_config" $tls }}
+{{- end }}
+{{- with $w.basicAuthUsers }}
+{{- $_ := set $config "basic_auth_users" . }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* The container arguments that pass the web config, if any; call with a webConfig block. */}}
+{{- define "wattfleet.webConfigArgs" -}}
+{{- if include "wattfleet.webConfigEnabled" . }}
+- --web.config.file
+- /etc/wattfleet/web/web-config.yml
+{{- end }}
+{{- end }}
+
+{{/* Mounts of the web config and the TLS files it names; call with a webConfig block. */}}
+{{- define "wattfleet.webConfigVolumeMounts" -}}
+{{- if include "wattfleet.webConfigEnabled" . }}
+- name: web-config
+  mountPath: /etc/wattfleet/web
+  readOnly: true
+{{- end }}
+{{- if and .tls.enabled .tls.certSecret }}
+- name: tls
+  mountPath: /etc/wattfleet/tls
+  readOnly: true
+{{- end }}
+{{- if and .tls.enabled .tls.clientCASecret }}
+- name: client-ca
+  mountPath: /etc/wattfleet/client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Volumes of those mounts: call with (dict "w" BLOCK "secret" NAME-OF-THE-GENERATED-SECRET). */}}
+{{- define "wattfleet.webConfigVolumes" -}}
+{{- $w := .w }}
+{{- if include "wattfleet.webConfigEnabled" $w }}
+- name: web-config
+  secret:
+    secretName: {{ default .secret $w.existingSecret }}
+    {{- if $w.existingSecret }}
+    items:
+      - key: {{ $w.existingSecretKey }}
+        path: web-config.yml
+    {{- end }}
+{{- end }}
+{{- if and $w.tls.enabled $w.tls.certSecret }}
+- name: tls
+  secret:
+    secretName: {{ $w.tls.certSecret }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
+{{- if and $w.tls.enabled $w.tls.clientCASecret }}
+- name: client-ca
+  secret:
+    secretName: {{ $w.tls.clientCASecret }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{/*
+Probes cannot authenticate (a password in the pod spec would be readable by
+anyone who can read pods) and kubelet presents no client certificate. The
+probe paths answer without basic auth; with a required client certificate,
+or an existing web config the chart cannot read, probes fall back to a TCP
+check. True (non-empty) when HTTP(S) probes work; call with a webConfig block.
+*/}}
+{{- define "wattfleet.webConfigHttpProbes" -}}
+{{- if not (or .existingSecret (and .tls.enabled (has .tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")))) }}true{{ end }}
+{{- end }}
+
+{{/* Liveness and readiness probes of a server with a webConfig: (dict "w" BLOCK "liveness" {...} "readiness" {...}). */}}
+{{- define "wattfleet.webConfigProbes" -}}
+{{- $scheme := ternary "HTTPS" "HTTP" (eq (toString .w.tls.enabled) "true") }}
+{{- $http := include "wattfleet.webConfigHttpProbes" .w }}
+{{- range $probe, $path := dict "livenessProbe" "/-/healthy" "readinessProbe" "/-/ready" }}
+{{ $probe }}:
+  {{- if $http }}
+  httpGet:
+    path: {{ $path }}
+    port: metrics
+    scheme: {{ $scheme }}
+  {{- else }}
+  tcpSocket:
+    port: metrics
+  {{- end }}
+  {{- toYaml (get $ (ternary "liveness" "readiness" (eq $probe "livenessProbe"))) | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+How a monitor's endpoint scrapes a server with a web config: scheme, and
+`prometheus.operator.tlsConfig` / `basicAuth` (one Prometheus client, for the
+exporter's and serve's monitors alike). Call with (dict "op" OPERATOR-VALUES
+"tls" BOOL "basicAuth" BOOL): basicAuth false leaves the credentials out.
+*/}}
+{{- define "wattfleet.monitorClient" -}}
+{{- $op := .op }}
+scheme: {{ ternary "https" "http" (eq (toString .tls) "true") }}
+{{- if eq (toString .tls) "true" }}
+tlsConfig:
+  {{- with $op.tlsConfig.serverName }}
+  serverName: {{ . }}
+  {{- end }}
+  {{- if $op.tlsConfig.insecureSkipVerify }}
+  insecureSkipVerify: true
+  {{- end }}
+  {{- with $op.tlsConfig.caSecret }}
+  ca:
+    secret:
+      name: {{ . }}
+      key: ca.crt
+  {{- end }}
+  {{- with $op.tlsConfig.clientCertSecret }}
+  cert:
+    secret:
+      name: {{ . }}
+      key: tls.crt
+  keySecret:
+    name: {{ . }}
+    key: tls.key
+  {{- end }}
+{{- end }}
+{{- if .basicAuth }}
+{{- with $op.basicAuth.secretName }}
+basicAuth:
+  username:
+    name: {{ . }}
+    key: {{ $op.basicAuth.usernameKey }}
+  password:
+    name: {{ . }}
+    key: {{ $op.basicAuth.passwordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* True (non-empty) when the exporter serves HTTPS. */}}
 {{- define "wattfleet.exporter.tls" -}}
 {{- if .Values.exporter.webConfig.tls.enabled }}true{{ end }}
@@ -100,8 +268,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* True when a web config file is passed to the exporter (TLS, basic auth or an existing secret). */}}
 {{- define "wattfleet.exporter.webConfigEnabled" -}}
-{{- $w := .Values.exporter.webConfig }}
-{{- if or $w.existingSecret $w.tls.enabled $w.basicAuthUsers }}true{{ end }}
+{{- include "wattfleet.webConfigEnabled" .Values.exporter.webConfig }}
 {{- end }}
 
 {{/* Name of the Secret holding web-config.yml. */}}
@@ -113,15 +280,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/*
-Probes cannot authenticate (a password in the pod spec would be readable by
-anyone who can read pods) and kubelet presents no client certificate, so with
-basic auth or a required client certificate they fall back to a TCP check.
-*/}}
+{{/* HTTP(S) probes for the exporter (wattfleet.webConfigHttpProbes). */}}
 {{- define "wattfleet.exporter.httpProbes" -}}
-{{- $w := .Values.exporter.webConfig }}
-{{- /* probe paths answer without basic auth; kubelet cannot present a client certificate (mTLS: TCP checks) */}}
-{{- if not (or $w.existingSecret (and $w.tls.enabled (has $w.tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")))) }}true{{ end }}
+{{- include "wattfleet.webConfigHttpProbes" .Values.exporter.webConfig }}
 {{- end }}
 
 {{/* ---------------- aggregator ---------------- */}}
@@ -282,6 +443,9 @@ DuckDB's default).
 {{- end }}
 {{- if $s.tls.certSecret }}
 {{- $args = concat $args (list "--prometheus.cert-file" "/etc/wattfleet/store-tls/tls.crt" "--prometheus.key-file" "/etc/wattfleet/store-tls/tls.key") }}
+{{- end }}
+{{- if $s.tls.insecureSkipVerify }}
+{{- $args = append $args "--prometheus.insecure-skip-verify" }}
 {{- end }}
 {{- with $s.tenant }}
 {{- $args = concat $args (list "--prometheus.tenant" .) }}

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +22,8 @@ import pytest
 from tls_fixtures import client_ca, client_cert, self_signed
 
 from fixtures.agg.backfill import History, Series, whole_hours_ago
+from fixtures.agg.e2e import H0, HOURS, history
+from fixtures.agg.vmserver import VictoriaMetricsServer, have_victoria_metrics
 from promserver import PROMTOOL, PrometheusServer, have_prometheus
 from wattfleet.aggregator.ingest.prometheus import PrometheusSource
 from wattfleet.aggregator.ingest.store_client import StoreAuth, StoreClient
@@ -38,13 +42,16 @@ class Recorder:
     def __init__(self, *answers: Response) -> None:
         self.answers = list(answers) or [Response(200, OK, JSON)]
         self.headers: list[dict[str, str]] = []
+        self.requests: list[Request] = []
 
     def __call__(self, request: Request) -> Response:
         self.headers.append(dict(request.headers.items()))
+        self.requests.append(request)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
     def routes(self) -> Routes:
-        return Routes(exact={"/api/v1/query_range": self}, prefixes={"/prefix/api/v1/query_range": self})
+        return Routes(exact={"/api/v1/query_range": self, "/api/v1/label/node/values": self},
+                      prefixes={"/prefix/api/v1/query_range": self})
 
 
 @pytest.fixture
@@ -236,3 +243,57 @@ def test_a_partial_answer_is_retried_as_a_5xx_and_fails_if_it_stays_partial(
     client = StoreClient(url, retries=2, backoff_seconds=0.01, whole_answer_bytes=whole_answer_bytes)
     assert client.stream_matrix("query_range", {"query": "up"}, _Sink).series == 1
     assert client.requests_made == 1
+
+
+def test_every_request_asks_thanos_and_victoriametrics_cluster_for_no_partial_response(
+        recorder_server: tuple[Recorder, HttpServer]) -> None:
+    """``partial_response=false`` (Thanos querier and query-frontend) and ``deny_partial_response=1``
+    (VictoriaMetrics cluster) ride along with the query's own parameters, in a POST form and a GET query."""
+    rec, server = recorder_server
+    client = StoreClient(f"http://127.0.0.1:{server.port}")
+    client.post("query_range", {"query": "up", "step": "3600"})
+    rec.answers = [Response(200, b'{"status":"success","data":["n1"]}', JSON)]
+    assert client.get("label/node/values", [("match[]", "up"), ("match[]", "down")]) == ["n1"]
+    post, get = rec.requests
+    assert post.method == "POST" and get.method == "GET"
+    assert urllib.parse.parse_qsl(post.body.decode()) == [("query", "up"), ("step", "3600"),
+                                                          ("partial_response", "false"), ("deny_partial_response", "1")]
+    assert urllib.parse.parse_qsl(get.query) == [("match[]", "up"), ("match[]", "down"),
+                                                 ("partial_response", "false"), ("deny_partial_response", "1")]
+
+
+def _bare_get(url: str, path: str, params: list[tuple[str, str]]) -> object:
+    with urllib.request.urlopen(f"{url}/api/v1/{path}?{urllib.parse.urlencode(params)}", timeout=10) as r:
+        return json.load(r)["data"]
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize("store", ["prometheus", "victoriametrics"])
+def test_prometheus_and_victoriametrics_answer_as_without_the_no_partial_parameters(store: str) -> None:
+    """The real servers ignore what only Thanos and a VictoriaMetrics cluster read: the client's answers,
+    parameters included, equal bare requests without them (series listing and a range query)."""
+    if store == "prometheus":
+        if not have_prometheus():
+            pytest.skip("prometheus is not installed")
+        server: PrometheusServer | VictoriaMetricsServer = PrometheusServer(targets=[])
+        history().write_blocks(PROMTOOL, server.dir / "data")
+    else:
+        if not have_victoria_metrics():
+            pytest.skip("victoria-metrics not installed")
+        server = VictoriaMetricsServer()
+    with server:
+        if isinstance(server, VictoriaMetricsServer):
+            server.import_openmetrics(history().openmetrics())
+        client = StoreClient(server.url, retries=0)
+        nodes = [("match[]", catalog.GPU_ENERGY.series)]
+        end = (H0 + timedelta(hours=HOURS)).timestamp()
+        query = [("query", f"max by (node, gpu) (increase({catalog.GPU_ENERGY.series}[1h]))"),
+                 ("start", f"{H0.timestamp() + 3600:.0f}"), ("end", f"{end:.0f}"), ("step", "3600")]
+        deadline = time.monotonic() + 30   # VictoriaMetrics makes an import searchable within a second or so
+        while _bare_get(server.url, "label/node/values", nodes) != ["sfo1-n1", "sfo1-n2"]:
+            assert time.monotonic() < deadline, "the store never listed the imported nodes"
+            time.sleep(0.2)
+        assert client.get("label/node/values", nodes) == ["sfo1-n1", "sfo1-n2"]
+        answer = client.post("query_range", dict(query))
+        assert answer == _bare_get(server.url, "query_range", query)
+        assert isinstance(answer, dict) and len(answer["result"]) == 3
