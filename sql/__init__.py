@@ -1,8 +1,9 @@
 """The SQL of wattfleet, in folders by layer, read with importlib.resources.
 
 Layers: ``schema/`` (numbered migrations, history applied to existing
-databases), ``staging/`` (the ingest writes), ``facts/`` (one file per step
-of the monthly rebuild, run in name order), ``rollups/``, ``queries/<reader>/``,
+databases), ``staging/`` (the ingest writes), ``facts/`` (one numbered file
+per step of the monthly rebuild, run in name order, then ``facts/slice/``
+once per slice of the month's hours), ``rollups/``, ``queries/<reader>/``,
 ``dataset/`` (the Parquet dataset a site writes and a fleet rollup reads back)
 and ``macros.sql`` (the formula layer). A file that holds several related
 statements names each with a ``-- name: <block>`` line; ``load("staging/

@@ -114,7 +114,7 @@ class TeamRule:
     """``teams:`` entry: energy of workloads whose labels match every glob given belongs to ``team``.
 
     Globs on the workload series' namespace, owner workload (``deployment/web``, ``slurm/*``),
-    cluster and node; the first rule in file order that matches wins (sql/facts/060_workload_hour.sql).
+    cluster and node; the first rule in file order that matches wins (sql/facts/slice/060_workload_hour.sql).
     """
 
     team: str

@@ -21,11 +21,13 @@ SELECT i.*, i.mwh * 1000.0 * 3600.0 / (epoch(i.end_utc) - epoch(i.start_utc)) AS
 
 DELETE FROM fact_instrument_month WHERE month = CAST(getvariable('month_start') AS DATE);
 
+-- Facility consumption per site and hour, over the whole month: the allocation below and the slices of
+-- step slice/040 (hourly CFE, the Scope 1 share of a site-month) all read it, so it is summed once here.
+CREATE OR REPLACE TEMP TABLE _site_hour_kwh AS
+SELECT site, zone, hour_utc, exact_sum(facility_kwh) AS kwh FROM _facility WHERE site IS NOT NULL GROUP BY ALL;
+
 INSERT INTO fact_instrument_month BY NAME
-WITH site_hour_kwh AS (
-    SELECT site, zone, hour_utc, exact_sum(facility_kwh) AS kwh FROM _facility WHERE site IS NOT NULL GROUP BY ALL
-),
-site_cons AS (SELECT site, zone, exact_sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL),
+WITH site_cons AS (SELECT site, zone, exact_sum(kwh) AS kwh FROM _site_hour_kwh GROUP BY ALL),
 zone_cons AS (SELECT zone, exact_sum(kwh) AS kwh FROM site_cons GROUP BY ALL),
 allocated AS (
     SELECT sc.site, sc.zone, sc.kwh AS site_consumption_kwh, i.name AS instrument, i.type,

@@ -52,5 +52,5 @@ INSERT INTO dim_budget VALUES (?, ?, ?, ?);
 
 -- name: insert_team_rule
 -- (ord, team, namespace glob, workload glob, cluster glob, node glob): first match in file order wins
--- (facts/060_workload_hour.sql); a NULL glob matches any value.
+-- (facts/slice/060_workload_hour.sql); a NULL glob matches any value.
 INSERT INTO dim_team_rule VALUES (?, ?, ?, ?, ?, ?);

@@ -51,7 +51,7 @@ def _fill(con, layout: list[tuple[str, str, str, str]]) -> None:
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
 def test_month_of_embodied_rows_is_the_amortised_total(tmp_path, layout):
-    """Guards the per-row split in sql/facts/040_device_hour.sql (``/ count(*) OVER (...)`` for GPUs, the node's
+    """Guards the per-row split in sql/facts/slice/040_device_hour.sql (``/ count(*) OVER (...)`` for GPUs, the node's
     share on its one overhead row): however many rows a GPU-hour has, the month's rows add up to
     kg x hours in the month / (life x 8760) per reporting GPU and node, no more and no less."""
     con, _ = store_from_config(tmp_path, CONFIG)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from wattfleet import sql
 from wattfleet.aggregator.planning import estimators
 from wattfleet.aggregator.store.connection import open_store
-from wattfleet.aggregator.store.rebuild import fact_steps
+from wattfleet.aggregator.store.rebuild import fact_steps, month_steps, slice_steps
 
 T0 = datetime(2026, 3, 1)
 HOURS = 6
@@ -68,13 +68,16 @@ def test_pue_macros_and_estimators_agree(con, it_kwh, pue, total, share):
 
 
 def test_fact_steps_run_in_number_order_and_read_the_month_from_variables():
-    steps = fact_steps()
-    assert steps == sorted(steps) and steps[0] == "facts/000_clear_month.sql"
-    assert [s.split("/")[1][:3] for s in steps] == sorted({s.split("/")[1][:3] for s in steps})  # no shared numbers
-    for step in steps:
-        text = sql.file_text(step)
-        assert "build_window" not in text
-    assert any("getvariable('month_start')" in sql.file_text(s) for s in steps)
+    month, sliced = month_steps(), slice_steps()
+    assert fact_steps() == month + sliced
+    assert month == sorted(month) and month[0] == "facts/000_clear_month.sql"
+    assert sliced == ["facts/slice/040_device_hour.sql", "facts/slice/060_workload_hour.sql"]
+    numbers = [s.rsplit("/", 1)[1][:3] for s in month + sliced]
+    assert len(numbers) == len(set(numbers))  # no shared numbers
+    for step in month + sliced:
+        assert "build_window" not in sql.file_text(step)
+    assert any("getvariable('month_start')" in sql.file_text(s) for s in month)
+    assert all("getvariable('slice_start')" in sql.file_text(s) for s in sliced)
 
 
 def test_an_hourly_reading_beats_a_monthly_one_listed_before_it():

@@ -25,7 +25,7 @@ STAGED = {0: (False, None), 1: (True, "previous_day_same_hour"), 2: (True, "line
 
 
 def test_facts_say_which_rule_filled_each_hour(tmp_path):
-    """Guards intensity_fill_rule in sql/facts/040_device_hour.sql: every row of a filled hour (GPU, CPU and
+    """Guards intensity_fill_rule in sql/facts/slice/040_device_hour.sql: every row of a filled hour (GPU, CPU and
     overhead line) names the rule; observed hours name none, and the flag and the rule agree."""
     con, _ = store_from_config(tmp_path, CONFIG)
     for h, (filled, rule) in STAGED.items():

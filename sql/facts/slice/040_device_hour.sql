@@ -1,16 +1,22 @@
--- Facts of one month, step 040: the device-hour facts, one SELECT of named CTEs over _facility (step 035).
--- Month bounds: getvariable('month_start') and getvariable('month_end') (store/rebuild.py sets them).
+-- Facts of one month, step 040, run once per slice of the month's hours: the device-hour facts, one SELECT
+-- of named CTEs over _facility (step 035). Slice bounds: getvariable('slice_start') and
+-- getvariable('slice_end') (store/rebuild.py sets them, and month_start/month_end). Every row of a slice
+-- depends only on its own hour and on month-level inputs (_site_hour_kwh, fact_instrument_month, the
+-- dimensions), so slicing changes which rows one statement holds, never a value (docs/scale.md).
 -- Every sum is exact_sum (sql/macros.sql), so the build is bit-identical on every rebuild whatever the
--- number of DuckDB threads; `fac` (the _facility view) is joined where it is read rather than stored
--- again (measured: less work than materialising 3.8 M rows for a 10,000-GPU week).
+-- number of DuckDB threads or slices; `fac` (the _facility view) is joined where it is read rather than
+-- stored again (measured: less work than materialising 3.8 M rows for a 10,000-GPU week).
 
 INSERT INTO fact_device_hour BY NAME
 WITH
 -- Facility energy (step 035, the one and only place PUE is applied).
-fac AS NOT MATERIALIZED (SELECT * FROM _facility),
--- Site-hour and zone-hour consumption (facility level).
+fac AS NOT MATERIALIZED (
+    SELECT * FROM _facility WHERE hour_utc >= getvariable('slice_start') AND hour_utc < getvariable('slice_end')
+),
+-- Site-hour and zone-hour consumption (facility level) of the slice's hours (step 035 sums them).
 site_hour_kwh AS MATERIALIZED (
-    SELECT site, zone, hour_utc, exact_sum(facility_kwh) AS kwh FROM fac WHERE site IS NOT NULL GROUP BY ALL
+    SELECT * FROM _site_hour_kwh
+     WHERE hour_utc >= getvariable('slice_start') AND hour_utc < getvariable('slice_end')
 ),
 zone_hour_kwh AS MATERIALIZED (
     SELECT zone, hour_utc, exact_sum(kwh) AS kwh FROM site_hour_kwh GROUP BY ALL
@@ -50,8 +56,9 @@ scope1_site AS (
                             ELSE scope1_refrigerant_kg(d.quantity, d.kg_co2e_per_unit) END) * 1000.0 AS g
       FROM dim_scope1 d WHERE d.month = CAST(getvariable('month_start') AS DATE) GROUP BY d.site
 ),
+-- The site's consumption over the whole month (not only the slice): the share's denominator.
 site_month_scope1 AS (
-    SELECT s.site, s.g, exact_sum(sh.kwh) AS kwh FROM scope1_site s JOIN site_hour_kwh sh ON sh.site = s.site
+    SELECT s.site, s.g, exact_sum(sh.kwh) AS kwh FROM scope1_site s JOIN _site_hour_kwh sh ON sh.site = s.site
      GROUP BY s.site, s.g
 ),
 -- Embodied carbon per device-hour (GPUs by model) and node-hour (overhead line), first match wins.

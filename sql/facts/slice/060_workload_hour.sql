@@ -1,5 +1,6 @@
--- Facts of one month, step 060: the device-hour facts split by workload (issue 17).
--- Month bounds: getvariable('month_start') and getvariable('month_end') (store/rebuild.py sets them).
+-- Facts of one month, step 060, run once per slice of the month's hours after slice/040: the device-hour
+-- facts split by workload (issue 17). Slice bounds: getvariable('slice_start') and getvariable('slice_end')
+-- (store/rebuild.py sets them); every row depends only on its own node and hour.
 -- Each node-hour's device facts are summed per component (gpu, cpu = RAPL package, dram, overhead) and
 -- split by the exporter's workload series of that node, component and hour: the workload's joules over
 -- all the series' joules (share_ratio in macros.sql). The overhead line (unmetered energy and the node's
@@ -26,14 +27,14 @@ dev AS MATERIALIZED (
            bool_or(intensity_missing) AS intensity_missing, bool_or(site_unmapped) AS site_unmapped,
            bool_or(residual_mix_missing) AS residual_mix_missing
       FROM fact_device_hour
-     WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end')
+     WHERE hour_utc >= getvariable('slice_start') AND hour_utc < getvariable('slice_end')
      GROUP BY ALL
 ),
 wl AS MATERIALIZED (
     SELECT hour_utc, node, min(cluster) AS cluster, component, namespace, workload, share,
            exact_sum(joules) AS joules
       FROM stg_workload_hourly
-     WHERE hour_utc >= getvariable('month_start') AND hour_utc < getvariable('month_end')
+     WHERE hour_utc >= getvariable('slice_start') AND hour_utc < getvariable('slice_end')
      GROUP BY hour_utc, node, component, namespace, workload, share
 ),
 component_total AS (SELECT hour_utc, node, component, exact_sum(joules) AS joules FROM wl GROUP BY ALL),
