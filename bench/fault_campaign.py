@@ -468,7 +468,9 @@ def provenance(started_utc: str) -> dict[str, str]:
                             text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
-    return {"command": "flock /tmp/wattfleet-bench.lock python bench/fault_campaign.py",
+    niceness = os.nice(0)   # the command as run: the campaign runs at nice -n 10 on the shared machine
+    return {"command": "flock /tmp/wattfleet-bench.lock " + (f"nice -n {niceness} " if niceness else "")
+                       + "python bench/fault_campaign.py",
             "commit": commit + ("+changes" if dirty else ""),
             "machine": f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform(terse=True)}",
             "started_utc": started_utc}
