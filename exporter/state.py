@@ -273,13 +273,16 @@ class StateFile:
             log.info("exporter state file %s does not exist yet: counters start at 0", self.path)
             return None
         except StateError as exc:
-            return self._unusable(str(exc))
+            self._unusable(str(exc))
+            return None
         except OSError as exc:
-            return self._unusable(f"{self.path} unreadable ({exc})")
+            self._unusable(f"{self.path} unreadable ({exc})")
+            return None
         try:
             saved = decode(data, self.path)
         except StateError as exc:
-            return self._unusable(str(exc))
+            self._unusable(str(exc))
+            return None
         summary = restore(sensors, saved, now, wall_now, self.boot_id)
         log.info("exporter state file %s: %d counters continued (saved %.1f s ago%s), %d new, %d gone",
                  self.path, summary.resumed, summary.age_seconds,
@@ -290,7 +293,6 @@ class StateFile:
     def _unusable(self, why: str) -> None:
         log.warning("exporter state file unusable: %s: counters start at 0", why)
         self.restore_failed = True
-        return None
 
     def check_writable(self) -> None:
         """Raise StateError unless the state file can be written now.
