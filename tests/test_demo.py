@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -35,14 +36,35 @@ def test_demo_writes_report_and_dashboards(tmp_path: Path, capsys: pytest.Captur
     for engine, model in (("vllm", "meta-llama/Llama-3.1-8B-Instruct"), ("sglang", "Qwen/Qwen3-32B"),
                           ("tgi", "mistralai/Mistral-7B-Instruct-v0.3")):
         assert f"| {engine} | {model} | prefill |" in report, engine
+    # The simulated pods (wattfleet.sim.pods) are attributed by the exporter's workload collector: the By team
+    # section and the chargeback table name the config's teams, with the energy of no workload in parentheses.
+    by_team = report.split("## By team", 1)[1].split("\n## ", 1)[0]
+    teams = [row.split("|")[1].strip() for row in by_team.splitlines() if row.startswith("| ") and "---" not in row]
+    assert teams[0] == "Team" and sorted(teams[1:]) == ["(idle)", "(system)", "(unallocated)", "ml-research",
+                                                        "platform", "search"], teams
+    with (out / "report/chargeback_by_team.csv").open(newline="") as f:
+        charged = {r["team"]: float(r["it_kwh"]) for r in csv.DictReader(f)}
+    assert charged["ml-research"] > charged["search"] > charged["platform"] > 0, charged
     con = duckdb.connect(str(out / "wattfleet.duckdb"), read_only=True)
     try:
         row = con.execute("SELECT count(DISTINCT hour_utc), sum(it_kwh) FROM fact_device_hour").fetchone()
+        # Per node and hour, the workload rows are a split of the device facts: they add up to them.
+        split = con.execute(
+            "SELECT d.node, d.hour_utc, d.it_kwh, w.it_kwh, d.scope2_location_g, w.scope2_location_g "
+            "FROM (SELECT node, hour_utc, sum(it_kwh) AS it_kwh, sum(scope2_location_g) AS scope2_location_g "
+            "      FROM fact_device_hour GROUP BY ALL) d "
+            "LEFT JOIN (SELECT node, hour_utc, sum(it_kwh) AS it_kwh, sum(scope2_location_g) AS scope2_location_g "
+            "      FROM fact_workload_hour GROUP BY ALL) w USING (node, hour_utc)").fetchall()
+        unattributed = con.execute("SELECT count(*) FROM fact_workload_hour WHERE share = 'unattributed'").fetchone()
     finally:
         con.close()
     assert row is not None
     hours, it_kwh = row
     assert hours == 12 and it_kwh > 0
+    assert len(split) == 3 * 12 and unattributed == (0,)
+    for node, hour, device_kwh, workload_kwh, device_g, workload_g in split:
+        assert workload_kwh == pytest.approx(device_kwh, rel=1e-9), (node, hour)
+        assert workload_g == pytest.approx(device_g, rel=1e-9), (node, hour)
     # IT energy is the sensors' energy plus the configured 10% unmetered overhead, nothing lost or doubled.
     line = next(ln for ln in printed.splitlines() if ln.startswith("IT energy"))
     it, truth = float(line.split()[2]), float(line.split("truth ")[1].split()[0])

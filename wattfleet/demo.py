@@ -1,12 +1,15 @@
 """``wattfleet demo``: the whole pipeline on one machine, in a minute or two.
 
 A simulated fleet (real exporter code over fake NVML boards and a fake
-powercap tree) runs on an accelerated clock; the aggregator's embedded mode
-scrapes every node over HTTP after each simulated step, as it would scrape
-real exporters on a small fleet without Prometheus. The month's samples are
-ingested into DuckDB with each site's PUE and WUE and the zones' real hourly
-2022 grid intensity (replayed onto the reported month), then the monthly
-report and the Grafana dashboards and Prometheus rules are written.
+powercap tree, running simulated inference engines and Kubernetes pods whose
+energy the exporter's workload collector splits by pod) runs on an
+accelerated clock; the aggregator's embedded mode scrapes every node over
+HTTP after each simulated step, as it would scrape real exporters on a small
+fleet without Prometheus. The month's samples are ingested into DuckDB with
+each site's PUE and WUE and the zones' real hourly 2022 grid intensity
+(replayed onto the reported month), then the monthly report (with the pods'
+teams from the config's ``teams:``) and the Grafana dashboards and
+Prometheus rules are written.
 
 Its data ships with the package (``wattfleet.data``), so a plain clone, a
 wheel and a checkout beside the project's shared data give the same report:
@@ -129,6 +132,12 @@ def facility_yaml(month: str, grid_dir: Path | None, nodes: int) -> str:
               "    # bought this month for the first site: the inventory's Scope 3 Category 2 counts them in full",
               f"    acquisitions: [{{date: {month}-01, units: 8, site: {DEMO_SITES[0][0]}}}]",
               "  - {gpu_model: '*A100*', kg_co2e: 150, life_years: 4}",
+              "# Teams of the simulated pods (wattfleet.sim.pods): first matching rule wins.",
+              "teams:",
+              "  - {team: ml-research, namespace: 'research-*'}",
+              "  - {team: ml-research, namespace: batch, workload: 'job/nightly-eval'}",
+              "  - {team: search, namespace: search}",
+              "  - {team: platform, namespace: monitoring}",
               "budgets:",
               f"  - {{site: dc-miso, month: {month}, kg_co2e: 150}}"]
     return "\n".join(lines) + "\n"
@@ -177,7 +186,7 @@ def run_demo(out: Path, month: str, nodes: int, gpus_per_node: int, step_seconds
     fleet_cfg = FleetConfig(nodes=nodes, gpus_per_node=gpus_per_node, gpu_models=("h100", "a100"),
                             sites=tuple((s, z) for s, z, *_ in DEMO_SITES), cluster="demo", interval=1.0,
                             acceleration=float(step_seconds), start=start.timestamp(),
-                            node_prefix=NODE_PREFIX, seed=7, trace=trace_path, engines=True)
+                            node_prefix=NODE_PREFIX, seed=7, trace=trace_path, engines=True, pods=True)
     con = open_store(db)
     try:
         with Fleet(fleet_cfg) as fleet:

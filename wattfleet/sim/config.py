@@ -40,6 +40,9 @@ class FleetConfig:
     engines: bool = False
     engine_cache_hit_ratio: float | None = None  # every engine's mean prefix-cache hit ratio (default: its own)
     engine_hit_ratio_spread: float = 0.15        # how far the hourly hit ratio swings either side of the mean
+    # Kubernetes pods holding GPUs and using CPU on each node (wattfleet.sim.pods), attributed by the exporter's
+    # workload collector through a fake kubelet, cgroup tree and API server (needs the kubernetes extra).
+    pods: bool = False
 
     @property
     def step_seconds(self) -> float:

@@ -54,6 +54,14 @@ class Fleet:
         self.workdir = Path(config.workdir) if config.workdir else Path(tempfile.mkdtemp(prefix="wattfleet-sim-",
                                                                                        dir=base))
         rng = random.Random(config.seed)
+        self.apiserver: Any = None  # FakeApiServer when the nodes run pods
+        token_file = self.workdir / "apiserver-token"
+        if config.pods:
+            from wattfleet.sim.fake_apiserver import FakeApiServer  # lazy: only a fleet with pods has a cluster
+            from wattfleet.sim.pods import PodsSetup  # lazy: needs the kubernetes extra (grpcio), only with pods
+            self.apiserver = FakeApiServer([])
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            token_file.write_text(self.apiserver.token + "\n")
         names = [f"{config.node_prefix}{i:04d}" for i in range(config.nodes)]
         faults = faults_by_node(config.faults, names)
         self.nodes: list[SimNode] = []
@@ -65,9 +73,15 @@ class Fleet:
             root = None if estimated else self.workdir / name
             stateful = any(f.kind == "exporter_restart" and f.state for f in faults[name])
             state_path = self.workdir / f"{name}.exporter-state.json" if stateful else None
-            self.nodes.append(SimNode(i, name, site, zone, model, config, self.clock, self.trace,
-                                      random.Random(rng.getrandbits(64)), root, faults[name], render,
-                                      state_path=state_path))
+            # The pods draw from a generator of their own: the fleet's draws (and energy) are the same without them.
+            pods = PodsSetup(self.workdir / f"{name}.pods", random.Random(f"pods/{config.seed}/{name}"),
+                             self.apiserver.url, token_file) if self.apiserver is not None else None
+            node = SimNode(i, name, site, zone, model, config, self.clock, self.trace,
+                           random.Random(rng.getrandbits(64)), root, faults[name], render,
+                           state_path=state_path, pods=pods)
+            if node.pods is not None:
+                self.apiserver.pods.extend(node.pods.api_objects())
+            self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
         self.ticks = 0
         self.last_tick_seconds = 0.0
@@ -189,6 +203,8 @@ class Fleet:
             server.stop()
         for node in self.nodes:
             node.stop()
+        if self.apiserver is not None:
+            self.apiserver.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

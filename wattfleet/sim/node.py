@@ -18,7 +18,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattfleet import __version__
 from wattfleet.core import catalog
@@ -30,12 +30,16 @@ from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
 from wattfleet.exporter.state import StateFile
+from wattfleet.exporter.workloads.attach import attach_workloads
 from wattfleet.sim.config import FleetConfig
 from wattfleet.sim.engines import SimEngines, layout
 from wattfleet.sim.fake_nvml import FakeGpu, FakeNvml
 from wattfleet.sim.fake_powercap import FakePowercap
 from wattfleet.sim.faults import Fault
 from wattfleet.sim.load import CpuShape, GpuModel, GpuWorkload, TraceLoad
+
+if TYPE_CHECKING:
+    from wattfleet.sim.pods import NodePods, PodsSetup
 
 NVML_ERROR_UNKNOWN = 999
 # A wrap storm's default RAPL range is sized from a socket's draw at full load.
@@ -89,7 +93,8 @@ class SimNode:
 
     def __init__(self, index: int, name: str, site: str, zone: str, model: GpuModel, config: FleetConfig,
                  clock: SimClock, trace: Sequence[float], rng: random.Random, sysfs_root: Path | None,
-                 faults: list[Fault], render: bool = True, state_path: Path | None = None) -> None:
+                 faults: list[Fault], render: bool = True, state_path: Path | None = None,
+                 pods: PodsSetup | None = None) -> None:
         self.render = render
         self.state_path = state_path
         self.index, self.name, self.site, self.zone, self.model = index, name, site, zone, model
@@ -120,6 +125,10 @@ class SimNode:
                 kwargs["max_energy_range_uj"] = int(joules * 1e6)
             self.powercap = FakePowercap(sysfs_root, sockets=config.sockets, subdomains=("dram",),
                                          clock=clock, **kwargs)
+        self.pods: NodePods | None = None
+        if pods is not None:
+            from wattfleet.sim.pods import NodePods  # lazy: needs the kubernetes extra (grpcio), only with pods
+            self.pods = NodePods.on_node(pods, index, name, [g.uuid for g in self.gpus], cpus=32 * config.sockets)
         self.cpu_load = self.load.at(clock.now)
         self.sampler = self._new_sampler()
         self._gpu_baseline = [g.true_joules() for g in self.gpus]
@@ -133,7 +142,7 @@ class SimNode:
             sensors.append(NvmlSensor(self.nvml))
         if self.powercap is not None:
             sensors.append(RaplSensor(self.sysfs_root or "/sys"))
-        cores = 32 * self.config.sockets
+        cores = 32 * self.config.sockets  # NodePods' cgroup tree has as many CPUs
         mem = _Memory(total=512 << 30, available=384 << 30)
         sensors.append(HostSensor(estimate=self.powercap is None, cpu_percent=lambda: 100.0 * self.cpu_load,
                                   virtual_memory=lambda: mem, cpu_count=cores))
@@ -147,6 +156,8 @@ class SimNode:
             # The engines answer in microseconds; waiting up to 1.5 s (inside the sampler's 2 s deadline) makes
             # every tick's tokens line up with that tick's GPU energy, as on a real node.
             attach_engines(sampler, self.engines.configs(), self.engines.fetch, sync_wait=1.5)
+        if self.pods is not None:
+            attach_workloads(sampler, self.pods.sensor(self.clock))
         return sampler
 
     def restart_exporter(self) -> None:
@@ -212,6 +223,8 @@ class SimNode:
         if self.engines is not None:  # the engines count this step's work; their pages show it at the next tick
             self.engines.record(t0, t1, [w.last_phase_seconds for w in self.workloads])
         self.cpu_load = self.load.at(t0)
+        if self.pods is not None:  # the pods' CPU time over [t0, t1), read by the exporter's next sample
+            self.pods.run(t1 - t0, self.cpu_load)
         if self.powercap is not None:
             for zone in self.powercap.zones.values():
                 shape = self.cpu_shape
@@ -245,3 +258,5 @@ class SimNode:
 
     def stop(self) -> None:
         self.sampler.stop()
+        if self.pods is not None:
+            self.pods.stop()
