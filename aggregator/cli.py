@@ -24,7 +24,7 @@ from wattfleet.aggregator.grid.errors import GridDataError
 from wattfleet.aggregator.grid.sources import zone_check
 from wattfleet.aggregator.ingest.embedded import EmbeddedScraper, EmbeddedSource, split_targets
 from wattfleet.aggregator.ingest.prometheus import DEFAULT_SHARD_NODES, MAX_POINTS_PER_SERIES, PrometheusSource
-from wattfleet.aggregator.ingest.run import IngestResult, ingest, totals
+from wattfleet.aggregator.ingest.run import IngestRangeError, IngestResult, ingest, totals
 from wattfleet.aggregator.ingest.store_client import StoreAuth
 from wattfleet.aggregator.ingest.telemetry import TelemetrySourceError
 from wattfleet.aggregator.outputs.report import ReportError, write_report
@@ -239,6 +239,9 @@ def run_aggregate(args: argparse.Namespace) -> int:
             print(_summary(result, con))
             return 0
         return _run_embedded(args, con, cfg)
+    except IngestRangeError as exc:  # a usage error: --from/--to (or the watermark) give an inverted range
+        print(f"wattfleet: {exc}", file=sys.stderr)
+        return 2
     except (TelemetrySourceError, GridDataError, FacilityConfigError) as exc:
         print(f"wattfleet: {exc}", file=sys.stderr)
         return 1

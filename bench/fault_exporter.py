@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import re
 import signal
 import socket
@@ -332,8 +333,8 @@ def alias_bomb(work: Path, fast: bool = False) -> dict[str, Any]:
                                                  "--prometheus", "http://127.0.0.1:9", "--no-progress"])
     sysfs = work / "bomb-sysfs"
     sysfs.mkdir()
-    out["web_config"] = refused_child(PY + ["exporter", "--web-config-file", str(bomb), "--sysfs-root", str(sysfs),
-                                            "--listen-address", "127.0.0.1:0", "--disable-collector", "nvml"])
+    out["web_config"] = refused_child(PY + ["exporter", "--web.config.file", str(bomb), "--sysfs-root", str(sysfs),
+                                            "--web.listen-address", "127.0.0.1:0", "--no-collector.nvml"])
     out["baseline_help"] = {"peak_rss_mb": measured_child(PY + ["aggregate", "--help"])[1]}
     for part in ("facility_config", "web_config"):
         out[part]["message"] = out[part]["message"].replace(str(work), "<work>")
@@ -341,32 +342,61 @@ def alias_bomb(work: Path, fast: bool = False) -> dict[str, Any]:
 
 
 # --- 6. hostile state files ------------------------------------------------------------------------
+def exporter_log(err: Any, work: Path) -> list[str]:
+    """The exporter's stderr so far, ``work`` shown as <work>, without time stamps and without deprecation
+    warnings (a command line with old flag spellings must not hide the line that matters)."""
+    err.seek(0)
+    text = err.read().decode(errors="replace")
+    return [re.sub(r"^ts=\S+ ", "", ln).replace(str(work), "<work>")[:300]
+            for ln in text.splitlines() if ln.strip() and "is deprecated" not in ln]
+
+
 def exporter_with_state(work: Path, state: Path, seconds: float) -> dict[str, Any]:
-    """Start the exporter with ``--state-file state``; SIGTERM it after ``seconds`` if it is still running."""
+    """Start the exporter with ``--state-file state`` (current flag spellings). If it exits within ``seconds``:
+    its exit code and message. If it serves: its readiness and exported RAPL energy, then SIGTERM, and whether
+    ``state`` then holds a state file the exporter wrote."""
+    from wattfleet.core import catalog
     sysfs = work / f"sysfs-{state.parent.name}"
     from wattfleet.sim.fake_powercap import FakePowercap
     FakePowercap(sysfs, sockets=1, subdomains=())
+    out: dict[str, Any] = {}
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(PY + ["exporter", "--sysfs-root", str(sysfs), "--state-file", str(state),
-                                      "--listen-address", "127.0.0.1:0", "--disable-collector", "nvml",
+                                      "--web.listen-address", "127.0.0.1:0", "--no-collector.nvml",
                                       "--interval", "0.2"], stdout=subprocess.DEVNULL, stderr=err)
         try:
-            rc: int | None = proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            rc = None
-            proc.send_signal(signal.SIGTERM)
-            try:
+            def serving() -> bool:
+                return proc.poll() is not None or any("msg=\"serving http" in ln for ln in exporter_log(err, work))
+            wait_for(serving, seconds)
+            rc = proc.poll()
+            if rc is None:
+                url = next(re.search(r"serving (http\S+)", ln).group(1)   # type: ignore[union-attr]
+                           for ln in exporter_log(err, work) if "msg=\"serving http" in ln)
+                time.sleep(0.5)   # a few samples at 0.2 s
+                out["ready_status"] = http_status(url.replace("/metrics", "/-/ready"))
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    out["exported_cpu_joules"] = sum(series_values(r.read(), catalog.CPU_ENERGY.series))
+                proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+        finally:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        lines = exporter_log(err, work)
         err.seek(0)
-        text = err.read().decode(errors="replace")
-    # log lines start "YYYY-MM-DD HH:MM:SS,mmm LEVEL": drop the time stamp, keep the level and message
-    lines = [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", "", ln).replace(str(work), "<work>")[:300]
-             for ln in text.splitlines() if ln.strip()]
-    return {"exit": rc if rc is not None else f"still running after {seconds:g} s (stopped with SIGTERM)",
-            "stderr": lines[:3], "traceback": "Traceback" in text}
+        out["traceback"] = "Traceback" in err.read().decode(errors="replace")
+    out["exit"] = rc if rc is not None else "kept running"
+    out["stderr"] = lines[:4]
+    # what to quote: the exporter's refusal when it exited, its state-file warning when it kept running
+    out["message"] = (lines[-1] if lines else "") if rc is not None else \
+        next((ln for ln in lines if "state file" in ln), "")
+    if rc is None:
+        try:
+            saved = json.loads(state.read_text())
+            out["state_file_rewritten"] = isinstance(saved, dict) and saved.get("format") == "wattfleet-exporter-state"
+        except (OSError, ValueError):
+            out["state_file_rewritten"] = False
+    return out
 
 
 def state_files(work: Path, fast: bool = False) -> dict[str, Any]:
@@ -375,7 +405,7 @@ def state_files(work: Path, fast: bool = False) -> dict[str, Any]:
     deep = work / "deep" / "state.json"
     deep.parent.mkdir()
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    out["deeply_nested_json"] = exporter_with_state(work, deep, 2.0 if fast else 3.0)
+    out["deeply_nested_json"] = exporter_with_state(work, deep, 10.0)
     link_dir = work / "link"
     link_dir.mkdir()
     secret = link_dir / "secret"
@@ -406,6 +436,5 @@ def run_all(work: Path, fast: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":   # a quick look: python bench/fault_exporter.py [--fast]
-    import json
     with tempfile.TemporaryDirectory(prefix="wattfleet-faults-exporter-") as tmp:
         print(json.dumps(run_all(Path(tmp), "--fast" in sys.argv), indent=1, default=str))

@@ -88,7 +88,7 @@ def basic_auth(r: dict[str, Any]) -> Row:
 
 def alias_bomb(r: dict[str, Any]) -> Row:
     parts = []
-    for name, cmd in (("facility_config", "aggregate --config"), ("web_config", "exporter --web-config-file")):
+    for name, cmd in (("facility_config", "aggregate --config"), ("web_config", "exporter --web.config.file")):
         c = r[name]
         parts.append(f"`wattfleet {cmd}`: exit {c['rc']} in {c['seconds']:.2f} s (process start included), peak "
                      f"RSS {mb(c['peak_rss_mb'])}: `{c['message'].strip()}`")
@@ -100,12 +100,23 @@ def alias_bomb(r: dict[str, Any]) -> Row:
 def state_files(r: dict[str, Any]) -> Row:
     def show(c: dict[str, Any]) -> str:
         status = f"exit {c['exit']}" if isinstance(c["exit"], int) else str(c["exit"])
-        return f"{status}: `{(c['stderr'] or [''])[0][-200:]}`"
+        message = c["message"]
+        if ' msg="' in message:   # a logfmt line: its level and message
+            level = message.split("level=", 1)[1].split(" ", 1)[0] if "level=" in message else ""
+            message = f"{level}: " + message.split(' msg="', 1)[1].rstrip('"')
+        return f"{status}: `{message[-200:]}`"
+    n = r["deeply_nested_json"]
+    if isinstance(n["exit"], int):
+        nested, totals = show(n), "nested: refused at start-up"
+    else:
+        nested = (f"{show(n)}; `/-/ready` {n['ready_status']}, stopped with SIGTERM; file replaced by a valid state "
+                  f"file: {n['state_file_rewritten']}")
+        totals = f"nested: exported RAPL energy {n['exported_cpu_joules']:g} J after start (nothing restored)"
     return ("Hostile state file",
             "`--state-file` holding 100 000 nested `[`; a symlink to another file; a path whose directory is a file",
-            f"nested: {show(r['deeply_nested_json'])}<br>symlink: {show(r['symlinked_state_file'])} (target "
+            f"nested: {nested}<br>symlink: {show(r['symlinked_state_file'])} (target "
             f"untouched: {r['symlink_target_untouched']})<br>unwritable: {show(r['unwritable_state_directory'])}",
-            "nested: counters start at 0, as without a state file", "n/a (start-up check)")
+            totals, "n/a (start-up check)")
 
 
 def dripping_store(r: dict[str, Any]) -> Row:

@@ -65,6 +65,8 @@ class Sampler:
         self.state = state
         if state is not None:  # before the first sample, so that it already continues the saved counters
             state.restore(sensors, self.clock(), self.wall())
+            if state.restore_failed:  # visible: collector_errors_total, as a failed write is
+                self.errors[("state_file", "restore_failed")] += 1
 
     @property
     def snapshot(self) -> Snapshot | None:

@@ -257,24 +257,31 @@ class StateFile:
         self.path = Path(path)
         self.boot_id = boot_id() if callable(boot_id) else boot_id
         self._write_failed = False
+        # The last restore found a file it could not use (counted by the sampler, not only logged).
+        self.restore_failed = False
 
     def restore(self, sensors: Iterable[Sensor], now: float, wall_now: float) -> RestoreSummary | None:
-        """Seed counters from the file; None (counters start at 0) when there is none or it is unusable."""
+        """Seed counters from the file; None (counters start at 0) when there is none or it is unusable.
+
+        An unusable file also sets ``restore_failed``, which the sampler counts as
+        ``collector_errors_total{collector="state_file",reason="restore_failed"}``: the totals restarting at 0 are
+        then visible on the metrics page, not only in the log."""
+        self.restore_failed = False
         try:
             data = read_state_bytes(self.path)
-        except StateError as exc:
-            log.warning("exporter state file unusable: %s: counters start at 0", exc)
-            return None
         except FileNotFoundError:
             log.info("exporter state file %s does not exist yet: counters start at 0", self.path)
             return None
+        except StateError as exc:
+            self._unusable(str(exc))
+            return None
         except OSError as exc:
-            log.warning("exporter state file %s unreadable (%s): counters start at 0", self.path, exc)
+            self._unusable(f"{self.path} unreadable ({exc})")
             return None
         try:
             saved = decode(data, self.path)
         except StateError as exc:
-            log.warning("exporter state file unusable: %s: counters start at 0", exc)
+            self._unusable(str(exc))
             return None
         summary = restore(sensors, saved, now, wall_now, self.boot_id)
         log.info("exporter state file %s: %d counters continued (saved %.1f s ago%s), %d new, %d gone",
@@ -282,6 +289,10 @@ class StateFile:
                  "; machine rebooted since: hardware counters reset" if summary.rebooted else "",
                  summary.new, summary.dropped)
         return summary
+
+    def _unusable(self, why: str) -> None:
+        log.warning("exporter state file unusable: %s: counters start at 0", why)
+        self.restore_failed = True
 
     def check_writable(self) -> None:
         """Raise StateError unless the state file can be written now.

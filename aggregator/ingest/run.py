@@ -45,8 +45,12 @@ SETTLE = timedelta(minutes=5)  # an hour is complete once its last scrapes have 
 TOTALS = "queries/summary/fleet_totals.sql"
 
 # Re-exported for callers that drive single windows or grid loads (tests, benchmarks).
-__all__ = ["IngestResult", "default_range", "floor_hour", "get_watermark", "ingest", "load_grid", "month_of",
-           "page_batches", "split_by_hour", "totals", "write_page", "write_window"]
+__all__ = ["IngestRangeError", "IngestResult", "default_range", "floor_hour", "get_watermark", "ingest", "load_grid",
+           "month_of", "page_batches", "split_by_hour", "totals", "write_page", "write_window"]
+
+
+class IngestRangeError(ValueError):
+    """The range to ingest ends before it starts: a usage error, said before anything is read or written."""
 
 
 @dataclass
@@ -87,6 +91,26 @@ def default_range(con: duckdb.DuckDBPyConnection, source: str, now: datetime, lo
     return min(start, end), end
 
 
+def _stamp(dt: datetime) -> str:
+    return f"{dt:%Y-%m-%dT%H:%MZ}"
+
+
+def inverted_range_message(start: datetime, end: datetime, start_given: bool, end_given: bool,
+                           watermark: datetime | None, source: str, lookback_hours: int) -> str:
+    """Why [start, end) is inverted, naming where each bound came from, so the operator knows which flag
+    to pass (a run used to report "ingested 0 hour(s)" with exit 0 and leave the hours out)."""
+    if start_given:
+        why_start = "--from"
+    elif watermark is not None:
+        why_start = f"the watermark of source '{source}' {_stamp(watermark)} less --lookback-hours {lookback_hours}"
+    else:
+        why_start = (f"no watermark for source '{source}' yet, so {DEFAULT_INITIAL_HOURS} hours before the last "
+                     "complete hour")
+    why_end = "--to" if end_given else "the last complete hour"
+    return (f"nothing to ingest: the range starts at {_stamp(start)} ({why_start}), after its end {_stamp(end)} "
+            f"({why_end}); pass --from with the first hour to ingest")
+
+
 def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: TelemetrySource,
            start: datetime | None = None, end: datetime | None = None, *, lookback_hours: int = 3,
            now: datetime | None = None, grid_loader: GridLoader | None = None, progress: bool = False,
@@ -95,12 +119,17 @@ def ingest(con: duckdb.DuckDBPyConnection, cfg: FacilityConfig, source: Telemetr
 
     Without ``start`` a run resumes ``lookback_hours`` before the watermark;
     without ``end`` it stops at the last complete hour. ``on_window(hour)``
-    runs after each committed window (progress hooks, fault injection).
+    runs after each committed window (progress hooks, fault injection). A range
+    that ends before it starts raises :class:`IngestRangeError` before any work.
     """
     now = now or datetime.now(timezone.utc)
     d_start, d_end = default_range(con, source.name, now, lookback_hours)
+    start_given, end_given = start is not None, end is not None
     start = floor_hour(naive_utc(start)) if start else d_start
     end = floor_hour(naive_utc(end)) if end else d_end
+    if end < start:
+        raise IngestRangeError(inverted_range_message(start, end, start_given, end_given,
+                                                      get_watermark(con, source.name), source.name, lookback_hours))
     result = IngestResult(start, end)
     load_dimensions(con, cfg)
     if end <= start:

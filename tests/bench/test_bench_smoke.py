@@ -120,6 +120,11 @@ def test_fault_campaign_exporter_faults_run_fast(tmp_path: Path) -> None:
     assert result["state_files"]["symlinked_state_file"]["exit"] == 2
     assert result["state_files"]["unwritable_state_directory"]["exit"] == 2
     assert result["state_files"]["symlink_target_untouched"]
+    nested = result["state_files"]["deeply_nested_json"]   # documented: one warning, counters from 0, file replaced
+    assert nested["exit"] == "kept running" and nested["ready_status"] == 200 and nested["state_file_rewritten"]
+    assert "state file unusable" in nested["message"] and "JSON nested too deeply" in nested["message"]
+    assert not any("deprecated" in ln for c in result["state_files"].values() if isinstance(c, dict)
+                   for ln in c["stderr"])   # the campaign uses the current flag spellings
     for name in ("hung_nvml", "rapl_implausible", "tls_idle", "basic_auth", "alias_bomb", "state_files"):
         assert len(getattr(rows, name)(result[name])) == 5
 

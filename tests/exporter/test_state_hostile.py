@@ -36,7 +36,21 @@ class OneCounter:
 def test_deeply_nested_json_is_refused_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    assert StateFile(path).restore([OneCounter()], 0.0, 0.0) is None
+    state = StateFile(path)
+    assert state.restore([OneCounter()], 0.0, 0.0) is None and state.restore_failed
+
+
+def test_an_unusable_state_file_is_counted_not_only_logged(tmp_path: Path) -> None:
+    """Totals restarting at 0 show on the metrics page (collector_errors_total), like a failed write."""
+    path = tmp_path / "state.json"
+    path.write_text('{"format": "something else"}')
+    sampler = Sampler([OneCounter()], interval=1.0, clock=lambda: 1.0, state=StateFile(path))
+    body = sampler.sample_once().body.decode()
+    assert sampler.errors[("state_file", "restore_failed")] == 1
+    assert 'collector="state_file"' in body and 'reason="restore_failed"' in body
+    # a missing file is the first start, not a fault
+    fresh = Sampler([OneCounter()], interval=1.0, clock=lambda: 1.0, state=StateFile(tmp_path / "none.json"))
+    assert fresh.errors.get(("state_file", "restore_failed"), 0) == 0
 
 
 def test_a_symlinked_state_file_is_neither_followed_nor_accepted(tmp_path: Path) -> None:
