@@ -229,7 +229,9 @@ class WorkloadSensor:
         self._warned.discard("owners")
         job_errors = self.owners.job_errors()
         result.errors.extend(job_errors)
-        if job_errors:
+        if not job_errors:
+            self._warned.discard("jobs")
+        else:
             self._warn_once("jobs", f"reading Jobs for their CronJob failed ({', '.join(sorted(set(job_errors)))});"
                             " their pods stay job/<name>")
 
