@@ -238,14 +238,14 @@ class PodOwnerReader:
                                         else "apiserver_job_forbidden" if exc.status in (401, 403)
                                         else "apiserver_job_not_found" if exc.status == 404
                                         else "apiserver_job_unavailable")
-                if exc.status == 404:
-                    owner = f"job/{job.name}"   # gone: its pods are going too; do not ask again
+                if exc.status == 404 or exc.reason in ("apiserver_invalid", "apiserver_oversized"):
+                    # gone (its pods are going too), or an answer that will not improve: do not ask again,
+                    # so a few bad Jobs cannot take every refresh's reads from the others
+                    owner = f"job/{job.name}"
                 elif exc.status in (401, 403):
                     self._forbidden_until = self.clock() + self._forbidden_backoff
                     self._forbidden_backoff = min(self._forbidden_backoff * 2, FORBIDDEN_BACKOFF_MAX_S)
                     break
-                elif exc.reason == "apiserver_invalid":
-                    continue   # this answer only; the next refresh asks again
                 else:
                     break      # timeout or API server trouble: no more Jobs this refresh
             else:

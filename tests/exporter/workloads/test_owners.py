@@ -384,3 +384,20 @@ def test_sensor_counts_failed_job_reads_and_keeps_energy(api: FakeApiServer, tmp
         assert sum("/jobs/" in p for p in api.paths) == 1
     finally:
         node.close()
+
+
+def test_a_bad_job_answer_is_counted_once_and_does_not_starve_the_others(tmp_path: Path) -> None:
+    bad = job("ml", "cj-0", cronjob="cj")
+    bad["kind"] = "Pod"   # not a Job
+    jobs = [bad] + [job("ml", f"cj-{i}", cronjob="cj") for i in range(1, MAX_JOB_READS + 2)]
+    server = FakeApiServer(_job_pods(MAX_JOB_READS + 2), jobs=jobs)
+    try:
+        r = reader(server, tmp_path)
+        r.read()
+        assert r.job_errors() == ["apiserver_job_invalid"]
+        got = r.read()
+        assert r.job_errors() == []
+        assert got[("ml", "cj-0-p")] == "job/cj-0"
+        assert all(v == "cronjob/cj" for k, v in got.items() if k != ("ml", "cj-0-p"))
+    finally:
+        server.close()
