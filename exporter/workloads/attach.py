@@ -54,8 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "names (default /var/log/pods)")
     p.add_argument("--kubernetes.pod-owners", dest="pod_owners", action=argparse.BooleanOptionalAction, default=True,
                    help="fill the workload label of pod series with the pod's owner (deployment/NAME, "
-                        "statefulset/NAME, daemonset/NAME, job/NAME, replicaset/NAME, pod/NAME) from the API "
-                        "server's pod list of this node, when running in a pod (in-cluster service account); "
+                        "statefulset/NAME, daemonset/NAME, cronjob/NAME, job/NAME, replicaset/NAME, pod/NAME) from "
+                        "the API server's pod list of this node and the Jobs controlling its pods, when running in a "
+                        "pod (in-cluster service account); "
                         "--no-kubernetes.pod-owners turns it off (default on)")
     p.add_argument("--kubernetes.node-name", dest="node_name", default=os.environ.get("NODE_NAME", ""),
                    metavar="NAME", help="this node's name, for the pod list's fieldSelector spec.nodeName "
@@ -63,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubernetes.pods-refresh-interval", dest="pods_refresh", type=float, default=30.0,
                    metavar="SECONDS", help="how often the node's pod list is read for owners (default 30)")
     p.add_argument("--kubernetes.api-timeout", dest="api_timeout", type=float, default=1.0, metavar="SECONDS",
-                   help="deadline of one pod list call (keep it under the collector deadline, twice --interval "
+                   help="deadline of one refresh: the pod list and its Job reads (keep it under the collector "
+                        "deadline, twice --interval "
                         "and at least 2 s); past it the last owners are kept and the failure counted (default 1)")
     p.add_argument("--workload-retention", type=float, default=600.0, metavar="SECONDS",
                    help="how long a gone workload's energy counters are still published (default 600)")

@@ -26,7 +26,9 @@ Pod owners (the ``workload`` label of pod series) come from an optional
 :class:`OwnerSource` (:mod:`.owners`, the API server's pod list), read on the
 collector's thread every ``owners_refresh`` seconds. A failed read is counted
 (``reason="apiserver_*"``, ``collector_up`` 0 for that sample) and the last
-answer kept; a pod not in it has ``workload=""``.
+answer kept; a pod not in it has ``workload=""``. Job reads that failed within
+a good answer (their pods stay ``job/<name>``) are counted the same way
+(``reason="apiserver_job_*"``, :meth:`OwnerSource.job_errors`).
 """
 
 from __future__ import annotations
@@ -107,6 +109,10 @@ class OwnerSource(Protocol):
     """What the sensor needs of the API server reader (:class:`~.owners.PodOwnerReader`)."""
 
     def read(self) -> dict[tuple[str, str], str]:
+        ...
+
+    def job_errors(self) -> list[str]:
+        """Reasons of the Job reads that failed during the last ``read`` (their pods stay ``job/<name>``)."""
         ...
 
 
@@ -221,6 +227,13 @@ class WorkloadSensor:
             return
         self._owner_map = owners  # replaced whole: readers on other threads see the old or the new one
         self._warned.discard("owners")
+        job_errors = self.owners.job_errors()
+        result.errors.extend(job_errors)
+        if not job_errors:
+            self._warned.discard("jobs")
+        else:
+            self._warn_once("jobs", f"reading Jobs for their CronJob failed ({', '.join(sorted(set(job_errors)))});"
+                            " their pods stay job/<name>")
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -1814,7 +1814,8 @@ def test_bad_relabelings_fail_the_schema(chart: Any) -> None:
 def test_pod_owners_rbac_token_env_args_and_egress_follow_the_switch(chart: Any) -> None:
     objects, _ = render(chart, {})
     (role,) = of_kind(objects, "ClusterRole")
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+                             {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get"]}]   # a Job's CronJob
     (binding,) = of_kind(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     (sa,) = of_kind(objects, "ServiceAccount")
