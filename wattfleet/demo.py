@@ -135,7 +135,7 @@ def facility_yaml(month: str, grid_dir: Path | None, nodes: int) -> str:
               "# Teams of the simulated pods (wattfleet.sim.pods): first matching rule wins.",
               "teams:",
               "  - {team: ml-research, namespace: 'research-*'}",
-              "  - {team: ml-research, namespace: batch, workload: 'job/nightly-eval'}",
+              "  - {team: ml-research, namespace: batch, workload: 'job/*'}",
               "  - {team: search, namespace: search}",
               "  - {team: platform, namespace: monitoring}",
               "budgets:",

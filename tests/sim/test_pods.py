@@ -23,7 +23,7 @@ def test_pods_are_seeded_and_leave_gpus_free() -> None:
     assert first != node_pods(0, 4, random.Random("pods/8/node-0000"))
     by_workload = {(p.namespace, p.workload): p.gpus for p in first}
     assert by_workload == {("research-nlp", "deployment/train"): (0, 1), ("search", "deployment/web"): (2,),
-                           ("batch", "job/nightly-eval"): (3,), ("monitoring", "daemonset/node-exporter"): ()}
+                           ("batch", "job/hparam-sweep"): (3,), ("monitoring", "daemonset/node-exporter"): ()}
     odd = {(p.namespace, p.workload): p.gpus for p in node_pods(1, 8, random.Random(1))}
     assert odd == {("research-vision", "deployment/train"): (0, 1), ("search", "deployment/web"): (2,),
                    ("monitoring", "daemonset/node-exporter"): ()}  # GPUs 3..7 held by no pod
@@ -63,10 +63,14 @@ def test_fleet_pods_publish_workload_series_that_add_up(tmp_path: Path) -> None:
             assert ("gpu", research, "deployment/train") in named
             assert ("gpu", "search", "deployment/web") in named
             assert ("cpu", "monitoring", "daemonset/node-exporter") in named
-            assert (("gpu", "batch", "job/nightly-eval") in named) == (node == "sim-0000")
+            assert (("gpu", "batch", "job/hparam-sweep") in named) == (node == "sim-0000")
             shares = {(lb["component"], lb["share"]) for lb, v in rows if v > 0}
             assert {("cpu", "idle"), ("cpu", "system"), ("dram", "idle")} <= shares
             assert (("gpu", "unallocated") in shares) == (node == "sim-0001")  # its 4th GPU: no batch job
+            # The kubelet, the cgroup tree and the API server (pods and the batch Job) all answered.
+            errors = [(lb["reason"], v) for lb, v in series_values(body, catalog.COLLECTOR_ERRORS.series)
+                      if lb["collector"] == "workload" and v > 0]
+            assert errors == [], errors
             # Per component, the workload series add up to the node's measured energy (the contract's invariant).
             device = _device_energy(body)
             for component, joules in device.items():

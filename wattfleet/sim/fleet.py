@@ -81,6 +81,8 @@ class Fleet:
                            state_path=state_path, pods=pods)
             if node.pods is not None:
                 self.apiserver.pods.extend(node.pods.api_objects())
+                for job in node.pods.api_jobs():
+                    self.apiserver.jobs[(job["metadata"]["namespace"], job["metadata"]["name"])] = job
             self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
         self.ticks = 0

@@ -4,7 +4,7 @@ With ``FleetConfig(pods=True)`` every node runs a few pods, laid out the same wa
 on every node (names and CPU shares drawn from a seeded generator of their own, so
 the fleet's energy is the same with pods or without): a training Deployment in a
 ``research-*`` namespace holding two GPUs, a web Deployment in ``search`` holding
-one, on even-numbered nodes a batch Job holding one more, and a node-exporter
+one, on even-numbered nodes a batch Job (``job/hparam-sweep``) holding one more, and a node-exporter
 DaemonSet using a little CPU and no GPU; any GPU left over is held by no pod.
 
 The exporter sees them exactly as on a Kubernetes node: which container holds
@@ -33,12 +33,14 @@ from wattfleet.exporter.workloads.cgroups import parse_patterns
 from wattfleet.exporter.workloads.kubelet import PodResourcesClient
 from wattfleet.exporter.workloads.owners import PodOwnerReader
 from wattfleet.exporter.workloads.sensor import CgroupConfig, WorkloadSensor
+from wattfleet.sim.fake_apiserver import job as api_job
 from wattfleet.sim.fake_apiserver import pod as api_pod
 from wattfleet.sim.fake_cgroup import FakeCgroupTree, pod_slice
 from wattfleet.sim.fake_kubelet import FakeContainer, FakeKubelet
 from wattfleet.sim.fake_kubelet import FakePod as KubeletPod
 
 GPU_RESOURCE = "nvidia.com/gpu"
+BATCH_JOB = "hparam-sweep"  # a Job of its own (no CronJob): its pods are job/hparam-sweep
 # Seconds (simulated) between the collector's kubelet and API server reads: the pods never change, and a
 # read at every accelerated tick would only cost time.
 REFRESH_SECONDS = 3600.0
@@ -99,8 +101,8 @@ def node_pods(index: int, gpus: int, rng: random.Random) -> list[SimPod]:
     pods = [_deployment(rng, research, "train", "trainer", take(2), 0.40),
             _deployment(rng, "search", "web", "server", take(1), 0.25)]
     if index % 2 == 0:
-        pods.append(SimPod("batch", f"nightly-eval-{_suffix(rng, 5)}", _uid(rng), "Job", "nightly-eval", "eval",
-                           take(1), 0.10, {"job-name": "nightly-eval"}))
+        pods.append(SimPod("batch", f"{BATCH_JOB}-{_suffix(rng, 5)}", _uid(rng), "Job", BATCH_JOB, "sweep",
+                           take(1), 0.10, {"job-name": BATCH_JOB}))
     pods.append(SimPod("monitoring", f"node-exporter-{_suffix(rng, 5)}", _uid(rng), "DaemonSet", "node-exporter",
                        "node-exporter", (), 0.02, {"app": "node-exporter"}))
     return pods
@@ -167,6 +169,11 @@ class NodePods:
             obj["metadata"]["uid"] = p.uid
             out.append(obj)
         return out
+
+    def api_jobs(self) -> list[dict[str, Any]]:
+        """The Jobs of the node's Job pods, as the API server answers them (the exporter asks for their owner)."""
+        return [api_job(p.namespace, p.owner_name, uid=f"uid-job-{p.owner_name}") for p in self.pods
+                if p.owner_kind == "Job"]
 
     def run(self, seconds: float, cpu_load: float) -> None:
         """``seconds`` pass with the node's CPUs busy ``cpu_load`` of the time; each pod takes its share."""
