@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from wattfleet.cli import main
+from wattfleet.cli import build_parser, main
 from wattfleet.core import catalog
+from wattfleet.sim.cli import config_from_args
 
 
 def test_cli_rejects_bad_input_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,9 +30,15 @@ def test_cli_backfill(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.parametrize("extra, message", [
     (["--replicas", "0"], "--replicas must be at least 1"),
     (["--step", "2h"], "no longer than --span"),
+    (["--pods"], "--pods is for live serving"),
 ])
 def test_cli_backfill_rejects_bad_replicas_and_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      extra: list[str], message: str) -> None:
     args = ["simulate", "--nodes", "1", "--backfill-openmetrics", str(tmp_path / "x.om"), "--span", "1h", *extra]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_pods_flag_gives_a_fleet_with_pods() -> None:
+    args = build_parser().parse_args(["simulate", "--pods"])
+    assert config_from_args(args).pods and not config_from_args(build_parser().parse_args(["simulate"])).pods

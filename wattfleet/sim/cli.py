@@ -47,6 +47,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="inject a fault, repeatable: KIND:node=N[,gpu=I][,sensor=nvml|rapl][,at=DUR][,for=DUR]"
                         "[,seconds=S][,range_joules=J][,state=file|none]; KIND is one of " + ", ".join(FAULT_KINDS)
                         + "; exporter_restart with state=file: the node's exporter keeps a --state-file")
+    g.add_argument("--pods", action="store_true",
+                   help="each node runs Kubernetes pods (training, web, batch Job, DaemonSet) that the exporter's "
+                        "workload collector attributes (wattfleet_workload_energy_joules_total) through a fake "
+                        "kubelet, cgroup tree and API server; live serving only (needs the kubernetes extra)")
     g = p.add_argument_group("live serving")
     g.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="real seconds between samples (default 1.0)")
@@ -93,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         sites=parse_sites(args.sites), cluster=args.cluster, interval=args.interval,
         acceleration=args.acceleration, start=parse_time(args.start) if args.start else None, seed=args.seed,
         trace=args.trace, sockets=args.sockets, estimated_cpu_every=args.estimated_cpu_every,
-        faults=[Fault.parse(s) for s in args.fault])
+        faults=[Fault.parse(s) for s in args.fault], pods=args.pods)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--step {args.step} must be positive and no longer than --span {args.span}")
             if args.replicas < 1:
                 raise ValueError(f"--replicas must be at least 1, got {args.replicas}")
+            if args.pods:
+                raise ValueError("--pods is for live serving: the backfill writes device counters only")
     except ValueError as exc:
         print(f"wattfleet simulate: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
               f"({summary.device_hours:.0f} GPU-hours) in {summary.seconds:.1f}s; GPU energy {true_kwh:.3f} kWh")
         print(f"load it with: promtool tsdb create-blocks-from openmetrics {args.backfill_openmetrics} DATA_DIR")
         return 0
-    fleet = Fleet(config)
+    try:
+        fleet = Fleet(config)
+    except ValueError as exc:  # --pods without the kubernetes extra
+        print(f"wattfleet simulate: {exc}", file=sys.stderr)
+        return 2
     try:
         fleet.serve(args.listen_host, args.port, args.serve, args.base_port)
     except (ValueError, OSError) as exc:  # a bad --listen-host or a port in use: a usage error, not a traceback

@@ -57,8 +57,12 @@ class Fleet:
         self.apiserver: Any = None  # FakeApiServer when the nodes run pods
         token_file = self.workdir / "apiserver-token"
         if config.pods:
+            try:
+                from wattfleet.sim.pods import PodsSetup  # lazy: needs the kubernetes extra (grpcio), only with pods
+            except ImportError as exc:
+                raise ValueError(f"simulated pods need the kubernetes extra (pip install 'wattfleet[kubernetes]'): "
+                                 f"{exc}") from None
             from wattfleet.sim.fake_apiserver import FakeApiServer  # lazy: only a fleet with pods has a cluster
-            from wattfleet.sim.pods import PodsSetup  # lazy: needs the kubernetes extra (grpcio), only with pods
             self.apiserver = FakeApiServer([])
             self.workdir.mkdir(parents=True, exist_ok=True)
             token_file.write_text(self.apiserver.token + "\n")
