@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,24 +49,54 @@ KEPT = (catalog.GPU_ENERGY, catalog.CPU_ENERGY, catalog.INFERENCE_PHASE_ENERGY, 
 KEPT_FOR_INFERENCE = (catalog.INFERENCE_REQUESTS, catalog.INFERENCE_ENGINE_GPUS, catalog.INFERENCE_ATTRIBUTION)
 
 
+_WANTED = {m.series: m for m in KEPT + KEPT_FOR_INFERENCE}
+_PREFIXES = tuple(f"{name}{sep}" for name in _WANTED for sep in ("{", " "))
+# The plainest line of the text format, as the exporter writes every line: name{label="value",...} value,
+# label values without backslash or quote (so nothing to unescape), a value without timestamp. Such a line
+# says the same to this expression as to prometheus_client's parser; every other line goes to that parser.
+_PLAIN_LINE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)\{((?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",)*'
+                         r'(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")?)\} ([-+0-9.eEaInfN]+)')
+_PLAIN_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="([^"\\]*)"')
+
+
+def _keep(metric: catalog.Metric, labels: dict[str, str]) -> bool:
+    if metric is catalog.CPU_ENERGY and labels.get("domain") not in catalog.RAPL_IT_DOMAINS:
+        return False  # core/uncore are inside package; psys overlaps: never stored, never summed
+    if metric is catalog.INFERENCE_PROMPT_TOKENS and labels.get("source") not in catalog.PROMPT_SOURCES:
+        return False  # a prompt source the contract does not know is never stored nor summed
+    return True
+
+
 def parse_exposition(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """(family name, labels, value) for the kept counters in a text exposition."""
-    wanted = {m.series: m for m in KEPT + KEPT_FOR_INFERENCE}
-    # The parser is the cost of a scrape: hand it only the kept series' lines.
-    prefixes = tuple(f"{name}{sep}" for name in wanted for sep in ("{", " "))
-    text = "\n".join(line for line in text.splitlines() if line.startswith(prefixes)) + "\n"
+    """(family name, labels, value) for the kept counters in a text exposition.
+
+    The parser is the cost of a scrape (the demo scrapes three nodes ~9,000 times): only the kept
+    series' lines are read, plain lines (:data:`_PLAIN_LINE`) by one regular expression, the rest
+    (escapes, timestamps, odd spacing, repeated labels, ``__name__``) by prometheus_client's parser as
+    before.
+    """
     out = []
-    for family in text_string_to_metric_families(text):
+    rest = []
+    for line in text.splitlines():
+        if not line.startswith(_PREFIXES):
+            continue
+        plain = _PLAIN_LINE.fullmatch(line)
+        pairs = _PLAIN_LABEL.findall(plain.group(2)) if plain is not None else []
+        labels = dict(pairs)
+        if plain is None or len(labels) != len(pairs) or "__name__" in labels:
+            rest.append(line)  # a repeated label is the parser's to refuse
+            continue
+        value = float(plain.group(3))  # an unreadable value fails the page, as in the parser
+        metric = _WANTED.get(plain.group(1))
+        if metric is not None and _keep(metric, labels):
+            out.append((metric.name, labels, value))
+    if not rest:
+        return out
+    for family in text_string_to_metric_families("\n".join(rest) + "\n"):
         for sample in family.samples:
-            metric = wanted.get(sample.name)
-            if metric is None:
-                continue
-            if metric is catalog.CPU_ENERGY and sample.labels.get("domain") not in catalog.RAPL_IT_DOMAINS:
-                continue  # core/uncore are inside package; psys overlaps: never stored, never summed
-            if (metric is catalog.INFERENCE_PROMPT_TOKENS
-                    and sample.labels.get("source") not in catalog.PROMPT_SOURCES):
-                continue  # a prompt source the contract does not know is never stored nor summed
-            out.append((metric.name, dict(sample.labels), float(sample.value)))
+            metric = _WANTED.get(sample.name)
+            if metric is not None and _keep(metric, sample.labels):
+                out.append((metric.name, dict(sample.labels), float(sample.value)))
     return out
 
 
