@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import duckdb
 import pytest
 
 from fixtures.agg.facts_store import store_from_config
 from paths import FACILITY_EXAMPLE
 from wattfleet import sql
-from wattfleet.aggregator.store.rebuild import hour_slices, rebuild_month, set_month
+from wattfleet.aggregator.store.rebuild import SLICE_ROWS_PER_GB, hour_slices, rebuild_month, set_month, slice_rows
 from wattfleet.aggregator.store.transactions import transaction
 
 OCTOBER = date(2026, 10, 1)
@@ -110,3 +111,15 @@ def test_slices_cover_the_month_in_whole_hours_within_the_row_budget(month):
                 hours = sum(1 for h in per_hour if start <= h < end)
                 assert rows <= max_rows or hours == 1
         assert len(hour_slices(month, 10**9)) == 1 and len(hour_slices(month, 1)) == len(per_hour)
+
+
+def test_slices_grow_with_the_memory_limit():
+    """4 M energy rows per GB of DuckDB's limit, read back from the setting DuckDB reports ('953.6 MiB')."""
+    con = duckdb.connect()
+    rows = {}
+    for limit in ("512MB", "1GB", "4GB", "2GiB"):
+        con.execute(f"SET memory_limit = '{limit}'")
+        rows[limit] = slice_rows(con)
+    assert rows["512MB"] < rows["1GB"] < rows["2GiB"] < rows["4GB"]
+    assert rows["1GB"] == pytest.approx(SLICE_ROWS_PER_GB * 1e9 / 2**30, rel=0.01)
+    assert rows["2GiB"] == pytest.approx(2 * SLICE_ROWS_PER_GB, rel=0.01)
