@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 import paths
+from exporter_fixtures import FakePod
 from promserver import PrometheusServer
 from wattfleet.aggregator.config.load import load_facility
 from wattfleet.aggregator.outputs.serve import AggregatorServer
@@ -51,11 +52,6 @@ from wattfleet.exporter.sampler import Sampler
 from wattfleet.exporter.sensors.host import HostSensor
 from wattfleet.exporter.sensors.nvml import NvmlSensor
 from wattfleet.exporter.sensors.rapl import RaplSensor
-from wattfleet.exporter.workloads.attach import attach_workloads
-from wattfleet.exporter.workloads.cgroups import parse_patterns
-from wattfleet.exporter.workloads.devices import DeviceHolder
-from wattfleet.exporter.workloads.sensor import CgroupConfig, WorkloadSensor
-from wattfleet.sim.fake_cgroup import FakeCgroupTree
 from wattfleet.sim.fake_nvml import FakeNvml
 from wattfleet.sim.fake_powercap import FakePowercap
 
@@ -123,19 +119,6 @@ def vllm_values(t: float) -> dict[str, float]:
             "stop0": t, "length0": 0.5 * t, "stop1": 0.5 * t, "prefill_s0": 0.5 * t, "decode_s0": 4 * t}
 
 
-class Kubelet:
-    """The kubelet's answer, in memory: pod ml/train holds GPU 0 (the gRPC path has its own tests)."""
-
-    def __init__(self, uuid: str) -> None:
-        self.holders = [DeviceHolder("ml", "train", "main", "nvidia.com/gpu", uuid)]
-
-    def list_devices(self) -> list[DeviceHolder]:
-        return list(self.holders)
-
-    def close(self) -> None:
-        pass
-
-
 class Exporter:
     """The exporter as ``wattfleet exporter`` wires it: RAPL, NVML, host, inference and workload collectors."""
 
@@ -146,20 +129,7 @@ class Exporter:
                                interval=0.1)
         self.inference = attach_inference(self.sampler, engines)
         # Pod ml/train holds GPU 0 and uses half a CPU in its cgroup; the rest of the node is idle or system.
-        self.cgroups = FakeCgroupTree(root.parent / "cgroups", cpus=4)
-        pod = self.cgroups.add_pod("ml", "train", "0000-train")
-        rel = next(r for r, c in self.cgroups.cgroups.items() if c is pod)
-        attach_workloads(self.sampler, WorkloadSensor(
-            Kubelet(self.nvml.gpus[0].uuid), CgroupConfig(self.cgroups.cgroup_root, parse_patterns(["kubernetes"]),
-                                                          self.cgroups.proc_stat, self.cgroups.pod_logs), refresh=1.0))
-        self._stop = threading.Event()
-
-        def cpu_time() -> None:
-            while not self._stop.wait(0.05):
-                self.cgroups.run(0.05, {rel: 0.025}, system_seconds=0.01)
-
-        self._cpu = threading.Thread(target=cpu_time, daemon=True)
-        self._cpu.start()
+        self.pod = FakePod(root.parent / "cgroups", self.sampler, self.nvml.gpus[0].uuid)
         self.powercap.start_writer(0.01)
         self.sampler.start()
         self.server = MetricsServer("127.0.0.1:0", lambda: self.sampler.snapshot)
@@ -170,8 +140,7 @@ class Exporter:
         self.sampler.stop()
         self.inference.close()
         self.powercap.stop_writer()
-        self._stop.set()
-        self._cpu.join(timeout=5)
+        self.pod.stop()
 
 
 FACILITY = """version: 1
