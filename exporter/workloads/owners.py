@@ -143,7 +143,8 @@ def job_owner(body: bytes, job: JobRef) -> str:
 
 
 def parse_pods(body: bytes) -> dict[tuple[str, str], tuple[str, JobRef | None]]:
-    """(namespace, pod) -> (owner by the pod rule, controlling Job) of every pod in a ``v1.PodList``."""
+    """(namespace, pod) -> (owner by the pod rule, controlling Job) of every pod in a ``v1.PodList``;
+    OwnersUnavailable when it is not one."""
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -161,12 +162,6 @@ def parse_pods(body: bytes) -> dict[tuple[str, str], tuple[str, JobRef | None]]:
             continue  # not a pod we could name anyway
         out[(meta["namespace"], meta["name"])] = (owner_of(pod), job_of(pod))
     return out
-
-
-def parse_pod_list(body: bytes) -> dict[tuple[str, str], str]:
-    """(namespace, pod) -> owner of every pod in a ``v1.PodList`` by the pod's own references (Jobs stay ``job/``);
-    OwnersUnavailable when it is not one."""
-    return {key: owner for key, (owner, _) in parse_pods(body).items()}
 
 
 class PodOwnerReader:

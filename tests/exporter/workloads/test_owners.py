@@ -22,7 +22,7 @@ from wattfleet.exporter.workloads.owners import (
     job_of,
     job_owner,
     owner_of,
-    parse_pod_list,
+    parse_pods,
 )
 from wattfleet.sim.fake_apiserver import FakeApiServer, job, pod
 from workload_fixtures import FakeNode, MemoryLister
@@ -60,7 +60,7 @@ def reader(api: FakeApiServer, tmp_path: Path, timeout: float = 2.0, max_bytes: 
 
 
 def test_owner_rule_on_the_api_fixture() -> None:
-    assert parse_pod_list(POD_LIST.read_bytes()) == EXPECTED
+    assert {key: owner for key, (owner, _) in parse_pods(POD_LIST.read_bytes()).items()} == EXPECTED
 
 
 def test_replicaset_whose_name_does_not_end_in_the_hash_stays_a_replicaset() -> None:
@@ -73,7 +73,7 @@ def test_replicaset_whose_name_does_not_end_in_the_hash_stays_a_replicaset() -> 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"kind": "Pod", "items": []}', b'{"kind": "PodList"}'])
 def test_not_a_pod_list_is_invalid(body: bytes) -> None:
     with pytest.raises(OwnersUnavailable) as err:
-        parse_pod_list(body)
+        parse_pods(body)
     assert err.value.reason == "apiserver_invalid"
 
 
