@@ -51,11 +51,17 @@ def fact_steps() -> list[str]:
     return month_steps() + slice_steps()
 
 
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """[start, end) of ``month`` as naive UTC timestamps."""
+    end = month_end(date(month.year, month.month, 1))
+    return datetime(month.year, month.month, 1), datetime(end.year, end.month, 1)
+
+
 def set_month(con: duckdb.DuckDBPyConnection, month: date) -> None:
     """Set the month bounds every facts and rollups statement reads: [month_start, month_end)."""
-    end = month_end(date(month.year, month.month, 1))
-    con.execute("SET VARIABLE month_start = $t::TIMESTAMP", {"t": datetime(month.year, month.month, 1)})
-    con.execute("SET VARIABLE month_end = $t::TIMESTAMP", {"t": datetime(end.year, end.month, 1)})
+    start, end = month_bounds(month)
+    con.execute("SET VARIABLE month_start = $t::TIMESTAMP", {"t": start})
+    con.execute("SET VARIABLE month_end = $t::TIMESTAMP", {"t": end})
 
 
 def slice_rows(con: duckdb.DuckDBPyConnection) -> int:
@@ -76,11 +82,10 @@ def _gib(setting: str) -> float:
         return 1.0
 
 
-def hour_slices(con: duckdb.DuckDBPyConnection, max_rows: int) -> list[tuple[datetime, datetime]]:
-    """Consecutive [start, end) spans covering the month, each of whole hours and at most ``max_rows``
+def hour_slices(con: duckdb.DuckDBPyConnection, month: date, max_rows: int) -> list[tuple[datetime, datetime]]:
+    """Consecutive [start, end) spans covering ``month``, each of whole hours and at most ``max_rows``
     energy rows (an hour with more rows than that is a slice of its own); reads step 020's ``_energy``."""
-    start, end = (con.execute(f"SELECT getvariable('{name}')").fetchone()[0]  # type: ignore[index]
-                  for name in ("month_start", "month_end"))
+    start, end = month_bounds(month)
     spans: list[tuple[datetime, datetime]] = []
     rows = 0
     for hour, count in con.execute("SELECT hour_utc, count(*) FROM _energy GROUP BY ALL ORDER BY ALL").fetchall():
@@ -106,7 +111,7 @@ def _build_facts(con: duckdb.DuckDBPyConnection, month: date, max_rows: int | No
     # month's hours are sliced.
     for step in month_steps():
         _run_step(con, step, month)
-    for start, end in hour_slices(con, max_rows or slice_rows(con)):
+    for start, end in hour_slices(con, month, max_rows or slice_rows(con)):
         con.execute("SET VARIABLE slice_start = $t::TIMESTAMP", {"t": start})
         con.execute("SET VARIABLE slice_end = $t::TIMESTAMP", {"t": end})
         for step in slice_steps():

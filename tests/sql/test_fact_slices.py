@@ -103,14 +103,14 @@ def test_slices_cover_the_month_in_whole_hours_within_the_row_budget(month):
             month.execute(sql.load(step))
         per_hour = dict(month.execute("SELECT hour_utc, count(*) FROM _energy GROUP BY ALL").fetchall())
         for max_rows in (1, 100, 250, 10**9):
-            spans = hour_slices(month, max_rows)
+            spans = hour_slices(month, OCTOBER, max_rows)
             assert spans[0][0] == datetime(2026, 10, 1) and spans[-1][1] == datetime(2026, 11, 1)
             assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
             for start, end in spans:
                 rows = sum(n for h, n in per_hour.items() if start <= h < end)
                 hours = sum(1 for h in per_hour if start <= h < end)
                 assert rows <= max_rows or hours == 1
-        assert len(hour_slices(month, 10**9)) == 1 and len(hour_slices(month, 1)) == len(per_hour)
+        assert len(hour_slices(month, OCTOBER, 10**9)) == 1 and len(hour_slices(month, OCTOBER, 1)) == len(per_hour)
 
 
 def test_slices_grow_with_the_memory_limit():
